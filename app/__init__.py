@@ -1,0 +1,1 @@
+"""rmaplab: an interactive laboratory for Linux anonymous-page reverse mapping."""

@@ -1,0 +1,54 @@
+"""The registry of rmap designs: the only place that maps a design name to its strategy."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..errors import DesignUnavailable
+from .anon_vma_rfc2 import AnonVmaRfc2
+from .base import Design, Probe, Violation
+
+#: Every design name of the project, fixed for the scenario format, in historical order.
+DESIGN_NAMES = ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
+
+_BUILT: dict[str, type] = {AnonVmaRfc2.name: AnonVmaRfc2}
+
+DEFAULT_DESIGN = AnonVmaRfc2.name
+
+
+def available_designs() -> tuple[str, ...]:
+    """The design names the engine can run now."""
+    return tuple(n for n in DESIGN_NAMES if n in _BUILT)
+
+
+def check_design(name: str, options: frozenset[str] | tuple[str, ...] = ()) -> None:
+    """Raise ``DesignUnavailable`` naming the problem if ``name``/``options`` cannot run."""
+    if name not in DESIGN_NAMES:
+        raise DesignUnavailable(
+            f"unknown design {name!r}; the designs are {', '.join(DESIGN_NAMES)}")
+    if name not in _BUILT:
+        raise DesignUnavailable(
+            f"design {name!r} is not yet available; available: {', '.join(available_designs())}")
+    known = _BUILT[name].option_help
+    for opt in options:
+        if opt not in known:
+            names = ", ".join(known) or "none"
+            raise DesignUnavailable(
+                f"design {name!r} has no option {opt!r}; its options: {names}")
+
+
+@cache
+def get_design(name: str, options: frozenset[str] = frozenset()) -> Design:
+    """The strategy object for a design and its options."""
+    check_design(name, options)
+    return _BUILT[name](options)
+
+
+def design_class(name: str) -> type:
+    """The strategy class of an available design (for its name, era and option help)."""
+    check_design(name)
+    return _BUILT[name]
+
+
+__all__ = ["DEFAULT_DESIGN", "DESIGN_NAMES", "Design", "Probe", "Violation", "available_designs",
+           "check_design", "design_class", "get_design"]

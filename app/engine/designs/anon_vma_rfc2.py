@@ -1,0 +1,493 @@
+"""D3: Andrea Arcangeli's anon_vma RFC2 (11 March 2004) with PageDirect pages.
+
+A new anonymous page is PageDirect: ``page->as.vma`` points straight at its vma and no
+anon_vma exists until fork. Fork allocates one anon_vma per vma with anon content,
+lists the parent and child vmas on it, and turns every PageDirect page of the vma into
+an indirect page (``page->as.anon_vma``) for good. The reclaim walk visits exactly one
+vma for a direct page and the whole anon_vma list otherwise.
+
+The posted patch was "close to compile"; the default completes it with the thread's
+own fixes, the judgement calls J-1 ... J-6 of the behavioural reference. The option
+``rfc2_literal`` reproduces the patch as posted, flaws included: pages left pointing
+at a vma that no longer covers them (or that was freed), the child linked once per
+page at fork, and the BUG_ONs of a second fork and of a shared swap-in, all shown as
+invariant violations. That is the lesson of the thread ("the as.vma/PageDirect idea is
+falling apart with vma_split", Andrea, 12 Mar 2004).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..anon_vma import anon_vma_alloc, anon_vma_link, anon_vma_unlink, set_vma_anon_vma
+from ..events import Step, id_list, obj, span
+from ..mapindex import MapIndex
+from ..state import (
+    PG_ANON,
+    PG_DIRECT,
+    PTE_KIND,
+    PTE_PAGE,
+    PTE_SHIFT,
+    Bug,
+    State,
+    Vma,
+    ptes_in_range,
+)
+from .base import Probe, Violation
+
+LITERAL = "rfc2_literal"
+
+#: i386 sizes (§4.1, §8, §9.1, J-15)
+SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
+VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
+PAGE_RMAP_BYTES = 4  # mapcount
+STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
+STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
+
+
+class AnonVmaRfc2:
+    """The D3 strategy. Models the RFC2 patch's mm/rmap.c and the thread's fixes."""
+
+    name = "anon_vma_rfc2"
+    title = "anon_vma RFC2 with PageDirect"
+    era = "Andrea Arcangeli, LKML, 11 March 2004 (posted, never merged)"
+    description = (
+        "Per-vma reverse mapping as proposed in the seed email. A fresh anonymous page is "
+        "PageDirect: page->as.vma points straight at its vma, so reclaim finds its one PTE "
+        "without any search, and no anon_vma is allocated until fork. Fork allocates one "
+        "12-byte anon_vma per vma with anon content, lists parent and child vmas on it, and "
+        "turns every direct page of the vma into an indirect page on that anon_vma for good; "
+        "the reclaim walk of an indirect page visits the whole list. Splits, moves and merges "
+        "invalidate as.vma, which the simulator repairs with the page-table walk Andrea "
+        "proposed and then rejected in favour of allocating the anon_vma at the first fault "
+        "(J-1); the rfc2_literal option shows what happens without it."
+    )
+    option_help: ClassVar[dict[str, str]] = {
+        LITERAL: "the patch as posted: no J-1 repair, child linked once per page at fork, "
+                 "BUG_ON on a second fork or a shared swap-in, mprotect/mremap never merge",
+    }
+
+    def __init__(self, options: frozenset[str]) -> None:
+        self.literal = LITERAL in options
+
+    # ----- faults ---------------------------------------------------------------------
+
+    def _make_direct(self, step: Step, pfn: int, vma: Vma, addr: int) -> int:
+        st = step.state
+        st.w("page_flags")[pfn] |= PG_ANON | PG_DIRECT
+        st.w("page_mapping")[pfn] = vma.id
+        index = vma.linear_page_index(addr)
+        st.w("page_index")[pfn] = index
+        return index
+
+    def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
+        """``page_add_rmap(page, vma)`` of RFC2: a fresh page is PageDirect."""
+        index = self._make_direct(step, pfn, vma, addr)
+        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+                  f"Frame {pfn} is PageDirect: page->as.vma points straight at vma {vma.id} "
+                  f"and page->index is {index}; no anon_vma is needed until a fork shares it.",
+                  obj("frame", pfn), obj("vma", vma.id))
+
+    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
+                             mapped_before: int) -> None:
+        """Swap-in: direct if nothing maps the frame, else indirect (J-5)."""
+        if mapped_before == 0:
+            index = self._make_direct(step, pfn, vma, addr)
+            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+                      f"Nothing else maps frame {pfn}, so it becomes PageDirect to vma {vma.id} "
+                      f"(page->index {index}).", obj("frame", pfn), obj("vma", vma.id))
+            return
+        st = step.state
+        if self.literal:
+            self._bug(step, "BUG_ON(page->mapcount != 1)",
+                      f"RFC2 as posted: swap-in maps frame {pfn} a second time (vma {vma.id}) and "
+                      "page_add_rmap hits BUG_ON(page->mapcount != 1); the simulator records the "
+                      "oops and carries on as J-5 would.")
+        if not st.page_flags[pfn] & PG_DIRECT:
+            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+                      f"Frame {pfn} is already indirect on anon_vma {st.page_mapping[pfn]}, whose "
+                      f"list holds vma {vma.id}: nothing to change.",
+                      obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
+            return
+        av = vma.anon_vma
+        if av is None:
+            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+                      f"Frame {pfn} should become indirect, but vma {vma.id} has no anon_vma: "
+                      "the new mapping cannot be found by the reclaim walk.",
+                      obj("frame", pfn), obj("vma", vma.id))
+            return
+        old = st.page_mapping[pfn]
+        st.w("page_flags")[pfn] &= ~PG_DIRECT
+        st.w("page_mapping")[pfn] = av
+        st.count("direct_to_indirect")
+        step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap",
+                  f"Frame {pfn} was PageDirect to vma {old}; vma {vma.id} maps it too now, so it "
+                  f"points at anon_vma {av}, which lists both (J-5).",
+                  obj("frame", pfn), obj("vma", old), obj("anon_vma", av))
+
+    def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
+        """Write fault reusing the only mapping: indirect -> direct (J-3)."""
+        st = step.state
+        if st.page_flags[pfn] & PG_DIRECT:
+            return
+        av = st.page_mapping.get(pfn)
+        if self.literal:
+            step.emit("page_stays_indirect", "mm/memory.c:do_wp_page",
+                      f"RFC2 as posted leaves frame {pfn} indirect on anon_vma {av}, although only "
+                      f"vma {vma.id} maps it: its reclaim walk still visits the whole list.",
+                      obj("frame", pfn), obj("anon_vma", av))
+            return
+        self._make_direct(step, pfn, vma, addr)
+        st.count("indirect_to_direct")
+        step.emit("indirect_to_direct", "mm/memory.c:do_wp_page",
+                  f"Frame {pfn} is mapped only by vma {vma.id} now, so the write fault turns it "
+                  f"back into a PageDirect page (as.vma = vma {vma.id}) instead of anon_vma {av} "
+                  "(J-3, Andrea's stated plan).",
+                  obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av))
+
+    def page_remove_rmap(self, step: Step, pfn: int, vma_id: int, addr: int,
+                         mapcount: int) -> None:
+        """At mapcount 0: ``as = NULL``, ``ClearPageDirect``."""
+        if mapcount:
+            return
+        st = step.state
+        st.w("page_flags")[pfn] &= ~PG_DIRECT
+        if pfn in st.page_mapping:
+            del st.w("page_mapping")[pfn]
+
+    # ----- fork -----------------------------------------------------------------------
+
+    def fork_vma(self, step: Step, parent: Vma, child: Vma, pfns: list[int],
+                 swap_entries: int) -> None:
+        """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (J-2)."""
+        if self.literal:
+            self._fork_vma_literal(step, parent, child, pfns)
+            return
+        st = step.state
+        av = parent.anon_vma
+        if av is None:
+            if not pfns and not swap_entries:
+                return
+            av = anon_vma_alloc(step)
+            anon_vma_link(step, av, child.id)
+            anon_vma_link(step, av, parent.id)
+            set_vma_anon_vma(step, parent.id, av)
+            set_vma_anon_vma(step, child.id, av)
+            step.emit("anon_vma_alloc", "kernel/fork.c:dup_mmap",
+                      f"fork: vma {parent.id} holds anonymous pages and has no anon_vma yet, so "
+                      f"anon_vma {av} is allocated now (RFC2 defers every anon_vma to fork) and "
+                      f"lists vma {parent.id} then its child copy vma {child.id}.",
+                      obj("anon_vma", av), obj("vma", parent.id), obj("vma", child.id))
+        else:
+            anon_vma_link(step, av, child.id)
+            set_vma_anon_vma(step, child.id, av)
+            step.emit("anon_vma_link", "mm/rmap.c:anon_vma_link",
+                      f"fork: the child copy vma {child.id} joins anon_vma {av} of vma "
+                      f"{parent.id}, at the head of its list.",
+                      obj("anon_vma", av), obj("vma", child.id))
+        flags, mapping = st.w("page_flags"), st.w("page_mapping")
+        converted = []
+        for pfn in pfns:
+            f = flags[pfn]
+            if f & PG_DIRECT:
+                flags[pfn] = f & ~PG_DIRECT
+                mapping[pfn] = av
+                converted.append(pfn)
+        if converted:
+            st.count("direct_to_indirect", len(converted))
+            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
+                      f"fork: {id_list('frame', converted)} "
+                      f"{'was' if len(converted) == 1 else 'were'} PageDirect to vma {parent.id}; "
+                      f"{'it now points' if len(converted) == 1 else 'they now point'} at anon_vma "
+                      f"{av} instead, because two vmas map "
+                      f"{'it' if len(converted) == 1 else 'them'}, and can never be direct again "
+                      "unless a write fault finds a single mapper (J-3).",
+                      obj("anon_vma", av), obj("vma", parent.id),
+                      *(obj("frame", p) for p in converted[:64]))
+
+    def _fork_vma_literal(self, step: Step, parent: Vma, child: Vma, pfns: list[int]) -> None:
+        """RFC2 as posted: the child vma is linked once per page; indirect pages BUG."""
+        st = step.state
+        av = parent.anon_vma
+        set_vma_anon_vma(step, child.id, av)
+        links = 0
+        bugged = []
+        flags, mapping = st.w("page_flags"), st.w("page_mapping")
+        for pfn in pfns:
+            f = flags[pfn]
+            if not f & PG_DIRECT:
+                bugged.append(pfn)
+                continue
+            if av is None:
+                av = anon_vma_alloc(step)
+                anon_vma_link(step, av, child.id)
+                anon_vma_link(step, av, parent.id)
+                set_vma_anon_vma(step, parent.id, av)
+                set_vma_anon_vma(step, child.id, av)
+            else:
+                anon_vma_link(step, av, child.id)
+            links += 1
+            flags[pfn] = f & ~PG_DIRECT
+            mapping[pfn] = av
+        if links:
+            st.count("direct_to_indirect", links)
+            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
+                      f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} turn "
+                      f"indirect on anon_vma {av}, and the child vma {child.id} is linked into its "
+                      f"list once per page ({links} times); a real kernel would corrupt the list.",
+                      obj("anon_vma", av), obj("vma", child.id))
+        if bugged:
+            self._bug(step, "BUG_ON(!PageDirect(page))",
+                      f"RFC2 as posted: fork of vma {parent.id} meets {id_list('frame', bugged)}, "
+                      "already indirect from an earlier fork, and anon_vma_page_link_fork hits "
+                      "BUG_ON(!PageDirect(page)); the simulator records the oops and goes on.")
+
+    # ----- vma restructuring ------------------------------------------------------------
+
+    def before_vma_change(self, step: Step, vma_id: int, partner_anon_vma: int | None,
+                          why: str) -> int | None:
+        """J-1: convert the vma's PageDirect pages before it is split, moved or merged."""
+        st = step.state
+        vma = st.vmas[vma_id]
+        if self.literal:
+            return vma.anon_vma if vma.anon_vma is not None else partner_anon_vma
+        flags, mapping = st.page_flags, st.page_mapping
+        direct = [pte >> PTE_SHIFT
+                  for _, pte in ptes_in_range(st.ptes[vma.pid], vma.vm_start >> 12,
+                                              vma.vm_end >> 12)
+                  if pte & PTE_KIND == PTE_PAGE
+                  and flags[pte >> PTE_SHIFT] & PG_DIRECT
+                  and mapping[pte >> PTE_SHIFT] == vma_id]
+        if not direct:
+            return vma.anon_vma if vma.anon_vma is not None else partner_anon_vma
+        av = vma.anon_vma
+        how = f"its anon_vma {av}"
+        if av is None:
+            if partner_anon_vma is not None:
+                av = partner_anon_vma
+                how = f"anon_vma {av} of the vma it merges with"
+            else:
+                av = anon_vma_alloc(step)
+                how = f"a new anon_vma {av}"
+            anon_vma_link(step, av, vma_id)
+            set_vma_anon_vma(step, vma_id, av)
+        wflags, wmapping = st.w("page_flags"), st.w("page_mapping")
+        for pfn in direct:
+            wflags[pfn] &= ~PG_DIRECT
+            wmapping[pfn] = av
+        st.count("direct_to_indirect", len(direct))
+        step.emit("direct_to_indirect", "J-1: page-table walk (Andrea, 12 Mar 2004)",
+                  f"Before the {why}, the simulator walks the page table of vma {vma_id} "
+                  f"{span(vma.vm_start, vma.vm_end)}: {id_list('frame', direct)} "
+                  f"{'was' if len(direct) == 1 else 'were'} PageDirect to it and now point at "
+                  f"{how}, so no page is left pointing at a vma that no longer covers it (J-1).",
+                  obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]))
+        return av
+
+    def link_vma(self, step: Step, vma_id: int) -> None:
+        """``__anon_vma_link``: a new struct sharing an anon_vma goes to the list head."""
+        av = step.state.vmas[vma_id].anon_vma
+        if av is not None:
+            anon_vma_link(step, av, vma_id)
+
+    def unlink_vma(self, step: Step, vma_id: int) -> None:
+        anon_vma_unlink(step, vma_id)
+
+    def anon_vma_merge(self, step: Step, survivor: int, removed: int) -> None:
+        """``__anon_vma_merge``: an anon_vma-less survivor adopts the removed vma's."""
+        st = step.state
+        gone = st.vmas[removed]
+        if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
+            set_vma_anon_vma(step, survivor, gone.anon_vma)
+            anon_vma_link(step, gone.anon_vma, survivor, after=removed)
+            step.emit("anon_vma_link", "mm/mmap.c:__anon_vma_merge",
+                      f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
+                      f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
+                      obj("anon_vma", gone.anon_vma))
+        anon_vma_unlink(step, removed)
+
+    def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
+        """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma."""
+        st = step.state
+        av = st.vmas[exporter].anon_vma
+        if av is None or st.vmas[importer].anon_vma is not None:
+            return
+        set_vma_anon_vma(step, importer, av)
+        anon_vma_link(step, av, importer)
+        step.emit("anon_vma_link", "mm/mmap.c:vma_adjust",
+                  f"The boundary between vma {exporter} and vma {importer} moves, so vma "
+                  f"{importer} adopts anon_vma {av} to cover any pages it imports (the 2.6.8 "
+                  "fix \"mprotect propagate anon_vma\").",
+                  obj("vma", importer), obj("anon_vma", av))
+
+    def anon_vma_merge_refusal(self, a1: int | None, a2: int | None) -> str | None:
+        if a1 is None or a2 is None:
+            return None
+        if a1 == a2 and not self.literal:
+            return None
+        if a1 == a2:
+            return (f"both have anon_vma {a1}, and RFC2 as posted merges anonymous vmas only "
+                    "if (!vma1->anon_vma || !vma2->anon_vma)")
+        return (f"they have different anon_vmas ({a1} and {a2}): pages under one may point at "
+                "one anon_vma and pages under the other at the other, so RFC2 refuses "
+                "(!vma1->anon_vma || !vma2->anon_vma)")
+
+    def merges_on(self, caller: str) -> bool:
+        """J-6: merging as 2.6.7; ``rfc2_literal``: never from mprotect or mremap."""
+        return not self.literal or caller in ("mmap", "merge")
+
+    def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
+        """J-4: RFC2 keeps the pgoff even for an untouched vma ("not overriding")."""
+        return pgoff
+
+    # ----- reclaim ----------------------------------------------------------------------
+
+    def add_to_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
+        """PG_swapcache + page->private; ``as`` keeps the anon_vma (E11)."""
+
+    def delete_from_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
+        """Nothing beyond the common fields."""
+
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+        """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""
+        target = state.page_mapping.get(pfn)
+        if target is None:
+            return None, []
+        index = state.page_index[pfn]
+        if state.page_flags[pfn] & PG_DIRECT:
+            return {"kind": "vma", "id": target}, [self._probe(state, target, index)]
+        anon_vma = state.anon_vmas.get(target)
+        if anon_vma is None:
+            return {"kind": "anon_vma", "id": target, "note": "freed"}, []
+        return ({"kind": "anon_vma", "id": target},
+                [self._probe(state, v, index) for v in anon_vma.vmas])
+
+    @staticmethod
+    def _probe(state: State, vma_id: int, index: int) -> Probe:
+        vma = state.vmas.get(vma_id)
+        if vma is None:
+            return Probe("vma", vma_id, None, None, "stale pointer: the vma was freed")
+        addr = vma.vma_address(index)
+        if addr is None:
+            return Probe("vma", vma_id, vma.pid, None, "vma_address out of range")
+        return Probe("vma", vma_id, vma.pid, addr >> 12)
+
+    # ----- reporting ----------------------------------------------------------------------
+
+    def _bug(self, step: Step, rule: str, text: str) -> None:
+        st = step.state
+        st.bugs = (*st.bugs, Bug(rule, text))
+        step.emit("bug", "include/linux/mm.h:BUG_ON", text)
+
+    def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
+        target = state.page_mapping.get(pfn)
+        if target is None:
+            return None
+        kind = "vma" if state.page_flags[pfn] & PG_DIRECT else "anon_vma"
+        return {"kind": kind, "id": target}
+
+    def memory(self, state: State) -> dict[str, int]:
+        frames = len(state.page_mapcount)
+        return {
+            "rmap_bytes": PAGE_RMAP_BYTES * frames + VMA_RMAP_BYTES * len(state.vmas)
+            + SIZEOF_ANON_VMA * len(state.anon_vmas),
+            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
+            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
+        }
+
+    def state_json(self, state: State) -> dict[str, Any]:
+        return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}
+                              for _, av in sorted(state.anon_vmas.items())]}
+
+    def check(self, state: State, index: MapIndex) -> list[Violation]:
+        """D3.1-D3.5 of §10.4, and every BUG_ON the literal mode recorded."""
+        out: list[Violation] = [Violation(b.rule, b.text) for b in state.bugs]
+        vmas, avs = state.vmas, state.anon_vmas
+        flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
+        # D3.3: list membership matches vma->anon_vma; no empty list survives.
+        for av in avs.values():
+            if not av.vmas:
+                out.append(Violation("D3.3", f"anon_vma {av.id} has an empty list but was not "
+                                             "freed."))
+            seen: set[int] = set()
+            for v in av.vmas:
+                if v in seen:
+                    out.append(Violation("D3.3", f"vma {v} is on the list of anon_vma {av.id} "
+                                                 "more than once."))
+                seen.add(v)
+                if v not in vmas:
+                    out.append(Violation("G10", f"anon_vma {av.id} lists vma {v}, which was "
+                                                "freed."))
+                elif vmas[v].anon_vma != av.id:
+                    out.append(Violation("D3.3", f"vma {v} is on the list of anon_vma {av.id} "
+                                                 f"but its anon_vma is {vmas[v].anon_vma}."))
+        for vma in vmas.values():
+            if vma.anon_vma is None:
+                continue
+            if vma.anon_vma not in avs:
+                out.append(Violation("G10", f"vma {vma.id} points at anon_vma {vma.anon_vma}, "
+                                            "which was freed."))
+            elif vma.id not in avs[vma.anon_vma].vmas:
+                out.append(Violation("D3.3", f"vma {vma.id} points at anon_vma {vma.anon_vma} "
+                                             "but is not on its list."))
+        # D3.1 / D3.2 / D3.4 / D3.5 over the frames.
+        for pfn, mappers in index.page_mappers.items():
+            if pfn not in mcs:
+                continue
+            f = flags[pfn]
+            target = mapping.get(pfn)
+            if f & PG_DIRECT:
+                if mcs[pfn] != 1:
+                    out.append(Violation("D3.1", f"frame {pfn} is PageDirect but has mapcount "
+                                                 f"{mcs[pfn]}."))
+                vma = vmas.get(target) if target is not None else None
+                if vma is None:
+                    out.append(Violation("G10", f"frame {pfn} is PageDirect to vma {target}, "
+                                                "which was freed: a stale page->as.vma."))
+                else:
+                    addr = vma.vma_address(state.page_index[pfn])
+                    if addr is None or (vma.pid, addr >> 12) not in {(p, v) for p, v, _ in
+                                                                      mappers}:
+                        out.append(Violation("D3.1", f"frame {pfn} is PageDirect to vma "
+                                                     f"{target}, but vma_address does not lead "
+                                                     "to the PTE that maps it."))
+            else:
+                if target is None or target not in avs:
+                    out.append(Violation("D3.2", f"frame {pfn} is mapped and indirect but its "
+                                                 f"anon_vma {target} does not exist."))
+                else:
+                    listed = set(avs[target].vmas)
+                    for pid, vpn, vid in mappers:
+                        if vid not in listed:
+                            out.append(Violation("D3.2", f"frame {pfn} points at anon_vma "
+                                                         f"{target}, but vma {vid} (pid {pid}, "
+                                                         f"{vpn << 12:#x}) that maps it is not "
+                                                         "on its list."))
+            sharers = {vid for _, _, vid in mappers}
+            sharers |= {vid for _, _, vid in
+                        index.slot_holders.get(state.page_private.get(pfn, -1), ())}
+            self._check_sharers(out, vmas, sharers, f"frame {pfn}")
+        for slot, holders in index.slot_holders.items():
+            sharers = {vid for _, _, vid in holders}
+            cached = state.swap_cache.get(slot)
+            if cached is not None:
+                sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())}
+            self._check_sharers(out, vmas, sharers, f"swap slot {slot}")
+        return out
+
+    @staticmethod
+    def _check_sharers(out: list[Violation], vmas: dict[int, Vma], sharers: set[int | None],
+                       what: str) -> None:
+        """D3.4 / D3.5: vmas sharing a frame or a slot share one non-NULL anon_vma."""
+        if len(sharers) < 2:
+            return
+        avs = {vmas[v].anon_vma for v in sharers if v in vmas}
+        if None in avs or len(avs) > 1:
+            names = ", ".join(f"vma {v} (anon_vma {vmas[v].anon_vma})"
+                              for v in sorted(s for s in sharers if s in vmas))
+            out.append(Violation("D3.4", f"{what} is shared by {names}: they must share one "
+                                         "non-NULL anon_vma."))
+
+
+def plural_pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"

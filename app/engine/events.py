@@ -1,0 +1,157 @@
+"""What a step tells: events (the narration), reclaim walks and the step result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .state import State
+
+if TYPE_CHECKING:
+    from .designs.base import Design
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing the simulated kernel did.
+
+    ``func`` names the kernel function it models (``mm/memory.c:do_wp_page``);
+    ``objects`` lists the objects involved as ``{"kind", "id"}`` (a PTE is
+    ``{"kind": "pte", "pid", "addr"}``, a range of PTEs ``{"kind": "pte_range", ...}``);
+    ``text`` is one sentence a student understands.
+    """
+
+    kind: str
+    func: str
+    text: str
+    objects: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "func": self.func, "text": self.text,
+                "objects": [dict(o) for o in self.objects]}
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One container the reclaim walk probed: hit, miss, or skip (address out of range)."""
+
+    kind: str
+    id: int
+    result: str
+    pid: int | None = None
+    addr: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "result": self.result,
+                               "pid": self.pid, "addr": self.addr}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """The ``try_to_unmap`` walk of one frame (§8, J-11).
+
+    ``visited`` stops once the mapcount reaches 0; ``candidates`` counts everything
+    the walk would iterate without that early exit.
+    """
+
+    pfn: int
+    via: dict[str, Any] | None
+    visited: tuple[Visit, ...]
+    candidates: int
+    unmapped: int
+    remaining: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pfn": self.pfn, "via": self.via,
+                "visited": [v.to_json() for v in self.visited],
+                "candidates": self.candidates, "unmapped": self.unmapped,
+                "remaining": self.remaining}
+
+
+@dataclass(slots=True)
+class Step:
+    """The working context of one ``apply``: the successor state and what it reports."""
+
+    state: State
+    design: Design
+    events: list[Event] = field(default_factory=list)
+    walks: list[Walk] = field(default_factory=list)
+    outcome: str = "ok"
+    value: int | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    _bulk: dict[tuple[str, str], list[Any]] | None = None
+
+    def emit(self, kind: str, func: str, text: str, *objects: dict[str, Any]) -> None:
+        """Record an event; inside ``bulk()`` repeated kinds fold into one range event."""
+        if self._bulk is None:
+            self.events.append(Event(kind, func, text, tuple(objects)))
+            return
+        seen = self._bulk.get((kind, func))
+        if seen is None:
+            self._bulk[(kind, func)] = [text, objects, 1]
+        else:
+            seen[2] += 1
+
+    def begin_bulk(self) -> None:
+        """Start folding events: bulk work is one range event, not one per PTE."""
+        self._bulk = {}
+
+    def end_bulk(self) -> None:
+        """Stop folding; each folded kind becomes one event ("N times, first: ...")."""
+        bulk, self._bulk = self._bulk or {}, None
+        for (kind, func), (text, objects, n) in bulk.items():
+            if n > 1:
+                text = f"{n} times; the first: {text}"
+            self.events.append(Event(kind, func, text, tuple(objects)))
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What ``apply`` returns: the new state and everything the step reported."""
+
+    state: State
+    events: tuple[Event, ...]
+    walks: tuple[Walk, ...]
+    outcome: str
+    value: int | None
+    result: dict[str, Any]
+
+
+def obj(kind: str, ident: int) -> dict[str, Any]:
+    """An object reference for an event."""
+    return {"kind": kind, "id": ident}
+
+
+def pte_obj(pid: int, addr: int) -> dict[str, Any]:
+    """A PTE reference for an event."""
+    return {"kind": "pte", "pid": pid, "addr": addr}
+
+
+def hexa(addr: int) -> str:
+    """An address as a student reads it."""
+    return f"{addr:#x}"
+
+
+def span(start: int, end: int) -> str:
+    return f"[{start:#x},{end:#x})"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def id_list(kind: str, ids: list[int] | tuple[int, ...], limit: int = 8) -> str:
+    """'frames 1, 2 and 3' / 'frame 4' / 'frames 1, 2, ... (40 in all)'."""
+    ids = list(ids)
+    if not ids:
+        return f"no {kind}s"
+    if len(ids) == 1:
+        return f"{kind} {ids[0]}"
+    if len(ids) > limit:
+        shown = ", ".join(str(i) for i in ids[:limit])
+        return f"{kind}s {shown}, ... ({len(ids)} in all)"
+    return f"{kind}s " + ", ".join(str(i) for i in ids[:-1]) + f" and {ids[-1]}"

@@ -1,0 +1,88 @@
+"""fork: ``dup_mmap`` + ``copy_page_range`` (§1.3)."""
+
+from __future__ import annotations
+
+from .errors import OpError
+from .events import Step, obj, plural, span
+from .state import (
+    PAGE_SHIFT,
+    PTE_KIND,
+    PTE_PAGE,
+    PTE_SHIFT,
+    PTE_SWAP,
+    PTE_WRITE,
+    Mm,
+    Vma,
+    ptes_in_range,
+)
+
+
+def do_fork(step: Step, pid: int, child: int) -> None:
+    """The child gets a copy of every vma and PTE; shared pages go read-only in both.
+
+    Per vma: a copy of the struct, then ``copy_page_range`` (mapcount +1 and
+    write-protect for each present page, ``swap_duplicate`` for each swap entry, the zero
+    page copied as is), then the design's rmap work for that vma.
+    """
+    st = step.state
+    if child in st.used_pids:
+        raise OpError(f"fork: pid {child} is already in use or was used before")
+    st.used_pids = st.used_pids | {child}
+    parent_table = st.ptes[pid]
+    child_table: dict[int, int] = {}
+    writable_parent = None
+    mapcount = st.w("page_mapcount")
+    swap_ptes = None
+    child_vmas = []
+    step.emit("fork", "kernel/fork.c:copy_process",
+              f"pid {pid} forks pid {child}: the child gets a copy of each of its "
+              f"{plural(len(st.mms[pid].vmas), 'vma')} and their PTEs.",
+              obj("mm", pid), obj("mm", child))
+    for vid in st.mms[pid].vmas:
+        parent = st.vmas[vid]
+        copy = Vma(st.alloc_vma_id(), child, parent.vm_start, parent.vm_end, parent.vm_pgoff,
+                   parent.prot)
+        st.put_vma(copy)
+        child_vmas.append(copy.id)
+        pfns: list[int] = []
+        swapped = zero = 0
+        for vpn, pte in ptes_in_range(parent_table, parent.vm_start >> PAGE_SHIFT,
+                                      parent.vm_end >> PAGE_SHIFT):
+            kind = pte & PTE_KIND
+            if kind == PTE_PAGE:
+                pfn = pte >> PTE_SHIFT
+                mapcount[pfn] += 1
+                pfns.append(pfn)
+                if pte & PTE_WRITE:
+                    pte &= ~PTE_WRITE
+                    if writable_parent is None:
+                        writable_parent = st.w_ptes(pid)
+                    writable_parent[vpn] = pte
+            elif kind == PTE_SWAP:
+                if swap_ptes is None:
+                    swap_ptes = st.w("swap_ptes")
+                swap_ptes[pte >> PTE_SHIFT] += 1
+                swapped += 1
+            else:
+                zero += 1
+            child_table[vpn] = pte
+        if pfns or swapped or zero:
+            parts = []
+            if pfns:
+                parts.append(f"{plural(len(pfns), 'present page')} now read-only in both and "
+                             "mapcount +1 each")
+            if swapped:
+                parts.append(f"{plural(swapped, 'swap entry', 'swap entries')} duplicated "
+                             "(swap_duplicate)")
+            if zero:
+                parts.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')} copied")
+            step.emit("copy_page_range", "mm/memory.c:copy_page_range",
+                      f"copy_page_range: vma {vid} {span(parent.vm_start, parent.vm_end)} "
+                      f"-> child vma {copy.id}: " + ", ".join(parts) + ".",
+                      obj("vma", vid), obj("vma", copy.id),
+                      {"kind": "pte_range", "pid": child, "start": parent.vm_start,
+                       "end": parent.vm_end})
+        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], pfns, swapped)
+    st.w("ptes")[child] = child_table
+    st.w("mms")[child] = Mm(child)
+    st.set_mm(child, child_vmas)

@@ -1,0 +1,92 @@
+"""mprotect: ``sys_mprotect`` + ``mprotect_fixup`` of 2.6.7/2.6.8 (§1.7)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .errors import OpError
+from .events import Step, obj, plural, span
+from .merge import execute_merge, plan_merge
+from .mmap import split_vma
+from .state import PAGE_SHIFT, PTE_KIND, PTE_PAGE, PTE_WRITE, Vma, ptes_in_range
+
+
+def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
+    """Change the protection of ``[start, end)``, which must be mapped without holes.
+
+    Each vma of the range goes through ``mprotect_fixup``: merge with a neighbour if
+    ``vma_merge`` allows it, otherwise split off the range, then set the flags and
+    write-protect the present PTEs.
+    """
+    st = step.state
+    vma = st.find_vma(pid, start)
+    cursor = start
+    probe = vma
+    while cursor < end:
+        if probe is None or probe.vm_start > cursor:
+            raise OpError(f"mprotect: {span(start, end)} of pid {pid} is not fully mapped: "
+                          f"nothing maps {cursor:#x} (ENOMEM)")
+        cursor = probe.vm_end
+        probe = st.neighbours(probe)[1]
+    assert vma is not None
+    prev = vma if start > vma.vm_start else st.neighbours(vma)[0]
+    nstart = start
+    while True:
+        tmp = min(vma.vm_end, end)
+        prev = mprotect_fixup(step, vma, prev, nstart, tmp, prot)
+        nstart = max(tmp, prev.vm_end)
+        if nstart >= end:
+            return
+        following = st.neighbours(prev)[1]
+        assert following is not None and following.vm_start == nstart
+        vma = following
+
+
+def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
+                   prot: str) -> Vma:
+    """``mprotect_fixup`` for ``[start, end)`` inside ``vma``; returns the new ``*pprev``."""
+    st = step.state
+    if prot == vma.prot:
+        step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
+                  f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
+                  obj("vma", vma.id))
+        return vma
+    pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
+    if step.design.merges_on("mprotect"):
+        plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma.anon_vma,
+                             pgoff)
+        if plan is not None:
+            merged = execute_merge(step, plan, vma.anon_vma,
+                                   f"mprotect of {span(start, end)} to {prot}")
+            return _protect(step, merged, start, end, prot)
+    if start != vma.vm_start:
+        split_vma(step, vma.id, start, new_below=True)
+    if end != st.vmas[vma.id].vm_end:
+        split_vma(step, vma.id, end, new_below=False)
+    return _protect(step, st.vmas[vma.id], start, end, prot)
+
+
+def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
+    """Set the flags and ``change_protection`` over ``[start, end)``.
+
+    2.6 rewrites every present PTE from ``vm_page_prot``, which for a private mapping is
+    the copy-on-write protection: present pages end up read-only whatever ``prot`` is,
+    and the next write goes through the reuse path (J-16).
+    """
+    st = step.state
+    old = vma.prot
+    vma = replace(vma, prot=prot)
+    st.put_vma(vma)
+    table = st.ptes[vma.pid]
+    ro = [(vpn, pte & ~PTE_WRITE)
+          for vpn, pte in ptes_in_range(table, start >> PAGE_SHIFT, end >> PAGE_SHIFT)
+          if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE]
+    if ro:
+        st.w_ptes(vma.pid).update(ro)
+    tail = (f"; {plural(len(ro), 'writable PTE')} in the range "
+            f"{'is' if len(ro) == 1 else 'are'} now read-only (2.6 change_protection applies "
+            "the copy-on-write protection of a private mapping)" if ro else "")
+    step.emit("mprotect", "mm/mprotect.c:change_protection",
+              f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}{tail}.",
+              obj("vma", vma.id))
+    return vma

@@ -1,0 +1,130 @@
+"""Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free (§1.4).
+
+Atomic and unconditional (J-12): the frame is assumed inactive and unreferenced, it is
+written to its slot at once, and no ``page_referenced`` ageing walk is made.
+"""
+
+from __future__ import annotations
+
+from .events import Step, Visit, Walk, hexa, obj
+from .page import free_page
+from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT, mk_pte_swap
+from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
+
+
+def try_to_unmap(step: Step, pfn: int) -> Walk:
+    """The design's rmap walk: replace every PTE it finds with the swap entry.
+
+    Stops as soon as the mapcount reaches 0 (``visited``); ``candidates`` counts every
+    container the walk would iterate without that early exit (J-11).
+    """
+    st, design = step.state, step.design
+    slot = st.page_private[pfn]
+    via, probes = design.rmap_walk(st, pfn)
+    mapcount = st.w("page_mapcount")
+    visited = []
+    unmapped = misses = skips = 0
+    swap_pte = mk_pte_swap(slot)
+    for probe in probes:
+        if mapcount[pfn] == 0:
+            break
+        if probe.vpn is None or probe.pid is None:
+            visited.append(Visit(probe.kind, probe.id, "skip", probe.pid, None, probe.note))
+            skips += 1
+            continue
+        addr = probe.vpn << 12
+        pte = st.ptes.get(probe.pid, {}).get(probe.vpn)
+        if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
+            visited.append(Visit(probe.kind, probe.id, "miss", probe.pid, addr, probe.note))
+            misses += 1
+            continue
+        st.w_ptes(probe.pid)[probe.vpn] = swap_pte
+        st.w("swap_ptes")[slot] += 1
+        mc = mapcount[pfn] - 1
+        mapcount[pfn] = mc
+        design.page_remove_rmap(step, pfn, probe.id, addr, mc)
+        visited.append(Visit(probe.kind, probe.id, "hit", probe.pid, addr, probe.note))
+        unmapped += 1
+    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mapcount[pfn])
+    st.count("rmap_walks")
+    st.count("rmap_visits", len(visited))
+    st.count("rmap_misses", misses)
+    st.count("rmap_skips", skips)
+    st.count("ptes_unmapped", unmapped)
+    step.walks.append(walk)
+    where = f" via {via['kind']} {via['id']}" if via else ""
+    parts = ", ".join(f"{v.kind} {v.id} {v.result}" for v in visited[:12])
+    if len(visited) > 12:
+        parts += ", ..."
+    step.emit("try_to_unmap", "mm/rmap.c:try_to_unmap",
+              f"try_to_unmap frame {pfn}{where}: visited {len(visited)} of {len(probes)} "
+              f"candidates ({parts or 'none'}); {unmapped} PTEs now hold swap slot {slot}.",
+              obj("frame", pfn), obj("slot", slot))
+    return walk
+
+
+def reclaim_frame(step: Step, pfn: int) -> None:
+    """``shrink_list`` for one frame: swap cache, unmap, write, free."""
+    st = step.state
+    if pfn not in st.page_mapcount:
+        step.result.setdefault("not_resident", []).append({"pfn": pfn})
+        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+                  f"Frame {pfn} is not allocated: nothing to reclaim.")
+        return
+    if not st.page_flags[pfn] & PG_SWAPCACHE:
+        slot = get_swap_page(step)
+        add_to_swap_cache(step, pfn, slot)
+        step.emit("add_to_swap", "mm/swap_state.c:add_to_swap",
+                  f"add_to_swap: frame {pfn} gets swap slot {slot} and enters the swap cache "
+                  "(PG_swapcache, page->private); page->mapping still leads to its PTEs.",
+                  obj("frame", pfn), obj("slot", slot))
+    slot = st.page_private[pfn]
+    if st.page_mapcount[pfn]:
+        try_to_unmap(step, pfn)
+    if st.page_mapcount[pfn]:
+        st.count("unreachable_pages")
+        step.result.setdefault("unreachable", []).append(
+            {"pfn": pfn, "mapcount": st.page_mapcount[pfn]})
+        step.emit("unreachable", "mm/vmscan.c:shrink_list",
+                  f"Frame {pfn} still has mapcount {st.page_mapcount[pfn]} after the walk: some "
+                  "PTE that maps it cannot be reached through the rmap, so the frame stays "
+                  "mapped and in the swap cache (an unreachable mapping).", obj("frame", pfn))
+        return
+    st.w("swap_value")[slot] = st.page_value[pfn]
+    delete_from_swap_cache(step, pfn)
+    free_page(step, pfn)
+    st.count("pages_reclaimed")
+    step.emit("reclaim", "mm/vmscan.c:shrink_list",
+              f"Frame {pfn} is written to slot {slot}, leaves the swap cache and is freed.",
+              obj("frame", pfn), obj("slot", slot))
+
+
+def reclaim_at(step: Step, pid: int, addr: int) -> None:
+    """Reclaim the frame mapped at ``addr`` in ``pid``, if a present page is there."""
+    st = step.state
+    pte = st.ptes[pid].get(addr >> 12)
+    if pte is None or pte & PTE_KIND != PTE_PAGE:
+        what = ("nothing" if pte is None else
+                "the zero page" if pte & PTE_KIND == 1 else f"swap slot {pte >> PTE_SHIFT}")
+        step.result.setdefault("not_resident", []).append({"pid": pid, "addr": addr})
+        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+                  f"pid {pid} has no present page at {hexa(addr & ~0xFFF)} (the PTE holds {what}): "
+                  "nothing to reclaim.")
+        return
+    reclaim_frame(step, pte >> PTE_SHIFT)
+
+
+def reclaim_lru(step: Step, count: int) -> None:
+    """Reclaim up to ``count`` frames from the inactive list, oldest first.
+
+    With no ageing (J-12) the inactive list is allocation order, so the oldest frames
+    (lowest pfn) go first.
+    """
+    st = step.state
+    victims = sorted(st.page_mapcount)[:count]
+    if len(victims) < count:
+        step.result["short"] = {"asked": count, "reclaimed": len(victims)}
+        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+                  f"Only {len(victims)} frames are allocated; {count} were asked for.")
+    for pfn in victims:
+        reclaim_frame(step, pfn)

@@ -1,0 +1,68 @@
+"""The scenario format: a named list of ops for one design (a contract; see docs/scenarios.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .designs import DEFAULT_DESIGN, DESIGN_NAMES
+from .errors import ScenarioError
+from .ops import Op, op_to_json, parse_op
+
+SCENARIO_FIELDS = ("name", "title", "description", "design", "options", "ops")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    title: str
+    description: str
+    design: str
+    options: tuple[str, ...]
+    ops: tuple[Op, ...]
+
+
+def parse_scenario(data: Any) -> Scenario:
+    """A validated scenario; ``ScenarioError`` names the step, the op and the reason."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"a scenario must be a JSON object, not {type(data).__name__}")
+    unknown = sorted(set(data) - set(SCENARIO_FIELDS))
+    if unknown:
+        raise ScenarioError(f"scenario: unknown field {unknown[0]!r}; the fields are "
+                            f"{', '.join(SCENARIO_FIELDS)}")
+    for key in ("name", "title", "description", "design"):
+        if key in data and not isinstance(data[key], str):
+            raise ScenarioError(f"scenario: {key} must be a string")
+    design = data.get("design", DEFAULT_DESIGN)
+    if design not in DESIGN_NAMES:
+        raise ScenarioError(f"scenario: unknown design {design!r}; the designs are "
+                            f"{', '.join(DESIGN_NAMES)}")
+    options = data.get("options", [])
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise ScenarioError("scenario: options must be a list of strings")
+    ops = data.get("ops")
+    if not isinstance(ops, list):
+        raise ScenarioError("scenario: ops must be a list of ops")
+    parsed = []
+    for i, raw in enumerate(ops, start=1):
+        try:
+            parsed.append(parse_op(raw))
+        except ScenarioError as exc:
+            label = raw.get("op") if isinstance(raw, Mapping) else None
+            raise ScenarioError(f"step {i} ({label or 'op'}): {exc}") from None
+    return Scenario(
+        name=data.get("name", "untitled"),
+        title=data.get("title", ""),
+        description=data.get("description", ""),
+        design=design,
+        options=tuple(options),
+        ops=tuple(parsed),
+    )
+
+
+def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as a JSON object (the export format)."""
+    return {"name": scenario.name, "title": scenario.title,
+            "description": scenario.description, "design": scenario.design,
+            "options": list(scenario.options), "ops": [op_to_json(op) for op in scenario.ops]}

@@ -1,0 +1,94 @@
+"""The state and step documents (the JSON contract of ``rmaplab run --json``).
+
+Fields may be added; none is ever renamed or dropped. Numbers are JSON integers, lists
+come in stable id (or address) order so nothing jitters between steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .check import check
+from .designs import get_design
+from .events import StepResult
+from .page import page_flag_names
+from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, PTE_WRITE, State
+
+
+def pte_json(vpn: int, pte: int) -> dict[str, Any]:
+    kind = pte & PTE_KIND
+    payload = pte >> PTE_SHIFT
+    return {
+        "addr": vpn << 12,
+        "kind": "page" if kind == PTE_PAGE else "swap" if kind == PTE_SWAP else "zero",
+        "pfn": payload if kind == PTE_PAGE else None,
+        "slot": payload if kind == PTE_SWAP else None,
+        "writable": bool(kind == PTE_PAGE and pte & PTE_WRITE),
+    }
+
+
+def counters_json(state: State) -> dict[str, int]:
+    """The cumulative counters plus the current metadata sizes (§8, J-15)."""
+    out = dict(state.counters)
+    out.update(get_design(state.design, state.options).memory(state))
+    return out
+
+
+def state_to_json(state: State) -> dict[str, Any]:
+    """The whole state as the contract's ``state`` object."""
+    design = get_design(state.design, state.options)
+    mms = []
+    for pid in sorted(state.mms):
+        mm = state.mms[pid]
+        table = state.ptes[pid]
+        mms.append({
+            "pid": pid,
+            "vmas": [{"id": v.id, "vm_start": v.vm_start, "vm_end": v.vm_end,
+                      "vm_pgoff": v.vm_pgoff, "prot": v.prot, "anon_vma": v.anon_vma,
+                      "pages": v.pages}
+                     for v in (state.vmas[i] for i in mm.vmas)],
+            "ptes": [pte_json(vpn, table[vpn]) for vpn in sorted(table)],
+        })
+    pages = []
+    for pfn in sorted(state.page_mapcount):
+        flags = state.page_flags[pfn]
+        pages.append({
+            "pfn": pfn,
+            "flags": page_flag_names(flags),
+            "mapping": design.mapping_json(state, pfn),
+            "index": state.page_index.get(pfn),
+            "mapcount": state.page_mapcount[pfn],
+            "swap_slot": state.page_private.get(pfn) if flags & PG_SWAPCACHE else None,
+            "value": state.page_value[pfn],
+            "page_mapping": "swapper_space" if flags & PG_SWAPCACHE else None,
+        })
+    swap = [{"slot": slot, "ptes": state.swap_ptes[slot], "cached_pfn": state.swap_cache.get(slot),
+             "value": state.swap_value[slot]} for slot in sorted(state.swap_ptes)]
+    doc: dict[str, Any] = {"design": state.design, "options": sorted(state.options),
+                           "step": state.step, "mms": mms, "pages": pages, "swap": swap}
+    doc.update(design.state_json(state))
+    return doc
+
+
+def invariants_json(state: State) -> dict[str, Any]:
+    violations = check(state)
+    return {"ok": not violations, "violations": [v.to_json() for v in violations]}
+
+
+def step_to_json(index: int, op: dict[str, Any], result: StepResult, *,
+                 with_state: bool = False) -> dict[str, Any]:
+    """One step of the run document; ``index`` counts from 1 (step 0 is the empty state)."""
+    doc: dict[str, Any] = {
+        "index": index,
+        "op": op,
+        "outcome": result.outcome,
+        "value": result.value,
+        "events": [e.to_json() for e in result.events],
+        "walks": [w.to_json() for w in result.walks],
+        "counters": counters_json(result.state),
+        "result": result.result,
+        "invariants": invariants_json(result.state),
+    }
+    if with_state:
+        doc["state"] = state_to_json(result.state)
+    return doc

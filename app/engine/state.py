@@ -1,0 +1,314 @@
+"""The simulator state: processes, vmas, page tables, frames, swap and rmap objects.
+
+Models the data structures of §0 of the behavioural reference. Every object refers to
+others by integer id; ids come from counters kept in the state and are never reused
+(J-17). A ``State`` is immutable once built: ``apply`` makes a copy-on-write successor
+(``State.begin``) whose tables are shared with the input until first written, so a
+step costs what it changes, not the size of the whole state.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+#: i386 user address space (3 GiB); mmap without an address starts at mmap_min_addr.
+TASK_SIZE = 0xC0000000
+MMAP_MIN_ADDR = 0x10000
+
+# A page-table entry is one integer: payload << 3 | write bit | kind.
+PTE_PAGE = 0  # payload = pfn
+PTE_ZERO = 1  # the shared zero page, always read-only
+PTE_SWAP = 2  # payload = swap slot
+PTE_KIND = 3
+PTE_WRITE = 4  # present page: writable; swap entry: the "exclusive" marker (D5)
+PTE_SHIFT = 3
+
+# struct page flags (only those the simulator shows).
+PG_ANON = 1
+PG_DIRECT = 2
+PG_SWAPCACHE = 4
+PAGE_FLAG_NAMES = ((PG_ANON, "anon"), (PG_DIRECT, "direct"), (PG_SWAPCACHE, "swapcache"))
+
+PROTS = ("none", "r", "w", "x", "rw", "rx", "wx", "rwx")
+
+
+def mk_pte_page(pfn: int, writable: bool) -> int:
+    """A present PTE mapping frame ``pfn``."""
+    return (pfn << PTE_SHIFT) | (PTE_WRITE if writable else 0)
+
+
+def mk_pte_swap(slot: int) -> int:
+    """A swap PTE holding ``slot``."""
+    return (slot << PTE_SHIFT) | PTE_SWAP
+
+
+PTE_ZERO_RO = PTE_ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Vma:
+    """``struct vm_area_struct`` of an anonymous private mapping.
+
+    ``prot`` stands for the R/W/X bits of ``vm_flags`` (J-14); ``anon_vma`` is the id of
+    the vma's anon_vma or None.
+    """
+
+    id: int
+    pid: int
+    vm_start: int
+    vm_end: int
+    vm_pgoff: int
+    prot: str
+    anon_vma: int | None = None
+
+    @property
+    def pages(self) -> int:
+        """``vma_pages(vma)``."""
+        return (self.vm_end - self.vm_start) >> PAGE_SHIFT
+
+    @property
+    def readable(self) -> bool:
+        """Any access right makes a vma readable on x86 (``vma_is_accessible``)."""
+        return self.prot != "none"
+
+    @property
+    def writable(self) -> bool:
+        return "w" in self.prot
+
+    def linear_page_index(self, addr: int) -> int:
+        """``linear_page_index(vma, addr)``: the ``page->index`` of a page mapped at addr."""
+        return self.vm_pgoff + ((addr - self.vm_start) >> PAGE_SHIFT)
+
+    def vma_address(self, index: int) -> int | None:
+        """``vma_address(page, vma)``: where a page of this index sits, or None if outside."""
+        addr = self.vm_start + ((index - self.vm_pgoff) << PAGE_SHIFT)
+        if self.vm_start <= addr < self.vm_end:
+            return addr
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Mm:
+    """``struct mm_struct``: the vmas of one process, sorted by ``vm_start``."""
+
+    pid: int
+    vmas: tuple[int, ...] = ()
+    starts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnonVma:
+    """``struct anon_vma``: the list of related vmas, head first (kernel list order)."""
+
+    id: int
+    vmas: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Bug:
+    """A kernel ``BUG_ON`` the simulated code would hit (only in literal teaching modes)."""
+
+    rule: str
+    text: str
+
+
+COUNTER_NAMES = (
+    "rmap_walks",
+    "rmap_visits",
+    "rmap_misses",
+    "rmap_skips",
+    "ptes_unmapped",
+    "pages_reclaimed",
+    "unreachable_pages",
+    "swapins",
+    "swapcache_hits",
+    "cow_copies",
+    "cow_reuses",
+    "zero_page_maps",
+    "frames_allocated",
+    "slots_allocated",
+    "anon_vmas_allocated",
+    "direct_to_indirect",
+    "indirect_to_direct",
+)
+
+# The tables a step may copy on first write.
+_TABLES = (
+    "mms",
+    "ptes",
+    "vmas",
+    "anon_vmas",
+    "page_mapcount",
+    "page_flags",
+    "page_mapping",
+    "page_index",
+    "page_private",
+    "page_value",
+    "swap_ptes",
+    "swap_cache",
+    "swap_value",
+    "counters",
+)
+
+
+@dataclass(slots=True)
+class State:
+    """One moment of the simulated machine. Treat a finished State as immutable.
+
+    Frames are kept as parallel tables keyed by pfn (``struct page`` fields): a frame is
+    allocated iff it has a ``page_mapcount`` entry. ``page_mapping`` holds the id that the
+    page's ``mapping``/``as`` union points at; which kind of object it is follows from the
+    flags and the design (``as.vma`` when PG_direct, else ``as.anon_vma`` in D3).
+    """
+
+    design: str
+    options: frozenset[str]
+    mms: dict[int, Mm] = field(default_factory=dict)
+    ptes: dict[int, dict[int, int]] = field(default_factory=dict)
+    vmas: dict[int, Vma] = field(default_factory=dict)
+    anon_vmas: dict[int, AnonVma] = field(default_factory=dict)
+    page_mapcount: dict[int, int] = field(default_factory=dict)
+    page_flags: dict[int, int] = field(default_factory=dict)
+    page_mapping: dict[int, int] = field(default_factory=dict)
+    page_index: dict[int, int] = field(default_factory=dict)
+    page_private: dict[int, int] = field(default_factory=dict)
+    page_value: dict[int, int] = field(default_factory=dict)
+    swap_ptes: dict[int, int] = field(default_factory=dict)
+    swap_cache: dict[int, int] = field(default_factory=dict)
+    swap_value: dict[int, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTER_NAMES, 0))
+    next_pfn: int = 1
+    next_slot: int = 1
+    next_vma: int = 1
+    next_anon_vma: int = 1
+    used_pids: frozenset[int] = frozenset()
+    bugs: tuple[Bug, ...] = ()
+    step: int = 0
+    _own: set[Any] | None = None
+
+    # ----- copy on write -------------------------------------------------------------
+
+    def begin(self) -> State:
+        """A writable successor sharing every table with this state until written."""
+        new = replace(self)
+        new._own = set()
+        return new
+
+    def finish(self) -> State:
+        """Seal a successor: no further writes are allowed."""
+        self._own = None
+        return self
+
+    def w(self, name: str) -> Any:
+        """The table ``name``, copied first if this step has not written it yet."""
+        own = self._own
+        if own is None:
+            raise RuntimeError("a finished State is immutable")
+        table = getattr(self, name)
+        if name not in own:
+            table = dict(table)
+            setattr(self, name, table)
+            own.add(name)
+        return table
+
+    def w_ptes(self, pid: int) -> dict[int, int]:
+        """The page table of ``pid``, copied first if this step has not written it yet."""
+        outer = self.w("ptes")
+        key = ("ptes", pid)
+        if key not in self._own:  # type: ignore[operator]
+            outer[pid] = dict(outer.get(pid, {}))
+            self._own.add(key)  # type: ignore[union-attr]
+        return outer[pid]
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a cumulative counter."""
+        self.w("counters")[name] += n
+
+    # ----- ids -----------------------------------------------------------------------
+
+    def alloc_vma_id(self) -> int:
+        vid = self.next_vma
+        self.next_vma += 1
+        return vid
+
+    # ----- vmas and mms --------------------------------------------------------------
+
+    def put_vma(self, vma: Vma) -> None:
+        """Store a new or changed vma; the mm's ordering is refreshed by ``set_mm``."""
+        self.w("vmas")[vma.id] = vma
+
+    def set_mm(self, pid: int, vma_ids: list[int] | tuple[int, ...]) -> None:
+        """Replace the vma list of ``pid``, sorting it by ``vm_start``."""
+        vmas = self.vmas
+        ordered = sorted(vma_ids, key=lambda v: vmas[v].vm_start)
+        self.w("mms")[pid] = Mm(pid, tuple(ordered), tuple(vmas[v].vm_start for v in ordered))
+
+    def refresh_mm(self, pid: int) -> None:
+        """Re-sort ``pid``'s vmas after their ranges changed."""
+        self.set_mm(pid, self.mms[pid].vmas)
+
+    # ----- lookups -------------------------------------------------------------------
+
+    def find_vma(self, pid: int, addr: int) -> Vma | None:
+        """``find_vma``: the first vma with ``vm_end > addr``."""
+        mm = self.mms[pid]
+        i = bisect_right(mm.starts, addr) - 1
+        if i >= 0:
+            vma = self.vmas[mm.vmas[i]]
+            if vma.vm_end > addr:
+                return vma
+        if i + 1 < len(mm.vmas):
+            return self.vmas[mm.vmas[i + 1]]
+        return None
+
+    def vma_at(self, pid: int, addr: int) -> Vma | None:
+        """The vma of ``pid`` containing ``addr``, if any."""
+        vma = self.find_vma(pid, addr)
+        if vma is not None and vma.vm_start <= addr:
+            return vma
+        return None
+
+    def neighbours(self, vma: Vma) -> tuple[Vma | None, Vma | None]:
+        """The vmas just before and just after ``vma`` in its mm (adjacent or not)."""
+        mm = self.mms[vma.pid]
+        i = mm.vmas.index(vma.id)
+        prev = self.vmas[mm.vmas[i - 1]] if i > 0 else None
+        nxt = self.vmas[mm.vmas[i + 1]] if i + 1 < len(mm.vmas) else None
+        return prev, nxt
+
+    def range_is_free(self, pid: int, start: int, end: int) -> bool:
+        """True when no vma of ``pid`` overlaps ``[start, end)``."""
+        vma = self.find_vma(pid, start)
+        return vma is None or vma.vm_start >= end
+
+    def get_unmapped_area(self, pid: int, length: int) -> int | None:
+        """The lowest free range of ``length`` bytes at or above ``MMAP_MIN_ADDR``."""
+        addr = MMAP_MIN_ADDR
+        for vid in self.mms[pid].vmas:
+            vma = self.vmas[vid]
+            if vma.vm_end <= addr:
+                continue
+            if vma.vm_start - addr >= length:
+                return addr
+            addr = max(addr, vma.vm_end)
+        return addr if addr + length <= TASK_SIZE else None
+
+    def rss(self, pid: int) -> int:
+        """Present anonymous pages of ``pid`` (``get_mm_counter(mm, MM_ANONPAGES)``)."""
+        return sum(1 for p in self.ptes[pid].values() if p & PTE_KIND == PTE_PAGE)
+
+
+def ptes_in_range(table: dict[int, int], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The (vpn, pte) pairs of ``table`` with ``lo <= vpn < hi``, in address order.
+
+    Walks the range or the table, whichever is smaller, so a huge sparse vma and a
+    small vma in a huge table are both cheap.
+    """
+    if hi - lo <= len(table):
+        get = table.get
+        return [(v, p) for v in range(lo, hi) if (p := get(v)) is not None]
+    return sorted((v, p) for v, p in table.items() if lo <= v < hi)
