@@ -185,14 +185,12 @@ class AnonVmaRfc2:
                       f"fork: the child copy vma {child.id} joins anon_vma {av} of vma "
                       f"{parent.id}, at the head of its list.",
                       obj("anon_vma", av), obj("vma", child.id))
-        flags, mapping = st.w("page_flags"), st.w("page_mapping")
-        converted = []
-        for pfn in pfns:
-            f = flags[pfn]
-            if f & PG_DIRECT:
-                flags[pfn] = f & ~PG_DIRECT
-                mapping[pfn] = av
-                converted.append(pfn)
+        flags = st.page_flags
+        converted = [pfn for pfn in pfns if flags[pfn] & PG_DIRECT]
+        if converted:
+            flags = st.w("page_flags")
+            flags.update({pfn: flags[pfn] & ~PG_DIRECT for pfn in converted})
+            st.w("page_mapping").update(dict.fromkeys(converted, av))
         if converted:
             st.count("direct_to_indirect", len(converted))
             step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",

@@ -1,0 +1,66 @@
+"""The ``rmaplab`` command: run scenarios through the engine from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .engine import DESIGN_NAMES, EngineError, available_designs, design_class, run_scenario
+from .render import render_run
+from .scenarios import builtin_names, load_builtin, load_scenario
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rmaplab",
+        description="A laboratory for Linux anonymous-page reverse mapping (rmap).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario and print every step and the final state")
+    run.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
+    run.add_argument("--design", choices=DESIGN_NAMES,
+                     help="run under this design instead of the scenario's own")
+    run.add_argument("--option", action="append", dest="options", metavar="NAME",
+                     help="a design option (repeatable); replaces the scenario's options")
+    run.add_argument("--json", action="store_true", help="print the run document as JSON")
+    run.add_argument("--all-states", action="store_true",
+                     help="with --json, include the full state after every step")
+    sub.add_parser("scenarios", help="list the built-in scenarios")
+    sub.add_parser("designs", help="list the designs and their options")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for a bad scenario or argument)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "scenarios":
+            for name in builtin_names():
+                print(f"{name:<28} {load_builtin(name).get('title', '')}")
+            return 0
+        if args.command == "designs":
+            for name in DESIGN_NAMES:
+                if name in available_designs():
+                    cls = design_class(name)
+                    print(f"{name:<16} {cls.title} ({cls.era})")
+                    for opt, text in cls.option_help.items():
+                        print(f"{'':<18}--option {opt}: {text}")
+                else:
+                    print(f"{name:<16} (not yet available)")
+            return 0
+        doc = run_scenario(load_scenario(args.scenario), design=args.design,
+                           options=args.options, all_states=args.all_states)
+    except EngineError as exc:
+        print(f"rmaplab: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_run(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The run document drawn as text, in the spirit of the kernel's tools/testing/vma diagrams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INDENT = "    "
+
+
+def _ptes_line(vma: dict[str, Any], ptes: list[dict[str, Any]]) -> str:
+    """One cell per page of a small vma: F3w / F3r (frame, writable or not), S1, 0, '.'."""
+    by_addr = {p["addr"]: p for p in ptes}
+    cells = []
+    for addr in range(vma["vm_start"], vma["vm_end"], 0x1000):
+        p = by_addr.get(addr)
+        if p is None:
+            cells.append(".")
+        elif p["kind"] == "page":
+            cells.append(f"F{p['pfn']}{'w' if p['writable'] else 'r'}")
+        elif p["kind"] == "swap":
+            cells.append(f"S{p['slot']}")
+        else:
+            cells.append("0")
+    width = max(len(c) for c in cells)
+    return "|" + "|".join(c.center(width) for c in cells) + "|"
+
+
+def render_state(state: dict[str, Any]) -> list[str]:
+    """The state as text lines: processes, vmas and PTEs, anon_vmas, frames, swap."""
+    out = []
+    for mm in state["mms"]:
+        out.append(f"pid {mm['pid']}")
+        if not mm["vmas"]:
+            out.append(f"{INDENT}(no vmas)")
+        for vma in mm["vmas"]:
+            av = vma["anon_vma"] if vma["anon_vma"] is not None else "-"
+            out.append(f"{INDENT}vma {vma['id']:<3} [{vma['vm_start']:#x},{vma['vm_end']:#x}) "
+                       f"{vma['prot']:<4} vm_pgoff {vma['vm_pgoff']:<6} anon_vma {av}")
+            mine = [p for p in mm["ptes"] if vma["vm_start"] <= p["addr"] < vma["vm_end"]]
+            if vma["pages"] <= 32:
+                out.append(f"{INDENT * 2}{_ptes_line(vma, mine)}")
+            else:
+                kinds = {k: sum(1 for p in mine if p["kind"] == k)
+                         for k in ("page", "swap", "zero")}
+                out.append(f"{INDENT * 2}{kinds['page']} present, {kinds['swap']} swapped, "
+                           f"{kinds['zero']} zero-page PTEs of {vma['pages']} pages")
+    for av in state.get("anon_vmas", []):
+        members = ", ".join(f"vma {v}" for v in av["vmas"])
+        out.append(f"anon_vma {av['id']}: [{members}] (head first)")
+    if state["pages"]:
+        out.append("frames")
+        for page in state["pages"][:64]:
+            mapping = page["mapping"]
+            target = f"{mapping['kind']} {mapping['id']}" if mapping else "NULL"
+            slot = f"  swap slot {page['swap_slot']}" if page["swap_slot"] is not None else ""
+            index = page["index"] if page["index"] is not None else "-"
+            out.append(f"{INDENT}F{page['pfn']:<4} {','.join(page['flags']):<20} "
+                       f"mapping {target:<12} index {index:<6} mapcount {page['mapcount']}  "
+                       f"value {page['value']}{slot}")
+        if len(state["pages"]) > 64:
+            out.append(f"{INDENT}... {len(state['pages']) - 64} more frames")
+    if state["swap"]:
+        out.append("swap")
+        for slot in state["swap"][:64]:
+            cached = f"F{slot['cached_pfn']}" if slot["cached_pfn"] is not None else "-"
+            out.append(f"{INDENT}S{slot['slot']:<4} ptes {slot['ptes']:<3} swap cache {cached:<6} "
+                       f"value {slot['value']}")
+    return out
+
+
+def _walk_line(walk: dict[str, Any]) -> str:
+    via = walk["via"]
+    where = f" via {via['kind']} {via['id']}" if via else ""
+    marks = {"hit": "hit", "miss": "miss", "skip": "skip"}
+    visits = ", ".join(f"{v['kind']} {v['id']} {marks[v['result']]}" for v in walk["visited"])
+    return (f"walk of frame {walk['pfn']}{where}: {visits or 'nothing to visit'} -- "
+            f"{len(walk['visited'])}/{walk['candidates']} visited/candidates, "
+            f"{walk['unmapped']} unmapped")
+
+
+def render_run(doc: dict[str, Any]) -> str:
+    """A whole run: every step's sentences and walks, then the final state."""
+    scenario = doc["scenario"]
+    options = f" [{', '.join(doc['options'])}]" if doc["options"] else ""
+    lines = [f"{scenario['name']}: {scenario['title']}" if scenario["title"] else scenario["name"],
+             f"design {doc['design']}{options}", ""]
+    for step in doc["steps"]:
+        op = dict(step["op"])
+        name = op.pop("op")
+        args = " ".join(f"{k}={v:#x}" if "addr" in k else f"{k}={v}" for k, v in op.items())
+        head = f"step {step['index']}: {name} {args}"
+        if step["outcome"] == "segv":
+            head += "  -> SIGSEGV"
+        elif step["value"] is not None:
+            head += f"  -> reads {step['value']}"
+        lines.append(head)
+        for event in step["events"]:
+            lines.append(f"{INDENT}- {event['text']}  [{event['func']}]")
+        for walk in step["walks"]:
+            lines.append(f"{INDENT}* {_walk_line(walk)}")
+        for v in step["invariants"]["violations"]:
+            lines.append(f"{INDENT}! {v['rule']}: {v['text']}")
+    lines += ["", f"final state (step {doc['state']['step']})"]
+    lines += [INDENT + line for line in render_state(doc["state"])]
+    counters = doc["steps"][-1]["counters"] if doc["steps"] else {}
+    if counters:
+        shown = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
+        lines += ["", f"counters: {shown}"]
+    verdict = doc["invariants"]
+    lines.append("invariants: ok" if verdict["ok"] else
+                 f"invariants: {len(verdict['violations'])} violations")
+    for v in verdict["violations"]:
+        lines.append(f"{INDENT}! {v['rule']}: {v['text']}")
+    return "\n".join(lines) + "\n"

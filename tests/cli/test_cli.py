@@ -1,0 +1,117 @@
+"""The rmaplab command: text and JSON output, exit statuses, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+
+SCENARIO = {
+    "name": "tiny", "title": "Tiny", "description": "A fork and a reclaim.",
+    "design": "anon_vma_rfc2", "options": [],
+    "ops": [{"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 2, "prot": "rw"},
+            {"op": "write", "pid": 1, "addr": "0x1000", "value": 42},
+            {"op": "fork", "pid": 1, "child": 2},
+            {"op": "read", "pid": 2, "addr": "0x1000"},
+            {"op": "reclaim", "pfn": 1},
+            {"op": "write", "pid": 2, "addr": "0x9000", "value": 1}],
+}
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(SCENARIO))
+    return path
+
+
+def test_cli_run_text_shows_steps_walks_and_state(scenario_file, capsys):
+    assert main(["run", str(scenario_file)]) == 0
+    out = capsys.readouterr().out
+    assert "step 4: fork pid=1 child=2" in out
+    assert "frame 1 was PageDirect to vma 1; it now points at anon_vma 1" in out
+    assert "walk of frame 1 via anon_vma 1: vma 1 hit, vma 2 hit -- 2/2" in out
+    assert "-> reads 42" in out and "-> SIGSEGV" in out
+    assert "anon_vma 1: [vma 1, vma 2] (head first)" in out
+    assert out.rstrip().endswith("invariants: ok")
+
+
+def test_cli_run_json_obeys_the_contract(scenario_file, capsys):
+    assert main(["run", str(scenario_file), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) >= {"design", "options", "steps", "state", "invariants"}
+    assert [s["index"] for s in doc["steps"]] == list(range(1, 8))
+    step = doc["steps"][5]
+    assert set(step) >= {"index", "op", "outcome", "value", "events", "walks", "counters"}
+    assert step["op"] == {"op": "reclaim", "pfn": 1}
+    walk = step["walks"][0]
+    assert set(walk) >= {"pfn", "visited", "candidates", "unmapped"}
+    assert [v["result"] for v in walk["visited"]] == ["hit", "hit"]
+    assert {"kind", "func", "text", "objects"} <= set(step["events"][0])
+    assert doc["steps"][4]["value"] == 42 and doc["steps"][6]["outcome"] == "segv"
+    assert "state" not in step
+    state = doc["state"]
+    assert set(state) >= {"design", "options", "mms", "pages", "swap", "anon_vmas"}
+    assert state["swap"] == [{"slot": 1, "ptes": 2, "cached_pfn": None, "value": 42}]
+    assert doc["invariants"] == {"ok": True, "violations": []}
+
+
+def test_cli_run_all_states(scenario_file, capsys):
+    assert main(["run", str(scenario_file), "--json", "--all-states"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all("state" in s for s in doc["steps"])
+    assert doc["steps"][-1]["state"] == doc["state"]
+
+
+def test_cli_option_replaces_scenario_options(scenario_file, capsys):
+    assert main(["run", str(scenario_file), "--json", "--option", "rfc2_literal"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"] == ["rfc2_literal"]
+
+
+@pytest.mark.parametrize(("change", "args", "message"), [
+    (lambda s: s["ops"][1].update(addr="0x1001"), [],
+     "step 2 (mmap): mmap: addr 0x1001 is not page-aligned"),
+    (lambda s: s["ops"].append({"op": "fork", "pid": 7, "child": 8}), [],
+     "step 8 (fork pid=7 child=8): unknown pid 7"),
+    (lambda s: s["ops"].append({"op": "teleport"}), [], "step 8 (teleport): unknown op"),
+    (lambda s: s.update(colour="red"), [], "unknown field 'colour'"),
+    (lambda s: None, ["--design", "anonmm"], "design 'anonmm' is not yet available"),
+    (lambda s: None, ["--option", "fast"], "has no option 'fast'"),
+], ids=["unaligned", "unknown-pid", "unknown-op", "unknown-field", "design", "option"])
+def test_cli_bad_input_exits_2_with_one_message(tmp_path, capsys, change, args, message):
+    data = json.loads(json.dumps(SCENARIO))
+    change(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    assert main(["run", str(path), "--json", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err and captured.err.count("\n") == 1
+
+
+def test_cli_missing_and_malformed_files(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    bad = tmp_path / "broken.json"
+    bad.write_text("{\"ops\": [")
+    assert main(["run", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_cli_designs_lists_all_five(capsys):
+    assert main(["designs"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"):
+        assert name in out
+    assert "--option rfc2_literal" in out
+
+
+def test_cli_console_script_runs(scenario_file):
+    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(scenario_file), "--json"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["design"] == "anon_vma_rfc2"
