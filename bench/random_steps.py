@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.engine import EngineError, apply, check, new_state, parse_op, state_to_json  # noqa: E402
-from app.engine.state import State  # noqa: E402
+from app.engine import EngineError, apply, check, new_state, parse_op, state_to_json
+from app.engine.state import State
 
 PROTS = ("r", "rw", "rw", "rw", "none")
 
