@@ -24,7 +24,7 @@ def check(state: State) -> list[Violation]:
     """Every invariant the state breaks (an empty list when it is sound)."""
     index = MapIndex.build(state)
     out: list[Violation] = []
-    _layout(state, out)
+    _layout(state, index, out)
     _frames(state, index, out)
     _swap(state, index, out)
     _rmap(state, index, out)
@@ -32,7 +32,7 @@ def check(state: State) -> list[Violation]:
     return out
 
 
-def _layout(st: State, out: list[Violation]) -> None:
+def _layout(st: State, index: MapIndex, out: list[Violation]) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
     for pid, mm in st.mms.items():
         last_end = -1
@@ -52,15 +52,12 @@ def _layout(st: State, out: list[Violation]) -> None:
             last_end = vma.vm_end
         if mm.starts != tuple(st.vmas[v].vm_start for v in mm.vmas if v in st.vmas):
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
-        spans = [(st.vmas[v].vm_start >> 12, st.vmas[v].vm_end >> 12) for v in mm.vmas
-                 if v in st.vmas]
         for vpn, pte in st.ptes.get(pid, {}).items():
-            if not any(lo <= vpn < hi for lo, hi in spans):
-                out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << 12:#x} outside every "
-                                           "vma."))
             if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
                 out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
                                            f"{vpn << 12:#x}."))
+    for pid, vpn in index.outside:
+        out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << 12:#x} outside every vma."))
     owned = {v for mm in st.mms.values() for v in mm.vmas}
     for vid in st.vmas:
         if vid not in owned:

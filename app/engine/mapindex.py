@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from .state import PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, State
+from .state import PAGE_SHIFT, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, State
 
 #: (pid, vpn, id of the vma covering the PTE or None)
 Mapper = tuple[int, int, int | None]
@@ -16,6 +17,8 @@ class MapIndex:
 
     page_mappers: dict[int, list[Mapper]] = field(default_factory=dict)
     slot_holders: dict[int, list[Mapper]] = field(default_factory=dict)
+    #: (pid, vpn) of every PTE, of any kind, that lies outside every vma of its mm
+    outside: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def build(cls, state: State) -> MapIndex:
@@ -24,16 +27,18 @@ class MapIndex:
         for pid, table in state.ptes.items():
             mm = state.mms[pid]
             vmas = [state.vmas[v] for v in mm.vmas]
+            starts = [v.vm_start >> PAGE_SHIFT for v in vmas]
             for vpn in sorted(table):
+                i = bisect_right(starts, vpn) - 1
+                vma_id = None
+                if i >= 0 and vpn < vmas[i].vm_end >> PAGE_SHIFT:
+                    vma_id = vmas[i].id
+                else:
+                    index.outside.append((pid, vpn))
                 pte = table[vpn]
                 kind = pte & PTE_KIND
                 if kind == PTE_PAGE:
-                    target = pages
+                    pages.setdefault(pte >> PTE_SHIFT, []).append((pid, vpn, vma_id))
                 elif kind == PTE_SWAP:
-                    target = slots
-                else:
-                    continue
-                addr = vpn << 12
-                vma_id = next((v.id for v in vmas if v.vm_start <= addr < v.vm_end), None)
-                target.setdefault(pte >> PTE_SHIFT, []).append((pid, vpn, vma_id))
+                    slots.setdefault(pte >> PTE_SHIFT, []).append((pid, vpn, vma_id))
         return index

@@ -197,3 +197,12 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -
 def explain_refusal(refusals: list[Refusal]) -> str:
     """One sentence listing every reason."""
     return "; ".join(f"{r.side}: {r.text}" for r in refusals)
+
+
+def narrate_refusal(step: Step, refusals: list[Refusal], what: str) -> None:
+    """Tell why an adjacent neighbour did not merge (nothing when none was adjacent)."""
+    adjacent = [r for r in refusals if r.vma is not None and "not adjacent" not in r.text]
+    if adjacent:
+        step.emit("merge_refused", "mm/mmap.c:vma_merge",
+                  f"{what} is not merged with its neighbour: {explain_refusal(adjacent)}.",
+                  *(obj("vma", r.vma) for r in adjacent if r.vma is not None))

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .errors import OpError
 from .events import Event, Step, hexa, obj, plural, span
-from .merge import execute_merge, plan_merge
+from .merge import execute_merge, narrate_refusal, plan_merge
 from .state import (
     PAGE_SHIFT,
     PTE_KIND,
@@ -56,10 +56,11 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> Vm
     end = addr + length
     pgoff = addr >> PAGE_SHIFT
     if step.design.merges_on("mmap"):
-        plan, _ = plan_merge(st, step.design, pid, prev_vma(step, pid, addr), addr, end, prot,
-                             None, pgoff)
+        plan, refusals = plan_merge(st, step.design, pid, prev_vma(step, pid, addr), addr, end,
+                                    prot, None, pgoff)
         if plan is not None:
             return execute_merge(step, plan, None, f"mmap of {span(addr, end)}")
+        narrate_refusal(step, refusals, f"the new range {span(addr, end)}")
     vma = Vma(st.alloc_vma_id(), pid, addr, end, pgoff, prot)
     st.put_vma(vma)
     st.set_mm(pid, [*st.mms[pid].vmas, vma.id])

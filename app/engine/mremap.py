@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .errors import OpError
 from .events import Step, obj, plural, span
-from .merge import execute_merge, plan_merge
+from .merge import execute_merge, narrate_refusal, plan_merge
 from .mmap import do_munmap, prev_vma
 from .state import PAGE_SHIFT, TASK_SIZE, Vma, ptes_in_range
 
@@ -90,9 +90,11 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
                         if st.vmas[v].anon_vma is not None), None)
     design.before_vma_change(step, vma_id, partner, why)
     vma = st.vmas[vma_id]
-    if plan is not None:
-        plan, _ = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot, vma.anon_vma,
-                             pgoff)
+    if design.merges_on("mremap"):
+        plan, refusals = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot,
+                                    vma.anon_vma, pgoff)
+        if plan is None:
+            narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}")
     if plan is not None:
         target = execute_merge(step, plan, vma.anon_vma, why)
     else:

@@ -297,10 +297,6 @@ class State:
             addr = max(addr, vma.vm_end)
         return addr if addr + length <= TASK_SIZE else None
 
-    def rss(self, pid: int) -> int:
-        """Present anonymous pages of ``pid`` (``get_mm_counter(mm, MM_ANONPAGES)``)."""
-        return sum(1 for p in self.ptes[pid].values() if p & PTE_KIND == PTE_PAGE)
-
 
 def ptes_in_range(table: dict[int, int], lo: int, hi: int) -> list[tuple[int, int]]:
     """The (vpn, pte) pairs of ``table`` with ``lo <= vpn < hi``, in address order.

@@ -50,12 +50,6 @@ def swap_slot_free(step: Step, slot: int) -> None:
     del st.w("swap_value")[slot]
 
 
-def swap_duplicate(step: Step, slot: int, n: int = 1) -> None:
-    """``swap_duplicate``: ``n`` more swap PTEs hold the slot."""
-    st = step.state
-    st.w("swap_ptes")[slot] += n
-
-
 def free_swap_and_cache(step: Step, slot: int) -> None:
     """``free_swap_and_cache``: a swap PTE is zapped.
 
