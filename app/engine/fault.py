@@ -56,7 +56,7 @@ def handle_read(step: Step, pid: int, addr: int) -> int | None:
                   pte_obj(pid, page_addr))
         return 0
     if kind == PTE_SWAP:
-        pfn = do_swap_page(step, vma, page_addr, pte >> PTE_SHIFT, write=False)
+        pfn = do_swap_page(step, vma, page_addr, pte, write=False)
     else:
         pfn = pte >> PTE_SHIFT
         step.emit("access", "MMU",
@@ -85,7 +85,7 @@ def handle_write(step: Step, pid: int, addr: int, value: int) -> bool:
         if kind == PTE_ZERO:
             pfn = do_wp_page(step, vma, page_addr, None)
         elif kind == PTE_SWAP:
-            pfn = do_swap_page(step, vma, page_addr, pte >> PTE_SHIFT, write=True)
+            pfn = do_swap_page(step, vma, page_addr, pte, write=True)
         elif pte & PTE_WRITE:
             pfn = pte >> PTE_SHIFT
             step.emit("access", "MMU", f"pid {pid} writes {value} to frame {pfn} at "
@@ -100,6 +100,8 @@ def handle_write(step: Step, pid: int, addr: int, value: int) -> bool:
 def do_anonymous_page(step: Step, vma: Vma, addr: int) -> int:
     """First write to a never-touched page: a zeroed frame, mapped rw, first rmap add."""
     st = step.state
+    step.design.anon_vma_prepare(step, vma.id)
+    vma = st.vmas[vma.id]
     pfn = alloc_page(step, 0)
     st.w("page_mapcount")[pfn] = 1
     st.w_ptes(vma.pid)[addr >> 12] = mk_pte_page(pfn, True)
@@ -142,6 +144,8 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
                   pte_obj(vma.pid, addr), obj("frame", old))
         step.design.cow_reuse(step, old, vma, addr)
         return old
+    step.design.anon_vma_prepare(step, vma.id)
+    vma = st.vmas[vma.id]
     value = 0 if old is None else st.page_value[old]
     new = alloc_page(step, value)
     st.w("page_mapcount")[new] = 1
@@ -159,14 +163,16 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
                   f"is copied to a new frame {new}, mapped writable.",
                   pte_obj(vma.pid, addr), obj("frame", old), obj("frame", new))
     step.design.page_add_new_anon_rmap(step, new, vma, addr)
-    if old is not None and page_remove_rmap(step, old, vma.id, addr) == 0:
+    if old is not None and page_remove_rmap(step, old, vma.pid, addr) == 0:
         free_page_and_swap_cache(step, old)
     return new
 
 
-def do_swap_page(step: Step, vma: Vma, addr: int, slot: int, write: bool) -> int:
+def do_swap_page(step: Step, vma: Vma, addr: int, pte: int, write: bool) -> int:
     """Fault on a swap PTE: find the frame in the swap cache or read it, map it (§1.5)."""
     st = step.state
+    slot = pte >> PTE_SHIFT
+    marked_exclusive = bool(pte & PTE_WRITE)
     pfn = st.swap_cache.get(slot)
     if pfn is None:
         pfn = alloc_page(step, st.swap_value[slot])
@@ -185,10 +191,9 @@ def do_swap_page(step: Step, vma: Vma, addr: int, slot: int, write: bool) -> int
     mapcount = st.w("page_mapcount")
     before = mapcount[pfn]
     mapcount[pfn] = before + 1
-    st.w("swap_ptes")[slot] -= 1
-    step.design.page_add_swapin_rmap(step, pfn, vma, addr, before)
-    reuse = write and cow_is_reusable(step, pfn)
-    st.w_ptes(vma.pid)[addr >> 12] = mk_pte_page(pfn, reuse)
-    if write and not reuse:
+    writable = step.design.swapin_map(step, pfn, vma, addr, slot, write, before,
+                                      marked_exclusive)
+    st.w_ptes(vma.pid)[addr >> 12] = mk_pte_page(pfn, writable)
+    if write and not writable:
         return do_wp_page(step, vma, addr, pfn)
     return pfn

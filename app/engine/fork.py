@@ -36,12 +36,23 @@ def do_fork(step: Step, pid: int, child: int) -> None:
               f"pid {pid} forks pid {child}: the child gets a copy of each of its "
               f"{plural(len(st.mms[pid].vmas), 'vma')} and their PTEs.",
               obj("mm", pid), obj("mm", child))
+    st.w("ptes")[child] = child_table
+    st.w("mms")[child] = Mm(child)
+    step.design.mm_forked(step, pid, child)
     for vid in st.mms[pid].vmas:
         parent = st.vmas[vid]
         copy = Vma(st.alloc_vma_id(), child, parent.vm_start, parent.vm_end, parent.vm_pgoff,
                    parent.prot)
         st.put_vma(copy)
         child_vmas.append(copy.id)
+        st.set_mm(child, child_vmas)
+        if not step.design.fork_copies_ptes(st, parent):
+            step.emit("copy_page_range", "kernel/fork.c:dup_mmap",
+                      f"vma {vid} has no anon_vma, so its page tables are not copied "
+                      f"(vma_needs_copy): the child vma {copy.id} starts with no PTEs.",
+                      obj("vma", vid), obj("vma", copy.id))
+            step.design.fork_vma(step, parent, st.vmas[copy.id], [], 0)
+            continue
         if len(st.mms[pid].vmas) == 1:  # every PTE of the mm lies in its only vma (G2)
             entries = list(parent_table.items())
         else:
@@ -51,8 +62,8 @@ def do_fork(step: Step, pid: int, child: int) -> None:
         # Every copied entry is read-only: present pages are write-protected (COW).
         copied = {vpn: pte & ~PTE_WRITE for vpn, pte in entries}
         child_table.update(copied)
-        pfns = [pte >> PTE_SHIFT for _, pte in entries if pte & PTE_KIND == PTE_PAGE]
-        for pfn in pfns:
+        pages = [(vpn, pte >> PTE_SHIFT) for vpn, pte in entries if pte & PTE_KIND == PTE_PAGE]
+        for _, pfn in pages:
             mapcount[pfn] += 1
         if any(pte & PTE_WRITE for _, pte in entries):
             st.w_ptes(pid).update(copied)
@@ -62,11 +73,11 @@ def do_fork(step: Step, pid: int, child: int) -> None:
             for slot in slots:
                 swap_ptes[slot] += 1
         swapped = len(slots)
-        zero = len(entries) - len(pfns) - swapped
-        if pfns or swapped or zero:
+        zero = len(entries) - len(pages) - swapped
+        if pages or swapped or zero:
             parts = []
-            if pfns:
-                parts.append(f"{plural(len(pfns), 'present page')} now read-only in both and "
+            if pages:
+                parts.append(f"{plural(len(pages), 'present page')} now read-only in both and "
                              "mapcount +1 each")
             if swapped:
                 parts.append(f"{plural(swapped, 'swap entry', 'swap entries')} duplicated "
@@ -79,7 +90,4 @@ def do_fork(step: Step, pid: int, child: int) -> None:
                       obj("vma", vid), obj("vma", copy.id),
                       {"kind": "pte_range", "pid": child, "start": parent.vm_start,
                        "end": parent.vm_end})
-        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], pfns, swapped)
-    st.w("ptes")[child] = child_table
-    st.w("mms")[child] = Mm(child)
-    st.set_mm(child, child_vmas)
+        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], pages, swapped)

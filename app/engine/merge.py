@@ -57,16 +57,18 @@ class Refusal:
         return {"side": self.side, "vma": self.vma, "text": self.text}
 
 
-def _side_refusals(design: Design, side: str, vma: Vma, prot: str, anon_vma: int | None,
-                   pgoff: int) -> list[Refusal]:
+def _side_refusals(st: State, design: Design, side: str, vma: Vma, prot: str,
+                   anon_vma: int | None, source: Vma | None, pgoff: int) -> list[Refusal]:
     """``can_vma_merge_after`` (prev) / ``can_vma_merge_before`` (next) as reasons."""
     out = []
     if vma.prot != prot:
         out.append(Refusal(side, vma.id, f"vm_flags differ: vma {vma.id} is {vma.prot}, the "
                                          f"range is {prot}"))
-    why = design.anon_vma_merge_refusal(anon_vma, vma.anon_vma)
+    why = design.merge_refusal(st, vma, anon_vma, source)
     if why:
         out.append(Refusal(side, vma.id, f"anon_vma: {why}"))
+    if not design.anon_pgoff_linear:
+        return out
     if side == "prev" and vma.vm_pgoff + vma.pages != pgoff:
         out.append(Refusal(side, vma.id,
                            f"vm_pgoff is not linear: vma {vma.id} has vm_pgoff {vma.vm_pgoff} and "
@@ -80,9 +82,14 @@ def _side_refusals(design: Design, side: str, vma: Vma, prot: str, anon_vma: int
 
 
 def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int, end: int,
-               prot: str, anon_vma: int | None, pgoff: int) -> tuple[MergePlan | None,
-                                                                     list[Refusal]]:
-    """Decide ``vma_merge(mm, prev, addr, end, prot, anon_vma, pgoff)`` without doing it."""
+               prot: str, source: Vma | None, pgoff: int) -> tuple[MergePlan | None,
+                                                                  list[Refusal]]:
+    """Decide ``vma_merge(mm, prev, addr, end, prot, anon_vma, pgoff)`` without doing it.
+
+    ``source`` is the vma whose range (mprotect, merge) or contents (mremap) is being
+    merged, or None for a new mapping; its anon_vma is the range's anon_vma.
+    """
+    anon_vma = source.anon_vma if source is not None else None
     pglen = (end - addr) >> PAGE_SHIFT
     mm = st.mms[pid]
     if prev is None:
@@ -104,7 +111,7 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
         refusals.append(Refusal("prev", prev.id, f"vma {prev.id} ends at {prev.vm_end:#x}, not "
                                                  f"at {addr:#x}: not adjacent"))
     else:
-        side = _side_refusals(design, "prev", prev, prot, anon_vma, pgoff)
+        side = _side_refusals(st, design, "prev", prev, prot, anon_vma, source, pgoff)
         refusals += side
         prev_ok = not side
 
@@ -115,13 +122,13 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
         refusals.append(Refusal("next", nxt.id, f"vma {nxt.id} starts at {nxt.vm_start:#x}, "
                                                 f"not at {end:#x}: not adjacent"))
     else:
-        side = _side_refusals(design, "next", nxt, prot, anon_vma, pgoff + pglen)
+        side = _side_refusals(st, design, "next", nxt, prot, anon_vma, source, pgoff + pglen)
         refusals += side
         next_ok = not side
 
     if prev_ok and prev is not None:
         if next_ok and nxt is not None:
-            why = design.anon_vma_merge_refusal(prev.anon_vma, nxt.anon_vma)
+            why = design.merge_refusal(st, nxt, prev.anon_vma, prev)
             if why is None:  # cases 1, 6
                 removed = [area.id] if area is not None and area.id != nxt.id else []
                 return MergePlan(1 if not removed else 6, prev.id, prev.vm_start, nxt.vm_end,
@@ -190,6 +197,9 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -
         objects.append(obj("vma", plan.exporter))
         design.import_anon_vma(step, plan.survivor, plan.exporter)
     st.set_mm(pid, [v for v in st.mms[pid].vmas if v in st.vmas])
+    design.vma_adjusted(step, plan.survivor)
+    if plan.exporter is not None:
+        design.vma_adjusted(step, plan.exporter)
     step.emit("vma_merge", "mm/mmap.c:vma_merge", text + ".", *objects)
     return st.vmas[plan.survivor]
 

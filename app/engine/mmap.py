@@ -96,7 +96,8 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
               f"(vm_pgoff {kept.vm_pgoff}) and a new vma {new_id} takes "
               f"{span(new.vm_start, new.vm_end)} (vm_pgoff {new.vm_pgoff}); no page is touched.",
               obj("vma", vma_id), obj("vma", new_id))
-    step.design.link_vma(step, new_id)
+    step.design.vma_adjusted(step, vma_id)
+    step.design.link_vma(step, new_id, vma_id)
     return new_id
 
 
@@ -123,7 +124,7 @@ def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table
             pfn = pte >> PTE_SHIFT
             mc = mapcount[pfn] - 1
             mapcount[pfn] = mc
-            remove_rmap(step, pfn, vma_id, vpn << PAGE_SHIFT, mc)
+            remove_rmap(step, pfn, pid, vpn << PAGE_SHIFT, mc)
             present += 1
             if mc == 0 and free_page_and_swap_cache(step, pfn):
                 freed += 1

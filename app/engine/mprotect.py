@@ -8,7 +8,7 @@ from .errors import OpError
 from .events import Step, obj, plural, span
 from .merge import execute_merge, plan_merge
 from .mmap import split_vma
-from .state import PAGE_SHIFT, PTE_KIND, PTE_PAGE, PTE_WRITE, Vma, ptes_in_range
+from .state import PAGE_SHIFT, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_WRITE, Vma, ptes_in_range
 
 
 def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
@@ -33,7 +33,7 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
     nstart = start
     while True:
         tmp = min(vma.vm_end, end)
-        prev = mprotect_fixup(step, vma, prev, nstart, tmp, prot)
+        prev = step.design.mprotect_fixup(step, vma, prev, nstart, tmp, prot)
         nstart = max(tmp, prev.vm_end)
         if nstart >= end:
             return
@@ -53,8 +53,7 @@ def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
         return vma
     pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
     if step.design.merges_on("mprotect"):
-        plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma.anon_vma,
-                             pgoff)
+        plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma, pgoff)
         if plan is not None:
             merged = execute_merge(step, plan, vma.anon_vma,
                                    f"mprotect of {span(start, end)} to {prot}")
@@ -77,15 +76,26 @@ def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
     old = vma.prot
     vma = replace(vma, prot=prot)
     st.put_vma(vma)
-    table = st.ptes[vma.pid]
-    ro = [(vpn, pte & ~PTE_WRITE)
-          for vpn, pte in ptes_in_range(table, start >> PAGE_SHIFT, end >> PAGE_SHIFT)
-          if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE]
-    if ro:
-        st.w_ptes(vma.pid).update(ro)
-    tail = (f"; {plural(len(ro), 'writable PTE')} in the range "
-            f"{'is' if len(ro) == 1 else 'are'} now read-only (2.6 change_protection applies "
-            "the copy-on-write protection of a private mapping)" if ro else "")
+    writable = step.design.protect_writable
+    changed = []
+    for vpn, pte in ptes_in_range(st.ptes[vma.pid], start >> PAGE_SHIFT, end >> PAGE_SHIFT):
+        if pte & PTE_KIND != PTE_PAGE:
+            continue
+        new = pte | PTE_WRITE if writable(st, pte >> PTE_SHIFT, vma) else pte & ~PTE_WRITE
+        if new != pte:
+            changed.append((vpn, new))
+    if changed:
+        st.w_ptes(vma.pid).update(changed)
+    made_ro = sum(1 for _, pte in changed if not pte & PTE_WRITE)
+    made_rw = len(changed) - made_ro
+    tail = ""
+    if made_ro:
+        tail += (f"; {plural(made_ro, 'writable PTE')} in the range "
+                 f"{'is' if made_ro == 1 else 'are'} now read-only (change_protection applies "
+                 "the copy-on-write protection of a private mapping)")
+    if made_rw:
+        tail += (f"; {plural(made_rw, 'PTE')} of exclusive pages "
+                 f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)")
     step.emit("mprotect", "mm/mprotect.c:change_protection",
               f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}{tail}.",
               obj("vma", vma.id))

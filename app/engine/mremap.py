@@ -79,11 +79,12 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
                                   new_addr)
     new_end = new_addr + new_len
     why = f"mremap move of {span(old_addr, old_addr + old_len)} to {span(new_addr, new_end)}"
+    design.mremap_prepare(step, vma_id, old_addr, old_addr + old_len)
+    vma = st.vmas[vma_id]
     prev = prev_vma(step, pid, new_addr)
     plan = None
     if design.merges_on("mremap"):
-        plan, _ = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot, vma.anon_vma,
-                             pgoff)
+        plan, _ = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot, vma, pgoff)
     partner = None
     if plan is not None:
         partner = next((st.vmas[v].anon_vma for v in (plan.survivor, *plan.removed)
@@ -91,8 +92,8 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
     design.before_vma_change(step, vma_id, partner, why)
     vma = st.vmas[vma_id]
     if design.merges_on("mremap"):
-        plan, refusals = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot,
-                                    vma.anon_vma, pgoff)
+        plan, refusals = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot, vma,
+                                    pgoff)
         if plan is None:
             narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}")
     if plan is not None:
@@ -106,7 +107,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
                   f"copy_vma: a new vma {target.id} {span(new_addr, new_end)} is made from vma "
                   f"{vma_id}, keeping vm_pgoff {pgoff}, so every page's index stays valid.",
                   obj("vma", vma_id), obj("vma", target.id))
-        design.link_vma(step, target.id)
+        design.link_vma(step, target.id, vma_id)
     moved = ptes_in_range(st.ptes[pid], old_addr >> PAGE_SHIFT,
                           (old_addr + old_len) >> PAGE_SHIFT)
     if moved:
@@ -115,6 +116,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         for vpn, _ in moved:
             del table[vpn]
         table.update((vpn + shift, pte) for vpn, pte in moved)
+        design.move_ptes(step, pid, [(vpn, vpn + shift, pte) for vpn, pte in moved])
         step.emit("move_page_tables", "mm/mremap.c:move_page_tables",
                   f"move_page_tables: {plural(len(moved), 'PTE')} move from "
                   f"{span(old_addr, old_addr + old_len)} to {span(new_addr, new_addr + old_len)}; "

@@ -275,6 +275,7 @@ def _dispatch(step: Step, op: Op) -> None:
             st.w("ptes")[pid] = {}
             step.emit("spawn", "fs/exec.c:do_execve",
                       f"pid {pid} starts with an empty address space.", obj("mm", pid))
+            step.design.mm_spawned(step, pid)
         case Mmap(pid, pages, prot, addr):
             _need_pid(st, pid)
             vma = do_mmap(step, pid, addr, pages, prot)
@@ -294,6 +295,7 @@ def _dispatch(step: Step, op: Op) -> None:
             step.emit("exit", "kernel/exit.c:do_exit",
                       f"pid {pid} exits: exit_mmap zaps and frees every vma.", obj("mm", pid))
             exit_mmap(step, pid)
+            step.design.mm_exited(step, pid)
         case Munmap(pid, addr, pages):
             _need_pid(st, pid)
             end = addr + (pages << PAGE_SHIFT)
@@ -370,7 +372,7 @@ def _merge(step: Step, pid: int, addr: int) -> None:
         return
     prev = st.neighbours(vma)[0]
     plan, refusals = plan_merge(st, step.design, pid, prev, vma.vm_start, vma.vm_end, vma.prot,
-                                vma.anon_vma, vma.vm_pgoff)
+                                vma, vma.vm_pgoff)
     if plan is None:
         step.result["merge"] = {"merged": False, "vma": vma.id,
                                 "reasons": [r.to_json() for r in refusals]}

@@ -29,13 +29,13 @@ def free_page(step: Step, pfn: int) -> None:
             del st.w(name)[pfn]
 
 
-def page_remove_rmap(step: Step, pfn: int, vma_id: int, addr: int) -> int:
+def page_remove_rmap(step: Step, pfn: int, pid: int, addr: int) -> int:
     """``page_remove_rmap``: one PTE stops mapping the frame; returns the new mapcount."""
     st = step.state
     mapcount = st.w("page_mapcount")
     mc = mapcount[pfn] - 1
     mapcount[pfn] = mc
-    step.design.page_remove_rmap(step, pfn, vma_id, addr, mc)
+    step.design.page_remove_rmap(step, pfn, pid, addr, mc)
     return mc
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .events import Step, Visit, Walk, hexa, obj
 from .page import free_page
-from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT, mk_pte_swap
+from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
 
 
@@ -24,7 +24,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     mapcount = st.w("page_mapcount")
     visited = []
     unmapped = misses = skips = 0
-    swap_pte = mk_pte_swap(slot)
+    swap_pte = design.swap_pte(st, pfn, slot)
     for probe in probes:
         if mapcount[pfn] == 0:
             break
@@ -42,7 +42,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         st.w("swap_ptes")[slot] += 1
         mc = mapcount[pfn] - 1
         mapcount[pfn] = mc
-        design.page_remove_rmap(step, pfn, probe.id, addr, mc)
+        design.page_remove_rmap(step, pfn, probe.pid, addr, mc)
         visited.append(Visit(probe.kind, probe.id, "hit", probe.pid, addr, probe.note))
         unmapped += 1
     walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mapcount[pfn])
@@ -80,6 +80,7 @@ def reclaim_frame(step: Step, pfn: int) -> None:
                   obj("frame", pfn), obj("slot", slot))
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:
+        step.design.before_walk(step, pfn)
         try_to_unmap(step, pfn)
     if st.page_mapcount[pfn]:
         st.count("unreachable_pages")

@@ -33,7 +33,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Probe, Violation
+from .base import Design, Probe, Violation
 
 LITERAL = "rfc2_literal"
 
@@ -45,7 +45,7 @@ STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for m
 STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
 
 
-class AnonVmaRfc2:
+class AnonVmaRfc2(Design):
     """The D3 strategy. Models the RFC2 patch's mm/rmap.c and the thread's fixes."""
 
     name = "anon_vma_rfc2"
@@ -68,6 +68,7 @@ class AnonVmaRfc2:
     }
 
     def __init__(self, options: frozenset[str]) -> None:
+        super().__init__(options)
         self.literal = LITERAL in options
 
     # ----- faults ---------------------------------------------------------------------
@@ -145,8 +146,7 @@ class AnonVmaRfc2:
                   "(J-3, Andrea's stated plan).",
                   obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av))
 
-    def page_remove_rmap(self, step: Step, pfn: int, vma_id: int, addr: int,
-                         mapcount: int) -> None:
+    def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """At mapcount 0: ``as = NULL``, ``ClearPageDirect``."""
         if mapcount:
             return
@@ -157,9 +157,10 @@ class AnonVmaRfc2:
 
     # ----- fork -----------------------------------------------------------------------
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, pfns: list[int],
+    def fork_vma(self, step: Step, parent: Vma, child: Vma, pages: list[tuple[int, int]],
                  swap_entries: int) -> None:
         """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (J-2)."""
+        pfns = [pfn for _, pfn in pages]
         if self.literal:
             self._fork_vma_literal(step, parent, child, pfns)
             return
@@ -282,7 +283,7 @@ class AnonVmaRfc2:
                   obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]))
         return av
 
-    def link_vma(self, step: Step, vma_id: int) -> None:
+    def link_vma(self, step: Step, vma_id: int, source: int) -> None:
         """``__anon_vma_link``: a new struct sharing an anon_vma goes to the list head."""
         av = step.state.vmas[vma_id].anon_vma
         if av is not None:
@@ -318,7 +319,10 @@ class AnonVmaRfc2:
                   "fix \"mprotect propagate anon_vma\").",
                   obj("vma", importer), obj("anon_vma", av))
 
-    def anon_vma_merge_refusal(self, a1: int | None, a2: int | None) -> str | None:
+    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
+                      source: Vma | None) -> str | None:
+        """RFC2: "I can merge anonymous vma only if (!vma1->anon_vma || !vma2->anon_vma)"."""
+        a1, a2 = anon_vma, neighbour.anon_vma
         if a1 is None or a2 is None:
             return None
         if a1 == a2 and not self.literal:
@@ -334,17 +338,7 @@ class AnonVmaRfc2:
         """J-6: merging as 2.6.7; ``rfc2_literal``: never from mprotect or mremap."""
         return not self.literal or caller in ("mmap", "merge")
 
-    def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
-        """J-4: RFC2 keeps the pgoff even for an untouched vma ("not overriding")."""
-        return pgoff
-
     # ----- reclaim ----------------------------------------------------------------------
-
-    def add_to_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
-        """PG_swapcache + page->private; ``as`` keeps the anon_vma (E11)."""
-
-    def delete_from_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
-        """Nothing beyond the common fields."""
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""

@@ -1,18 +1,20 @@
-"""The strategy interface every rmap design implements.
+"""The strategy every rmap design implements, with the 2.6-era behaviour as defaults.
 
 Common mechanics (faults, fork, munmap, mprotect, mremap, merge geometry, reclaim) live
 once in the engine modules and call these hooks wherever the designs differ: how a page
-finds its PTEs, and what that costs. A design holds only what differs.
+finds its PTEs, what that costs, and the few places where the kernel's own behaviour
+changed with the design (swap-in and mprotect in modern kernels). A design overrides only
+what differs from the defaults here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 from ..events import Step
 from ..mapindex import MapIndex
-from ..state import State, Vma
+from ..state import State, Vma, mk_pte_swap
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,85 +43,178 @@ class Violation:
         return {"rule": self.rule, "text": self.text}
 
 
-class Design(Protocol):
-    """An anonymous-memory rmap design (one of D1-D5 of the behavioural reference)."""
+class Design:
+    """An anonymous-memory rmap design (one of D1-D5 of the behavioural reference).
 
-    name: str
-    title: str
-    era: str
-    description: str
+    Subclasses set the class attributes and override the hooks where they differ.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    era: ClassVar[str]
+    description: ClassVar[str]
     #: option name -> one-line description
-    option_help: dict[str, str]
+    option_help: ClassVar[dict[str, str]] = {}
+    #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
+    anon_pgoff_linear: ClassVar[bool] = True
+
+    def __init__(self, options: frozenset[str]) -> None:
+        self.options = options
+
+    # ----- processes ----------------------------------------------------------------------
+
+    def mm_spawned(self, step: Step, pid: int) -> None:
+        """A process starts with an empty mm (exec)."""
+
+    def mm_forked(self, step: Step, parent: int, child: int) -> None:
+        """``dup_mmap`` begins: the child's mm exists, its vmas not yet."""
+
+    def mm_exited(self, step: Step, pid: int) -> None:
+        """``exit_mmap`` is done: every vma is gone; the mm goes next."""
 
     # ----- faults ---------------------------------------------------------------------
+
+    def anon_vma_prepare(self, step: Step, vma_id: int) -> None:
+        """Before a write fault allocates a frame in ``vma_id`` (2.6.7+)."""
+
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """A fresh frame (first write or COW copy) is mapped at ``addr`` in ``vma``."""
+        raise NotImplementedError
 
     def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
                              mapped_before: int) -> None:
         """A frame found or read for a swap PTE gains this mapping (mapcount already +1)."""
+        raise NotImplementedError
+
+    def swapin_map(self, step: Step, pfn: int, vma: Vma, addr: int, slot: int, write: bool,
+                   mapped_before: int, marked_exclusive: bool) -> bool:
+        """``do_swap_page`` once the frame is found: add the rmap, drop the swap PTE's
+        count, and say whether the PTE may be writable at once.
+
+        2.6 (D1-D4): the frame stays in the swap cache (swap is never full, J-13); the PTE
+        is writable only on a write fault by the frame's only user (``can_share_swap_page``).
+        """
+        from ..fault import cow_is_reusable
+
+        st = step.state
+        st.w("swap_ptes")[slot] -= 1
+        self.page_add_swapin_rmap(step, pfn, vma, addr, mapped_before)
+        return write and cow_is_reusable(step, pfn)
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """A write fault reuses the only mapping of ``pfn`` in place."""
 
-    def page_remove_rmap(self, step: Step, pfn: int, vma_id: int, addr: int,
-                         mapcount: int) -> None:
-        """One PTE stopped mapping ``pfn``; ``mapcount`` is the new count."""
+    def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
+        """The PTE of ``pid`` at ``addr`` stopped mapping ``pfn``; ``mapcount`` is the new
+        count."""
 
     # ----- fork -----------------------------------------------------------------------
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, pfns: list[int],
+
+    def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
+        """Whether ``copy_page_range`` runs for this vma (2.6: always)."""
+        return True
+
+    def fork_vma(self, step: Step, parent: Vma, child: Vma, pages: list[tuple[int, int]],
                  swap_entries: int) -> None:
-        """``dup_mmap`` for one vma: the child copy exists, PTEs are copied, mapcounts up."""
+        """``dup_mmap`` for one vma: the child copy exists and, when copied, its PTEs too,
+        mapcounts up. ``pages`` lists (vpn, pfn) of the present pages."""
 
     # ----- vma restructuring ------------------------------------------------------------
+
     def before_vma_change(self, step: Step, vma_id: int, partner_anon_vma: int | None,
                           why: str) -> int | None:
         """Called before ``vma_id`` is split, moved, removed by a merge or shrunk.
 
-        Returns the anon_vma the vma ended up with (or the partner's), so a merge can
-        hand it on.
+        Returns the anon_vma a merge should hand on (the vma's own, else the partner's).
         """
+        own = step.state.vmas[vma_id].anon_vma
+        return own if own is not None else partner_anon_vma
 
-    def link_vma(self, step: Step, vma_id: int) -> None:
-        """A new vma struct (split piece, mremap copy) joins its anon_vma."""
+    def link_vma(self, step: Step, vma_id: int, source: int) -> None:
+        """A new vma struct (split piece, mremap copy) was made from ``source``."""
+
+    def vma_adjusted(self, step: Step, vma_id: int) -> None:
+        """The vma's start, end or pgoff changed (split, merge, expand, shrink)."""
 
     def unlink_vma(self, step: Step, vma_id: int) -> None:
-        """A vma struct is destroyed: leave the rmap structures, collect garbage."""
+        """A vma struct is about to be destroyed: leave the rmap structures, collect garbage."""
 
     def anon_vma_merge(self, step: Step, survivor: int, removed: int) -> None:
-        """``__anon_vma_merge``: ``removed`` is absorbed by ``survivor``."""
+        """``removed`` is absorbed by ``survivor``, then destroyed."""
+        self.unlink_vma(step, removed)
 
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """A boundary shift moved pages from ``exporter`` into ``importer``."""
 
-    def anon_vma_merge_refusal(self, a1: int | None, a2: int | None) -> str | None:
-        """Why two anon_vmas cannot be merged together, or None when they can."""
+    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
+                      source: Vma | None) -> str | None:
+        """Why the range (with ``anon_vma``, taken from ``source`` if it is a vma) cannot
+        merge with ``neighbour`` on anon_vma grounds, or None."""
+        return None
 
     def merges_on(self, caller: str) -> bool:
         """Whether ``vma_merge`` runs for ``caller`` (mmap, mprotect, mremap, merge)."""
+        return True
+
+    def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
+                       prot: str) -> Vma:
+        """``mprotect_fixup`` for ``[start, end)`` inside ``vma`` (default: 2.6.7)."""
+        from ..mprotect import mprotect_fixup
+
+        return mprotect_fixup(step, vma, prev, start, end, prot)
+
+    def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
+        """Whether mprotect's ``change_protection`` leaves a present PTE writable.
+
+        2.6 rewrites every PTE from ``vm_page_prot``: read-only for a private mapping
+        (J-16).
+        """
+        return False
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
-        """The pgoff of the destination of an mremap move."""
+        """The pgoff of the destination of an mremap move: kept by default (2.6.0, and RFC2
+        by J-4); 2.6.7+ reset it for a vma that was never faulted."""
+        return pgoff
+
+    def mremap_prepare(self, step: Step, vma_id: int, start: int, end: int) -> None:
+        """Before ``[start, end)`` of the vma moves (D2 breaks COW here)."""
+
+    def move_ptes(self, step: Step, pid: int, moved: list[tuple[int, int, int]]) -> None:
+        """``move_page_tables`` moved these PTEs: (old vpn, new vpn, pte)."""
 
     # ----- reclaim ----------------------------------------------------------------------
+
     def add_to_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
         """Design-specific page fields when a frame enters the swap cache."""
 
     def delete_from_swap_cache(self, step: Step, pfn: int, slot: int) -> None:
         """Design-specific page fields when a frame leaves the swap cache."""
 
+    def before_walk(self, step: Step, pfn: int) -> None:
+        """Side effects of reclaim's scan before ``try_to_unmap`` (D1: collapse)."""
+
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """The containers ``try_to_unmap`` visits for ``pfn``, in order."""
+        raise NotImplementedError
+
+    def swap_pte(self, state: State, pfn: int, slot: int) -> int:
+        """The swap PTE ``try_to_unmap`` installs for ``pfn`` (D5 marks exclusive ones)."""
+        return mk_pte_swap(slot)
 
     # ----- reporting ----------------------------------------------------------------------
+
     def check(self, state: State, index: MapIndex) -> list[Violation]:
         """The design's own invariants (§10)."""
+        return []
 
     def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
         """What ``page->mapping`` points at, as ``{"kind", "id"}``."""
+        raise NotImplementedError
 
     def memory(self, state: State) -> dict[str, int]:
         """Metadata sizes in bytes (i386, §8/§9.1)."""
+        raise NotImplementedError
 
     def state_json(self, state: State) -> dict[str, Any]:
         """The design's own objects for the state document (``anon_vmas``, ...)."""
+        return {}
