@@ -51,7 +51,7 @@ def do_fork(step: Step, pid: int, child: int) -> None:
                       f"vma {vid} has no anon_vma, so its page tables are not copied "
                       f"(vma_needs_copy): the child vma {copy.id} starts with no PTEs.",
                       obj("vma", vid), obj("vma", copy.id))
-            step.design.fork_vma(step, parent, st.vmas[copy.id], [], 0)
+            step.design.fork_vma(step, parent, st.vmas[copy.id], [], [], 0)
             continue
         if len(st.mms[pid].vmas) == 1:  # every PTE of the mm lies in its only vma (G2)
             entries = list(parent_table.items())
@@ -62,8 +62,9 @@ def do_fork(step: Step, pid: int, child: int) -> None:
         # Every copied entry is read-only: present pages are write-protected (COW).
         copied = {vpn: pte & ~PTE_WRITE for vpn, pte in entries}
         child_table.update(copied)
-        pages = [(vpn, pte >> PTE_SHIFT) for vpn, pte in entries if pte & PTE_KIND == PTE_PAGE]
-        for _, pfn in pages:
+        vpns = [vpn for vpn, pte in entries if pte & PTE_KIND == PTE_PAGE]
+        pfns = [pte >> PTE_SHIFT for _, pte in entries if pte & PTE_KIND == PTE_PAGE]
+        for pfn in pfns:
             mapcount[pfn] += 1
         if any(pte & PTE_WRITE for _, pte in entries):
             st.w_ptes(pid).update(copied)
@@ -73,11 +74,11 @@ def do_fork(step: Step, pid: int, child: int) -> None:
             for slot in slots:
                 swap_ptes[slot] += 1
         swapped = len(slots)
-        zero = len(entries) - len(pages) - swapped
-        if pages or swapped or zero:
+        zero = len(entries) - len(pfns) - swapped
+        if pfns or swapped or zero:
             parts = []
-            if pages:
-                parts.append(f"{plural(len(pages), 'present page')} now read-only in both and "
+            if pfns:
+                parts.append(f"{plural(len(pfns), 'present page')} now read-only in both and "
                              "mapcount +1 each")
             if swapped:
                 parts.append(f"{plural(swapped, 'swap entry', 'swap entries')} duplicated "
@@ -90,4 +91,4 @@ def do_fork(step: Step, pid: int, child: int) -> None:
                       obj("vma", vid), obj("vma", copy.id),
                       {"kind": "pte_range", "pid": child, "start": parent.vm_start,
                        "end": parent.vm_end})
-        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], pages, swapped)
+        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], vpns, pfns, swapped)

@@ -157,10 +157,9 @@ class AnonVmaRfc2(Design):
 
     # ----- fork -----------------------------------------------------------------------
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, pages: list[tuple[int, int]],
+    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
         """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (J-2)."""
-        pfns = [pfn for _, pfn in pages]
         if self.literal:
             self._fork_vma_literal(step, parent, child, pfns)
             return

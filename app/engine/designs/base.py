@@ -114,10 +114,11 @@ class Design:
         """Whether ``copy_page_range`` runs for this vma (2.6: always)."""
         return True
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, pages: list[tuple[int, int]],
+    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
         """``dup_mmap`` for one vma: the child copy exists and, when copied, its PTEs too,
-        mapcounts up. ``pages`` lists (vpn, pfn) of the present pages."""
+        mapcounts up. ``vpns``/``pfns`` are the present pages' page numbers and frames, in
+        step; ``swap_entries`` counts the swap PTEs copied."""
 
     # ----- vma restructuring ------------------------------------------------------------
 
