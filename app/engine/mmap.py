@@ -32,11 +32,12 @@ def prev_vma(step: Step, pid: int, addr: int) -> Vma | None:
     return prev
 
 
-def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> Vma:
+def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> tuple[Vma, int]:
     """An anonymous private mapping (``do_mmap_pgoff``), fixed address or lowest free.
 
     A fixed address behaves as MAP_FIXED_NOREPLACE: an overlap is an error. The new
     range gets ``vm_pgoff = addr >> PAGE_SHIFT`` and ``vma_merge`` is tried first.
+    Returns the vma now covering the range and the address mapped.
     """
     st = step.state
     length = pages << PAGE_SHIFT
@@ -59,7 +60,7 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> Vm
         plan, refusals = plan_merge(st, step.design, pid, prev_vma(step, pid, addr), addr, end,
                                     prot, None, pgoff)
         if plan is not None:
-            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}")
+            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}"), addr
         narrate_refusal(step, refusals, f"the new range {span(addr, end)}")
     vma = Vma(st.alloc_vma_id(), pid, addr, end, pgoff, prot)
     st.put_vma(vma)
@@ -67,7 +68,7 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> Vm
     step.emit("mmap", "mm/mmap.c:do_mmap_pgoff",
               f"pid {pid} maps {span(addr, end)} {prot} as vma {vma.id} with vm_pgoff {pgoff} "
               "(vm_start >> 12); no page is touched yet.", obj("vma", vma.id))
-    return vma
+    return vma, addr
 
 
 def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:

@@ -278,9 +278,9 @@ def _dispatch(step: Step, op: Op) -> None:
             step.design.mm_spawned(step, pid)
         case Mmap(pid, pages, prot, addr):
             _need_pid(st, pid)
-            vma = do_mmap(step, pid, addr, pages, prot)
+            vma, mapped = do_mmap(step, pid, addr, pages, prot)
             step.result["vma"] = vma.id
-            step.result["addr"] = vma.vm_start if addr is None else addr
+            step.result["addr"] = mapped
         case Read(pid, addr, pages):
             _need_pid(st, pid)
             _access(step, pid, addr, pages, None)

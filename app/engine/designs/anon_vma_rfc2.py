@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..anon_vma import anon_vma_alloc, anon_vma_link, anon_vma_unlink, set_vma_anon_vma
+from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, id_list, obj, span
 from ..mapindex import MapIndex
 from ..state import (
@@ -33,19 +33,12 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probe, Violation
+from .anon_vma_list import AnonVmaListDesign
+from .base import Probe, Violation
 
 LITERAL = "rfc2_literal"
 
-#: i386 sizes (§4.1, §8, §9.1, J-15)
-SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
-VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
-PAGE_RMAP_BYTES = 4  # mapcount
-STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
-STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
-
-
-class AnonVmaRfc2(Design):
+class AnonVmaRfc2(AnonVmaListDesign):
     """The D3 strategy. Models the RFC2 patch's mm/rmap.c and the thread's fixes."""
 
     name = "anon_vma_rfc2"
@@ -282,56 +275,16 @@ class AnonVmaRfc2(Design):
                   obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]))
         return av
 
-    def link_vma(self, step: Step, vma_id: int, source: int) -> None:
-        """``__anon_vma_link``: a new struct sharing an anon_vma goes to the list head."""
-        av = step.state.vmas[vma_id].anon_vma
-        if av is not None:
-            anon_vma_link(step, av, vma_id)
-
-    def unlink_vma(self, step: Step, vma_id: int) -> None:
-        anon_vma_unlink(step, vma_id)
-
-    def anon_vma_merge(self, step: Step, survivor: int, removed: int) -> None:
-        """``__anon_vma_merge``: an anon_vma-less survivor adopts the removed vma's."""
-        st = step.state
-        gone = st.vmas[removed]
-        if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
-            set_vma_anon_vma(step, survivor, gone.anon_vma)
-            anon_vma_link(step, gone.anon_vma, survivor, after=removed)
-            step.emit("anon_vma_link", "mm/mmap.c:__anon_vma_merge",
-                      f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
-                      f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
-                      obj("anon_vma", gone.anon_vma))
-        anon_vma_unlink(step, removed)
-
-    def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
-        """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma."""
-        st = step.state
-        av = st.vmas[exporter].anon_vma
-        if av is None or st.vmas[importer].anon_vma is not None:
-            return
-        set_vma_anon_vma(step, importer, av)
-        anon_vma_link(step, av, importer)
-        step.emit("anon_vma_link", "mm/mmap.c:vma_adjust",
-                  f"The boundary between vma {exporter} and vma {importer} moves, so vma "
-                  f"{importer} adopts anon_vma {av} to cover any pages it imports (the 2.6.8 "
-                  "fix \"mprotect propagate anon_vma\").",
-                  obj("vma", importer), obj("anon_vma", av))
-
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
-        """RFC2: "I can merge anonymous vma only if (!vma1->anon_vma || !vma2->anon_vma)"."""
+        """RFC2: "I can merge anonymous vma only if (!vma1->anon_vma || !vma2->anon_vma)";
+        with J-1 two vmas on the same anon_vma are the same object and may merge too."""
         a1, a2 = anon_vma, neighbour.anon_vma
-        if a1 is None or a2 is None:
-            return None
-        if a1 == a2 and not self.literal:
-            return None
-        if a1 == a2:
+        if self.literal and a1 is not None and a1 == a2:
             return (f"both have anon_vma {a1}, and RFC2 as posted merges anonymous vmas only "
                     "if (!vma1->anon_vma || !vma2->anon_vma)")
-        return (f"they have different anon_vmas ({a1} and {a2}): pages under one may point at "
-                "one anon_vma and pages under the other at the other, so RFC2 refuses "
-                "(!vma1->anon_vma || !vma2->anon_vma)")
+        why = super().merge_refusal(state, neighbour, anon_vma, source)
+        return None if why is None else why + ", so RFC2 refuses"
 
     def merges_on(self, caller: str) -> bool:
         """J-6: merging as 2.6.7; ``rfc2_literal``: never from mprotect or mremap."""
@@ -341,27 +294,11 @@ class AnonVmaRfc2(Design):
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""
-        target = state.page_mapping.get(pfn)
-        if target is None:
-            return None, []
-        index = state.page_index[pfn]
-        if state.page_flags[pfn] & PG_DIRECT:
-            return {"kind": "vma", "id": target}, [self._probe(state, target, index)]
-        anon_vma = state.anon_vmas.get(target)
-        if anon_vma is None:
-            return {"kind": "anon_vma", "id": target, "note": "freed"}, []
-        return ({"kind": "anon_vma", "id": target},
-                [self._probe(state, v, index) for v in anon_vma.vmas])
-
-    @staticmethod
-    def _probe(state: State, vma_id: int, index: int) -> Probe:
-        vma = state.vmas.get(vma_id)
-        if vma is None:
-            return Probe("vma", vma_id, None, None, "stale pointer: the vma was freed")
-        addr = vma.vma_address(index)
-        if addr is None:
-            return Probe("vma", vma_id, vma.pid, None, "vma_address out of range")
-        return Probe("vma", vma_id, vma.pid, addr >> 12)
+        if not state.page_flags[pfn] & PG_DIRECT:
+            return super().rmap_walk(state, pfn)
+        target = state.page_mapping[pfn]
+        return ({"kind": "vma", "id": target},
+                [self.probe_vma(state, target, state.page_index[pfn])])
 
     # ----- reporting ----------------------------------------------------------------------
 
@@ -371,57 +308,20 @@ class AnonVmaRfc2(Design):
         step.emit("bug", "include/linux/mm.h:BUG_ON", text)
 
     def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
-        target = state.page_mapping.get(pfn)
-        if target is None:
-            return None
-        kind = "vma" if state.page_flags[pfn] & PG_DIRECT else "anon_vma"
-        return {"kind": kind, "id": target}
-
-    def memory(self, state: State) -> dict[str, int]:
-        frames = len(state.page_mapcount)
-        return {
-            "rmap_bytes": PAGE_RMAP_BYTES * frames + VMA_RMAP_BYTES * len(state.vmas)
-            + SIZEOF_ANON_VMA * len(state.anon_vmas),
-            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
-            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
-        }
-
-    def state_json(self, state: State) -> dict[str, Any]:
-        return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}
-                              for _, av in sorted(state.anon_vmas.items())]}
+        if state.page_flags[pfn] & PG_DIRECT:
+            return {"kind": "vma", "id": state.page_mapping[pfn]}
+        return super().mapping_json(state, pfn)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D3.1-D3.5 of §10.4, and every BUG_ON the literal mode recorded."""
+        """D3.1-D3.4 of §10.4 (D3.5 follows from D3.2 and D3.4: a vma without an anon_vma
+        cannot be on a list, so it may map only direct pages and no shared slot), and every
+        BUG_ON the literal mode recorded."""
         out: list[Violation] = [Violation(b.rule, b.text) for b in state.bugs]
+        out += self.check_lists(state, "D3.3")
+        out += self.check_sharers(state, index, "D3.4")
         vmas, avs = state.vmas, state.anon_vmas
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
-        # D3.3: list membership matches vma->anon_vma; no empty list survives.
-        for av in avs.values():
-            if not av.vmas:
-                out.append(Violation("D3.3", f"anon_vma {av.id} has an empty list but was not "
-                                             "freed."))
-            seen: set[int] = set()
-            for v in av.vmas:
-                if v in seen:
-                    out.append(Violation("D3.3", f"vma {v} is on the list of anon_vma {av.id} "
-                                                 "more than once."))
-                seen.add(v)
-                if v not in vmas:
-                    out.append(Violation("G10", f"anon_vma {av.id} lists vma {v}, which was "
-                                                "freed."))
-                elif vmas[v].anon_vma != av.id:
-                    out.append(Violation("D3.3", f"vma {v} is on the list of anon_vma {av.id} "
-                                                 f"but its anon_vma is {vmas[v].anon_vma}."))
-        for vma in vmas.values():
-            if vma.anon_vma is None:
-                continue
-            if vma.anon_vma not in avs:
-                out.append(Violation("G10", f"vma {vma.id} points at anon_vma {vma.anon_vma}, "
-                                            "which was freed."))
-            elif vma.id not in avs[vma.anon_vma].vmas:
-                out.append(Violation("D3.3", f"vma {vma.id} points at anon_vma {vma.anon_vma} "
-                                             "but is not on its list."))
-        # D3.1 / D3.2 / D3.4 / D3.5 over the frames.
+        # D3.1 / D3.2 over the frames.
         for pfn, mappers in index.page_mappers.items():
             if pfn not in mcs:
                 continue
@@ -454,30 +354,7 @@ class AnonVmaRfc2(Design):
                                                          f"{target}, but vma {vid} (pid {pid}, "
                                                          f"{vpn << 12:#x}) that maps it is not "
                                                          "on its list."))
-            sharers = {vid for _, _, vid in mappers}
-            sharers |= {vid for _, _, vid in
-                        index.slot_holders.get(state.page_private.get(pfn, -1), ())}
-            self._check_sharers(out, vmas, sharers, f"frame {pfn}")
-        for slot, holders in index.slot_holders.items():
-            sharers = {vid for _, _, vid in holders}
-            cached = state.swap_cache.get(slot)
-            if cached is not None:
-                sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())}
-            self._check_sharers(out, vmas, sharers, f"swap slot {slot}")
         return out
-
-    @staticmethod
-    def _check_sharers(out: list[Violation], vmas: dict[int, Vma], sharers: set[int | None],
-                       what: str) -> None:
-        """D3.4 / D3.5: vmas sharing a frame or a slot share one non-NULL anon_vma."""
-        if len(sharers) < 2:
-            return
-        avs = {vmas[v].anon_vma for v in sharers if v in vmas}
-        if None in avs or len(avs) > 1:
-            names = ", ".join(f"vma {v} (anon_vma {vmas[v].anon_vma})"
-                              for v in sorted(s for s in sharers if s in vmas))
-            out.append(Violation("D3.4", f"{what} is shared by {names}: they must share one "
-                                         "non-NULL anon_vma."))
 
 
 def plural_pages(n: int) -> str:

@@ -1,0 +1,184 @@
+"""What D3 (RFC2) and D4 (2.6.7) share: one anon_vma per family, a plain list of vmas.
+
+Models the anon_vma list mechanics of the RFC2 patch and of 2.6.7's mm/rmap.c and
+mm/mmap.c: new structs are linked at the list head, ``__anon_vma_merge`` lets an
+anon_vma-less survivor adopt the removed vma's anon_vma, the 2.6.8 importer rule, and the
+reclaim walk over the whole list (``try_to_unmap_anon``), head first, until the mapcount
+reaches 0. The anon_vma has no refcount: it is freed when its list empties.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
+from ..events import Step, obj
+from ..mapindex import MapIndex
+from ..state import State, Vma
+from .base import Design, Probe, Violation
+
+#: i386 sizes (§4.1, §5.1, §8, §9.1, J-15), the same for RFC2 and 2.6.7
+SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
+VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
+PAGE_RMAP_BYTES = 4  # mapcount
+STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
+STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
+
+
+class AnonVmaListDesign(Design):
+    """The list-based anon_vma designs (D3, D4)."""
+
+    # ----- vma restructuring ------------------------------------------------------------
+
+    def link_vma(self, step: Step, vma_id: int, source: int) -> None:
+        """``__anon_vma_link``: a new struct sharing an anon_vma goes to the list head."""
+        av = step.state.vmas[vma_id].anon_vma
+        if av is not None:
+            anon_vma_link(step, av, vma_id)
+
+    def unlink_vma(self, step: Step, vma_id: int) -> None:
+        anon_vma_unlink(step, vma_id)
+
+    def anon_vma_merge(self, step: Step, survivor: int, removed: int) -> None:
+        """``__anon_vma_merge``: an anon_vma-less survivor adopts the removed vma's,
+        taking its place in the list (just after it), then the removed vma leaves."""
+        st = step.state
+        gone = st.vmas[removed]
+        if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
+            set_vma_anon_vma(step, survivor, gone.anon_vma)
+            anon_vma_link(step, gone.anon_vma, survivor, after=removed)
+            step.emit("anon_vma_link", "mm/mmap.c:__anon_vma_merge",
+                      f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
+                      f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
+                      obj("anon_vma", gone.anon_vma))
+        anon_vma_unlink(step, removed)
+
+    def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
+        """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
+        linked at the list head (E13)."""
+        st = step.state
+        av = st.vmas[exporter].anon_vma
+        if av is None or st.vmas[importer].anon_vma is not None:
+            return
+        set_vma_anon_vma(step, importer, av)
+        anon_vma_link(step, av, importer)
+        step.emit("anon_vma_link", "mm/mmap.c:vma_adjust",
+                  f"The boundary between vma {exporter} and vma {importer} moves, so vma "
+                  f"{importer} adopts anon_vma {av} to cover any pages it imports (the 2.6.8 "
+                  "fix \"mprotect propagate anon_vma\").",
+                  obj("vma", importer), obj("anon_vma", av))
+
+    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
+                      source: Vma | None) -> str | None:
+        """``is_mergeable_anon_vma``: ``!a1 || !a2 || a1 == a2``."""
+        a1, a2 = anon_vma, neighbour.anon_vma
+        if a1 is None or a2 is None or a1 == a2:
+            return None
+        return (f"they have different anon_vmas ({a1} and {a2}): pages under one may point at "
+                "one anon_vma and pages under the other at the other")
+
+    # ----- reclaim ----------------------------------------------------------------------
+
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+        """``try_to_unmap_anon``: every vma on the page's anon_vma list, head first."""
+        target = state.page_mapping.get(pfn)
+        if target is None:
+            return None, []
+        anon_vma = state.anon_vmas.get(target)
+        if anon_vma is None:
+            return {"kind": "anon_vma", "id": target, "note": "freed"}, []
+        index = state.page_index[pfn]
+        return ({"kind": "anon_vma", "id": target},
+                [self.probe_vma(state, v, index) for v in anon_vma.vmas])
+
+    @staticmethod
+    def probe_vma(state: State, vma_id: int, index: int) -> Probe:
+        """``try_to_unmap_one``'s address computation for one vma."""
+        vma = state.vmas.get(vma_id)
+        if vma is None:
+            return Probe("vma", vma_id, None, None, "stale pointer: the vma was freed")
+        addr = vma.vma_address(index)
+        if addr is None:
+            return Probe("vma", vma_id, vma.pid, None, "vma_address out of range")
+        return Probe("vma", vma_id, vma.pid, addr >> 12)
+
+    # ----- reporting ----------------------------------------------------------------------
+
+    def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
+        target = state.page_mapping.get(pfn)
+        return None if target is None else {"kind": "anon_vma", "id": target}
+
+    def memory(self, state: State) -> dict[str, int]:
+        frames = len(state.page_mapcount)
+        return {
+            "rmap_bytes": PAGE_RMAP_BYTES * frames + VMA_RMAP_BYTES * len(state.vmas)
+            + SIZEOF_ANON_VMA * len(state.anon_vmas),
+            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
+            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
+        }
+
+    def state_json(self, state: State) -> dict[str, Any]:
+        return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}
+                              for _, av in sorted(state.anon_vmas.items())]}
+
+    @staticmethod
+    def check_lists(state: State, rule: str) -> list[Violation]:
+        """``V.anon_vma == A ⇔ V ∈ list(A)``; each vma once; no empty list survives."""
+        out = []
+        vmas, avs = state.vmas, state.anon_vmas
+        for av in avs.values():
+            if not av.vmas:
+                out.append(Violation(rule, f"anon_vma {av.id} has an empty list but was not "
+                                           "freed."))
+            seen: set[int] = set()
+            for v in av.vmas:
+                if v in seen:
+                    out.append(Violation(rule, f"vma {v} is on the list of anon_vma {av.id} "
+                                               "more than once."))
+                seen.add(v)
+                if v not in vmas:
+                    out.append(Violation("G10", f"anon_vma {av.id} lists vma {v}, which was "
+                                                "freed."))
+                elif vmas[v].anon_vma != av.id:
+                    out.append(Violation(rule, f"vma {v} is on the list of anon_vma {av.id} "
+                                               f"but its anon_vma is {vmas[v].anon_vma}."))
+        for vma in vmas.values():
+            if vma.anon_vma is None:
+                continue
+            if vma.anon_vma not in avs:
+                out.append(Violation("G10", f"vma {vma.id} points at anon_vma {vma.anon_vma}, "
+                                            "which was freed."))
+            elif vma.id not in avs[vma.anon_vma].vmas:
+                out.append(Violation(rule, f"vma {vma.id} points at anon_vma {vma.anon_vma} "
+                                           "but is not on its list."))
+        return out
+
+    @staticmethod
+    def check_sharers(state: State, index: MapIndex, rule: str) -> list[Violation]:
+        """Vmas sharing a frame or a swap slot share one non-NULL anon_vma."""
+        out = []
+        vmas = state.vmas
+
+        def verdict(sharers: set[int | None], what: str) -> None:
+            if len(sharers) < 2:
+                return
+            avs = {vmas[v].anon_vma for v in sharers if v in vmas}
+            if None in avs or len(avs) > 1:
+                names = ", ".join(f"vma {v} (anon_vma {vmas[v].anon_vma})"
+                                  for v in sorted(s for s in sharers if s in vmas))
+                out.append(Violation(rule, f"{what} is shared by {names}: they must share one "
+                                           "non-NULL anon_vma."))
+
+        for pfn, mappers in index.page_mappers.items():
+            sharers = {vid for _, _, vid in mappers}
+            slot = state.page_private.get(pfn)
+            if slot is not None:
+                sharers |= {vid for _, _, vid in index.slot_holders.get(slot, ())}
+            verdict(sharers, f"frame {pfn}")
+        for slot, holders in index.slot_holders.items():
+            sharers = {vid for _, _, vid in holders}
+            cached = state.swap_cache.get(slot)
+            if cached is not None:
+                sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())}
+            verdict(sharers, f"swap slot {slot}")
+        return out
