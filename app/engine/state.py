@@ -31,7 +31,9 @@ PTE_SHIFT = 3
 PG_ANON = 1
 PG_DIRECT = 2
 PG_SWAPCACHE = 4
-PAGE_FLAG_NAMES = ((PG_ANON, "anon"), (PG_DIRECT, "direct"), (PG_SWAPCACHE, "swapcache"))
+PG_ANON_EXCLUSIVE = 8  # PageAnonExclusive (5.19+, D5)
+PAGE_FLAG_NAMES = ((PG_ANON, "anon"), (PG_DIRECT, "direct"), (PG_SWAPCACHE, "swapcache"),
+                   (PG_ANON_EXCLUSIVE, "exclusive"))
 
 PROTS = ("none", "r", "w", "x", "rw", "rx", "wx", "rwx")
 
@@ -136,25 +138,6 @@ COUNTER_NAMES = (
     "indirect_to_direct",
 )
 
-# The tables a step may copy on first write.
-_TABLES = (
-    "mms",
-    "ptes",
-    "vmas",
-    "anon_vmas",
-    "page_mapcount",
-    "page_flags",
-    "page_mapping",
-    "page_index",
-    "page_private",
-    "page_value",
-    "swap_ptes",
-    "swap_cache",
-    "swap_value",
-    "counters",
-)
-
-
 @dataclass(slots=True)
 class State:
     """One moment of the simulated machine. Treat a finished State as immutable.
@@ -180,6 +163,19 @@ class State:
     swap_ptes: dict[int, int] = field(default_factory=dict)
     swap_cache: dict[int, int] = field(default_factory=dict)
     swap_value: dict[int, int] = field(default_factory=dict)
+    # Design-specific rmap objects, each table used by the design that needs it:
+    #: D1: page->pte union per frame (the direct PTE, or the head pte_chain block)
+    page_pte: dict[int, Any] = field(default_factory=dict)
+    #: D1: pte_chain blocks by id
+    pte_chains: dict[int, Any] = field(default_factory=dict)
+    #: D2: anonmm objects by id, and each live mm's anonmm
+    anonmms: dict[int, Any] = field(default_factory=dict)
+    mm_anonmm: dict[int, int] = field(default_factory=dict)
+    #: D5: anon_vma_chain objects by id, and each vma's chain (newest first)
+    avcs: dict[int, Any] = field(default_factory=dict)
+    vma_chain: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: next id of each kind of design object ("pte_chain", "anonmm", "avc", ...)
+    next_ids: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTER_NAMES, 0))
     next_pfn: int = 1
     next_slot: int = 1
@@ -229,6 +225,13 @@ class State:
         self.w("counters")[name] += n
 
     # ----- ids -----------------------------------------------------------------------
+
+    def alloc_id(self, kind: str) -> int:
+        """The next id of a kind of design object, from 1, never reused (J-17)."""
+        ids = self.w("next_ids")
+        ident = ids.get(kind, 1)
+        ids[kind] = ident + 1
+        return ident
 
     def alloc_vma_id(self) -> int:
         vid = self.next_vma

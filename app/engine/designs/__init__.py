@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import cache
 
 from ..errors import DesignUnavailable
+from .anon_vma_267 import AnonVma267
 from .anon_vma_rfc2 import AnonVmaRfc2
 from .base import Design, Probe, Violation
 
 #: Every design name of the project, fixed for the scenario format, in historical order.
 DESIGN_NAMES = ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
 
-_BUILT: dict[str, type] = {AnonVmaRfc2.name: AnonVmaRfc2}
+_BUILT: dict[str, type[Design]] = {cls.name: cls for cls in (AnonVmaRfc2, AnonVma267)}
 
 DEFAULT_DESIGN = AnonVmaRfc2.name
 
