@@ -7,8 +7,17 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .engine import DESIGN_NAMES, EngineError, available_designs, design_class, run_scenario
-from .render import render_run
+from .engine import (
+    DESIGN_NAMES,
+    DesignUnavailable,
+    EngineError,
+    available_designs,
+    check_design,
+    compare_scenario,
+    design_class,
+    run_scenario,
+)
+from .render import render_compare, render_run
 from .scenarios import builtin_names, load_builtin, load_scenario
 
 
@@ -26,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the run document as JSON")
     run.add_argument("--all-states", action="store_true",
                      help="with --json, include the full state after every step")
+    comp = sub.add_parser("compare", help="run a scenario through several designs, side by side")
+    comp.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
+    comp.add_argument("--designs", default="all", metavar="all|NAME,NAME,...",
+                      help="the designs to compare (default: all available)")
+    comp.add_argument("--json", action="store_true",
+                      help="print the compare document (with each design's run document)")
     sub.add_parser("scenarios", help="list the built-in scenarios")
     sub.add_parser("designs", help="list the designs and their options")
     return parser
@@ -49,8 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     print(f"{name:<16} (not yet available)")
             return 0
-        doc = run_scenario(load_scenario(args.scenario), design=args.design,
-                           options=args.options, all_states=args.all_states)
+        if args.command == "compare":
+            doc = compare_scenario(load_scenario(args.scenario), _designs(args.designs))
+            text = render_compare(doc)
+        else:
+            doc = run_scenario(load_scenario(args.scenario), design=args.design,
+                               options=args.options, all_states=args.all_states)
+            text = render_run(doc)
     except EngineError as exc:
         print(f"rmaplab: {exc}", file=sys.stderr)
         return 2
@@ -58,8 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render_run(doc))
+        sys.stdout.write(text)
     return 0
+
+
+def _designs(spec: str) -> list[str]:
+    """``all`` or a comma-separated list of design names, each checked."""
+    if spec == "all":
+        return list(available_designs())
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise DesignUnavailable("--designs: give 'all' or design names separated by commas")
+    for name in names:
+        check_design(name)
+    return names
 
 
 if __name__ == "__main__":

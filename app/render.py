@@ -112,3 +112,49 @@ def render_run(doc: dict[str, Any]) -> str:
     for v in verdict["violations"]:
         lines.append(f"{INDENT}! {v['rule']}: {v['text']}")
     return "\n".join(lines) + "\n"
+
+
+def render_compare(doc: dict[str, Any]) -> str:
+    """The compare document as a table, a row per design."""
+    scenario = doc["scenario"]
+    lines = [f"{scenario['name']}: {scenario['title']}" if scenario["title"] else scenario["name"],
+             ""]
+    header = ("design", "reclaim walks (visited/candidates)", "visits", "misses", "rmap B",
+              "page B", "allocs", "merges refused", "violations", "vmas")
+    rows = [header]
+    for row in doc["designs"]:
+        name = row["design"] + (f" [{','.join(row['options'])}]" if row["options"] else "")
+        if not row["ok"]:
+            err = row["error"]
+            rows.append((name, f"refused at step {err['step']}: {err['reason']}", *[""] * 8))
+            continue
+        c = row["counters"]
+        walks = " ".join(f"F{w['pfn']}:{w['visited']}/{w['candidates']}"
+                         for w in row["walks"][:4])
+        if len(row["walks"]) > 4:
+            total = sum(w["visited"] for w in row["walks"])
+            every = sum(w["candidates"] for w in row["walks"])
+            walks += f" ... {len(row['walks'])} walks, {total}/{every} in all"
+        allocs = sum(v for k, v in c.items() if k.endswith("_allocated")
+                     and k not in ("frames_allocated", "slots_allocated"))
+        rows.append((name, walks or "-", str(c.get("rmap_visits", 0)),
+                     str(c.get("rmap_misses", 0)), str(c.get("rmap_bytes", 0)),
+                     str(c.get("page_bytes", 0)), str(allocs), str(row["refused_merges"]),
+                     str(row["violations"]), str(row["vmas"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    agreement = doc["agreement"]
+    lines.append("")
+    if agreement["ok"]:
+        lines.append(f"reads and writes: {len(agreement['designs'])} designs agree on every "
+                     "value and every SIGSEGV")
+    else:
+        lines.append(f"reads and writes: {len(agreement['differences'])} DIFFERENCES")
+        for d in agreement["differences"]:
+            lines.append(f"{INDENT}step {d['step']}: {d['designs'][0]} {d['outcomes'][0]} "
+                         f"{d['values'][0]} vs {d['designs'][1]} {d['outcomes'][1]} "
+                         f"{d['values'][1]}")
+    lines.append("allocs = design objects allocated (anon_vmas, anon_vma_chains, anonmms, "
+                 "pte_chain blocks)")
+    return "\n".join(lines) + "\n"

@@ -5,7 +5,15 @@ next state and never changes its input.
 """
 
 from .check import check
-from .designs import DEFAULT_DESIGN, DESIGN_NAMES, Violation, available_designs, design_class
+from .compare import compare_scenario
+from .designs import (
+    DEFAULT_DESIGN,
+    DESIGN_NAMES,
+    Violation,
+    available_designs,
+    check_design,
+    design_class,
+)
 from .errors import DesignUnavailable, EngineError, OpError, ScenarioError
 from .events import Event, StepResult, Walk
 from .ops import Op, apply, describe_op, new_state, op_to_json, parse_op
@@ -15,9 +23,36 @@ from .serialize import counters_json, invariants_json, state_to_json, step_to_js
 from .state import State
 
 __all__ = [
-    "DEFAULT_DESIGN", "DESIGN_NAMES", "DesignUnavailable", "EngineError", "Event", "Op",
-    "OpError", "Scenario", "ScenarioError", "State", "StepFailed", "StepResult", "Violation",
-    "Walk", "apply", "available_designs", "check", "counters_json", "describe_op",
-    "design_class", "invariants_json", "iterate", "new_state", "op_to_json", "parse_op",
-    "parse_scenario", "run_scenario", "scenario_to_json", "state_to_json", "step_to_json",
+    "DEFAULT_DESIGN",
+    "DESIGN_NAMES",
+    "DesignUnavailable",
+    "EngineError",
+    "Event",
+    "Op",
+    "OpError",
+    "Scenario",
+    "ScenarioError",
+    "State",
+    "StepFailed",
+    "StepResult",
+    "Violation",
+    "Walk",
+    "apply",
+    "available_designs",
+    "check",
+    "check_design",
+    "compare_scenario",
+    "counters_json",
+    "describe_op",
+    "design_class",
+    "invariants_json",
+    "iterate",
+    "new_state",
+    "op_to_json",
+    "parse_op",
+    "parse_scenario",
+    "run_scenario",
+    "scenario_to_json",
+    "state_to_json",
+    "step_to_json",
 ]

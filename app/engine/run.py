@@ -26,6 +26,10 @@ class StepFailed(EngineError):
     def __str__(self) -> str:
         return f"step {self.index} ({describe_op(self.op)}): {self.reason}"
 
+    @property
+    def op_json(self) -> dict[str, Any]:
+        return op_to_json(self.op)
+
 
 def iterate(scenario: Scenario, design: str | None = None,
             options: Iterable[str] | None = None) -> Iterator[tuple[int, Op, StepResult]]:
