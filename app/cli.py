@@ -12,11 +12,11 @@ from .engine import (
     DesignUnavailable,
     EngineError,
     available_designs,
-    check_design,
     compare_scenario,
     design_class,
     run_scenario,
 )
+from .engine.compare import parse_variant
 from .render import render_compare, render_run
 from .scenarios import builtin_names, load_builtin, load_scenario
 
@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --json, include the full state after every step")
     comp = sub.add_parser("compare", help="run a scenario through several designs, side by side")
     comp.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
-    comp.add_argument("--designs", default="all", metavar="all|NAME,NAME,...",
-                      help="the designs to compare (default: all available)")
+    comp.add_argument("--designs", default="all", metavar="all|NAME[+OPTION...],...",
+                      help="the designs to compare (default: all available); NAME+OPTION "
+                           "runs a design with exactly those options, e.g. "
+                           "anon_vma_267,anon_vma_267+exact_267")
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
     sub.add_parser("scenarios", help="list the built-in scenarios")
@@ -90,7 +92,7 @@ def _designs(spec: str) -> list[str]:
     if not names:
         raise DesignUnavailable("--designs: give 'all' or design names separated by commas")
     for name in names:
-        check_design(name)
+        parse_variant(name)
     return names
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .designs import available_designs, design_class
+from .designs import available_designs, check_design, design_class
 from .run import StepFailed, run_scenario
 from .scenario import Scenario, parse_scenario
 
@@ -73,14 +73,26 @@ def _agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "differences": differences}
 
 
+def parse_variant(spec: str) -> tuple[str, list[str] | None]:
+    """``anon_vma_chain+no_reuse`` -> (design, [options]); a bare name -> (name, None)."""
+    name, *options = spec.split("+")
+    check_design(name, frozenset(options))
+    return name, (sorted(options) if options else None)
+
+
 def compare_scenario(data: Mapping[str, Any] | Scenario,
                      designs: Iterable[str] | None = None) -> dict[str, Any]:
-    """The compare document: one summary (and full run) per design, and the agreement."""
+    """The compare document: one summary (and full run) per design, and the agreement.
+
+    Each entry of ``designs`` is a design name, which runs with the scenario's options
+    that belong to it, or ``name+option+...``, which runs with exactly those options.
+    """
     scenario = data if isinstance(data, Scenario) else parse_scenario(data)
-    names = list(designs) if designs is not None else list(available_designs())
+    specs = list(designs) if designs is not None else list(available_designs())
     rows = []
-    for name in names:
-        options = _options_for(name, scenario.options)
+    for spec in specs:
+        name, explicit = parse_variant(spec)
+        options = explicit if explicit is not None else _options_for(name, scenario.options)
         try:
             doc = run_scenario(scenario, design=name, options=options)
         except StepFailed as exc:

@@ -115,3 +115,19 @@ def test_cli_console_script_runs(scenario_file):
     out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(scenario_file), "--json"],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["design"] == "anon_vma_rfc2"
+
+
+def test_cli_compare_table_and_json(scenario_file, capsys):
+    assert main(["compare", str(scenario_file), "--designs", "anon_vma_rfc2,anon_vma_267"]) == 0
+    out = capsys.readouterr().out
+    assert "anon_vma_rfc2" in out and "anon_vma_267" in out
+    assert "F1:2/2" in out and "designs agree on every value" in out
+    assert main(["compare", str(scenario_file), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"scenario", "designs", "agreement"} <= set(doc)
+    assert all("run" in row for row in doc["designs"])
+
+
+def test_cli_compare_bad_designs_exit_2(scenario_file, capsys):
+    assert main(["compare", str(scenario_file), "--designs", "anon_vma_267+fast"]) == 2
+    assert "has no option 'fast'" in capsys.readouterr().err
