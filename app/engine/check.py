@@ -129,7 +129,7 @@ def _rmap(st: State, index: MapIndex, out: list[Violation]) -> None:
         if pfn not in st.page_mapcount:
             continue
         _, probes = design.rmap_walk(st, pfn)
-        reach = {(p.pid, p.vpn) for p in probes if p.vpn is not None}
+        reach = {(p[2], p[3]) for p in probes if p[3] is not None}
         for pid, vpn, vid in mappers:
             if (pid, vpn) not in reach:
                 out.append(Violation("G9", f"frame {pfn} is mapped by pid {pid} at "
@@ -137,11 +137,11 @@ def _rmap(st: State, index: MapIndex, out: list[Violation]) -> None:
                                            "that PTE: reclaim would leave it mapped."))
             vma = st.vmas.get(vid) if vid is not None else None
             index_of = st.page_index.get(pfn)
-            if vma is not None and index_of is not None and \
-                    vma.linear_page_index(vpn << 12) != index_of:
+            expected = design.page_index_at(vma, vpn << 12) if vma is not None else None
+            if expected is not None and index_of is not None and expected != index_of:
                 out.append(Violation("G11", f"frame {pfn} has index {index_of}, but vma {vid} "
-                                            f"maps it at {vpn << 12:#x}, where the linear index "
-                                            f"is {vma.linear_page_index(vpn << 12)}."))
+                                            f"maps it at {vpn << 12:#x}, where the index "
+                                            f"should be {expected}."))
 
 
 __all__ = ["check"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .state import State
 
@@ -31,8 +31,7 @@ class Event:
                 "objects": [dict(o) for o in self.objects]}
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     """One container the reclaim walk probed: hit, miss, or skip (address out of range)."""
 
     kind: str

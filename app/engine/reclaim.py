@@ -22,28 +22,31 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     slot = st.page_private[pfn]
     via, probes = design.rmap_walk(st, pfn)
     mapcount = st.w("page_mapcount")
+    swap_count = st.w("swap_ptes")
+    remove_rmap = design.page_remove_rmap
     visited = []
     unmapped = misses = skips = 0
     swap_pte = design.swap_pte(st, pfn, slot)
+    mc = mapcount[pfn]
     for probe in probes:
-        if mapcount[pfn] == 0:
+        if mc == 0:
             break
-        if probe.vpn is None or probe.pid is None:
-            visited.append(Visit(probe.kind, probe.id, "skip", probe.pid, None, probe.note))
+        kind, ident, pid, vpn, note = probe
+        if vpn is None or pid is None:
+            visited.append(Visit(kind, ident, "skip", pid, None, note))
             skips += 1
             continue
-        addr = probe.vpn << 12
-        pte = st.ptes.get(probe.pid, {}).get(probe.vpn)
+        pte = st.ptes.get(pid, {}).get(vpn)  # st.ptes: a hit may have replaced the table
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
-            visited.append(Visit(probe.kind, probe.id, "miss", probe.pid, addr, probe.note))
+            visited.append(Visit(kind, ident, "miss", pid, vpn << 12, note))
             misses += 1
             continue
-        st.w_ptes(probe.pid)[probe.vpn] = swap_pte
-        st.w("swap_ptes")[slot] += 1
-        mc = mapcount[pfn] - 1
+        st.w_ptes(pid)[vpn] = swap_pte
+        swap_count[slot] += 1
+        mc -= 1
         mapcount[pfn] = mc
-        design.page_remove_rmap(step, pfn, probe.pid, addr, mc)
-        visited.append(Visit(probe.kind, probe.id, "hit", probe.pid, addr, probe.note))
+        remove_rmap(step, pfn, pid, vpn << 12, mc)
+        visited.append(Visit(kind, ident, "hit", pid, vpn << 12, note))
         unmapped += 1
     walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mapcount[pfn])
     st.count("rmap_walks")

@@ -10,7 +10,7 @@ step costs what it changes, not the size of the whole state.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 PAGE_SHIFT = 12
@@ -138,7 +138,7 @@ COUNTER_NAMES = (
     "indirect_to_direct",
 )
 
-@dataclass(slots=True)
+@dataclass
 class State:
     """One moment of the simulated machine. Treat a finished State as immutable.
 
@@ -184,41 +184,45 @@ class State:
     used_pids: frozenset[int] = frozenset()
     bugs: tuple[Bug, ...] = ()
     step: int = 0
-    _own: set[Any] | None = None
+    _own: set[str] | None = None
+    _own_pt: set[int] | None = None
 
     # ----- copy on write -------------------------------------------------------------
 
     def begin(self) -> State:
         """A writable successor sharing every table with this state until written."""
-        new = replace(self)
+        new = object.__new__(State)
+        new.__dict__ = dict(self.__dict__)
         new._own = set()
+        new._own_pt = set()
         return new
 
     def finish(self) -> State:
         """Seal a successor: no further writes are allowed."""
-        self._own = None
+        self._own = self._own_pt = None
         return self
 
     def w(self, name: str) -> Any:
         """The table ``name``, copied first if this step has not written it yet."""
         own = self._own
+        tables = self.__dict__
+        if name in own:  # type: ignore[operator]
+            return tables[name]
         if own is None:
             raise RuntimeError("a finished State is immutable")
-        table = getattr(self, name)
-        if name not in own:
-            table = dict(table)
-            setattr(self, name, table)
-            own.add(name)
+        table = tables[name] = dict(tables[name])
+        own.add(name)
         return table
 
     def w_ptes(self, pid: int) -> dict[int, int]:
         """The page table of ``pid``, copied first if this step has not written it yet."""
+        own = self._own_pt
+        if own is not None and pid in own:
+            return self.ptes[pid]
         outer = self.w("ptes")
-        key = ("ptes", pid)
-        if key not in self._own:  # type: ignore[operator]
-            outer[pid] = dict(outer.get(pid, {}))
-            self._own.add(key)  # type: ignore[union-attr]
-        return outer[pid]
+        outer[pid] = table = dict(outer.get(pid, {}))
+        own.add(pid)  # type: ignore[union-attr]
+        return table
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a cumulative counter."""

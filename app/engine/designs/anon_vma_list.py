@@ -9,6 +9,7 @@ reaches 0. The anon_vma has no refcount: it is freed when its list empties.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
@@ -87,20 +88,13 @@ class AnonVmaListDesign(Design):
         anon_vma = state.anon_vmas.get(target)
         if anon_vma is None:
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
-        index = state.page_index[pfn]
         return ({"kind": "anon_vma", "id": target},
-                [self.probe_vma(state, v, index) for v in anon_vma.vmas])
+                VmaProbes(state, anon_vma.vmas, state.page_index[pfn]))
 
     @staticmethod
     def probe_vma(state: State, vma_id: int, index: int) -> Probe:
         """``try_to_unmap_one``'s address computation for one vma."""
-        vma = state.vmas.get(vma_id)
-        if vma is None:
-            return Probe("vma", vma_id, None, None, "stale pointer: the vma was freed")
-        addr = vma.vma_address(index)
-        if addr is None:
-            return Probe("vma", vma_id, vma.pid, None, "vma_address out of range")
-        return Probe("vma", vma_id, vma.pid, addr >> 12)
+        return Probe(*_probe(state.vmas, vma_id, index))
 
     # ----- reporting ----------------------------------------------------------------------
 
@@ -182,3 +176,33 @@ class AnonVmaListDesign(Design):
                 sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())}
             verdict(sharers, f"swap slot {slot}")
         return out
+
+
+def _probe(vmas: dict[int, Vma], vma_id: int, index: int) -> tuple:
+    """``vma_address`` for one vma, as a probe tuple (kind, id, pid, vpn, note)."""
+    vma = vmas.get(vma_id)
+    if vma is None:
+        return ("vma", vma_id, None, None, "stale pointer: the vma was freed")
+    vpn = (vma.vm_start >> 12) + index - vma.vm_pgoff
+    if vma.vm_start >> 12 <= vpn < vma.vm_end >> 12:
+        return ("vma", vma_id, vma.pid, vpn, None)
+    return ("vma", vma_id, vma.pid, None, "vma_address out of range")
+
+
+class VmaProbes:
+    """The probes of a walk over a list of vmas, computed as the walk goes: a walk that
+    stops early (mapcount 0) never pays for the rest of a long list, yet ``len`` still
+    gives the candidates."""
+
+    __slots__ = ("index", "vma_ids", "vmas")
+
+    def __init__(self, state: State, vma_ids: tuple[int, ...], index: int) -> None:
+        self.vmas, self.vma_ids, self.index = state.vmas, vma_ids, index
+
+    def __len__(self) -> int:
+        return len(self.vma_ids)
+
+    def __iter__(self) -> Iterator[tuple]:
+        vmas, index = self.vmas, self.index
+        for vma_id in self.vma_ids:
+            yield _probe(vmas, vma_id, index)

@@ -9,20 +9,21 @@ what differs from the defaults here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from ..events import Step
 from ..mapindex import MapIndex
 from ..state import State, Vma, mk_pte_swap
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(NamedTuple):
     """One container the reclaim walk will look into.
 
     ``pid``/``vpn`` name the PTE the container leads to; ``vpn`` None means the walk
-    skips it (for a vma: ``vma_address`` fell outside it, or the vma is gone).
+    skips it (for a vma: ``vma_address`` fell outside it, or the vma is gone). A named
+    tuple: walks of a thousand vmas build a thousand of these.
     """
 
     kind: str
@@ -30,6 +31,14 @@ class Probe:
     pid: int | None
     vpn: int | None
     note: str | None = None
+
+
+class Probes(Protocol):
+    """What ``rmap_walk`` returns: a sized iterable of probes (``len`` = candidates)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +203,13 @@ class Design:
     def before_walk(self, step: Step, pfn: int) -> None:
         """Side effects of reclaim's scan before ``try_to_unmap`` (D1: collapse)."""
 
-    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
-        """The containers ``try_to_unmap`` visits for ``pfn``, in order."""
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
+        """The containers ``try_to_unmap`` visits for ``pfn``, in order.
+
+        Returns where the walk starts (``{"kind", "id"}``) and a sized iterable of probes,
+        each a ``Probe`` or a plain tuple in its field order (kind, id, pid, vpn, note);
+        ``len`` is the number of candidates. It may compute probes lazily.
+        """
         raise NotImplementedError
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
@@ -203,6 +217,14 @@ class Design:
         return mk_pte_swap(slot)
 
     # ----- reporting ----------------------------------------------------------------------
+
+    def page_index_at(self, vma: Vma, addr: int) -> int | None:
+        """The ``page->index`` a page mapped at ``addr`` in ``vma`` must have (G11), or None
+        where the design gives a mapped page's index no meaning.
+
+        D3-D5: ``linear_page_index``; anonmm (D2) stores the virtual address itself.
+        """
+        return vma.linear_page_index(addr)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
         """The design's own invariants (§10)."""
