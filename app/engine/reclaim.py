@@ -48,12 +48,13 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         remove_rmap(step, pfn, pid, vpn << 12, mc)
         visited.append(Visit(kind, ident, "hit", pid, vpn << 12, note))
         unmapped += 1
-    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mapcount[pfn])
-    st.count("rmap_walks")
-    st.count("rmap_visits", len(visited))
-    st.count("rmap_misses", misses)
-    st.count("rmap_skips", skips)
-    st.count("ptes_unmapped", unmapped)
+    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc)
+    counters = st.w("counters")
+    counters["rmap_walks"] += 1
+    counters["rmap_visits"] += len(visited)
+    counters["rmap_misses"] += misses
+    counters["rmap_skips"] += skips
+    counters["ptes_unmapped"] += unmapped
     step.walks.append(walk)
     where = f" via {via['kind']} {via['id']}" if via else ""
     parts = ", ".join(f"{v.kind} {v.id} {v.result}" for v in visited[:12])
@@ -83,6 +84,11 @@ def reclaim_frame(step: Step, pfn: int) -> None:
                   obj("frame", pfn), obj("slot", slot))
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:
+        # The walk and the free that follows write these; taking them now keeps the
+        # state's copy-on-write bookkeeping out of the walk (what bench/rmap_scale.py times).
+        for table in ("page_mapcount", "page_flags", "page_mapping", "swap_ptes", "ptes",
+                      "counters"):
+            st.w(table)
         step.design.before_walk(step, pfn)
         try_to_unmap(step, pfn)
     if st.page_mapcount[pfn]:
