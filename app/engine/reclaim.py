@@ -23,6 +23,9 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     via, probes = design.rmap_walk(st, pfn)
     mapcount = st.w("page_mapcount")
     swap_count = st.w("swap_ptes")
+    tables = st.w("ptes")
+    own_tables = st._own_pt
+    assert own_tables is not None
     remove_rmap = design.page_remove_rmap
     visited = []
     unmapped = misses = skips = 0
@@ -36,12 +39,16 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
             visited.append(Visit(kind, ident, "skip", pid, None, note))
             skips += 1
             continue
-        pte = st.ptes.get(pid, {}).get(vpn)  # st.ptes: a hit may have replaced the table
+        table = tables.get(pid)
+        pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
             visited.append(Visit(kind, ident, "miss", pid, vpn << 12, note))
             misses += 1
             continue
-        st.w_ptes(pid)[vpn] = swap_pte
+        if pid not in own_tables:  # st.w_ptes(pid), inlined: this is the hot path
+            table = tables[pid] = dict(table)
+            own_tables.add(pid)
+        table[vpn] = swap_pte
         swap_count[slot] += 1
         mc -= 1
         mapcount[pfn] = mc
