@@ -95,6 +95,16 @@ class Step:
         else:
             seen[2] += 1
 
+    def fold(self, kind: str, func: str) -> bool:
+        """Inside ``bulk()``, count one more event of a kind already being folded and return
+        True: its text would be dropped, so a hot path need not build it. False otherwise,
+        and the caller emits as usual."""
+        seen = self._bulk.get((kind, func)) if self._bulk is not None else None
+        if seen is None:
+            return False
+        seen[2] += 1
+        return True
+
     def begin_bulk(self) -> None:
         """Start folding events: bulk work is one range event, not one per PTE."""
         self._bulk = {}

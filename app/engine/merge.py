@@ -128,7 +128,7 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
 
     if prev_ok and prev is not None:
         if next_ok and nxt is not None:
-            why = design.merge_refusal(st, nxt, prev.anon_vma, prev)
+            why = design.merge_both_refusal(st, prev, nxt)
             if why is None:  # cases 1, 6
                 removed = [area.id] if area is not None and area.id != nxt.id else []
                 return MergePlan(1 if not removed else 6, prev.id, prev.vm_start, nxt.vm_end,

@@ -33,9 +33,11 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
     nstart = start
     while True:
         tmp = min(vma.vm_end, end)
+        exact = vma.vm_end == end
         prev = step.design.mprotect_fixup(step, vma, prev, nstart, tmp, prot)
         nstart = max(tmp, prev.vm_end)
         if nstart >= end:
+            step.design.mprotect_done(step, prev, exact)
             return
         following = st.neighbours(prev)[1]
         assert following is not None and following.vm_start == nstart

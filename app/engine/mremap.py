@@ -56,6 +56,7 @@ def do_mremap(step: Step, pid: int, addr: int, pages: int, new_pages: int,
             pid, vma.vm_end, end):
         st.put_vma(replace(vma, vm_end=end))
         st.refresh_mm(pid)
+        step.design.vma_adjusted(step, vma.id)
         step.emit("mremap", "mm/mremap.c:do_mremap",
                   f"mremap grows vma {vma.id} in place to {span(vma.vm_start, end)}: the range "
                   "after it is free (vma_adjust).", obj("vma", vma.id))
@@ -98,6 +99,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
             narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}")
     if plan is not None:
         target = execute_merge(step, plan, vma.anon_vma, why)
+        design.merge_copied_range(step, target.id, vma_id)
     else:
         target = replace(vma, id=st.alloc_vma_id(), vm_start=new_addr, vm_end=new_end,
                          vm_pgoff=pgoff)

@@ -136,6 +136,9 @@ COUNTER_NAMES = (
     "anon_vmas_allocated",
     "direct_to_indirect",
     "indirect_to_direct",
+    "pte_chains_allocated",
+    "pte_chain_search",
+    "anonmms_allocated",
 )
 
 @dataclass

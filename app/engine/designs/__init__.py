@@ -6,13 +6,17 @@ from functools import cache
 
 from ..errors import DesignUnavailable
 from .anon_vma_267 import AnonVma267
+from .anon_vma_chain import AnonVmaChain
 from .anon_vma_rfc2 import AnonVmaRfc2
+from .anonmm import Anonmm
 from .base import Design, Probe, Violation
+from .pte_chain import PteChain
 
 #: Every design name of the project, fixed for the scenario format, in historical order.
 DESIGN_NAMES = ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
 
-_BUILT: dict[str, type[Design]] = {cls.name: cls for cls in (AnonVmaRfc2, AnonVma267)}
+_BUILT: dict[str, type[Design]] = {cls.name: cls for cls in (AnonVmaRfc2, AnonVma267, Anonmm,
+                                                               PteChain, AnonVmaChain)}
 
 DEFAULT_DESIGN = AnonVmaRfc2.name
 

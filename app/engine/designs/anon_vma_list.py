@@ -10,7 +10,7 @@ reaches 0. The anon_vma has no refcount: it is freed when its list empties.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
@@ -28,6 +28,14 @@ STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
 
 class AnonVmaListDesign(Design):
     """The list-based anon_vma designs (D3, D4)."""
+
+    size_table: ClassVar[dict[str, int]] = {
+        "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
+        "struct page, Andrea's count": STRUCT_PAGE_ANDREA,
+        "rmap bytes per page (mapcount)": PAGE_RMAP_BYTES,
+        "rmap bytes per vma (anon_vma_node + anon_vma)": VMA_RMAP_BYTES,
+        "struct anon_vma (spinlock + list_head, SMP)": SIZEOF_ANON_VMA,
+    }
 
     # ----- vma restructuring ------------------------------------------------------------
 

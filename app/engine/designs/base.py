@@ -64,6 +64,8 @@ class Design:
     description: ClassVar[str]
     #: option name -> one-line description
     option_help: ClassVar[dict[str, str]] = {}
+    #: the design's size table (i386 unless stated): what -> bytes, for the catalogue
+    size_table: ClassVar[dict[str, int]] = {}
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
     anon_pgoff_linear: ClassVar[bool] = True
 
@@ -162,6 +164,16 @@ class Design:
         merge with ``neighbour`` on anon_vma grounds, or None."""
         return None
 
+    def merge_both_refusal(self, state: State, prev: Vma, nxt: Vma) -> str | None:
+        """Why ``prev`` and ``nxt``, each mergeable with the range, cannot both merge (the
+        3-way check of ``vma_merge``), or None. Default: the side rule, ``prev``'s
+        anon_vma against ``nxt``."""
+        return self.merge_refusal(state, nxt, prev.anon_vma, prev)
+
+    def merge_copied_range(self, step: Step, target: int, source: int) -> None:
+        """``copy_vma`` merged the destination of an mremap move into ``target``; the
+        pages of ``source`` are about to move there (6.x ``vmg->copied_from``)."""
+
     def merges_on(self, caller: str) -> bool:
         """Whether ``vma_merge`` runs for ``caller`` (mmap, mprotect, mremap, merge)."""
         return True
@@ -172,6 +184,12 @@ class Design:
         from ..mprotect import mprotect_fixup
 
         return mprotect_fixup(step, vma, prev, start, end, prot)
+
+    def mprotect_done(self, step: Step, prev: Vma, ended_at_vma_end: bool) -> None:
+        """The end of ``sys_mprotect``, after the last ``mprotect_fixup``: ``prev`` is the vma
+        the range now ends in, and ``ended_at_vma_end`` says whether the range ended exactly
+        at the end of a vma. 2.6.7 and later merge only inside ``mprotect_fixup``: nothing
+        (2.5.38 ... 2.6.6 merge ``prev`` with the next vma here, J-7)."""
 
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
         """Whether mprotect's ``change_protection`` leaves a present PTE writable.
