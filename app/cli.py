@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                            "anon_vma_267,anon_vma_267+exact_267")
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
+    serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sub.add_parser("scenarios", help="list the built-in scenarios")
     sub.add_parser("designs", help="list the designs and their options")
     return parser
@@ -51,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for a bad scenario or argument)."""
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        import uvicorn
+
+        uvicorn.run("app.main:app", host=args.host, port=args.port)
+        return 0
     try:
         if args.command == "scenarios":
             for name in builtin_names():

@@ -2,6 +2,9 @@
 
 import os
 
+# The module-level app of app.main must not create a database file in the checkout.
+os.environ.setdefault("RMAPLAB_DB", ":memory:")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60,

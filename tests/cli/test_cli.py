@@ -80,7 +80,7 @@ def test_cli_option_replaces_scenario_options(scenario_file, capsys):
      "step 8 (fork pid=7 child=8): unknown pid 7"),
     (lambda s: s["ops"].append({"op": "teleport"}), [], "step 8 (teleport): unknown op"),
     (lambda s: s.update(colour="red"), [], "unknown field 'colour'"),
-    (lambda s: None, ["--design", "anonmm"], "design 'anonmm' is not yet available"),
+    (lambda s: s.update(design="anon_vma_3000"), [], "unknown design 'anon_vma_3000'"),
     (lambda s: None, ["--option", "fast"], "has no option 'fast'"),
 ], ids=["unaligned", "unknown-pid", "unknown-op", "unknown-field", "design", "option"])
 def test_cli_bad_input_exits_2_with_one_message(tmp_path, capsys, change, args, message):

@@ -1,0 +1,1 @@
+"""The HTTP shell: pydantic schemas at the boundary, the session store, routes."""

@@ -1,0 +1,150 @@
+"""Where sessions live: an op log per session behind a small interface.
+
+The embedded default is SQLite in WAL mode: every acknowledged step is committed before
+the response leaves, so a restart (or a kill -9 between requests) loses nothing that was
+acknowledged. A shared store for several workers can implement the same interface.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """A session as stored: its designs, where it started from, its op log and cursor.
+
+    ``ops`` is the whole log, redo tail included; ``cursor`` is the current step
+    (0 = the empty machine), so ``ops[:cursor]`` is what the session shows.
+    """
+
+    id: str
+    designs: list[dict[str, Any]]
+    scenario: dict[str, Any] | None
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    cursor: int = 0
+    created: float = 0.0
+    updated: float = 0.0
+
+
+class SessionStore(Protocol):
+    """Durable session storage. Every method is atomic."""
+
+    def create(self, record: SessionRecord) -> None: ...
+
+    def load(self, session_id: str) -> SessionRecord | None: ...
+
+    def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
+        """Drop the log beyond ``cursor``, append ``op`` as step cursor + 1, move there."""
+
+    def set_cursor(self, session_id: str, cursor: int, now: float) -> None: ...
+
+    def delete(self, session_id: str) -> bool: ...
+
+    def count(self) -> int: ...
+
+    def oldest_idle(self, n: int) -> list[str]:
+        """The ids of the ``n`` sessions idle the longest."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    designs TEXT NOT NULL,
+    scenario TEXT,
+    cursor INTEGER NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated);
+CREATE TABLE IF NOT EXISTS ops (
+    session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    PRIMARY KEY (session, seq)
+) WITHOUT ROWID;
+"""
+
+
+class SqliteStore:
+    """The embedded store: one SQLite file in WAL mode (or ``:memory:`` for tests)."""
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            if path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _tx(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    db.execute(sql, args)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def create(self, record: SessionRecord) -> None:
+        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (record.id, json.dumps(record.designs),
+                        None if record.scenario is None else json.dumps(record.scenario),
+                        record.cursor, record.created, record.updated))]
+        statements += [("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
+                        (record.id, i, json.dumps(op))) for i, op in enumerate(record.ops, 1)]
+        self._tx(statements)
+
+    def load(self, session_id: str) -> SessionRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT designs, scenario, cursor, created, updated "
+                                   "FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None
+            ops = [json.loads(r[0]) for r in self._db.execute(
+                "SELECT op FROM ops WHERE session = ? ORDER BY seq", (session_id,))]
+        designs, scenario, cursor, created, updated = row
+        return SessionRecord(session_id, json.loads(designs),
+                             None if scenario is None else json.loads(scenario), ops, cursor,
+                             created, updated)
+
+    def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
+        self._tx([
+            ("DELETE FROM ops WHERE session = ? AND seq > ?", (session_id, cursor)),
+            ("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
+             (session_id, cursor + 1, json.dumps(op))),
+            ("UPDATE sessions SET cursor = ?, updated = ? WHERE id = ?",
+             (cursor + 1, now, session_id)),
+        ])
+
+    def set_cursor(self, session_id: str, cursor: int, now: float) -> None:
+        self._tx([("UPDATE sessions SET cursor = ?, updated = ? WHERE id = ?",
+                   (cursor, now, session_id))])
+
+    def delete(self, session_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            return cur.rowcount > 0
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+
+    def oldest_idle(self, n: int) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT id FROM sessions ORDER BY updated LIMIT ?", (n,))]
