@@ -8,11 +8,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from .api.config import Settings
 from .api.routes import router
 from .api.sessions import ServiceError, SessionManager
 from .api.store import SessionStore, SqliteStore
+from .pages import STATIC
+from .pages import router as pages_router
 from .engine import DesignUnavailable, EngineError, OpError, available_designs
 
 log = logging.getLogger("rmaplab")
@@ -101,6 +104,8 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.state.settings = settings
     app.state.sessions = SessionManager(store, settings)
     app.include_router(router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service and its designs")
     async def healthz() -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine import (
@@ -108,7 +107,7 @@ async def scenario(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
                  "links": {name: {"operationId": name,
                                   "parameters": {"session_id": "$response.body#/id"}}
                            for name in ("get_session", "apply_op", "undo", "redo", "cursor",
-                                        "step", "walk", "export_scenario",
+                                        "step", "walk", "series", "export_scenario",
                                         "delete_session")}}})
 async def create_session(body: SessionCreate, request: Request) -> dict[str, Any]:
     scenario_doc = None
@@ -181,6 +180,13 @@ async def walk(session_id: SessionId, request: Request,
                pfn: Annotated[int, Query(ge=1)],
                step: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
     return await manager(request).walk(session_id, pfn, step)
+
+
+@router.get("/sessions/{session_id}/counters", operation_id="series",
+            summary="The counters after every step of the log, per design",
+            responses=E404 | E422)
+async def series(session_id: SessionId, request: Request) -> dict[str, Any]:
+    return await manager(request).series(session_id)
 
 
 @router.get("/sessions/{session_id}/scenario", summary="The session as a scenario file",

@@ -307,6 +307,21 @@ class SessionManager:
                     "design": design, "options": sorted(options),
                     "ops": r.ops[:r.cursor]}
 
+    async def series(self, session_id: str) -> dict[str, Any]:
+        """Per design, the counters after every step of the whole log (for the chart)."""
+        live = self._live_session(session_id)
+        async with live.lock:
+            r = live.record
+            states = live.snapshots[0]
+            per_step = [[counters_json(st) for st in states]]
+            for i, op in enumerate(r.ops):
+                results = self._apply_all(live, states, op, i + 1)
+                states = tuple(res.state for res in results)
+                per_step.append([counters_json(st) for st in states])
+            return {"steps": len(r.ops), "designs": [
+                {**_variant_json(v), "counters": [step[k] for step in per_step]}
+                for k, v in enumerate(live.variants)]}
+
     async def delete(self, session_id: str) -> None:
         self._live.pop(session_id, None)
         if not self.store.delete(session_id):

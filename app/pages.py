@@ -1,0 +1,49 @@
+"""The browser laboratory's pages: Jinja2 templates and the static files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from .engine import DESIGN_NAMES, available_designs, design_class
+from .scenarios import builtin_names, load_builtin
+
+ROOT = Path(__file__).resolve().parent
+STATIC = ROOT / "static"
+#: templates/ of a source checkout, or app/templates of an installed wheel
+TEMPLATES = next((p for p in (ROOT.parent / "templates", ROOT / "templates") if p.is_dir()),
+                 ROOT.parent / "templates")
+
+router = APIRouter()
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+def catalogue() -> dict[str, Any]:
+    """What the page needs before its first request: designs and scenarios."""
+    designs = []
+    for name in DESIGN_NAMES:
+        if name in available_designs():
+            cls = design_class(name)
+            designs.append({"name": name, "title": cls.title, "era": cls.era,
+                            "description": cls.description, "options": cls.option_help})
+    scenarios = []
+    for name in builtin_names():
+        data = load_builtin(name)
+        scenarios.append({"name": name, "title": data.get("title", ""),
+                          "description": data.get("description", ""),
+                          "design": data.get("design"), "options": data.get("options", []),
+                          "steps": len(data.get("ops", []))})
+    return {"designs": designs, "scenarios": scenarios}
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def index(request: Request) -> HTMLResponse:
+    """The laboratory. Its state lives in the URL: scenario or session, designs, step."""
+    data = json.dumps(catalogue()).replace("</", "<\\/")
+    return templates.TemplateResponse(request, "index.html", {"initial": data,
+                                                              "version": request.app.version})
