@@ -72,7 +72,7 @@ function updateUrl() {
   p.set("designs", designSpec());
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
-  history.replaceState(null, "", `?${p}`);
+  history.replaceState(null, "", `?${p.toString().replace(/%2C/g, ",").replace(/%2B/g, "+")}`);
 }
 
 function linkTo(extra = {}) {
@@ -199,7 +199,6 @@ function switchDesigns() {
 function buildPanels() {
   const root = $("panels");
   root.replaceChildren();
-  root.classList.toggle("many", lab.session.designs.length > 2);
   lab.panels = lab.session.designs.map((d, i) => {
     const panel = document.createElement("section");
     panel.className = "panel";
@@ -253,7 +252,7 @@ function render() {
     panel.badge.className = ok ? "badge-ok" : "badge-bad";
     panel.badge.textContent = ok ? "✓ invariants hold"
       : `✗ ${d.invariants.violations.length} invariant violation${d.invariants.violations.length === 1 ? "" : "s"}`;
-    panel.diagram.svg.hidden = lab.tableView;
+    panel.diagram.svg.style.display = lab.tableView ? "none" : "";
     panel.tables.hidden = !lab.tableView;
     if (lab.tableView) renderTables(panel.tables, d.state);
     else panel.diagram.draw(layoutState(d.state));

@@ -59,6 +59,7 @@ export class Diagram {
     this.svg.setAttribute("viewBox", `0 0 ${layout.width} ${layout.height}`);
     this.svg.setAttribute("width", layout.width);
     this.svg.setAttribute("height", layout.height);
+    this.svg.style.maxWidth = `${layout.width}px`;
     const seen = new Set();
     for (const n of layout.nodes) {
       seen.add(n.id);

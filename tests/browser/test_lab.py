@@ -1,0 +1,269 @@
+"""The laboratory in a real browser: drawing, time, free play, errors, links, compare, export."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from playwright.sync_api import expect
+
+
+def node_ids(page, kind, design_index=0):
+    panel = page.locator(".panel").nth(design_index)
+    return set(panel.locator(f".node-{kind}").evaluate_all("els => els.map(e => e.dataset.id)"))
+
+
+def test_opens_the_seed_story_at_step_0(lab):
+    lab.open()
+    assert lab.step() == 0
+    expect(lab.page.locator(".panel h2")).to_have_text("anon_vma_rfc2")
+    expect(lab.page.locator("#step-title")).to_have_text("Step 0")
+    assert "scenario=seed-story" in lab.page.url
+    lab.shot("start")
+
+
+def test_diagram_matches_the_api_state_step_by_step(lab):
+    lab.open("?scenario=seed-story")
+    for n in range(1, 13):
+        lab.page.keyboard.press("ArrowRight")
+        lab.wait_step(n)
+        state = lab.view()["designs"][0]["state"]
+        assert node_ids(lab.page, "frame") == {f"frame:{p['pfn']}" for p in state["pages"]}
+        assert node_ids(lab.page, "vma") == {f"vma:{v['id']}" for m in state["mms"]
+                                             for v in m["vmas"]}
+        assert node_ids(lab.page, "anon_vma") == {f"anon_vma:{a['id']}"
+                                                  for a in state["anon_vmas"]}
+        assert node_ids(lab.page, "slot") == {f"slot:{s['slot']}" for s in state["swap"]}
+        ptes = {f"pte:{m['pid']}:{p['addr']}" for m in state["mms"] for p in m["ptes"]}
+        assert node_ids(lab.page, "pte") == ptes
+        edges = set(lab.page.locator(".panel .edge").evaluate_all(
+            "els => els.map(e => e.dataset.edge)"))
+        for page_doc in state["pages"]:
+            m = page_doc["mapping"]
+            if m:
+                assert f"mapping:frame:{page_doc['pfn']}>{m['kind']}:{m['id']}" in edges
+        if n == 6:  # the fork: both frames now point at anon_vmas, not vmas
+            kinds = {p["mapping"]["kind"] for p in state["pages"]}
+            assert kinds == {"anon_vma"}
+            expect(lab.page.locator("#narration")).to_contain_text("was PageDirect to vma 1")
+            lab.shot("fork")
+    lab.page.keyboard.press("ArrowLeft")
+    lab.wait_step(11)
+    lab.page.keyboard.press("Home")
+    lab.wait_step(0)
+    lab.page.keyboard.press("End")
+    lab.wait_step(12)
+
+
+def test_reclaim_walk_is_listed_and_animated(lab):
+    lab.open("?scenario=s4-aim7-shape&designs=anon_vma_267&step=7")
+    expect(lab.page.locator("#narration")).to_contain_text("2 visited of 3 candidates")
+    expect(lab.page.locator("#narration .walk li.miss")).to_have_count(1)
+    lab.page.wait_for_selector(".panel .node.visit-hit")
+    lab.shot("walk")
+
+
+def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
+    page = lab.page
+    lab.open("?scenario=s1-first-touch&step=0")
+    page.select_option("#scenario", "")
+    page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+
+    def apply(kind, **fields):
+        page.select_option("#op-kind", kind)
+        for name, value in fields.items():
+            page.fill(f"#op-fields [name='{name}']", str(value))
+        before = lab.step()
+        page.click("#opform button[type=submit]")
+        lab.wait_step(before + 1)
+
+    apply("spawn", pid=1)
+    apply("mmap", pid=1, addr="0x1000", pages=2)
+    apply("write", pid=1, addr="0x1000", value=7)
+    frame = page.locator("[data-id='frame:1']")
+    expect(frame.locator("text").first).to_have_text("F1  anon direct")
+    # click the process, then fork from its menu
+    page.locator("[data-id='mm:1']").click()
+    page.get_by_role("button", name="fork (child 2)").click()
+    lab.wait_step(4)
+    expect(frame.locator("text").nth(1)).to_have_text("→ anon vma 1")
+    # write in the child: a COW copy
+    page.locator("[data-id='pte:2:4096']").click()
+    page.locator("#popover input[name='value']").fill("9")
+    page.locator("#popover").get_by_role("button", name="write").click()
+    lab.wait_step(5)
+    assert "frame:2" in node_ids(page, "frame")
+    # mremap the parent's vma through its menu
+    page.locator("[data-id='vma:1']").click()
+    page.locator("#popover input[name='new_addr']").fill("0x9000")
+    page.locator("#popover").get_by_role("button", name="mremap").click()
+    lab.wait_step(6)
+    state = lab.view()["designs"][0]["state"]
+    assert [v["vm_start"] for v in state["mms"][0]["vmas"]] == [0x9000]
+    # mprotect it read-only
+    vma = state["mms"][0]["vmas"][0]["id"]
+    page.locator(f"[data-id='vma:{vma}']").click()
+    page.locator("#popover").get_by_role("button", name="mprotect").click()
+    lab.wait_step(7)
+    # reclaim frame 1 from its menu
+    page.locator("[data-id='frame:1']").click()
+    page.get_by_role("button", name="reclaim it", exact=True).click()
+    lab.wait_step(8)
+    assert "slot:1" in node_ids(page, "slot")
+    assert "frame:1" not in node_ids(page, "frame")
+    lab.shot("free-play")
+
+
+def test_refused_op_shows_its_message_and_changes_nothing(lab):
+    page = lab.page
+    lab.expected_statuses = {409, 422}
+    lab.open("?scenario=s3-fork-shares&step=5")
+    before = lab.view()
+    page.select_option("#op-kind", "fork")
+    page.fill("#op-fields [name='pid']", "9")
+    page.fill("#op-fields [name='child']", "10")
+    page.click("#opform button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("unknown pid 9")
+    assert lab.step() == 5 and lab.view() == before
+    page.select_option("#op-kind", "mmap")
+    page.fill("#op-fields [name='pid']", "1")
+    page.fill("#op-fields [name='addr']", "0x1001")
+    page.fill("#op-fields [name='pages']", "1")
+    page.click("#opform button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("not page-aligned")
+    assert lab.view() == before
+
+
+def test_url_reopens_the_same_step(lab):
+    page = lab.page
+    lab.open("?scenario=s9-fork-cow-mremap&designs=anon_vma_rfc2,anon_vma_chain")
+    for n in range(1, 6):
+        page.keyboard.press("ArrowRight")
+        lab.wait_step(n)
+    url = page.url
+    assert "step=5" in url and "designs=anon_vma_rfc2,anon_vma_chain" in url
+    frames = [node_ids(page, "frame", i) for i in (0, 1)]
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    assert lab.step() == 5
+    assert [node_ids(page, "frame", i) for i in (0, 1)] == frames
+    # a free-play session link reopens as the viewer's own copy
+    page.select_option("#op-kind", "read")
+    page.fill("#op-fields [name='pid']", "1")
+    page.fill("#op-fields [name='addr']", "0x1000")
+    page.click("#opform button[type=submit]")
+    lab.wait_step(6)
+    shared = page.url
+    assert "session=" in shared
+    page.goto(shared)
+    page.wait_for_selector("body[data-ready='1']")
+    assert lab.step() == 6
+    assert page.evaluate("window.rmaplab.ops.length") == 6
+
+
+def test_compare_two_designs_in_two_clicks(lab):
+    page = lab.page
+    lab.open("?scenario=s4-aim7-shape&step=7")
+    page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
+    page.wait_for_function("document.querySelectorAll('.panel').length === 2"
+                           " && !window.rmaplab.busy")
+    page.locator("#designs input[data-design='anon_vma_chain']:not([data-option])").check()
+    page.wait_for_function("document.querySelectorAll('.panel').length === 3"
+                           " && !window.rmaplab.busy")
+    assert lab.step() == 7
+    narration = page.locator("#narration")
+    expect(narration).to_contain_text("anon_vma_267")
+    walks = {d["design"]: (len(d["walks"][0]["visited"]), d["walks"][0]["candidates"])
+             for d in lab.view()["designs"]}
+    assert walks == {"anon_vma_rfc2": (1, 1), "anon_vma_267": (2, 3), "anon_vma_chain": (1, 1)}
+    expect(page.locator(".panel").nth(1).locator(".costs")).to_contain_text("visits 2")
+    expect(page.locator("#chart svg polyline")).to_have_count(6)
+    lab.shot("compare")
+
+
+def test_frame_click_previews_its_walk_without_changing_anything(lab):
+    page = lab.page
+    lab.open("?scenario=s3-fork-shares&step=4")
+    before = lab.view()
+    page.locator("[data-id='frame:1']").click()
+    page.get_by_role("button", name="show the walk that would reclaim it (changes nothing)").click()
+    expect(page.locator("#narration")).to_contain_text("If frame 1 were reclaimed now")
+    expect(page.locator("#narration")).to_contain_text("2 visited of 2 candidates")
+    assert lab.step() == 4 and lab.view() == before
+
+
+def test_export_svg_png_and_scenario(lab, tmp_path):
+    page = lab.page
+    lab.open("?scenario=s3-fork-shares&step=5")
+    for kind, suffix in (("svg", ".svg"), ("png", ".png"), ("scenario", ".json")):
+        page.click("#export-button")
+        with page.expect_download() as info:
+            page.click(f"[data-export='{kind}']")
+        path = tmp_path / f"out{suffix}"
+        info.value.save_as(path)
+        data = path.read_bytes()
+        assert len(data) > 200
+        if kind == "svg":
+            assert b"<svg" in data and b"anon_vma" in data
+        elif kind == "png":
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            doc = json.loads(data)
+            assert doc["name"] == "s3-fork-shares" and len(doc["ops"]) == 5
+
+
+def test_load_a_scenario_file(lab, tmp_path):
+    page = lab.page
+    lab.open()
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "mine", "title": "Mine", "design": "anon_vma_267",
+                                "ops": [{"op": "spawn", "pid": 1},
+                                        {"op": "mmap", "pid": 1, "pages": 1, "prot": "rw"}]}))
+    page.click("#export-button")
+    page.set_input_files("#load-file", str(path))
+    page.wait_for_function("window.rmaplab.session.length === 2 && !window.rmaplab.busy")
+    expect(page.locator(".panel h2")).to_have_text("anon_vma_267")
+    page.keyboard.press("End")
+    lab.wait_step(2)
+    assert node_ids(page, "vma") == {"vma:1"}
+
+
+def test_table_view_shows_the_same_state(lab):
+    page = lab.page
+    lab.open("?scenario=s3-fork-shares&step=4")
+    page.keyboard.press("t")
+    table = page.get_by_role("table", name="frames", exact=True)
+    expect(table).to_contain_text("anon_vma 1")
+    expect(page.locator(".panel svg.diagram")).to_be_hidden()
+    page.keyboard.press("t")
+    expect(page.locator(".panel svg.diagram")).to_be_visible()
+
+
+def test_embed_mode_hides_the_chrome(lab):
+    lab.open("?scenario=s3-fork-shares&step=3&embed=1")
+    expect(lab.page.locator("header.chrome")).to_be_hidden()
+    expect(lab.page.locator(".panel svg.diagram")).to_be_visible()
+    assert "embed=1" in lab.page.url
+
+
+def test_page_runs_under_its_csp(browser, server):
+    """No bypass here: the page must work, and log nothing, under its own CSP."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/?scenario=s3-fork-shares&step=4")
+    page.wait_for_selector("body[data-ready='1']")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#step-title:has-text('Step 5')")
+    page.wait_for_selector(".panel .node-slot")
+    assert errors == []
+    context.close()
+
+
+def test_page_security_headers(server):
+    r = httpx.get(server.url + "/")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
