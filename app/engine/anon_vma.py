@@ -31,8 +31,19 @@ def set_vma_anon_vma(step: Step, vma_id: int, av: int | None) -> None:
 
 
 def anon_vma_link(step: Step, av: int, vma_id: int, after: int | None = None) -> None:
-    """``list_add(&vma->anon_vma_node, ...)``: at the head, or just after ``after``."""
+    """``list_add(&vma->anon_vma_node, ...)``: at the head, or just after ``after``.
+
+    Only a buggy teaching mode can ask to link into an anon_vma that was already freed
+    (a vma left pointing at it, G10): that is a use-after-free in the kernel; the simulator
+    says so and leaves the lists alone.
+    """
     st = step.state
+    if av not in st.anon_vmas:
+        step.emit("use_after_free", "mm/rmap.c:anon_vma_link",
+                  f"vma {vma_id} points at anon_vma {av}, which was freed: linking it there is "
+                  "a use-after-free in the kernel (the simulator leaves the lists alone).",
+                  obj("vma", vma_id), obj("anon_vma", av))
+        return
     vmas = st.anon_vmas[av].vmas
     if after is None:
         new = (vma_id, *vmas)
