@@ -38,9 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="run a scenario through several designs, side by side")
     comp.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
     comp.add_argument("--designs", default="all", metavar="all|NAME[+OPTION...],...",
-                      help="the designs to compare (default: all available); NAME+OPTION "
-                           "runs a design with exactly those options, e.g. "
-                           "anon_vma_267,anon_vma_267+exact_267")
+                      help="the designs to compare (default: all available, each with the "
+                           "scenario's options that belong to it); each NAME[+OPTION...] runs "
+                           "exactly as written, e.g. anon_vma_267,anon_vma_267+exact_267")
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
     serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
@@ -93,10 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _designs(spec: str) -> list[str]:
-    """``all`` or a comma-separated list of design names, each checked."""
+def _designs(spec: str) -> list[str] | None:
+    """``all`` (None: every design, with the scenario's options) or a comma-separated list
+    of design variants, each checked."""
     if spec == "all":
-        return list(available_designs())
+        return None
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise DesignUnavailable("--designs: give 'all' or design names separated by commas")

@@ -73,26 +73,29 @@ def _agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "differences": differences}
 
 
-def parse_variant(spec: str) -> tuple[str, list[str] | None]:
-    """``anon_vma_chain+no_reuse`` -> (design, [options]); a bare name -> (name, None)."""
+def parse_variant(spec: str) -> tuple[str, list[str]]:
+    """``anon_vma_chain+no_reuse`` -> (design, [options]); a bare name -> (name, [])."""
     name, *options = spec.split("+")
     check_design(name, frozenset(options))
-    return name, (sorted(options) if options else None)
+    return name, sorted(options)
 
 
 def compare_scenario(data: Mapping[str, Any] | Scenario,
                      designs: Iterable[str] | None = None) -> dict[str, Any]:
     """The compare document: one summary (and full run) per design, and the agreement.
 
-    Each entry of ``designs`` is a design name, which runs with the scenario's options
-    that belong to it, or ``name+option+...``, which runs with exactly those options.
+    Without ``designs``, every available design runs, each with the scenario's options
+    that belong to it. Otherwise each entry runs exactly as named: ``name`` with no
+    option, ``name+option+...`` with those options.
     """
     scenario = data if isinstance(data, Scenario) else parse_scenario(data)
-    specs = list(designs) if designs is not None else list(available_designs())
+    if designs is None:
+        variants = [(name, _options_for(name, scenario.options))
+                    for name in available_designs()]
+    else:
+        variants = [parse_variant(spec) for spec in designs]
     rows = []
-    for spec in specs:
-        name, explicit = parse_variant(spec)
-        options = explicit if explicit is not None else _options_for(name, scenario.options)
+    for name, options in variants:
         try:
             doc = run_scenario(scenario, design=name, options=options)
         except StepFailed as exc:

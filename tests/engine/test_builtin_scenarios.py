@@ -21,8 +21,13 @@ def load(path):
     return json.loads(path.read_text())
 
 
+#: options that reproduce a historical bug: their scenarios show violations on purpose
+BUGGY = {"rfc2_literal", "exact_267", "v2_6_34_rc3"}
+
+
 def is_literal(data):
-    return "rfc2_literal" in data.get("options", [])
+    """A scenario run in a buggy teaching mode (violations are its lesson)."""
+    return bool(BUGGY & set(data.get("options", [])))
 
 
 def by_file(ids_filter=None):
@@ -173,8 +178,11 @@ def check_state(state, where):
                              "zero": (False, False)}[pte["kind"]], pat
     for i, page in enumerate(state["pages"]):
         has_fields(page, {"pfn": is_int,
-                          "flags": list_of(one_of("anon", "direct", "swapcache")),
-                          "mapping": opt(ref(("vma", "anon_vma"))), "index": opt(is_int),
+                          "flags": list_of(one_of("anon", "direct", "swapcache",
+                                                  "exclusive")),
+                          "mapping": opt(ref(("vma", "anon_vma", "anonmm", "pte",
+                                              "pte_chain", "swapper_space"))),
+                          "index": opt(is_int),
                           "mapcount": is_int, "swap_slot": opt(is_int), "value": is_int,
                           "page_mapping": opt(is_str)}, f"{where}.pages[{i}]")
     for i, entry in enumerate(state["swap"]):
