@@ -16,6 +16,7 @@ mm: a shared page is copied first, and a shared swap entry swapped in and copied
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,7 +35,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probe, Violation
+from .base import Design, Probes, Violation
 
 #: i386 sizes (§3.1, §8, §9.1, J-15)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
@@ -380,40 +381,33 @@ class Anonmm(Design):
     # ----- reclaim ----------------------------------------------------------------------
 
     @staticmethod
-    def _walk_order(state: State, aid: int) -> tuple[list[StructAnonmm], list[StructAnonmm]]:
-        """(probed, passed over): the page's anonmm first, then the ring from the entry
-        after it, wrapping round; an anonmm whose mm has exited is passed over (J-11).
+    def _walk_order(state: State, aid: int) -> list[int]:
+        """The anonmm ids in walk order: the page's own first, then the ring from the entry
+        after it, wrapping round. Whoever has exited is passed over by the walk (J-11).
 
         The kernel also passes over a live mm whose ``rss`` is 0; the simulator probes it
         (a miss), because J-11 and §8 count every live mm of the ring as a candidate.
         """
         anonmms = state.anonmms
-        own = anonmms[aid]
-        head = anonmms.get(own.head)
+        head = anonmms.get(anonmms[aid].head)
         ring = head.ring if head is not None else ()  # () only in a corrupted state
         if aid in ring:
             i = ring.index(aid)
             ring = ring[i + 1:] + ring[:i]
-        order = [own, *(anonmms[x] for x in ring if x in anonmms and x != aid)]
-        probed, passed = [], []
-        for a in order:
-            (passed if a.pid is None else probed).append(a)
-        return probed, passed
+        return [aid, *(x for x in ring if x != aid and x in anonmms)]
 
-    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``try_to_unmap_anon``: one probe per live mm of the ring at ``page->index``."""
         aid = state.page_mapping.get(pfn)
         if aid is None:
             return None, []
         if aid not in state.anonmms:
             return {"kind": "anonmm", "id": aid, "note": "freed"}, []
-        vpn = state.page_index[pfn] >> PAGE_SHIFT
-        probed, _ = self._walk_order(state, aid)
         via: dict[str, Any] = {"kind": "anonmm", "id": aid}
-        own = state.anonmms[aid]
-        if own.pid is None:
+        if state.anonmms[aid].pid is None:
             via["note"] = "its mm has exited: passed over, not probed"
-        return via, [Probe("anonmm", a.id, a.pid, vpn) for a in probed]
+        return via, RingProbes(state, self._walk_order(state, aid),
+                               state.page_index[pfn] >> PAGE_SHIFT)
 
     def before_walk(self, step: Step, pfn: int) -> None:
         """Narrate the anonmms the walk passes over without a page-table walk."""
@@ -421,19 +415,21 @@ class Anonmm(Design):
         aid = st.page_mapping.get(pfn)
         if aid is None or aid not in st.anonmms:
             return
-        probed, passed = self._walk_order(st, aid)
+        order = self._walk_order(st, aid)
+        passed = [a for a in order if st.anonmms[a].pid is None]
         if not passed:
             return
+        probed = len(order) - len(passed)
         step.emit("anonmm_skip", "mm/rmap.c:try_to_unmap_anon",
                   f"try_to_unmap_anon for frame {pfn}: the ring of anonmm "
                   f"{st.anonmms[aid].head} is walked from anonmm {aid}; "
-                  f"{id_list('anonmm', [a.id for a in passed])} "
+                  f"{id_list('anonmm', passed)} "
                   f"{'has' if len(passed) == 1 else 'have'} no mm (exited), so "
                   f"{'it is' if len(passed) == 1 else 'they are'} passed over without "
-                  f"probing and not counted; the candidates are the {len(probed)} live "
-                  f"mm{'s' if len(probed) != 1 else ''}, each probed at "
+                  f"probing and not counted; the candidates are the {probed} live "
+                  f"mm{'s' if probed != 1 else ''}, each probed at "
                   f"{st.page_index[pfn]:#x} until the mapcount reaches 0.",
-                  obj("frame", pfn), *(obj("anonmm", a.id) for a in passed))
+                  obj("frame", pfn), *(obj("anonmm", a) for a in passed))
 
     # ----- reporting ----------------------------------------------------------------------
 
@@ -622,3 +618,25 @@ class Anonmm(Design):
                     out.append(Violation("D2.5", f"{where} holds swap slot {slot}, which "
                                                  "another PTE holds too."))
         return out
+
+
+class RingProbes:
+    """The probes of an anonmm walk, computed as the walk goes: a walk that stops early
+    (mapcount 0) never pays for the rest of a long ring, yet ``len`` gives the candidates
+    (the live mms; an exited mm's anonmm is passed over and not counted, J-11)."""
+
+    __slots__ = ("anonmms", "order", "vpn")
+
+    def __init__(self, state: State, order: list[int], vpn: int) -> None:
+        self.anonmms, self.order, self.vpn = state.anonmms, order, vpn
+
+    def __len__(self) -> int:
+        anonmms = self.anonmms
+        return sum(1 for a in self.order if anonmms[a].pid is not None)
+
+    def __iter__(self) -> Iterator[tuple]:
+        anonmms, vpn = self.anonmms, self.vpn
+        for a in self.order:
+            pid = anonmms[a].pid
+            if pid is not None:
+                yield ("anonmm", a, pid, vpn, None)
