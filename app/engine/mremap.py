@@ -107,7 +107,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         st.set_mm(pid, [*st.mms[pid].vmas, target.id])
         step.emit("copy_vma", "mm/mmap.c:copy_vma",
                   f"copy_vma: a new vma {target.id} {span(new_addr, new_end)} is made from vma "
-                  f"{vma_id}, keeping vm_pgoff {pgoff}, so every page's index stays valid.",
+                  f"{vma_id}, with vm_pgoff {pgoff}.",
                   obj("vma", vma_id), obj("vma", target.id))
         design.link_vma(step, target.id, vma_id)
     moved = ptes_in_range(st.ptes[pid], old_addr >> PAGE_SHIFT,
@@ -118,12 +118,12 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         for vpn, _ in moved:
             del table[vpn]
         table.update((vpn + shift, pte) for vpn, pte in moved)
-        design.move_ptes(step, pid, [(vpn, vpn + shift, pte) for vpn, pte in moved])
         step.emit("move_page_tables", "mm/mremap.c:move_page_tables",
                   f"move_page_tables: {plural(len(moved), 'PTE')} move from "
                   f"{span(old_addr, old_addr + old_len)} to {span(new_addr, new_addr + old_len)}; "
-                  "no page is touched.",
+                  "the design's own rmap work, if any, is told next.",
                   {"kind": "pte_range", "pid": pid, "start": new_addr,
                    "end": new_addr + old_len}, obj("vma", target.id))
+        design.move_ptes(step, pid, [(vpn, vpn + shift, pte) for vpn, pte in moved])
     do_munmap(step, pid, old_addr, old_addr + old_len)
     return st.vmas[target.id]

@@ -6,7 +6,7 @@ written to its slot at once, and no ``page_referenced`` ageing walk is made.
 
 from __future__ import annotations
 
-from .events import Step, Visit, Walk, hexa, obj
+from .events import Step, Visit, Walk, hexa, obj, plural
 from .page import free_page
 from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
@@ -69,7 +69,8 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         parts += ", ..."
     step.emit("try_to_unmap", "mm/rmap.c:try_to_unmap",
               f"try_to_unmap frame {pfn}{where}: visited {len(visited)} of {len(probes)} "
-              f"candidates ({parts or 'none'}); {unmapped} PTEs now hold swap slot {slot}.",
+              f"candidates ({parts or 'none'}); {plural(unmapped, 'PTE')} now "
+              f"{'holds' if unmapped == 1 else 'hold'} swap slot {slot}.",
               obj("frame", pfn), obj("slot", slot))
     return walk
 
@@ -87,7 +88,7 @@ def reclaim_frame(step: Step, pfn: int) -> None:
         add_to_swap_cache(step, pfn, slot)
         step.emit("add_to_swap", "mm/swap_state.c:add_to_swap",
                   f"add_to_swap: frame {pfn} gets swap slot {slot} and enters the swap cache "
-                  "(PG_swapcache, page->private); page->mapping still leads to its PTEs.",
+                  "(PG_swapcache); the page's rmap still leads to its PTEs.",
                   obj("frame", pfn), obj("slot", slot))
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:

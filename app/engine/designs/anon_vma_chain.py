@@ -21,6 +21,8 @@ references on anon_vmas, small pages only, a disk-like swap device (E9).
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
@@ -40,7 +42,7 @@ from ..state import (
     mk_pte_swap,
 )
 from ..swap import delete_from_swap_cache, swap_slot_free
-from .base import Design, Probe, Violation
+from .base import Design, Probes, Violation
 
 V2_6_34 = "v2_6_34"
 V2_6_34_RC3 = "v2_6_34_rc3"
@@ -112,6 +114,16 @@ class AnonVmaChain(Design):
         "copies too, so those still see every child as a candidate. PageAnonExclusive marks "
         "pages known to have a single mapper; swap entries and mprotect use it."
     )
+    size_table: ClassVar[dict[str, int]] = {
+        "struct page, 32-bit field sum (flags, 5-word union, _mapcount, _refcount)":
+            STRUCT_PAGE_FIELD_SUM,
+        "rmap bytes per page (_mapcount; PageAnonExclusive is a flag bit)": PAGE_RMAP_BYTES,
+        "rmap bytes per vma (anon_vma_chain list head + anon_vma)": VMA_RMAP_BYTES,
+        "struct anon_vma_chain (3.7+: vma, anon_vma, same_vma, rb, rb_subtree_last; "
+        "v2_6_34: 24 with two list heads)": SIZEOF_AVC,
+        "struct anon_vma, an estimate by field count (root, rwsem, refcount, num_children, "
+        "num_active_vmas, parent, rb_root_cached; v2_6_34: 12)": SIZEOF_ANON_VMA,
+    }
     option_help: ClassVar[dict[str, str]] = {
         V2_6_34: "Linux 2.6.34 (2010): the same_anon_vma list walked whole, oldest first "
                  "(out-of-range vmas are skipped), no anon_vma reuse, the 2.6.7 merge rule "
@@ -167,14 +179,36 @@ class AnonVmaChain(Design):
 
     def _chain_link(self, st: State, vma_id: int, av_id: int) -> int:
         """``anon_vma_chain_link``: a new AVC at the head of the vma's chain, inserted
-        into the anon_vma's tree (list tail in 2.6.34)."""
+        into the anon_vma's tree behind every AVC whose vma starts at or below this vma's
+        pgoff (it is the newest); the 2.6.34 list: at the tail."""
         avc_id = st.alloc_id("avc")
-        st.w("avcs")[avc_id] = Avc(avc_id, vma_id, av_id, st.alloc_id("avc_seq"))
+        avcs = st.w("avcs")
+        avcs[avc_id] = Avc(avc_id, vma_id, av_id, st.alloc_id("avc_seq"))
         chains = st.w("vma_chain")
         chains[vma_id] = (avc_id, *chains.get(vma_id, ()))
         av = self._av(st, av_id)
-        self._put_av(st, replace(av, tree=(*av.tree, avc_id)))
+        tree = av.tree
+        if self.list_walk:
+            tree = (*tree, avc_id)
+        else:
+            vmas = st.vmas
+            at = bisect_right(tree, vmas[vma_id].vm_pgoff,
+                              key=lambda a: vmas[avcs[a].vma].vm_pgoff)
+            tree = (*tree[:at], avc_id, *tree[at:])
+        self._put_av(st, replace(av, tree=tree))
         return avc_id
+
+    @staticmethod
+    def _tree_key(st: State) -> Callable[[int], tuple[int, int]]:
+        """The interval tree's order of an AVC: its vma's ``vm_pgoff``, then insertion."""
+        avcs, vmas = st.avcs, st.vmas
+
+        def key(avc_id: int) -> tuple[int, int]:
+            avc = avcs[avc_id]
+            vma = vmas.get(avc.vma)
+            return (vma.vm_pgoff if vma is not None else -1, avc.seq)
+
+        return key
 
     def _set_anon_vma(self, st: State, vma_id: int, av_id: int | None) -> None:
         st.put_vma(replace(st.vmas[vma_id], anon_vma=av_id))
@@ -552,6 +586,10 @@ class AnonVmaChain(Design):
         avcs = st.w("avcs")
         for avc_id in reversed(chain):
             avcs[avc_id] = replace(avcs[avc_id], seq=st.alloc_id("avc_seq"))
+        key = self._tree_key(st)
+        for avc_id in chain:
+            av = self._av(st, avcs[avc_id].anon_vma)
+            self._put_av(st, replace(av, tree=tuple(sorted(av.tree, key=key))))
 
     def unlink_vma(self, step: Step, vma_id: int) -> None:
         self.unlink_anon_vmas(step, vma_id)
@@ -653,43 +691,19 @@ class AnonVmaChain(Design):
                       "The simulator skips the walk, so the page stays mapped.",
                       obj("frame", pfn), obj("anon_vma", target))
 
-    def _walk_avcs(self, state: State, av: AvcAnonVma) -> list[Avc]:
-        """The tree in iteration order: ascending ``vm_pgoff``, equal keys oldest-inserted
-        first; the 2.6.34 list: oldest linked first."""
-        avcs = [state.avcs[a] for a in av.tree if a in state.avcs]
-        if self.list_walk:
-            return avcs
-        vmas = state.vmas
-        return sorted(avcs, key=lambda c: (vmas[c.vma].vm_pgoff if c.vma in vmas else -1,
-                                           c.seq))
-
-    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``rmap_walk_anon``: ``anon_vma_interval_tree_foreach`` over the AVCs of the
-        page's anon_vma whose vma covers ``page->index``; 2.6.34: the whole list, a vma
-        that does not cover the index being skipped by ``vma_address``."""
+        page's anon_vma whose vma covers ``page->index``, in tree order; 2.6.34: the whole
+        list, oldest first, a vma that does not cover the index being skipped by
+        ``vma_address``. The probes are computed as the walk goes."""
         target = state.page_mapping.get(pfn)
         if target is None:
             return None, []
         av = _avs(state).get(target)
         if av is None:
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
-        index = state.page_index[pfn]
-        probes = []
-        for avc in self._walk_avcs(state, av):
-            vma = state.vmas.get(avc.vma)
-            note = f"avc {avc.id}"
-            if vma is None:
-                probes.append(Probe("vma", avc.vma, None, None,
-                                    f"{note}: stale pointer, the vma was freed"))
-                continue
-            addr = vma.vma_address(index)
-            if addr is None:
-                if self.list_walk:
-                    probes.append(Probe("vma", vma.id, vma.pid, None,
-                                        f"{note}: vma_address out of range"))
-                continue
-            probes.append(Probe("vma", vma.id, vma.pid, addr >> 12, note))
-        return {"kind": "anon_vma", "id": target}, probes
+        return ({"kind": "anon_vma", "id": target},
+                AvcProbes(state, av.tree, state.page_index[pfn], self.list_walk))
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
         """``try_to_unmap_one``: the swap PTE of a PageAnonExclusive page carries the
@@ -728,9 +742,9 @@ class AnonVmaChain(Design):
         marker (``exclusive_swap_ptes``)."""
         anon_vmas = []
         for _, av in sorted(_avs(state).items()):
-            order = self._walk_avcs(state, av)
             anon_vmas.append({
-                "id": av.id, "vmas": [c.vma for c in order], "avcs": [c.id for c in order],
+                "id": av.id, "vmas": [state.avcs[a].vma for a in av.tree if a in state.avcs],
+                "avcs": list(av.tree),
                 "root": av.root, "parent": av.parent,
                 "num_children": av.num_children,
                 "num_active_vmas": av.num_active_vmas,
@@ -835,6 +849,13 @@ class AnonVmaChain(Design):
                 if vma.anon_vma not in avs:
                     out.append(Violation("G10", f"vma {vma.id} points at anon_vma "
                                                 f"{vma.anon_vma}, which was freed."))
+        tree_key = self._tree_key(state)
+        if self.list_walk:
+            def key(avc_id: int) -> tuple[int, int]:
+                return (0, avcs[avc_id].seq)
+            order = "list (oldest first)"
+        else:
+            key, order = tree_key, "interval-tree (pgoff, then insertion)"
         children: dict[int, int] = {}
         pins: dict[int, int] = {}
         for av in avs.values():
@@ -849,6 +870,11 @@ class AnonVmaChain(Design):
                                                  f"{avc_id}, which does not link it."))
             if len(set(a.tree)) != len(a.tree):
                 out.append(Violation("D5.3", f"the tree of anon_vma {av_id} holds an AVC twice."))
+            keys = [key(c) for c in a.tree if c in avcs]
+            if keys != sorted(keys):
+                out.append(Violation("D5.3", f"the tree of anon_vma {av_id} is not in "
+                                             f"{order} order: a vma's AVCs were not re-keyed "
+                                             "when its range changed."))
             if a.num_active_vmas != active.get(av_id, 0):
                 out.append(Violation("D5.4", f"anon_vma {av_id} counts {a.num_active_vmas} "
                                              f"active vmas, but {active.get(av_id, 0)} vmas "
@@ -965,3 +991,61 @@ class AnonVmaChain(Design):
                 out.append(Violation("D5.8", f"swap slot {slot} is held by vmas "
                                              f"{sorted(sharers)} of different anon_vma families "
                                              f"(roots {sorted(roots)})."))
+
+
+class AvcProbes:
+    """The probes of a D5 walk, computed as it goes: the tree is kept in walk order, so the
+    AVCs of vmas starting above the page's index are cut off at once (the interval tree's
+    pruning); ``len`` counts the AVCs whose interval covers the index (the list: all),
+    scanning only what the walk did not reach before it stopped."""
+
+    __slots__ = ("avcs", "counted", "index", "list_walk", "pos", "seen", "tree", "vmas")
+
+    def __init__(self, state: State, tree: tuple[int, ...], index: int, list_walk: bool
+                 ) -> None:
+        avcs, vmas = state.avcs, state.vmas
+        self.avcs, self.vmas, self.index, self.list_walk = avcs, vmas, index, list_walk
+        if not list_walk:
+            tree = tree[:bisect_right(tree, index, key=lambda a: vmas[avcs[a].vma].vm_pgoff
+                                      if avcs[a].vma in vmas else -1)]
+        self.tree = tree
+        #: how far an iteration got, and how many probes it yielded before that
+        self.pos = self.seen = 0
+        #: (pos, len) of the last count
+        self.counted: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        if self.list_walk:
+            return len(self.tree)
+        if self.counted is not None and self.counted[0] == self.pos:
+            return self.counted[1]
+        avcs, vmas, index = self.avcs, self.vmas, self.index
+        rest = 0
+        for avc_id in self.tree[self.pos:]:
+            vma = vmas.get(avcs[avc_id].vma)
+            if vma is None or index < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> 12):
+                rest += 1
+        self.counted = (self.pos, self.seen + rest)
+        return self.seen + rest
+
+    def __iter__(self) -> Iterator[tuple]:
+        avcs, vmas, index, list_walk = self.avcs, self.vmas, self.index, self.list_walk
+        self.pos = self.seen = 0
+        for pos, avc_id in enumerate(self.tree, 1):
+            vma_id = avcs[avc_id].vma
+            vma = vmas.get(vma_id)
+            if vma is None:
+                probe: tuple = ("vma", vma_id, None, None, "stale pointer: the vma was freed")
+            else:
+                start = vma.vm_start >> 12
+                vpn = start + index - vma.vm_pgoff
+                if start <= vpn < vma.vm_end >> 12:
+                    probe = ("vma", vma_id, vma.pid, vpn, None)
+                elif list_walk:
+                    probe = ("vma", vma_id, vma.pid, None, "vma_address out of range")
+                else:
+                    continue
+            self.pos = pos
+            self.seen += 1
+            yield probe
+        self.pos = len(self.tree)
