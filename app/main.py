@@ -14,9 +14,9 @@ from .api.config import Settings
 from .api.routes import router
 from .api.sessions import ServiceError, SessionManager
 from .api.store import SessionStore, SqliteStore
+from .engine import DesignUnavailable, EngineError, OpError, available_designs
 from .pages import STATIC
 from .pages import router as pages_router
-from .engine import DesignUnavailable, EngineError, OpError, available_designs
 
 log = logging.getLogger("rmaplab")
 

@@ -6,6 +6,7 @@ import { COLUMNS } from "./layout.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const MARK_MS = 2600;
+const LARGE = 250;
 
 function el(name, attrs = {}, parent = null) {
   const e = document.createElementNS(SVG, name);
@@ -60,6 +61,9 @@ export class Diagram {
     this.svg.setAttribute("width", layout.width);
     this.svg.setAttribute("height", layout.height);
     this.svg.style.maxWidth = `${layout.width}px`;
+    // A large diagram moves its nodes without tweening: a software-rendered page cannot
+    // repaint hundreds of sliding boxes at 60 frames a second; changes still pulse.
+    this.svg.classList.toggle("large", layout.nodes.length > LARGE);
     const seen = new Set();
     for (const n of layout.nodes) {
       seen.add(n.id);
@@ -75,9 +79,12 @@ export class Diagram {
         g.dataset.sig = sig;
         if (!this.first) changed.add(n.id);
       }
-      g.setAttribute("class", ["node", `node-${n.kind}`, ...(n.classes || [])].join(" "));
-      g.style.transform = `translate(${n.x + (n.indent || 0)}px, ${n.y}px)`;
-      g.setAttribute("aria-label", n.lines.join(", "));
+      // Touch the DOM only where something differs: thousands of nodes stay cheap.
+      const cls = ["node", `node-${n.kind}`, ...(n.classes || [])].join(" ");
+      if (g.dataset.cls !== cls) { g.setAttribute("class", cls); g.dataset.cls = cls; }
+      const at = `translate(${n.x + (n.indent || 0)}px, ${n.y}px)`;
+      if (g.dataset.at !== at) { g.style.transform = at; g.dataset.at = at; }
+      if (fresh || changed.has(n.id)) g.setAttribute("aria-label", n.lines.join(", "));
       if (!this.first && (fresh || changed.has(n.id))) this.mark(g, fresh ? "added" : "changed", now);
     }
     for (const [id, g] of this.nodes) {
@@ -94,12 +101,13 @@ export class Diagram {
         if (e.label) el("text", { class: "edge-label" }, p);
         this.edges.set(e.id, p);
       }
-      p.setAttribute("class", `edge edge-${e.kind}`);
-      p.dataset.from = e.from;
-      p.dataset.to = e.to;
-      const path = p.firstChild;
-      path.setAttribute("d", e.d);
-      path.setAttribute("marker-end", `url(#arrow-${this.design})`);
+      if (fresh) {
+        p.setAttribute("class", `edge edge-${e.kind}`);
+        p.dataset.from = e.from;
+        p.dataset.to = e.to;
+        p.firstChild.setAttribute("marker-end", `url(#arrow-${this.design})`);
+      }
+      if (p.dataset.d !== e.d) { p.firstChild.setAttribute("d", e.d); p.dataset.d = e.d; }
       if (e.label) {
         const t = p.lastChild;
         t.setAttribute("x", e.mid.x);
@@ -143,14 +151,16 @@ export class Diagram {
   }
 
   mark(elem, cls, now) {
+    // restart the CSS animation on the next frame, without forcing a layout now
     elem.classList.remove("added", "changed");
-    // restart the CSS animation
-    void elem.getBBox?.();
-    elem.classList.add(cls);
     elem.dataset.marked = String(now);
-    setTimeout(() => {
-      if (elem.dataset.marked === String(now)) elem.classList.remove(cls);
-    }, MARK_MS);
+    requestAnimationFrame(() => {
+      if (elem.dataset.marked !== String(now)) return;
+      elem.classList.add(cls);
+      setTimeout(() => {
+        if (elem.dataset.marked === String(now)) elem.classList.remove(cls);
+      }, MARK_MS);
+    });
   }
 
   // Emphasise some nodes (and the arrows between them); null clears.
@@ -173,8 +183,7 @@ export class Diagram {
     const g = this.nodes.get(id);
     if (!g) return;
     g.classList.remove("visit-hit", "visit-miss", "visit-skip");
-    void g.getBBox?.();
-    g.classList.add(`visit-${result}`);
+    requestAnimationFrame(() => g.classList.add(`visit-${result}`));
   }
 
   clearVisits() {

@@ -3,7 +3,7 @@
 // from engine ids, so the renderer can animate the same object from one step to the next.
 
 export const ROW = 20;
-export const LIMITS = { ptesPerVma: 24, frames: 160, processes: 24, slots: 120 };
+export const LIMITS = { ptesPerVma: 24, ptes: 320, frames: 160, processes: 24, slots: 120 };
 
 export const COLUMNS = {
   vmas: { x: 8, w: 232, title: "processes and vmas" },
@@ -74,9 +74,11 @@ export function layoutState(state) {
   const byId = new Map();
   const add = (n) => { byId.set(n.id, n); return n; };
 
-  // processes, vmas and their PTEs
+  // processes, vmas and their PTEs; beyond a total budget, each vma shows one summary row
   let y = TOP;
   const mms = state.mms || [];
+  const totalPtes = mms.reduce((n, mm) => n + mm.ptes.length, 0);
+  const summarise = totalPtes > LIMITS.ptes;
   mms.slice(0, LIMITS.processes).forEach((mm) => {
     add(node(nodes, `mm:${mm.pid}`, "mm", "vmas", y, 34, [`pid ${mm.pid}`,
       `${mm.vmas.length} vma${mm.vmas.length === 1 ? "" : "s"} · ${mm.ptes.length} PTEs`],
@@ -85,7 +87,7 @@ export function layoutState(state) {
     if (!mm.vmas.length) { y += 8; return; }
     for (const vma of mm.vmas) {
       const mine = mm.ptes.filter((p) => p.addr >= vma.vm_start && p.addr < vma.vm_end);
-      const shown = mine.slice(0, LIMITS.ptesPerVma);
+      const shown = summarise ? [] : mine.slice(0, LIMITS.ptesPerVma);
       const extra = mine.length - shown.length;
       hidden.ptes += extra;
       const rows = Math.max(2, shown.length + (extra > 0 ? 1 : 0));
@@ -103,8 +105,11 @@ export function layoutState(state) {
           ptesLabel(p), { pid: mm.pid, pte: p, classes, inline: true }));
       });
       if (extra > 0) {
+        const kinds = ["page", "swap", "zero"].map((k) => [k, mine.filter((p) => p.kind === k).length])
+          .filter(([, n]) => n).map(([k, n]) => `${n} ${k === "page" ? "present" : k}`);
+        const label = shown.length ? `… ${extra} more PTEs` : `${mine.length} PTEs: ${kinds.join(", ")}`;
         add(node(nodes, `pte-more:${vma.id}`, "more", "ptes", y + 2 + shown.length * ROW,
-          ROW - 2, [`… ${extra} more PTEs`], { inline: true }));
+          ROW - 2, [label], { inline: true }));
       }
       y += h + 6;
     }
