@@ -181,6 +181,18 @@ def test_compare_two_designs_in_two_clicks(lab):
     lab.shot("compare")
 
 
+def test_design_options_in_the_url(lab):
+    """The teaching guide's link: a design twice, once with the 2.6.7 bug."""
+    lab.open("?scenario=importer-bug-267&designs=anon_vma_267,anon_vma_267%2Bexact_267&step=6")
+    designs = [(d["design"], d["options"]) for d in lab.view()["designs"]]
+    assert designs == [("anon_vma_267", []), ("anon_vma_267", ["exact_267"])]
+    expect(lab.page.locator(".panel").nth(1).locator(".badge-bad")).to_be_visible()
+    expect(lab.page.locator(".panel").nth(0).locator(".badge-ok")).to_be_visible()
+    lab.page.goto(lab.page.url)  # the URL as the app rewrote it ("+" unescaped)
+    lab.page.wait_for_selector("body[data-ready='1']")
+    assert [(d["design"], d["options"]) for d in lab.view()["designs"]] == designs
+
+
 def test_frame_click_previews_its_walk_without_changing_anything(lab):
     page = lab.page
     lab.open("?scenario=s3-fork-shares&step=4")

@@ -59,7 +59,8 @@ function designSpec() {
 }
 
 function parseDesigns(text) {
-  return text.split(",").filter(Boolean).map((spec) => {
+  // "+" joins a design and its options; a query string may have turned it into a space
+  return text.replace(/ /g, "+").split(",").filter(Boolean).map((spec) => {
     const [design, ...options] = spec.split("+");
     return { design, options };
   });
