@@ -49,12 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sub.add_parser("scenarios", help="list the built-in scenarios")
     sub.add_parser("designs", help="list the designs and their options")
+    from .kernelcheck.cli import add_parser as add_kernel_check
+    add_kernel_check(sub)  # rmaplab kernel-check; sets args.kernel_check
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for a bad scenario or argument)."""
     args = _parser().parse_args(argv)
+    if getattr(args, "kernel_check", None):
+        return int(args.kernel_check(args))
     if args.command == "serve":
         import uvicorn
 

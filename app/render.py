@@ -46,7 +46,7 @@ def render_state(state: dict[str, Any]) -> list[str]:
                            f"{kinds['zero']} zero-page PTEs of {vma['pages']} pages")
     for av in state.get("anon_vmas", []):
         members = ", ".join(f"vma {v}" for v in av["vmas"])
-        out.append(f"anon_vma {av['id']}: [{members}] (head first)")
+        out.append(f"anon_vma {av['id']}: [{members}] (walk order)")
     if state["pages"]:
         out.append("frames")
         for page in state["pages"][:64]:

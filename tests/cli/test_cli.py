@@ -37,7 +37,7 @@ def test_cli_run_text_shows_steps_walks_and_state(scenario_file, capsys):
     assert "frame 1 was PageDirect to vma 1; it now points at anon_vma 1" in out
     assert "walk of frame 1 via anon_vma 1: vma 1 hit, vma 2 hit -- 2/2" in out
     assert "-> reads 42" in out and "-> SIGSEGV" in out
-    assert "anon_vma 1: [vma 1, vma 2] (head first)" in out
+    assert "anon_vma 1: [vma 1, vma 2] (walk order)" in out
     assert out.rstrip().endswith("invariants: ok")
 
 

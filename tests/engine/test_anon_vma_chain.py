@@ -303,7 +303,7 @@ CASE2_FORKED = (spawn(), mmap(0x1000, 2), mprotect(0x2000, 1, "rwx"), write(0x10
     pytest.param(CASE1_FORKED, ("v2_6_34",), 1, id="fork child merges in 2.6.34"),
     pytest.param(CASE2_FORKED, (), 2, id="case 2 refused: prev is a fork child"),
     pytest.param(CASE2_FORKED, ("v3_0_to_6_15",), 2, id="case 2 refused in 3.0-6.15 too"),
-    pytest.param(CASE2_FORKED[:4] + (mprotect(0x2000, 1, "rw"),), ("v3_0_to_6_15",), 1,
+    pytest.param((*CASE2_FORKED[:4], mprotect(0x2000, 1, "rw")), ("v3_0_to_6_15",), 1,
                  id="case 2 merges into a non-fork-child prev in 3.0-6.15"),
 ])
 def test_anon_vma_chain_merge_rules(ops, options, vmas):
@@ -341,12 +341,12 @@ MOVE_BACK = (spawn(), mmap(0x3000, 1), write(0x3000), mremap(0x3000, 1, 1, 0x900
 
 
 @pytest.mark.parametrize(("ops", "options", "merged"), [
-    pytest.param(MOVE_BACK + (mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)), (), True,
+    pytest.param((*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)), (), True,
                  id="faulted vma moved next to unfaulted prev merges (copied_from)"),
-    pytest.param(MOVE_BACK + (mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)),
+    pytest.param((*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)),
                  ("v3_0_to_6_15",), False, id="refused in 3.0-6.15"),
-    pytest.param(MOVE_BACK + (fork(2), mmap(0x1000, 2, pid=2),
-                              mremap(0x9000, 1, 1, 0x3000, pid=2)), (), False,
+    pytest.param((*MOVE_BACK, fork(2), mmap(0x1000, 2, pid=2),
+                  mremap(0x9000, 1, 1, 0x3000, pid=2)), (), False,
                  id="refused when the moved vma is a fork child (3b617fd3d317)"),
 ])
 def test_anon_vma_chain_mremap_merge_uses_copied_from(ops, options, merged):
@@ -390,7 +390,7 @@ def test_anon_vma_chain_rc3_swapin_points_at_the_childs_anon_vma():
     assert 2 not in state.anon_vmas
     assert {v.rule for v in check(state)} >= {"G9", "G10", "D5.1"}
     result = apply(state, parse_op(reclaim(2)))
-    assert [e.kind for e in result.events][0] == "oops"
+    assert result.events[0].kind == "oops"
     assert result.result["unreachable"] == [{"pfn": 2, "mapcount": 1}]
 
 
@@ -430,6 +430,12 @@ def test_anon_vma_chain_memory(options, want):
 
     st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), options=options)
     assert get_design(DESIGN, frozenset(options)).memory(st) == want
+
+
+def test_anon_vma_chain_size_table_lists_the_avc_and_the_anon_vma():
+    sizes = design_class(DESIGN).size_table
+    assert sorted(sizes.values()) == [4, 12, 32, 32, 52]
+    assert any("estimate" in label for label in sizes)
 
 
 def test_anon_vma_chain_mapping_survives_mapcount_zero():
@@ -472,6 +478,10 @@ def _vma_without_anon_vma(st):
 
 def _avc_not_in_tree(st):
     st.w("anon_vmas")[1] = replace(st.anon_vmas[1], tree=(1,))
+
+
+def _tree_out_of_order(st):
+    st.w("anon_vmas")[1] = replace(st.anon_vmas[1], tree=tuple(reversed(st.anon_vmas[1].tree)))
 
 
 def _num_children_off(st):
@@ -525,6 +535,7 @@ CASES = [
     ("D5.2", _chain_reversed),
     ("D5.2", _vma_without_anon_vma),
     ("D5.3", _avc_not_in_tree),
+    ("D5.3", _tree_out_of_order),
     ("D5.4", _num_children_off),
     ("D5.4", _num_active_off),
     ("D5.5", _same_anon_vma_other_chain),

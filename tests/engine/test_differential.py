@@ -124,6 +124,23 @@ def test_differential_every_design_reads_what_the_model_reads(script):
     run_everywhere(script)
 
 
+def test_differential_mremap_into_an_unfaulted_neighbour():
+    """A faulted vma moved back next to an unfaulted one merges into it; the pages must
+    stay reachable in every design (found by the D5 engineer; D3/D4 lost them)."""
+    run_everywhere([
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": 0x3000, "pages": 1, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": 0x3000, "value": 5},
+        {"op": "mremap", "pid": 1, "addr": 0x3000, "pages": 1, "new_pages": 1,
+         "new_addr": 0x9000},
+        {"op": "mmap", "pid": 1, "addr": 0x1000, "pages": 2, "prot": "rw"},
+        {"op": "mremap", "pid": 1, "addr": 0x9000, "pages": 1, "new_pages": 1,
+         "new_addr": 0x3000},
+        {"op": "reclaim", "pfn": 1},
+        {"op": "read", "pid": 1, "addr": 0x3000},
+    ])
+
+
 @pytest.mark.parametrize("name", ["s4-aim7-shape", "s9-fork-cow-mremap", "seed-story",
                                   "tons-of-vmas", "aim7-shape"])
 def test_differential_builtin_scenarios(name):

@@ -95,14 +95,13 @@ def chain(vma_id, *links):
     return {"vma": vma_id, "avcs": [a for a, _ in links], "anon_vmas": [av for _, av in links]}
 
 
-def hit(vma_id, pid, addr, avc):
-    return {"kind": "vma", "id": vma_id, "result": "hit", "pid": pid, "addr": addr,
-            "note": f"avc {avc}"}
+def hit(vma_id, pid, addr):
+    return {"kind": "vma", "id": vma_id, "result": "hit", "pid": pid, "addr": addr}
 
 
-def skip(vma_id, pid, avc):
+def skip(vma_id, pid):
     return {"kind": "vma", "id": vma_id, "result": "skip", "pid": pid, "addr": None,
-            "note": f"avc {avc}: vma_address out of range"}
+            "note": "vma_address out of range"}
 
 
 def walk(pfn, via, visited, candidates):
@@ -308,33 +307,33 @@ def test_reference_anon_vma_chain_state(name, index, options, want):
 # ----- walks (visited/candidates, J-11) ------------------------------------------------------
 
 WALKS = [
-    pytest.param("s1-first-touch", 5, (), [walk(2, 1, [hit(1, 1, 0x3000, 1)], 1)],
+    pytest.param("s1-first-touch", 5, (), [walk(2, 1, [hit(1, 1, 0x3000)], 1)],
                  id="S1 reclaim F2: 1/1 [P.a hit]"),
-    pytest.param("s2-zero-page", 5, (), [walk(1, 1, [hit(1, 1, 0x1000, 1)], 1)],
+    pytest.param("s2-zero-page", 5, (), [walk(1, 1, [hit(1, 1, 0x1000)], 1)],
                  id="S2 reclaim F1: 1/1"),
     pytest.param("s3-fork-shares", 5, (),
-                 [walk(1, 1, [hit(1, 1, 0x1000, 1), hit(2, 2, 0x1000, 2)], 2)],
+                 [walk(1, 1, [hit(1, 1, 0x1000), hit(2, 2, 0x1000)], 2)],
                  id="S3 reclaim F1: 2/2 [P.a hit, C.a hit]"),
-    pytest.param("s4-aim7-shape", 7, (), [walk(2, 2, [hit(2, 2, 0x1000, 3)], 1)],
+    pytest.param("s4-aim7-shape", 7, (), [walk(2, 2, [hit(2, 2, 0x1000)], 1)],
                  id="S4 reclaim F2: 1/1 [C1.a hit] (D4: 2/3)"),
-    pytest.param("s5-cow-both-ways", 7, (), [walk(1, 2, [hit(2, 2, 0x1000, 3)], 1)],
+    pytest.param("s5-cow-both-ways", 7, (), [walk(1, 2, [hit(2, 2, 0x1000)], 1)],
                  id="S5 reclaim F1: 1/1 [C.a hit]"),
-    pytest.param("s6-mprotect-split-merge", 7, (), [walk(3, 1, [hit(3, 1, 0x3000, 3)], 1)],
+    pytest.param("s6-mprotect-split-merge", 7, (), [walk(3, 1, [hit(3, 1, 0x3000)], 1)],
                  id="S6 reclaim F3: 1/1 [P.c hit]"),
     pytest.param("s6-mprotect-split-merge", 7, ("v2_6_34",),
-                 [walk(3, 1, [skip(1, 1, 1), skip(2, 1, 2), hit(3, 1, 0x3000, 3)], 3)],
+                 [walk(3, 1, [skip(1, 1), skip(2, 1), hit(3, 1, 0x3000)], 3)],
                  id="S6 reclaim F3 v2_6_34: 3/3 [P.a skip, P.b skip, P.c hit]"),
-    pytest.param("s7-munmap-middle", 7, (), [walk(3, 1, [hit(2, 1, 0x3000, 2)], 1)],
+    pytest.param("s7-munmap-middle", 7, (), [walk(3, 1, [hit(2, 1, 0x3000)], 1)],
                  id="S7 reclaim F3: 1/1 [N1 hit]"),
     pytest.param("s7-munmap-middle", 7, ("v2_6_34",),
-                 [walk(3, 1, [skip(1, 1, 1), hit(2, 1, 0x3000, 2)], 2)],
+                 [walk(3, 1, [skip(1, 1), hit(2, 1, 0x3000)], 2)],
                  id="S7 reclaim F3 v2_6_34: 2/2 [P.a skip, N1 hit]"),
-    pytest.param("s8-mremap-move", 6, (), [walk(2, 1, [hit(2, 1, 0xB000, 2)], 1)],
+    pytest.param("s8-mremap-move", 6, (), [walk(2, 1, [hit(2, 1, 0xB000)], 1)],
                  id="S8 reclaim F2: 1/1"),
     pytest.param("s9-fork-cow-mremap", 8, (),
-                 [walk(2, 1, [hit(2, 2, 0x3000, 2), hit(3, 1, 0xB000, 4)], 2)],
+                 [walk(2, 1, [hit(2, 2, 0x3000), hit(3, 1, 0xB000)], 2)],
                  id="S9 reclaim F2: 2/2 [C.a hit, P.n hit]"),
-    pytest.param("s13-grandchild", 8, (), [walk(2, 2, [hit(3, 3, 0x2000, 5)], 1)],
+    pytest.param("s13-grandchild", 8, (), [walk(2, 2, [hit(3, 3, 0x2000)], 1)],
                  id="S13 reclaim F2: 1/1 [G.a hit]"),
 ]
 
@@ -347,7 +346,7 @@ def test_reference_anon_vma_chain_walk(name, index, options, want):
 def test_reference_s5_parent_copy_still_sees_the_child():
     """S5 note: reclaiming F2 (the parent's own copy, in the shared AV1) is 1/2 [P.a hit]."""
     result = apply(state_after("s5-cow-both-ways", 6), parse_op({"op": "reclaim", "pfn": 2}))
-    assert [w.to_json() for w in result.walks] == [walk(2, 1, [hit(1, 1, 0x1000, 1)], 2)]
+    assert [w.to_json() for w in result.walks] == [walk(2, 1, [hit(1, 1, 0x1000)], 2)]
 
 
 def test_reference_s15_later_write_goes_to_av1_index_3():

@@ -77,6 +77,26 @@ class AnonVmaListDesign(Design):
                   "fix \"mprotect propagate anon_vma\").",
                   obj("vma", importer), obj("anon_vma", av))
 
+    def merge_copied_range(self, step: Step, target: int, source: int) -> None:
+        """An mremap destination merged into an anon_vma-less neighbour: the neighbour
+        adopts the moved vma's anon_vma, linked at the list head, as the 2.6.8 importer
+        rule does for an mprotect boundary shift.
+
+        2.6.7's ``vma_adjust`` has no importer path for this case; without it the moved
+        pages would point at an anon_vma whose list does not hold the vma that now maps
+        them, which D3.2/D4.2 forbid (J-6 completion, see docs/designs.md).
+        """
+        st = step.state
+        av = st.vmas[source].anon_vma
+        if av is None or st.vmas[target].anon_vma is not None:
+            return
+        set_vma_anon_vma(step, target, av)
+        anon_vma_link(step, av, target)
+        step.emit("anon_vma_link", "mm/mmap.c:copy_vma",
+                  f"The moved pages land in vma {target}, which had no anon_vma: it adopts "
+                  f"anon_vma {av} of vma {source}, so the pages stay reachable.",
+                  obj("vma", target), obj("anon_vma", av))
+
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
         """``is_mergeable_anon_vma``: ``!a1 || !a2 || a1 == a2``."""
