@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .check import check
-from .designs import get_design
+from .designs import Design, get_design
 from .events import StepResult
+from .memo import IdentityMemo
 from .page import page_flag_names
 from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, PTE_WRITE, State
 
@@ -34,9 +35,38 @@ def counters_json(state: State) -> dict[str, int]:
     return out
 
 
+_mms_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
+_pages_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
+_swap_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
+_design_json: IdentityMemo[dict[str, Any]] = IdentityMemo(8)
+
+
 def state_to_json(state: State) -> dict[str, Any]:
-    """The whole state as the contract's ``state`` object."""
+    """The whole state as the contract's ``state`` object.
+
+    Each part is remembered by the tables it is drawn from (``IdentityMemo``), so a step
+    that changes one table rebuilds one part. The parts are shared: treat the document as
+    read-only.
+    """
     design = get_design(state.design, state.options)
+    st = state
+    doc: dict[str, Any] = {
+        "design": state.design, "options": sorted(state.options), "step": state.step,
+        "mms": _mms_json.get((st.mms, st.ptes, st.vmas), lambda: _mms(state)),
+        "pages": _pages_json.get((st.page_mapcount, st.page_flags, st.page_mapping,
+                                  st.page_index, st.page_private, st.page_value, st.page_pte,
+                                  design), lambda: _pages(state, design)),
+        "swap": _swap_json.get((st.swap_ptes, st.swap_cache, st.swap_value),
+                               lambda: _swap(state)),
+    }
+    doc.update(_design_json.get((design, st.mms, st.ptes, st.vmas, st.anon_vmas, st.avcs,
+                                 st.vma_chain, st.anonmms, st.mm_anonmm, st.pte_chains,
+                                 st.page_pte, st.page_mapping),
+                                lambda: design.state_json(state)))
+    return doc
+
+
+def _mms(state: State) -> list[dict[str, Any]]:
     mms = []
     for pid in sorted(state.mms):
         mm = state.mms[pid]
@@ -49,6 +79,10 @@ def state_to_json(state: State) -> dict[str, Any]:
                      for v in (state.vmas[i] for i in mm.vmas)],
             "ptes": [pte_json(vpn, table[vpn]) for vpn in sorted(table)],
         })
+    return mms
+
+
+def _pages(state: State, design: Design) -> list[dict[str, Any]]:
     pages = []
     for pfn in sorted(state.page_mapcount):
         flags = state.page_flags[pfn]
@@ -62,12 +96,12 @@ def state_to_json(state: State) -> dict[str, Any]:
             "value": state.page_value[pfn],
             "page_mapping": "swapper_space" if flags & PG_SWAPCACHE else None,
         })
-    swap = [{"slot": slot, "ptes": state.swap_ptes[slot], "cached_pfn": state.swap_cache.get(slot),
+    return pages
+
+
+def _swap(state: State) -> list[dict[str, Any]]:
+    return [{"slot": slot, "ptes": state.swap_ptes[slot], "cached_pfn": state.swap_cache.get(slot),
              "value": state.swap_value[slot]} for slot in sorted(state.swap_ptes)]
-    doc: dict[str, Any] = {"design": state.design, "options": sorted(state.options),
-                           "step": state.step, "mms": mms, "pages": pages, "swap": swap}
-    doc.update(design.state_json(state))
-    return doc
 
 
 def invariants_json(state: State) -> dict[str, Any]:

@@ -433,6 +433,10 @@ class Anonmm(Design):
 
     # ----- reporting ----------------------------------------------------------------------
 
+    def check_key(self, state: State) -> tuple[Any, ...]:
+        """D2.5 is checked only at the end of the step that moved (``moved``)."""
+        return (state.step,)
+
     def page_index_at(self, vma: Vma, addr: int) -> int | None:
         """G11 for D2: ``page->index`` is the virtual address."""
         return addr

@@ -248,6 +248,11 @@ class Design:
         """The design's own invariants (§10)."""
         return []
 
+    def check_key(self, state: State) -> tuple[Any, ...]:
+        """Whatever else ``check`` reads besides the state's tables (so a remembered
+        verdict is reused only when it still holds); nothing by default."""
+        return ()
+
     def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
         """What ``page->mapping`` points at, as ``{"kind", "id"}``."""
         raise NotImplementedError
