@@ -25,9 +25,9 @@ kernel recovers from it through the page-table page (``ptep_to_mm``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import islice, repeat
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..errors import DesignUnavailable
 from ..events import Step, hexa, id_list, obj, plural, pte_obj, span
@@ -64,9 +64,10 @@ L1_OPTIONS = {L1_64: 64, L1_128: 128}
 L1_DEFAULT = 32
 
 
-@dataclass(frozen=True, slots=True)
-class StructPteChain:
+class StructPteChain(NamedTuple):
     """``struct pte_chain`` of 2.6.0 mm/rmap.c: one cache line of PTE addresses.
+
+    A named tuple: fork of a large process makes one per page, and tuples are cheap.
 
     ``entries`` are the ``ptes[NRPTE]`` slots, each a PTE (pid, vpn) or None (0). Only
     the head block of a page has free slots, all at its start (``pte_chain_idx``);
