@@ -372,7 +372,6 @@ def test_apply_never_changes_its_input(options):
         assert snapshot(old) == raw, f"state after step {i} changed later"
 
 
-
 @pytest.mark.parametrize("last", [
     {"op": "mremap", "pid": 3, "addr": 0x10000, "pages": 1, "new_pages": 1,
      "new_addr": 0x40000},
@@ -381,6 +380,9 @@ def test_apply_never_changes_its_input(options):
 ], ids=["mremap", "munmap", "mprotect"])
 def test_literal_mode_survives_a_freed_anon_vma(last):
     """A teaching mode shows its flaws as violations, never as a crash (§10.4 D3.6, E12).
+
+    Regression (found by the rfc2_literal state machine): these ops used to raise
+    KeyError in anon_vma_link.
 
     In rfc2_literal, the second fork of pid 1 hits BUG_ON(!PageDirect) and leaves vma 3 of
     pid 3 off the list of anon_vma 1; when pids 1 and 2 exit the list empties and

@@ -60,36 +60,6 @@ LO, HI = 0x1000, 0x20000  # the address space the ops aim at
 SWEEP_EVERY = 10  # steps between two forced whole-memory comparisons
 
 
-#: rfc2_literal: a split/move/unmap of a vma whose anon_vma was freed (G10) crashes
-DANGLING_ANON_VMA_OPS = [
-    {"op": "spawn", "pid": 1},
-    {"op": "mmap", "pid": 1, "pages": 1, "prot": "rw"},
-    {"op": "write", "pid": 1, "addr": 0x10000, "value": 1},
-    {"op": "fork", "pid": 1, "child": 2},
-    {"op": "fork", "pid": 1, "child": 3},
-    {"op": "exit", "pid": 1},
-    {"op": "exit", "pid": 2},
-    {"op": "mremap", "pid": 3, "addr": 0x10000, "pages": 1, "new_pages": 1,
-     "new_addr": 0x40000},
-]
-
-
-def _has_dangling_anon_vma_crash() -> bool:
-    state = new_state(DESIGN, ("rfc2_literal",))
-    try:
-        for op in DANGLING_ANON_VMA_OPS:
-            state = apply(state, parse_op(op)).state
-    except KeyError:
-        return True
-    except Exception:  # some other failure: let the machine report it
-        return False
-    return False
-
-
-#: tolerated in the literal machine while the engine has it; regression test strict xfail
-DANGLING_ANON_VMA_CRASH = _has_dangling_anon_vma_crash()
-
-
 def snapshot(state: State) -> dict[str, Any]:
     """Every field of the State, deep-copied, to compare by value later."""
     return {f.name: copy.deepcopy(getattr(state, f.name)) for f in fields(State)}
@@ -189,14 +159,6 @@ class EngineMachine(RuleBasedStateMachine):
         verdict = self.model.judge(norm)
         try:
             result = apply(self.state, op)
-        except KeyError:
-            # known rfc2_literal crash (test_literal_mode_survives_a_freed_anon_vma): only
-            # on an input whose vma points at a freed anon_vma; the input must be intact
-            if "rfc2_literal" not in self.options or not DANGLING_ANON_VMA_CRASH or (
-                    "G10" not in {v.rule for v in check(self.state)}):
-                raise
-            assert snapshot(self.state) == before_raw, f"{norm} changed its input's tables"
-            return
         except EngineError as exc:
             assert state_to_json(self.state) == before_doc, f"{norm} changed its input"
             assert snapshot(self.state) == before_raw, f"{norm} changed its input's tables"
