@@ -64,12 +64,11 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     counters["ptes_unmapped"] += unmapped
     step.walks.append(walk)
     where = f" via {via['kind']} {via['id']}" if via else ""
-    parts = ", ".join(f"{v.kind} {v.id} {v.result}" for v in visited[:12])
-    if len(visited) > 12:
-        parts += ", ..."
+    misses_text = f", {plural(misses, 'miss', 'misses')}" if misses else ""
+    skips_text = f", {plural(skips, 'skip')}" if skips else ""
     step.emit("try_to_unmap", "mm/rmap.c:try_to_unmap",
-              f"try_to_unmap frame {pfn}{where}: visited {len(visited)} of {len(probes)} "
-              f"candidates ({parts or 'none'}); {plural(unmapped, 'PTE')} now "
+              f"try_to_unmap frame {pfn}{where}: {plural(len(visited), 'container')} visited"
+              f"{misses_text}{skips_text}; {plural(unmapped, 'PTE')} now "
               f"{'holds' if unmapped == 1 else 'hold'} swap slot {slot}.",
               obj("frame", pfn), obj("slot", slot))
     return walk

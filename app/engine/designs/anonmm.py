@@ -381,7 +381,7 @@ class Anonmm(Design):
     # ----- reclaim ----------------------------------------------------------------------
 
     @staticmethod
-    def _walk_order(state: State, aid: int) -> list[int]:
+    def _walk_order(state: State, aid: int) -> Iterator[int]:
         """The anonmm ids in walk order: the page's own first, then the ring from the entry
         after it, wrapping round. Whoever has exited is passed over by the walk (J-11).
 
@@ -391,10 +391,12 @@ class Anonmm(Design):
         anonmms = state.anonmms
         head = anonmms.get(anonmms[aid].head)
         ring = head.ring if head is not None else ()  # () only in a corrupted state
-        if aid in ring:
-            i = ring.index(aid)
-            ring = ring[i + 1:] + ring[:i]
-        return [aid, *(x for x in ring if x != aid and x in anonmms)]
+        yield aid
+        i = ring.index(aid) + 1 if aid in ring else 0
+        for part in (ring[i:], ring[:i]):
+            for x in part:
+                if x != aid and x in anonmms:
+                    yield x
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``try_to_unmap_anon``: one probe per live mm of the ring at ``page->index``."""
@@ -406,8 +408,7 @@ class Anonmm(Design):
         via: dict[str, Any] = {"kind": "anonmm", "id": aid}
         if state.anonmms[aid].pid is None:
             via["note"] = "its mm has exited: passed over, not probed"
-        return via, RingProbes(state, self._walk_order(state, aid),
-                               state.page_index[pfn] >> PAGE_SHIFT)
+        return via, RingProbes(self, state, aid, state.page_index[pfn] >> PAGE_SHIFT)
 
     def before_walk(self, step: Step, pfn: int) -> None:
         """Narrate the anonmms the walk passes over without a page-table walk."""
@@ -415,7 +416,7 @@ class Anonmm(Design):
         aid = st.page_mapping.get(pfn)
         if aid is None or aid not in st.anonmms:
             return
-        order = self._walk_order(st, aid)
+        order = list(self._walk_order(st, aid))
         passed = [a for a in order if st.anonmms[a].pid is None]
         if not passed:
             return
@@ -626,21 +627,33 @@ class Anonmm(Design):
 
 class RingProbes:
     """The probes of an anonmm walk, computed as the walk goes: a walk that stops early
-    (mapcount 0) never pays for the rest of a long ring, yet ``len`` gives the candidates
-    (the live mms; an exited mm's anonmm is passed over and not counted, J-11)."""
+    (mapcount 0) never pays for the rest of a long ring. ``len`` gives the candidates (the
+    live mms; an exited mm's anonmm is passed over and not counted, J-11), counted when
+    the walk starts: at once when no anonmm lingers (the whole ring), else one by one.
+    The ring is taken when the walk starts, since the walk itself may free an anonmm."""
 
-    __slots__ = ("anonmms", "order", "vpn")
+    __slots__ = ("aid", "anonmms", "count", "ring", "start", "vpn")
 
-    def __init__(self, state: State, order: list[int], vpn: int) -> None:
-        self.anonmms, self.order, self.vpn = state.anonmms, order, vpn
+    def __init__(self, design: Anonmm, state: State, aid: int, vpn: int) -> None:
+        anonmms = self.anonmms = state.anonmms
+        self.aid, self.vpn = aid, vpn
+        head = anonmms.get(anonmms[aid].head)
+        self.ring = head.ring if head is not None else ()  # () only in a corrupted state
+        self.start = self.ring.index(aid) + 1 if aid in self.ring else 0
+        if len(anonmms) == len(state.mm_anonmm):  # every anonmm still has its mm
+            self.count = 1 + len(self.ring) - (aid in self.ring)
+        else:
+            self.count = sum(1 for a in design._walk_order(state, aid)
+                             if anonmms[a].pid is not None)
 
     def __len__(self) -> int:
-        anonmms = self.anonmms
-        return sum(1 for a in self.order if anonmms[a].pid is not None)
+        return self.count
 
     def __iter__(self) -> Iterator[tuple]:
-        anonmms, vpn = self.anonmms, self.vpn
-        for a in self.order:
-            pid = anonmms[a].pid
-            if pid is not None:
-                yield ("anonmm", a, pid, vpn, None)
+        """The page's own anonmm, then the ring from the entry after it, wrapping round."""
+        anonmms, vpn, ring, i = self.anonmms, self.vpn, self.ring, self.start
+        # ring[i - 1] is the page's own anonmm (when it is on the ring): it comes first
+        for a in (self.aid, *ring[i:], *ring[:max(0, i - 1)]):
+            anonmm = anonmms.get(a)
+            if anonmm is not None and anonmm.pid is not None:
+                yield ("anonmm", a, anonmm.pid, vpn, None)
