@@ -12,6 +12,11 @@ from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
 
 
+def new_visit(fields: tuple) -> Visit:
+    """A ``Visit`` without the named tuple's Python-level constructor (a hot path)."""
+    return tuple.__new__(Visit, fields)
+
+
 def try_to_unmap(step: Step, pfn: int) -> Walk:
     """The design's rmap walk: replace every PTE it finds with the swap entry.
 
@@ -36,13 +41,13 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
             break
         kind, ident, pid, vpn, note = probe
         if vpn is None or pid is None:
-            visited.append(Visit(kind, ident, "skip", pid, None, note))
+            visited.append(new_visit((kind, ident, "skip", pid, None, note)))
             skips += 1
             continue
         table = tables.get(pid)
         pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
-            visited.append(Visit(kind, ident, "miss", pid, vpn << 12, note))
+            visited.append(new_visit((kind, ident, "miss", pid, vpn << 12, note)))
             misses += 1
             continue
         if pid not in own_tables:  # st.w_ptes(pid), inlined: this is the hot path
@@ -53,7 +58,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         mc -= 1
         mapcount[pfn] = mc
         remove_rmap(step, pfn, pid, vpn << 12, mc)
-        visited.append(Visit(kind, ident, "hit", pid, vpn << 12, note))
+        visited.append(new_visit((kind, ident, "hit", pid, vpn << 12, note)))
         unmapped += 1
     walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc)
     counters = st.w("counters")
