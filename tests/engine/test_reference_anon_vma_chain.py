@@ -16,6 +16,8 @@ from app.engine import apply, check, parse_op, run_scenario
 from app.engine.run import iterate
 from app.engine.scenario import parse_scenario
 
+from .expect import mm, present, step, swapped, vma, zero
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 DESIGN = "anon_vma_chain"
 
@@ -29,12 +31,6 @@ def run(name, options=()):
     return run_scenario(load(name), design=DESIGN, options=options, all_states=True)
 
 
-def step(doc, index):
-    found = doc["steps"][index - 1]
-    assert found["index"] == index
-    return found
-
-
 def state_after(name, index, options=()):
     """The engine State after run step ``index`` (to apply ops the file does not have)."""
     for i, _, result in iterate(parse_scenario(load(name)), DESIGN, options):
@@ -44,27 +40,6 @@ def state_after(name, index, options=()):
 
 
 # ----- builders for expected values ---------------------------------------------------------
-
-
-def vma(ident, start, end, pgoff, anon_vma, prot="rw"):
-    return {"id": ident, "vm_start": start, "vm_end": end, "vm_pgoff": pgoff, "prot": prot,
-            "anon_vma": anon_vma, "pages": (end - start) >> 12}
-
-
-def present(addr, pfn, writable):
-    return {"addr": addr, "kind": "page", "pfn": pfn, "slot": None, "writable": writable}
-
-
-def swapped(addr, slot):
-    return {"addr": addr, "kind": "swap", "pfn": None, "slot": slot, "writable": False}
-
-
-def zero(addr):
-    return {"addr": addr, "kind": "zero", "pfn": None, "slot": None, "writable": False}
-
-
-def mm(pid, vmas, ptes):
-    return {"pid": pid, "vmas": vmas, "ptes": ptes}
 
 
 def frame(pfn, anon_vma, index, value, *, mapcount=1, exclusive=False, swap_slot=None):

@@ -18,6 +18,8 @@ import pytest
 
 from app.engine import run_scenario
 
+from .expect import mm, present, step, swapped, vma, zero
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 D1 = "pte_chain"
 
@@ -38,34 +40,7 @@ def run(name):
     return _RUNS[name]
 
 
-def step(doc, index):
-    found = doc["steps"][index - 1]
-    assert found["index"] == index
-    return found
-
-
 # ----- builders for expected values ---------------------------------------------------------
-
-
-def vma(ident, start, end, pgoff, prot="rw"):
-    return {"id": ident, "vm_start": start, "vm_end": end, "vm_pgoff": pgoff, "prot": prot,
-            "anon_vma": None, "pages": (end - start) >> 12}
-
-
-def present(addr, pfn, writable):
-    return {"addr": addr, "kind": "page", "pfn": pfn, "slot": None, "writable": writable}
-
-
-def swapped(addr, slot):
-    return {"addr": addr, "kind": "swap", "pfn": None, "slot": slot, "writable": False}
-
-
-def zero(addr):
-    return {"addr": addr, "kind": "zero", "pfn": None, "slot": None, "writable": False}
-
-
-def mm(pid, vmas, ptes):
-    return {"pid": pid, "vmas": vmas, "ptes": ptes}
 
 
 def direct(pfn, pid, addr, value):
@@ -185,14 +160,14 @@ STATES = [
         pages=[direct(2, 1, 0x1000, 502)], swap=[slot(1, 1, 503)]),
         id="S5 step6: collapse to direct, then reclaimed; B1 freed"),
     pytest.param("s6-mprotect-split-merge", 6, expect(
-        [mm(1, [vma(2, 0x1000, 0x2000, 1), vma(1, 0x2000, 0x3000, 2, "r"),
+        [mm(1, [vma(2, 0x1000, 0x2000, 1), vma(1, 0x2000, 0x3000, 2, prot="r"),
                 vma(3, 0x3000, 0x5000, 3)],
             [present(0x1000, 1, True), present(0x2000, 2, False), present(0x3000, 3, True)])],
         pages=[direct(1, 1, 0x1000, 601), direct(2, 1, 0x2000, 602),
                direct(3, 1, 0x3000, 603)]),
         id="S6 step3: P.b P.a(r) P.c; pages unchanged (F1-F3 direct)"),
     pytest.param("s6-mprotect-split-merge", 7, expect(
-        [mm(1, [vma(2, 0x1000, 0x2000, 1), vma(1, 0x2000, 0x3000, 2, "r"),
+        [mm(1, [vma(2, 0x1000, 0x2000, 1), vma(1, 0x2000, 0x3000, 2, prot="r"),
                 vma(3, 0x3000, 0x5000, 3)],
             [present(0x1000, 1, True), present(0x2000, 2, False), swapped(0x3000, 1)])],
         pages=[direct(1, 1, 0x1000, 601), direct(2, 1, 0x2000, 602)], swap=[slot(1, 1, 603)]),

@@ -14,6 +14,8 @@ import pytest
 
 from app.engine import run_scenario
 
+from .expect import mm, present, step, swapped, vma, zero
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 REFERENCE = (
@@ -28,35 +30,7 @@ def run(name):
     return run_scenario(json.loads((SCENARIOS / f"{name}.json").read_text()), all_states=True)
 
 
-def step(doc, index):
-    """Run step ``index`` (1-based, as in the document)."""
-    found = doc["steps"][index - 1]
-    assert found["index"] == index
-    return found
-
-
 # ----- builders for expected values ---------------------------------------------------------
-
-
-def vma(ident, start, end, pgoff, anon_vma, prot="rw"):
-    return {"id": ident, "vm_start": start, "vm_end": end, "vm_pgoff": pgoff, "prot": prot,
-            "anon_vma": anon_vma, "pages": (end - start) >> 12}
-
-
-def present(addr, pfn, writable):
-    return {"addr": addr, "kind": "page", "pfn": pfn, "slot": None, "writable": writable}
-
-
-def swapped(addr, slot):
-    return {"addr": addr, "kind": "swap", "pfn": None, "slot": slot, "writable": False}
-
-
-def zero(addr):
-    return {"addr": addr, "kind": "zero", "pfn": None, "slot": None, "writable": False}
-
-
-def mm(pid, vmas, ptes):
-    return {"pid": pid, "vmas": vmas, "ptes": ptes}
 
 
 def direct(pfn, vma_id, index, value, *, mapcount=1, swap_slot=None):
