@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from .engine import DESIGN_NAMES, available_designs, design_class
-from .scenarios import builtin_names, load_builtin
+from .scenarios import summaries
 
 ROOT = Path(__file__).resolve().parent
 STATIC = ROOT / "static"
@@ -31,14 +31,7 @@ def catalogue() -> dict[str, Any]:
             cls = design_class(name)
             designs.append({"name": name, "title": cls.title, "era": cls.era,
                             "description": cls.description, "options": cls.option_help})
-    scenarios = []
-    for name in builtin_names():
-        data = load_builtin(name)
-        scenarios.append({"name": name, "title": data.get("title", ""),
-                          "description": data.get("description", ""),
-                          "design": data.get("design"), "options": data.get("options", []),
-                          "steps": len(data.get("ops", []))})
-    return {"designs": designs, "scenarios": scenarios}
+    return {"designs": designs, "scenarios": summaries()}
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

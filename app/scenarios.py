@@ -55,3 +55,15 @@ def load_scenario(spec: str) -> dict[str, Any]:
     if path.suffix == ".json" or path.exists():
         return read_json(path)
     return load_builtin(spec)
+
+
+def summaries() -> list[dict[str, Any]]:
+    """Each built-in scenario's name, title, description, design, options and length."""
+    out = []
+    for name in builtin_names():
+        data = load_builtin(name)
+        out.append({"name": name, "title": data.get("title", ""),
+                    "description": data.get("description", ""),
+                    "design": data.get("design"), "options": data.get("options", []),
+                    "steps": len(data.get("ops", []))})
+    return out

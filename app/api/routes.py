@@ -18,7 +18,7 @@ from ..engine import (
     parse_op,
     run_scenario,
 )
-from ..scenarios import builtin_names, load_builtin
+from ..scenarios import builtin_names, load_builtin, summaries
 from .schemas import CompareRequest, ErrorBody, OpRequest, RunRequest, SessionCreate
 from .sessions import Conflict, NotFound, SessionManager, Unprocessable
 
@@ -79,14 +79,7 @@ async def designs() -> list[dict[str, Any]]:
 
 @router.get("/scenarios", summary="The built-in scenarios")
 async def scenarios() -> list[dict[str, Any]]:
-    out = []
-    for name in builtin_names():
-        data = load_builtin(name)
-        out.append({"name": name, "title": data.get("title", ""),
-                    "description": data.get("description", ""),
-                    "design": data.get("design"), "options": data.get("options", []),
-                    "steps": len(data.get("ops", []))})
-    return out
+    return summaries()
 
 
 @router.get("/scenarios/{name}", summary="One built-in scenario, in the scenario format",

@@ -798,12 +798,13 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         "ran": False,
         "swap": None,
         "skipped": [],
+        "warnings": list(env.warnings),
         "not_observable": list(NEVER_OBSERVABLE),
         "steps": [],
     }
     if env.release and not env.release.startswith(MODELLED_KERNELS):
-        doc["skipped"].append(f"the simulator models Linux 6.18/6.19; this kernel is "
-                              f"{env.release}: differences may be version differences")
+        doc["warnings"].append(f"the simulator models Linux 6.18/6.19; this kernel is "
+                               f"{env.release}: differences may be version differences")
     if not env.can_run:
         reason = "; ".join(env.problems)
         doc["skipped"].append(f"nothing can run on this host: {reason}")

@@ -90,6 +90,7 @@ class Environment:
     overcommit: int | None = None
     cpu: int = -1
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def can_run(self) -> bool:
@@ -104,7 +105,8 @@ class Environment:
         return {"system": self.system, "release": self.release, "root": self.root,
                 "page_size": self.page_size, "pfns_visible": self.pfns_visible,
                 "swaps": self.swaps, "zswap": self.zswap, "overcommit_memory": self.overcommit,
-                "cpu": self.cpu, "problems": list(self.problems)}
+                "cpu": self.cpu, "problems": list(self.problems),
+                "warnings": list(self.warnings)}
 
 
 def read_swaps() -> list[dict[str, Any]]:
@@ -147,8 +149,19 @@ def probe() -> Environment:
     env.zswap = _read_text("/sys/module/zswap/parameters/enabled")
     over = _read_text("/proc/sys/vm/overcommit_memory")
     env.overcommit = int(over) if over and over.isdigit() else None
+    if env.overcommit == 2:
+        env.warnings.append("vm.overcommit_memory is 2: the kernel ignores MAP_NORESERVE and "
+                            "accounts writable private vmas (VM_ACCOUNT), a flag the simulator "
+                            "does not compare (J-14), so some merges may differ")
     with contextlib.suppress(OSError, AttributeError):
         env.cpu = min(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError):
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "").split()
+        if "ospke" in flags:
+            env.warnings.append("this CPU has memory protection keys (ospke): an execute-only "
+                                "mapping is not readable here, where the simulator lets any "
+                                "access right read (x86 without pkeys)")
     return env
 
 
@@ -174,6 +187,8 @@ class AgentHandle:
         except TimeoutError:
             raise HostError(f"agent {self.label} (pid {self.pid}) did not answer {cmd!r} "
                             f"within {CALL_TIMEOUT:.0f} s") from None
+        except ConnectionError:
+            data = b""
         if not data:
             self.alive = False
             raise AgentDied(f"agent {self.label} (pid {self.pid}) died during {cmd!r}")
@@ -185,7 +200,7 @@ class AgentHandle:
             self.sock.send(json.dumps({"cmd": cmd, **args}).encode())
         except OSError:
             self.alive = False
-            raise AgentDied(f"agent {self.label} (pid {self.pid}) is gone") from None
+            raise AgentDied(f"agent {self.label} (pid {self.pid}) has died") from None
 
     def fork(self, label: str) -> AgentHandle:
         """A real ``fork()`` of this agent; returns the child's handle."""
@@ -195,6 +210,8 @@ class AgentHandle:
         except TimeoutError:
             raise HostError(f"agent {self.label} did not fork within {CALL_TIMEOUT:.0f} s"
                             ) from None
+        except ConnectionError:
+            data, fds = b"", []
         if not data or not fds:
             self.alive = False
             raise AgentDied(f"agent {self.label} (pid {self.pid}) died while forking")

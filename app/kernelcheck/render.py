@@ -26,6 +26,8 @@ def render_check(doc: dict[str, Any]) -> str:
         lines.append(f"  {doc['exclusive']}")
     for item in doc["skipped"]:
         lines.append(f"  skipped: {item}")
+    for item in doc.get("warnings", []):
+        lines.append(f"  warning: {item}")
     lines.append("")
     width = max([len(s["label"]) for s in doc["steps"]] + [10])
     names = list(SHORT)

@@ -100,7 +100,7 @@ def test_internal_errors_hide_the_trace(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(routes, "builtin_names", boom)
+    monkeypatch.setattr(routes, "summaries", boom)
     r = client.get("/api/scenarios")
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
     assert "secret" not in r.text
