@@ -119,8 +119,9 @@ def render_compare(doc: dict[str, Any]) -> str:
     scenario = doc["scenario"]
     lines = [f"{scenario['name']}: {scenario['title']}" if scenario["title"] else scenario["name"],
              ""]
-    header = ("design", "reclaim walks (visited/candidates)", "visits", "misses", "rmap B",
-              "page B", "allocs", "merges refused", "violations", "vmas")
+    header = ("design", "reclaim walks (visited/candidates)", "visits", "misses",
+              "rmap B (pages+vmas+objects)", "page B", "allocs", "merges refused", "violations",
+              "vmas")
     rows = [header]
     for row in doc["designs"]:
         name = row["design"] + (f" [{','.join(row['options'])}]" if row["options"] else "")
@@ -137,8 +138,12 @@ def render_compare(doc: dict[str, Any]) -> str:
             walks += f" ... {len(row['walks'])} walks, {total}/{every} in all"
         allocs = sum(v for k, v in c.items() if k.endswith("_allocated")
                      and k not in ("frames_allocated", "slots_allocated"))
+        objects = sum(v for k, v in c.items() if k.startswith("rmap_bytes_")
+                      and k not in ("rmap_bytes_pages", "rmap_bytes_vmas"))
+        rmap = (f"{c.get('rmap_bytes', 0)} ({c.get('rmap_bytes_pages', 0)}+"
+                f"{c.get('rmap_bytes_vmas', 0)}+{objects})")
         rows.append((name, walks or "-", str(c.get("rmap_visits", 0)),
-                     str(c.get("rmap_misses", 0)), str(c.get("rmap_bytes", 0)),
+                     str(c.get("rmap_misses", 0)), rmap,
                      str(c.get("page_bytes", 0)), str(allocs), str(row["refused_merges"]),
                      str(row["violations"]), str(row["vmas"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

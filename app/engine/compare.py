@@ -38,6 +38,7 @@ def _summary(design: str, options: list[str], doc: dict[str, Any] | None,
                    "candidates": w["candidates"], "unmapped": w["unmapped"],
                    "remaining": w["remaining"]} for s in steps for w in s["walks"]],
         "counters": counters,
+        "memory": {k: v for k, v in counters.items() if k.startswith(("rmap_bytes", "page_bytes"))},
         "refused_merges": sum(1 for s in steps for e in s["events"]
                               if e["kind"] == "merge_refused"),
         "steps_with_violations": sum(1 for s in steps if not s["invariants"]["ok"]),

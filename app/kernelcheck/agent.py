@@ -35,6 +35,7 @@ MAP_ANONYMOUS = 0x20
 MAP_NORESERVE = 0x4000
 MAP_FIXED_NOREPLACE = 0x100000
 MAX_MESSAGE = 1 << 20
+SYS_MOVE_PAGES = {"x86_64": 279, "aarch64": 239}.get(os.uname().machine, -1)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -52,6 +53,7 @@ _libc.read.restype = ctypes.c_ssize_t
 _libc.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
 _libc.write.restype = ctypes.c_ssize_t
 _libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+_libc.syscall.restype = ctypes.c_long
 _libc.prctl.restype = ctypes.c_int
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                         ctypes.c_ulong]
@@ -156,6 +158,22 @@ class Agent:
             if value is None:
                 values.append(reply["value"])
         return {"ok": True, "done": pages, "values": values, "fault": False, "error": None}
+
+    def do_drain(self, addr: int) -> dict:
+        """Empty every CPU's LRU batches (``lru_add_drain_all``), as move_pages(2) does.
+
+        ``move_pages`` starts with ``lru_cache_disable()``, which drains the per-CPU folio
+        batches of all CPUs; asking to move one page to the node it is on moves nothing.
+        A batch on another CPU holds a reference on its folios (say, the rotation that
+        ends a page-out's write-back), and a folio with a reference too many is copied
+        where it would have been reused (``wp_can_reuse_anon_folio``) and keeps its swap
+        cache where it would have left it (``should_try_to_free_swap``).
+        """
+        pages = (ctypes.c_void_p * 1)(addr)
+        nodes = (ctypes.c_int * 1)(0)
+        status = (ctypes.c_int * 1)(0)
+        rc = _libc.syscall(SYS_MOVE_PAGES, 0, 1, pages, nodes, status, 0)
+        return {"ok": True} if rc >= 0 else _fail()
 
     def do_read(self, addr: int) -> dict:
         """The 8 bytes at ``addr``, copied by the kernel (EFAULT instead of SIGSEGV)."""

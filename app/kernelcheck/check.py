@@ -303,6 +303,7 @@ class Session:
         self.last_kernel: KernelView | None = None
         self.suspended_since: int | None = None
         self.suspend_reason = ""
+        self.drain_failed = False
 
     # ----- setup -------------------------------------------------------------------------
 
@@ -565,6 +566,22 @@ class Session:
                     "once (J-12). Not observable until a swap-in finds it there")
         else:
             time.sleep(0.05)
+        self._drain(ks)
+
+    def _drain(self, ks: KernelStep) -> None:
+        """Empty the LRU batches of every CPU once the page-out is over.
+
+        The write-back's end puts the folio in a per-CPU rotation batch, often on another
+        CPU than the agents'; that batch's reference would make the next write fault copy
+        a page the simulator (and a quiet kernel) reuses. See ``Agent.do_drain``.
+        """
+        assert self.host.zygote is not None
+        reply = self.host.zygote.call("drain", addr=self.base)
+        if not reply.get("ok") and not self.drain_failed:
+            self.drain_failed = True
+            ks.notes.append(f"could not drain the other CPUs' LRU batches (move_pages: "
+                            f"{reply.get('error')}): a later write may copy a page the "
+                            "simulator reuses")
 
     # ----- comparing ---------------------------------------------------------------------------
 

@@ -364,8 +364,9 @@ def test_d2_memory_counts_mapcount_and_anonmms_only():
     state = d2(spawn(), mmap(0x1000, 4), write(0x1000), write(0x2000), fork(2), fork(3),
                mprotect(0x2000, 1, "r"))
     design = design_class(D2)(frozenset())
-    assert design.memory(state) == {"rmap_bytes": 2 * 4 + 3 * 24, "page_bytes": 2 * 40,
-                                    "page_bytes_andrea": 2 * 44}
+    assert design.memory(state) == {"rmap_bytes": 2 * 4 + 3 * 24, "rmap_bytes_pages": 2 * 4,
+                                    "rmap_bytes_vmas": 0, "rmap_bytes_anonmm": 3 * 24,
+                                    "page_bytes": 2 * 40, "page_bytes_andrea": 2 * 44}
 
 
 # ----- the checker: every rule catches a planted violation ---------------------------------

@@ -362,9 +362,11 @@ def test_d1_leaving_the_swap_cache_clears_the_index():
 def test_d1_memory_is_the_pte_union_plus_one_cache_line_per_block():
     design = get_design(D1)
     assert design.memory(family(1, pages=2)) == {
-        "rmap_bytes": 2 * 4 + 2 * 32, "page_bytes": 2 * 40, "page_bytes_andrea": 2 * 48}
+        "rmap_bytes": 2 * 4 + 2 * 32, "rmap_bytes_pages": 2 * 4, "rmap_bytes_vmas": 0,
+        "rmap_bytes_pte_chain": 2 * 32, "page_bytes": 2 * 40, "page_bytes_andrea": 2 * 48}
     assert design.memory(family(8)) == {
-        "rmap_bytes": 4 + 2 * 32, "page_bytes": 40, "page_bytes_andrea": 48}
+        "rmap_bytes": 4 + 2 * 32, "rmap_bytes_pages": 4, "rmap_bytes_vmas": 0,
+        "rmap_bytes_pte_chain": 2 * 32, "page_bytes": 40, "page_bytes_andrea": 48}
 
 
 def test_d1_size_table_lists_the_union_and_the_block():

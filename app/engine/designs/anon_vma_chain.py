@@ -42,7 +42,7 @@ from ..state import (
     mk_pte_swap,
 )
 from ..swap import delete_from_swap_cache, swap_slot_free
-from .base import Design, Probes, Violation
+from .base import Design, Probes, Violation, rmap_sizes
 
 V2_6_34 = "v2_6_34"
 V2_6_34_RC3 = "v2_6_34_rc3"
@@ -727,14 +727,13 @@ class AnonVmaChain(Design):
         avcs, avs = len(state.avcs), len(state.anon_vmas)
         avc_size = SIZEOF_AVC_2634 if self.list_walk else SIZEOF_AVC
         av_size = SIZEOF_ANON_VMA_2634 if self.list_walk else SIZEOF_ANON_VMA
-        return {
-            "rmap_bytes": PAGE_RMAP_BYTES * frames + VMA_RMAP_BYTES * len(state.vmas)
-            + avc_size * avcs + av_size * avs,
-            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
-            "page_bytes_andrea": STRUCT_PAGE_FIELD_SUM * frames,
-            "avcs": avcs,
-            "anon_vma_objects": avs,
-        }
+        return {**rmap_sizes(pages=PAGE_RMAP_BYTES * frames,
+                             vmas=VMA_RMAP_BYTES * len(state.vmas),
+                             objects={"anon_vma_chain": avc_size * avcs,
+                                      "anon_vma": av_size * avs},
+                             page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+                             page_bytes_andrea=STRUCT_PAGE_FIELD_SUM * frames),
+                "avcs": avcs, "anon_vma_objects": avs}
 
     def state_json(self, state: State) -> dict[str, Any]:
         """``anon_vmas`` (tree in walk order, counters), ``anon_vma_chains``, each vma's

@@ -16,7 +16,7 @@ from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex
 from ..state import State, Vma
-from .base import Design, Probe, Violation
+from .base import Design, Probe, Violation, rmap_sizes
 
 #: i386 sizes (§4.1, §5.1, §8, §9.1, J-15), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
@@ -132,12 +132,10 @@ class AnonVmaListDesign(Design):
 
     def memory(self, state: State) -> dict[str, int]:
         frames = len(state.page_mapcount)
-        return {
-            "rmap_bytes": PAGE_RMAP_BYTES * frames + VMA_RMAP_BYTES * len(state.vmas)
-            + SIZEOF_ANON_VMA * len(state.anon_vmas),
-            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
-            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
-        }
+        return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
+                          objects={"anon_vma": SIZEOF_ANON_VMA * len(state.anon_vmas)},
+                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
 
     def state_json(self, state: State) -> dict[str, Any]:
         return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}

@@ -35,7 +35,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probes, Violation
+from .base import Design, Probes, Violation, rmap_sizes
 
 #: i386 sizes (§3.1, §8, §9.1, J-15)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
@@ -450,11 +450,10 @@ class Anonmm(Design):
         """4 bytes of mapcount per frame + 24 bytes per anonmm (field sum; the slab is
         cache-line aligned, so each really occupies a line); nothing per vma."""
         frames = len(state.page_mapcount)
-        return {
-            "rmap_bytes": PAGE_RMAP_BYTES * frames + SIZEOF_ANONMM * len(state.anonmms),
-            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
-            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
-        }
+        return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=0,
+                          objects={"anonmm": SIZEOF_ANONMM * len(state.anonmms)},
+                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
 
     def state_json(self, state: State) -> dict[str, Any]:
         anonmms = state.anonmms

@@ -33,6 +33,17 @@ class Probe(NamedTuple):
     note: str | None = None
 
 
+def rmap_sizes(*, pages: int, vmas: int, objects: dict[str, int], page_bytes: int,
+               page_bytes_andrea: int) -> dict[str, int]:
+    """A design's metadata sizes in the counters' shape: the rmap bytes in all, and split
+    into what every page carries, what every vma carries, and each kind of object."""
+    out = {"rmap_bytes": pages + vmas + sum(objects.values()), "rmap_bytes_pages": pages,
+           "rmap_bytes_vmas": vmas}
+    out.update({f"rmap_bytes_{kind}": size for kind, size in objects.items()})
+    out.update(page_bytes=page_bytes, page_bytes_andrea=page_bytes_andrea)
+    return out
+
+
 class Probes(Protocol):
     """What ``rmap_walk`` returns: a sized iterable of probes (``len`` = candidates)."""
 

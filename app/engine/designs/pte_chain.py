@@ -44,7 +44,7 @@ from ..state import (
     State,
     Vma,
 )
-from .base import Design, Probe, Violation
+from .base import Design, Probe, Violation, rmap_sizes
 
 #: A PTE address, named by the PTE's process and virtual page number.
 Entry = tuple[int, int]
@@ -663,12 +663,10 @@ class PteChain(Design):
         rmap bytes per vma or mm. ``struct page`` is 40 bytes by the 2.6.0 field sum, 48 by
         Andrea's count (J-15)."""
         frames = len(state.page_mapcount)
-        return {
-            "rmap_bytes": PTE_UNION_BYTES * frames + self.l1 * len(state.pte_chains)
-            + VMA_RMAP_BYTES * len(state.vmas),
-            "page_bytes": STRUCT_PAGE_FIELD_SUM * frames,
-            "page_bytes_andrea": STRUCT_PAGE_ANDREA * frames,
-        }
+        return rmap_sizes(pages=PTE_UNION_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
+                          objects={"pte_chain": self.l1 * len(state.pte_chains)},
+                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
 
     def state_json(self, state: State) -> dict[str, Any]:
         """Every live pte_chain block by id, its used entries in slot (walk) order."""
