@@ -13,6 +13,7 @@ export const COLUMNS = {
   swap: { x: 940, w: 150, title: "swap slots" },
 };
 export const WIDTH = 1100;
+const NO_ANON_VMA = new Set(["pte_chain", "anonmm"]);
 const TOP = 30;
 
 export const hex = (n) => "0x" + Number(n).toString(16);
@@ -92,11 +93,13 @@ export function layoutState(state) {
       hidden.ptes += extra;
       const rows = Math.max(2, shown.length + (extra > 0 ? 1 : 0));
       const h = Math.max(50, rows * ROW + 4);
-      const av = vma.anon_vma == null ? "anon_vma NULL" : `anon_vma ${vma.anon_vma}`;
+      // pte_chain and anonmm have no anon_vma at all: do not show an empty pointer
+      const av = NO_ANON_VMA.has(state.design) ? "" : vma.anon_vma == null ? " · anon_vma NULL"
+        : ` · anon_vma ${vma.anon_vma}`;
       add(node(nodes, `vma:${vma.id}`, "vma", "vmas", y, h, [
         `vma ${vma.id}  ${vma.prot}`,
         `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`,
-        `vm_pgoff ${vma.vm_pgoff} · ${av}`,
+        `vm_pgoff ${vma.vm_pgoff}${av}`,
       ], { pid: mm.pid, vma, classes: vma.prot === "none" ? ["prot-none"] : [] }));
       shown.forEach((p, i) => {
         const classes = [`pte-${p.kind}`];
