@@ -300,7 +300,6 @@ class Session:
         self.frames = Identity("frame", lambda e: f"F{e}")
         self.slots = Identity("slot", lambda e: f"S{e}")
         self.lingering: set[int] = set()
-        self.last_kernel: KernelView | None = None
         self.suspended_since: int | None = None
         self.suspend_reason = ""
         self.drain_failed = False
@@ -816,6 +815,10 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         "swap": None,
         "skipped": [],
         "warnings": list(env.warnings),
+        "exclusive": None,
+        "window_base": None,
+        "processes": [],
+        "page_state_suspended_since": None,
         "not_observable": list(NEVER_OBSERVABLE),
         "steps": [],
     }
@@ -840,8 +843,20 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         doc["swap"] = swap.to_json()
         if not swap.available:
             doc["skipped"].append(swap.how)
-        host = stack.enter_context(Host(env))
-        session = Session(env, swap, host, _choose_base(host))
+        try:
+            host = stack.enter_context(Host(env))
+            base = _choose_base(host)
+        except (HostError, OSError) as exc:
+            reason = f"the agent processes could not start: {exc}"
+            doc["skipped"].append(reason)
+            doc["steps"] = [_unrun(i, op, step, NOT_CHECKABLE, reason)
+                            for i, (op, _, step) in enumerate(engine_steps, start=1)]
+            host = None
+        if host is None:
+            stack.close()
+            doc["swap"] = swap.to_json()
+            return _finish(doc)
+        session = Session(env, swap, host, base)
         if env.pfns_visible:
             session.kpages = KPages()
             stack.callback(session.kpages.close)
@@ -857,6 +872,7 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
             _run_steps(doc, session, engine_steps)
         finally:
             doc["processes"] = host.process_list()
+            doc["page_state_suspended_since"] = session.suspended_since
     doc["swap"] = swap.to_json()
     return _finish(doc)
 
@@ -908,7 +924,6 @@ def _run_steps(doc: dict[str, Any], session: Session,
                        "observed": ker.to_json()},
         })
         pre_state, pre_doc, pre_view = result.state, post_doc, post_view
-        session.last_kernel = ker
 
 
 def _anon_summary(doc: Mapping[str, Any]) -> Any:

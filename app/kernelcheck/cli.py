@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     except CheckError as exc:
         print(f"rmaplab: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rmaplab: kernel-check interrupted (its processes were ended and any swap file "
+              "it made was removed)", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, old)
     if args.json:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.engine import EngineError, apply, new_state, parse_op
 from app.kernelcheck import check as kcheck
 from app.kernelcheck import exit_status, kernel_check
 from app.kernelcheck.host import Host, read_swaps
@@ -97,11 +99,23 @@ def differences(doc):
     return out
 
 
-def check_agrees(data, name):
-    doc = kernel_check(data)
-    assert doc["ran"], doc["skipped"]
-    assert_clean(doc)
-    diffs = differences(doc)
+def check_agrees(data, name, attempts=2):
+    """Run the check; a difference fails unless a known limit (then xfail).
+
+    A run that differs is run once more, with a warning: the simulator is deterministic,
+    so a real disagreement repeats, while the kernel's own background work (compaction
+    migrating a page, say) very rarely perturbs one run.
+    """
+    for attempt in range(1, attempts + 1):
+        doc = kernel_check(data)
+        assert doc["ran"], doc["skipped"]
+        assert_clean(doc)
+        diffs = differences(doc)
+        if not diffs or name in KNOWN_LIMITS:
+            break
+        if attempt < attempts:
+            warnings.warn(f"{name}: run {attempt} differed, running it again: {diffs[:3]}",
+                          stacklevel=2)
     if name in KNOWN_LIMITS:
         assert KNOWN_LIMITS[name] in DOC.read_text()
         if diffs:
@@ -122,6 +136,74 @@ def test_kernel_scenario_agrees_with_the_kernel(path):
     # these scenarios are written so the kernel can perform every step
     assert doc["summary"]["not checkable"] == 0, [
         (s["index"], s["not_checkable"]) for s in doc["steps"] if s["not_checkable"]]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_scenarios_agree_with_the_kernel(seed):
+    """Random op sequences (the engine refusing none), each step checked on the kernel."""
+    ops = random_ops(random.Random(seed), 30)
+    data = {"name": f"random-{seed}", "design": "anon_vma_chain", "ops": ops}
+    doc = kernel_check(data)
+    assert_clean(doc)
+    diffs = differences(doc)
+    assert not diffs, json.dumps(data) + "\n" + "\n".join(diffs)
+
+
+def random_ops(rng, n):
+    """Valid ops chosen against the simulator's state as it goes (small address space)."""
+    prots = ["r", "rw", "rw", "rw", "rw", "none", "rx", "rwx"]
+    state = new_state("anon_vma_chain")
+    ops = []
+
+    def add(op):
+        nonlocal state
+        try:
+            state = apply(state, parse_op(op)).state
+        except EngineError:
+            return False
+        ops.append(op)
+        return True
+
+    add({"op": "spawn", "pid": 1})
+    child = 2
+    while len(ops) < n and state.mms:
+        pid = rng.choice(sorted(state.mms))
+        vmas = [state.vmas[v] for v in state.mms[pid].vmas]
+        k = rng.random()
+        if k < 0.15 or not vmas:
+            add({"op": "mmap", "pid": pid, "addr": rng.randrange(1, 24) * 0x1000,
+                 "pages": rng.randrange(1, 4), "prot": rng.choice(prots)})
+            continue
+        vma = rng.choice(vmas)
+        at = vma.vm_start + rng.randrange(vma.pages) * 0x1000
+        room = (vma.vm_end - at) // 0x1000
+        if k < 0.35:
+            add({"op": "write", "pid": pid, "addr": at, "value": rng.randrange(1000)})
+        elif k < 0.42:
+            add({"op": "read", "pid": pid, "addr": at, "pages": rng.choice([1, 1, 2])})
+        elif k < 0.50 and len(state.mms) < 4:
+            child += add({"op": "fork", "pid": pid, "child": child})
+        elif k < 0.62:
+            add({"op": "mprotect", "pid": pid, "addr": at, "pages": rng.randrange(1, room + 1),
+                 "prot": rng.choice(prots)})
+        elif k < 0.74:
+            pages = rng.randrange(1, room + 1)
+            for _ in range(10):
+                if add({"op": "mremap", "pid": pid, "addr": at, "pages": pages,
+                        "new_pages": rng.choice([pages, pages, 1, 3]),
+                        "new_addr": rng.randrange(1, 24) * 0x1000}):
+                    break
+        elif k < 0.80:
+            add({"op": "munmap", "pid": pid, "addr": at, "pages": rng.randrange(1, 3)})
+        elif k < 0.88:
+            add({"op": "reclaim", "pid": pid, "addr": at})
+        elif k < 0.90:
+            add({"op": "reclaim", "count": rng.randrange(1, 3)})
+        elif k < 0.93 and len(state.mms) > 1:
+            add({"op": "exit", "pid": pid})
+        else:
+            add({"op": "merge", "pid": pid, "addr": at})
+    return ops
 
 
 def test_known_limits_are_documented():
