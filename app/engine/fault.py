@@ -29,15 +29,26 @@ def _segv(step: Step, pid: int, addr: int, access: str, why: str) -> None:
               "signal and nothing changes.", pte_obj(pid, addr & ~0xFFF))
 
 
+def _access_vma(step: Step, pid: int, addr: int, *, write: bool) -> Vma | None:
+    """The vma that lets ``pid`` read (or write) ``addr``; None after a SIGSEGV event."""
+    vma = step.state.vma_at(pid, addr)
+    access = "writes" if write else "reads"
+    if vma is None:
+        _segv(step, pid, addr, access, "no vma covers it")
+    elif write and not vma.writable:
+        _segv(step, pid, addr, access, f"vma {vma.id} is {vma.prot}, not writable")
+    elif not write and not vma.readable:
+        _segv(step, pid, addr, access, f"vma {vma.id} is PROT_NONE")
+    else:
+        return vma
+    return None
+
+
 def handle_read(step: Step, pid: int, addr: int) -> int | None:
     """A load from ``addr``: returns the value read, or None on SIGSEGV."""
     st = step.state
-    vma = st.vma_at(pid, addr)
+    vma = _access_vma(step, pid, addr, write=False)
     if vma is None:
-        _segv(step, pid, addr, "reads", "no vma covers it")
-        return None
-    if not vma.readable:
-        _segv(step, pid, addr, "reads", f"vma {vma.id} is PROT_NONE")
         return None
     vpn = addr >> 12
     page_addr = vpn << 12
@@ -68,12 +79,8 @@ def handle_read(step: Step, pid: int, addr: int) -> int | None:
 def handle_write(step: Step, pid: int, addr: int, value: int) -> bool:
     """A store of ``value`` to ``addr``; False on SIGSEGV."""
     st = step.state
-    vma = st.vma_at(pid, addr)
+    vma = _access_vma(step, pid, addr, write=True)
     if vma is None:
-        _segv(step, pid, addr, "writes", "no vma covers it")
-        return False
-    if not vma.writable:
-        _segv(step, pid, addr, "writes", f"vma {vma.id} is {vma.prot}, not writable")
         return False
     vpn = addr >> 12
     page_addr = vpn << 12

@@ -34,7 +34,13 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
     while True:
         tmp = min(vma.vm_end, end)
         exact = vma.vm_end == end
-        prev = step.design.mprotect_fixup(step, vma, prev, nstart, tmp, prot)
+        if prot == vma.prot:
+            step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
+                      f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
+                      obj("vma", vma.id))
+            prev = vma
+        else:
+            prev = step.design.mprotect_fixup(step, vma, prev, nstart, tmp, prot)
         nstart = max(tmp, prev.vm_end)
         if nstart >= end:
             step.design.mprotect_done(step, prev, exact)
@@ -46,13 +52,9 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
 
 def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
                    prot: str) -> Vma:
-    """``mprotect_fixup`` for ``[start, end)`` inside ``vma``; returns the new ``*pprev``."""
+    """``mprotect_fixup`` for ``[start, end)`` inside ``vma``, whose protection is not
+    ``prot``; returns the new ``*pprev``."""
     st = step.state
-    if prot == vma.prot:
-        step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
-                  f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
-                  obj("vma", vma.id))
-        return vma
     pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
     if step.design.merges_on("mprotect"):
         plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma, pgoff)

@@ -99,7 +99,14 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
             narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}")
     if plan is not None:
         target = execute_merge(step, plan, vma.anon_vma, why)
-        design.merge_copied_range(step, target.id, vma_id)
+        if target.vm_start <= old_addr < target.vm_end:
+            step.emit("copy_vma", "mm/mmap.c:copy_vma",
+                      f"The destination merged with vma {vma_id} itself, the vma being moved: "
+                      f"possible only because it was never faulted, so copy_vma gave the "
+                      f"destination the pgoff of its new address. vma {target.id} now covers "
+                      "both ranges; the old one is unmapped below.", obj("vma", target.id))
+        else:
+            design.merge_copied_range(step, target.id, vma_id)
     else:
         target = replace(vma, id=st.alloc_vma_id(), vm_start=new_addr, vm_end=new_end,
                          vm_pgoff=pgoff)

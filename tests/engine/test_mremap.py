@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine import OpError, apply, parse_op
+from app.engine.check import check
 
 from .helpers import lists, mmap, mremap, read, run_ops, spawn, vmas_of, write
 
@@ -45,3 +46,23 @@ def test_mremap_errors_name_the_problem(ops, bad, words):
     st = run_ops(spawn(), *ops)
     with pytest.raises(OpError, match=words):
         apply(st, parse_op(bad))
+
+
+@pytest.mark.parametrize("design", ["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267",
+                                    "anon_vma_chain"])
+def test_mremap_of_a_never_faulted_vma_may_merge_with_itself(design):
+    # The destination [0x2000, 0x4000) touches both vma 1 and the vma being moved. 2.6.7+
+    # give a never-faulted destination the pgoff of its new address (2), so all three are
+    # linear and copy_vma's vma_merge absorbs the source vma itself ("Source vma may have
+    # been merged into new_vma"); the old range is then unmapped from the merged vma.
+    # Hypothesis found the crash this once was (tests/engine/test_stateful.py).
+    st = run_ops(spawn(), mmap(0x1000, 1), mmap(0x4000, 1), read(0x4000),
+                 mremap(0x4000, 1, 2, 0x2000), design=design)
+    assert check(st) == []
+    spans = [(v[1], v[2]) for v in vmas_of(st)]
+    if design == "anon_vma_rfc2":  # keeps the old pgoff (J-4): not linear with vma 1
+        assert spans == [(0x1000, 0x2000), (0x2000, 0x4000)]
+    else:  # 2.6.0 and anonmm do not compare an anonymous vma's pgoff at all
+        assert spans == [(0x1000, 0x4000)]
+    assert apply(st, parse_op(read(0x2000))).value == 0
+    assert apply(st, parse_op(read(0x4000))).outcome == "segv"

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, cast
 from ..events import Step, id_list, obj, plural
 from ..mapindex import MapIndex
 from ..state import (
+    PAGE_SHIFT,
     PG_ANON,
     PG_ANON_EXCLUSIVE,
     PG_SWAPCACHE,
@@ -676,7 +677,7 @@ class AnonVmaChain(Design):
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
         """``copy_vma``: a never-faulted vma gets the new address's pgoff, to help merging."""
-        return new_addr >> 12 if vma.anon_vma is None else pgoff
+        return new_addr >> PAGE_SHIFT if vma.anon_vma is None else pgoff
 
     # ----- reclaim ----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ kernel recovers from it through the page-table page (``ptep_to_mm``,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from itertools import islice, repeat
 from typing import Any, ClassVar, NamedTuple
@@ -93,6 +94,20 @@ class StructPteChain(NamedTuple):
 
 REMOVE = "page_remove_rmap"
 REMOVE_FUNC = "mm/rmap.c:page_remove_rmap"
+
+
+def _chain_blocks(state: State, head: int) -> Iterator[StructPteChain]:
+    """The blocks of the chain that starts at block ``head``, head first. A dangling
+    ``next`` ends the walk, and so does a cycle (never more steps than there are blocks):
+    the checker reports both, the walk must not hang on them."""
+    chains = state.pte_chains
+    bid: int | None = head
+    for _ in range(len(chains)):
+        block = chains.get(bid) if bid is not None else None
+        if block is None:
+            return
+        yield block
+        bid = block.next
 
 
 def _pte(entry: Entry) -> str:
@@ -269,16 +284,7 @@ class PteChain(Design):
             return []
         if type(cur) is tuple:
             return [cur]
-        out: list[Entry] = []
-        chains = state.pte_chains
-        bid: int | None = cur
-        for _ in range(len(chains)):
-            block = chains.get(bid) if bid is not None else None
-            if block is None:
-                break
-            out += block.used()
-            bid = block.next
-        return out
+        return [e for block in _chain_blocks(state, cur) for e in block.used()]
 
     # ----- faults -------------------------------------------------------------------------
 
@@ -506,11 +512,6 @@ class PteChain(Design):
         from ..mprotect import _protect
 
         st = step.state
-        if prot == vma.prot:
-            step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
-                      f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
-                      obj("vma", vma.id))
-            return vma
         if start == vma.vm_start:
             merged = self._mprotect_attempt_merge(step, vma, prev, end, prot)
             if merged is not None:
@@ -623,18 +624,10 @@ class PteChain(Design):
             pid, vpn = cur
             return ({"kind": "pte", "id": 0, "pid": pid, "addr": vpn << PAGE_SHIFT},
                     [Probe("pte", 0, pid, vpn)])
-        probes: list[Probe] = []
-        chains = state.pte_chains
-        bid: int | None = cur
-        for _ in range(len(chains)):
-            block = chains.get(bid) if bid is not None else None
-            if block is None:
-                break
-            probes += [Probe("pte", block.id, e[0], e[1]) for e in block.entries
-                       if e is not None]
-            bid = block.next
+        probes = [Probe("pte", block.id, e[0], e[1])
+                  for block in _chain_blocks(state, cur) for e in block.used()]
         via: dict[str, Any] = {"kind": "pte_chain", "id": cur}
-        if cur not in chains:
+        if cur not in state.pte_chains:
             via["note"] = "freed"
         return via, probes
 
