@@ -65,17 +65,10 @@ class AnonVmaListDesign(Design):
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
         linked at the list head (E13)."""
-        st = step.state
-        av = st.vmas[exporter].anon_vma
-        if av is None or st.vmas[importer].anon_vma is not None:
-            return
-        set_vma_anon_vma(step, importer, av)
-        anon_vma_link(step, av, importer)
-        step.emit("anon_vma_link", "mm/mmap.c:vma_adjust",
-                  f"The boundary between vma {exporter} and vma {importer} moves, so vma "
-                  f"{importer} adopts anon_vma {av} to cover any pages it imports (the 2.6.8 "
-                  "fix \"mprotect propagate anon_vma\").",
-                  obj("vma", importer), obj("anon_vma", av))
+        _adopt(step, importer, exporter, "mm/mmap.c:vma_adjust",
+               f"The boundary between vma {exporter} and vma {importer} moves, so vma "
+               f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "
+               "fix \"mprotect propagate anon_vma\").")
 
     def merge_copied_range(self, step: Step, target: int, source: int) -> None:
         """An mremap destination merged into an anon_vma-less neighbour: the neighbour
@@ -86,16 +79,9 @@ class AnonVmaListDesign(Design):
         pages would point at an anon_vma whose list does not hold the vma that now maps
         them, which D3.2/D4.2 forbid (J-6 completion, see docs/designs.md).
         """
-        st = step.state
-        av = st.vmas[source].anon_vma
-        if av is None or st.vmas[target].anon_vma is not None:
-            return
-        set_vma_anon_vma(step, target, av)
-        anon_vma_link(step, av, target)
-        step.emit("anon_vma_link", "mm/mmap.c:copy_vma",
-                  f"The moved pages land in vma {target}, which had no anon_vma: it adopts "
-                  f"anon_vma {av} of vma {source}, so the pages stay reachable.",
-                  obj("vma", target), obj("anon_vma", av))
+        _adopt(step, target, source, "mm/mmap.c:copy_vma",
+               f"The moved pages land in vma {target}, which had no anon_vma: it adopts "
+               f"anon_vma {{av}} of vma {source}, so the pages stay reachable.")
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
@@ -232,3 +218,16 @@ class VmaProbes:
         vmas, index = self.vmas, self.index
         for vma_id in self.vma_ids:
             yield _probe(vmas, vma_id, index)
+
+
+def _adopt(step: Step, importer: int, exporter: int, func: str, text: str) -> None:
+    """``importer``, which has no anon_vma, takes the one of ``exporter`` (if it has one),
+    linked at the list head; ``text`` names it ``{av}``."""
+    st = step.state
+    av = st.vmas[exporter].anon_vma
+    if av is None or st.vmas[importer].anon_vma is not None:
+        return
+    set_vma_anon_vma(step, importer, av)
+    anon_vma_link(step, av, importer)
+    step.emit("anon_vma_link", func, text.format(av=av), obj("vma", importer),
+              obj("anon_vma", av))
