@@ -58,6 +58,8 @@ def test_diagram_matches_the_api_state_step_by_step(lab):
 def test_reclaim_walk_is_listed_and_animated(lab):
     lab.open("?scenario=s4-aim7-shape&designs=anon_vma_267&step=7")
     expect(lab.page.locator("#narration")).to_contain_text("2 visited of 3 candidates")
+    expect(lab.page.locator(".node-mm").first).to_contain_text("1 vma · 1 PTE")
+    expect(lab.page.locator(".node-mm").first).not_to_contain_text("PTEs")
     expect(lab.page.locator("#narration .walk li.miss")).to_have_count(1)
     lab.page.wait_for_selector(".panel .node.visit-hit")
     lab.shot("walk")
@@ -178,6 +180,12 @@ def test_compare_two_designs_in_two_clicks(lab):
     assert walks == {"anon_vma_rfc2": (1, 1), "anon_vma_267": (2, 3), "anon_vma_chain": (1, 1)}
     expect(page.locator(".panel").nth(1).locator(".costs")).to_contain_text("visits 2")
     expect(page.locator("#chart svg polyline")).to_have_count(6)
+    # the chart's legend gives each design's value at this step: visits, then metadata bytes
+    legend = page.locator("#chart text.legend")
+    expect(legend).to_have_count(6)
+    expect(legend.nth(1)).to_have_text("anon_vma_267 2")
+    bytes_now = lab.view()["designs"][2]["counters"]["rmap_bytes"]
+    expect(legend.nth(5)).to_have_text(f"anon_vma_chain {bytes_now}")
     lab.shot("compare")
 
 

@@ -11,28 +11,52 @@ function el(name, attrs, parent) {
   return e;
 }
 
+// Where each design's legend entry goes under a plot of width w: [dx, row], wrapping rows.
+function legendPlaces(labels, w) {
+  let dx = 0; let row = 0;
+  return labels.map((text) => {
+    const need = 28 + 7.5 * text.length;
+    if (dx > 0 && dx + need > w) { dx = 0; row += 1; }
+    const place = [dx, row];
+    dx += need;
+    return place;
+  });
+}
+
 export function drawChart(container, series, step, onPick) {
   container.replaceChildren();
   if (!series) return;
-  const width = 1000; const height = 120; const half = width / METRICS.length;
+  const width = 1000; const half = width / METRICS.length; const w = half - 60;
+  const top = 20; const h = 86;
+  const legends = METRICS.map(([key]) => {
+    const labels = series.designs.map((d) => {
+      const now = d.counters[Math.min(step, d.counters.length - 1)]?.[key] || 0;
+      return `${d.design} ${now}`;
+    });
+    return { labels, places: legendPlaces(labels, w) };
+  });
+  const rows = 1 + Math.max(...legends.flatMap((l) => l.places.map(([, row]) => row)));
+  const height = top + h + 6 + rows * 16;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": "Cumulative rmap visits and metadata bytes per design over the steps" }, container);
+  svg.style.height = `${height}px`;
   const steps = series.steps;
   METRICS.forEach(([key, title], m) => {
-    const x0 = m * half + 40; const w = half - 60; const top = 18; const h = height - 36;
+    const x0 = m * half + 40;
     const max = Math.max(1, ...series.designs.flatMap((d) => d.counters.map((c) => c[key] || 0)));
-    el("text", { x: x0, y: 11 }, svg).textContent = `${title} · max ${max}`;
+    el("text", { x: x0, y: 12 }, svg).textContent = `${title} · max ${max}`;
     el("line", { x1: x0, y1: top + h, x2: x0 + w, y2: top + h, stroke: "#ccd" }, svg);
     const sx = (i) => x0 + (steps ? (i / steps) * w : 0);
     const sy = (v) => top + h - (v / max) * h;
     series.designs.forEach((d, k) => {
+      const color = COLORS[k % COLORS.length];
       const pts = d.counters.map((c, i) => `${sx(i)},${sy(c[key] || 0)}`).join(" ");
-      el("polyline", { points: pts, fill: "none", stroke: COLORS[k % COLORS.length],
-        "stroke-width": 1.8 }, svg);
-      if (m === 0) {
-        el("text", { x: x0 + w - 4, y: top + 10 + k * 12, "text-anchor": "end",
-          fill: COLORS[k % COLORS.length] }, svg).textContent = d.design;
-      }
+      el("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 1.8 }, svg);
+      // The legend entry, with the design's value at this step.
+      const [dx, row] = legends[m].places[k]; const y = top + h + 6 + row * 16;
+      el("rect", { x: x0 + dx, y: y + 3, width: 9, height: 9, fill: color }, svg);
+      el("text", { x: x0 + dx + 13, y: y + 12, class: "legend" }, svg).textContent =
+        legends[m].labels[k];
     });
     el("line", { x1: sx(step), y1: top, x2: sx(step), y2: top + h, class: "cursor" }, svg);
     const hit = el("rect", { x: x0, y: top, width: w, height: h, fill: "transparent",

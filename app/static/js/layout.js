@@ -46,6 +46,11 @@ export function visitNodeId(visit) {
   return `${visit.kind}:${visit.id}`;
 }
 
+/** "1 PTE", "2 PTEs". */
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function ptesLabel(p) {
   if (p.kind === "page") return [`${hex(p.addr)}`, `F${p.pfn} ${p.writable ? "rw" : "ro"}`];
   if (p.kind === "swap") return [`${hex(p.addr)}`, `swap S${p.slot}`];
@@ -82,7 +87,7 @@ export function layoutState(state) {
   const summarise = totalPtes > LIMITS.ptes;
   mms.slice(0, LIMITS.processes).forEach((mm) => {
     add(node(nodes, `mm:${mm.pid}`, "mm", "vmas", y, 34, [`pid ${mm.pid}`,
-      `${mm.vmas.length} vma${mm.vmas.length === 1 ? "" : "s"} · ${mm.ptes.length} PTEs`],
+      `${plural(mm.vmas.length, "vma")} · ${plural(mm.ptes.length, "PTE")}`],
     { pid: mm.pid }));
     y += 38;
     if (!mm.vmas.length) { y += 8; return; }
@@ -110,7 +115,8 @@ export function layoutState(state) {
       if (extra > 0) {
         const kinds = ["page", "swap", "zero"].map((k) => [k, mine.filter((p) => p.kind === k).length])
           .filter(([, n]) => n).map(([k, n]) => `${n} ${k === "page" ? "present" : k}`);
-        const label = shown.length ? `… ${extra} more PTEs` : `${mine.length} PTEs: ${kinds.join(", ")}`;
+        const label = shown.length ? `… ${extra} more ${extra === 1 ? "PTE" : "PTEs"}`
+          : `${plural(mine.length, "PTE")}: ${kinds.join(", ")}`;
         add(node(nodes, `pte-more:${vma.id}`, "more", "ptes", y + 2 + shown.length * ROW,
           ROW - 2, [label], { inline: true }));
       }
