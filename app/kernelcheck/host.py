@@ -35,7 +35,6 @@ from .decode import (
     decode_pagemap,
     decode_u64s,
     kpf_has,
-    maps_in_window,
     parse_maps,
 )
 
@@ -326,10 +325,6 @@ class Host:
 
 def read_maps(pid: int) -> list[MapsLine]:
     return parse_maps(Path(f"/proc/{pid}/maps").read_text())
-
-
-def window_is_free(pid: int, base: int, size: int) -> bool:
-    return not maps_in_window(read_maps(pid), base, size)
 
 
 def read_pagemap(pid: int, start: int, pages: int) -> list[PagemapEntry]:
