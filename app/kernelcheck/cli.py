@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(kernel_check=run)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
