@@ -287,3 +287,39 @@ def test_page_security_headers(server):
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_predict_first_asks_then_reveals(lab):
+    """Predict mode: → shows the next op and a question, the state stays; → again reveals."""
+    lab.open("?scenario=seed-story&step=5")
+    page = lab.page
+    page.locator("#predict").check()
+    assert "predict=1" in page.url
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#step-title")).to_have_text("Predict step 6")
+    expect(page.locator("#step-op")).to_contain_text("fork pid=1 child=2")
+    expect(page.locator(".predict-question")).to_contain_text("rmap pointer")
+    assert lab.step() == 5 and lab.view()["step"] == 5
+    # the cost chart stops at this step: no spoilers
+    points = page.locator("#chart polyline").first.get_attribute("points").split()
+    assert len(points) == 6
+    frames_before = node_ids(page, "frame")
+    page.locator("#reveal").click()
+    lab.wait_step(6)
+    expect(page.locator("#narration")).to_contain_text("was PageDirect to vma 1")
+    assert node_ids(page, "frame") == frames_before  # the fork shares, copies nothing
+    # ← while a question is shown takes the question back, not a step
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#step-title")).to_have_text("Predict step 7")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#step-title")).to_have_text("Step 6 of 12")
+    assert lab.step() == 6
+    # the link keeps the mode; turning it off steps at once
+    lab.open("?scenario=seed-story&step=0&predict=1")
+    expect(page.locator("#predict")).to_be_checked()
+    page.locator("#predict").uncheck()
+    page.keyboard.press("ArrowRight")
+    lab.wait_step(1)
+    points = page.locator("#chart polyline").first.get_attribute("points").split()
+    assert len(points) == 13  # the whole story again
+    assert "predict=1" not in page.url

@@ -26,6 +26,8 @@ const lab = {
   timer: null,
   walkTimers: [],
   busy: false,
+  predict: params.get("predict") === "1",  // ask for a prediction before each step forward
+  predicting: false,  // the next step's question is shown, its outcome not yet
 };
 window.rmaplab = lab; // for the browser tests and the curious
 
@@ -73,6 +75,7 @@ function updateUrl() {
   p.set("designs", designSpec());
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
+  if (lab.predict) p.set("predict", "1");
   history.replaceState(null, "", `?${p.toString().replace(/%2C/g, ",").replace(/%2B/g, "+")}`);
 }
 
@@ -268,7 +271,7 @@ function render() {
   $("length").textContent = String(s.length);
   $("back").disabled = $("first").disabled = s.step === 0;
   $("forward").disabled = $("last").disabled = s.step >= s.length;
-  drawChart($("chart"), lab.series, s.step, (n) => go(n));
+  drawCosts();
   updateUrl();
   setTimeout(() => animateWalks(), 250);
 }
@@ -377,10 +380,15 @@ function animateWalks(designWalks = null) {
   });
 }
 
+// The cost chart; in predict mode it stops at the current step, so it gives nothing away.
+function drawCosts() {
+  drawChart($("chart"), lab.series, lab.session.step, (n) => go(n), lab.predict);
+}
+
 async function refreshSeries() {
   try {
     lab.series = await api.series(lab.session.id);
-    drawChart($("chart"), lab.series, lab.session.step, (n) => go(n));
+    drawCosts();
   } catch (err) {
     console.error(err);
   }
@@ -389,6 +397,7 @@ async function refreshSeries() {
 // ----- time -------------------------------------------------------------------------------
 
 function moved(doc) {
+  lab.predicting = false;
   adopt({ ...doc, ops: undefined });
   render();
   if (!lab.series) refreshSeries();
@@ -403,10 +412,60 @@ function go(step) {
 
 function forward() {
   if (lab.session.step >= lab.session.length) { stop(); return; }
+  if (lab.predict && !lab.timer && !lab.predicting) { ask(); return; }
   guarded(async () => moved(await api.redo(lab.session.id)));
 }
 
+// ----- predict, then reveal -------------------------------------------------------------
+
+const QUESTIONS = {
+  spawn: "A new process with an empty mm: what does the diagram gain?",
+  mmap: "Does the new vma merge with a neighbour? Does it get an anon_vma now?",
+  read: "Which value is read? Is there a fault, and does a frame appear?",
+  write: "Does this write fault? If the page is shared, is it copied or reused, and what does the page's rmap pointer say afterwards?",
+  fork: "Which PTEs does the child get, which pages become read-only, and what must each page's rmap pointer (or each anon_vma) gain?",
+  exit: "What is freed? Which rmap objects lose a member, and which disappear?",
+  munmap: "Does a vma split or shrink? Which frames lose their last mapping?",
+  mprotect: "Does the vma split, or does a boundary move into a neighbour? What happens to the anon_vma?",
+  mremap: "Do the pages themselves need updating (page->index, the rmap pointer)? Does the destination merge?",
+  merge: "Will vma_merge allow it? If not, which rule refuses?",
+  reclaim: "Which containers will the rmap walk visit, in which order, and how many are misses?",
+};
+
+function ask() {
+  lab.predicting = true;
+  const op = lab.ops[lab.session.step];
+  $("step-title").textContent = `Predict step ${lab.session.step + 1}`;
+  $("step-op").textContent = opText(op);
+  const out = $("narration");
+  out.replaceChildren();
+  const q = document.createElement("p");
+  q.className = "predict-question";
+  q.textContent = QUESTIONS[op?.op] ?? "What will change?";
+  const hint = document.createElement("p");
+  hint.className = "predict-hint";
+  hint.textContent = lab.session.designs.length > 1
+    ? "Think it through for each design shown, then reveal."
+    : "Think it through, then reveal.";
+  const reveal = document.createElement("button");
+  reveal.type = "button";
+  reveal.id = "reveal";
+  reveal.textContent = "Reveal (→)";
+  reveal.addEventListener("click", () => forward());
+  out.append(q, hint, reveal);
+  reveal.focus();
+}
+
+function setPredict(on) {
+  lab.predict = on;
+  $("predict").checked = on;
+  if (!on && lab.predicting) { lab.predicting = false; narrate(); }
+  drawCosts();
+  updateUrl();
+}
+
 function back() {
+  if (lab.predicting) { lab.predicting = false; narrate(); return; }
   if (lab.session.step > 0) guarded(async () => moved(await api.undo(lab.session.id)));
 }
 
@@ -733,6 +792,8 @@ function wire() {
     render();
   });
   $("help-button").addEventListener("click", () => $("help").showModal());
+  $("predict").checked = lab.predict;
+  $("predict").addEventListener("change", () => setPredict($("predict").checked));
   const menu = $("export-menu");
   $("export-button").addEventListener("click", () => {
     menu.hidden = !menu.hidden;
@@ -748,7 +809,10 @@ function wire() {
     event.target.value = "";
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, select, textarea, dialog")) return;
+    const t = event.target;
+    // keys belong to fields being typed in (a checkbox or button keeps them for the lab)
+    if (t.closest("select, textarea, dialog")
+        || (t.tagName === "INPUT" && !["checkbox", "button"].includes(t.type))) return;
     if (event.key === "ArrowRight") { stop(); forward(); } else if (event.key === "ArrowLeft") { stop(); back(); } else if (event.key === "Home") go(0);
     else if (event.key === "End") go(lab.session.length);
     else if (event.key === " ") { event.preventDefault(); play(); } else if (event.key === "t") $("view-toggle").click();

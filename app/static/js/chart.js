@@ -23,7 +23,8 @@ function legendPlaces(labels, w) {
   });
 }
 
-export function drawChart(container, series, step, onPick) {
+/** ``hideFuture``: draw the lines only up to ``step`` (predict mode: no spoilers). */
+export function drawChart(container, series, step, onPick, hideFuture = false) {
   container.replaceChildren();
   if (!series) return;
   const width = 1000; const half = width / METRICS.length; const w = half - 60;
@@ -43,14 +44,15 @@ export function drawChart(container, series, step, onPick) {
   const steps = series.steps;
   METRICS.forEach(([key, title], m) => {
     const x0 = m * half + 40;
-    const max = Math.max(1, ...series.designs.flatMap((d) => d.counters.map((c) => c[key] || 0)));
+    const upTo = (d) => (hideFuture ? d.counters.slice(0, step + 1) : d.counters);
+    const max = Math.max(1, ...series.designs.flatMap((d) => upTo(d).map((c) => c[key] || 0)));
     el("text", { x: x0, y: 12 }, svg).textContent = `${title} · max ${max}`;
     el("line", { x1: x0, y1: top + h, x2: x0 + w, y2: top + h, stroke: "#ccd" }, svg);
     const sx = (i) => x0 + (steps ? (i / steps) * w : 0);
     const sy = (v) => top + h - (v / max) * h;
     series.designs.forEach((d, k) => {
       const color = COLORS[k % COLORS.length];
-      const pts = d.counters.map((c, i) => `${sx(i)},${sy(c[key] || 0)}`).join(" ");
+      const pts = upTo(d).map((c, i) => `${sx(i)},${sy(c[key] || 0)}`).join(" ");
       el("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 1.8 }, svg);
       // The legend entry, with the design's value at this step.
       const [dx, row] = legends[m].places[k]; const y = top + h + 6 + row * 16;
