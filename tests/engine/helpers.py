@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from app.engine import apply, new_state, parse_op
+from collections.abc import Callable
+
+from app.engine import apply, check, new_state, parse_op
 from app.engine.state import State
+
+#: The reference scenarios of the behavioural spec (§11) that scenarios/ holds.
+SPEC_SCENARIOS = (
+    "s1-first-touch", "s2-zero-page", "s3-fork-shares", "s4-aim7-shape", "s5-cow-both-ways",
+    "s6-mprotect-split-merge", "s7-munmap-middle", "s8-mremap-move", "s9-fork-cow-mremap",
+    "s13-grandchild", "s15-mremap-untouched",
+)
 
 
 def run_ops(*ops: dict, design: str = "anon_vma_rfc2", options: tuple[str, ...] = ()) -> State:
@@ -63,3 +72,15 @@ def vmas_of(state: State, pid: int = 1) -> list[tuple[int, int, int, int, str, i
 def lists(state: State) -> dict[int, tuple[int, ...]]:
     """Every anon_vma's list, head first."""
     return {av.id: av.vmas for av in state.anon_vmas.values()}
+
+
+def corrupt(state: State, fn: Callable[[State], None]) -> State:
+    """A copy of ``state`` that ``fn`` has changed behind the engine's back (for the checker)."""
+    st = state.begin()
+    fn(st)
+    return st.finish()
+
+
+def rules(state: State) -> set[str]:
+    """The rules the checker says ``state`` breaks."""
+    return {v.rule for v in check(state)}

@@ -12,7 +12,19 @@ from app.engine import state_to_json as to_json
 from app.engine.designs.anon_vma_chain import Avc, AvcAnonVma
 from app.engine.state import PG_ANON_EXCLUSIVE, PG_SWAPCACHE, PTE_WRITE, State
 
-from .helpers import fork, mmap, mprotect, mremap, munmap, read, reclaim, spawn, write
+from .helpers import (
+    corrupt,
+    fork,
+    mmap,
+    mprotect,
+    mremap,
+    munmap,
+    read,
+    reclaim,
+    rules,
+    spawn,
+    write,
+)
 
 DESIGN = "anon_vma_chain"
 
@@ -457,16 +469,6 @@ def base() -> State:
                write(0x3000, 33), fork(2), write(0x1000, 99, pid=2), reclaim(3))
 
 
-def corrupt(fn) -> State:
-    st = base().begin()
-    fn(st)
-    return st.finish()
-
-
-def rules(state):
-    return {v.rule for v in check(state)}
-
-
 def _mapping_not_on_chain(st):
     st.w("page_mapping")[2] = 2  # P.a has no AVC to AV2
 
@@ -561,7 +563,7 @@ def test_anon_vma_chain_check_base_state_is_sound():
 
 @pytest.mark.parametrize(("rule", "fn"), CASES, ids=[f"{r}-{f.__name__}" for r, f in CASES])
 def test_anon_vma_chain_check_detects(rule, fn):
-    assert rule in rules(corrupt(fn))
+    assert rule in rules(corrupt(base(), fn))
 
 
 def test_anon_vma_chain_check_e4_exclusive_page_off_its_chain():
@@ -569,7 +571,7 @@ def test_anon_vma_chain_check_e4_exclusive_page_off_its_chain():
     def plant(st):
         st.w("page_flags")[1] |= PG_ANON_EXCLUSIVE
         st.w("page_mapping")[1] = 2
-    assert "D5.7" in rules(corrupt(plant))
+    assert "D5.7" in rules(corrupt(base(), plant))
 
 
 # ----- the stateful machine of test_stateful, under D5 -----------------------------------------

@@ -13,7 +13,20 @@ from app.engine.designs.anonmm import StructAnonmm
 from app.engine.errors import DesignUnavailable
 from app.engine.state import PG_ANON, PTE_WRITE, State, mk_pte_page, mk_pte_swap
 
-from .helpers import fork, mmap, mprotect, mremap, munmap, read, reclaim, run_ops, spawn, write
+from .helpers import (
+    corrupt,
+    fork,
+    mmap,
+    mprotect,
+    mremap,
+    munmap,
+    read,
+    reclaim,
+    rules,
+    run_ops,
+    spawn,
+    write,
+)
 
 D2 = "anonmm"
 
@@ -51,10 +64,6 @@ def ptes(state, pid):
 
 def swap(state):
     return [(s["slot"], s["ptes"], s["cached_pfn"]) for s in state_to_json(state)["swap"]]
-
-
-def rules(state):
-    return {v.rule for v in check(state)}
 
 
 # ----- registration and the state document -----------------------------------------------
@@ -377,12 +386,6 @@ def base() -> State:
     reclaimed (S1 held by both): a sound state with two anonmms and a shared slot."""
     return d2(spawn(), mmap(0x1000, 4), write(0x1000, 1), write(0x2000, 2), write(0x3000, 3),
               fork(2), write(0x1000, 4, pid=2), reclaim(3))
-
-
-def corrupt(state: State, fn) -> State:
-    st = state.begin()
-    fn(st)
-    return st.finish()
 
 
 def test_check_d2_base_state_is_sound():

@@ -9,7 +9,7 @@ import pytest
 from app.engine import check
 from app.engine.state import PG_DIRECT, PG_SWAPCACHE, PTE_WRITE, AnonVma, State, mk_pte_page
 
-from .helpers import fork, mmap, reclaim, run_ops, spawn, write
+from .helpers import corrupt, fork, mmap, reclaim, rules, run_ops, spawn, write
 
 
 def base() -> State:
@@ -17,16 +17,6 @@ def base() -> State:
     state with a direct page, indirect pages, an anon_vma list and a swap slot)."""
     return run_ops(spawn(), mmap(0x1000, 4), write(0x1000, 11), write(0x2000, 22),
                    write(0x3000, 33), fork(2), write(0x1000, 99, pid=2), reclaim(3))
-
-
-def rules(state: State) -> set[str]:
-    return {v.rule for v in check(state)}
-
-
-def corrupt(fn) -> State:
-    st = base().begin()
-    fn(st)
-    return st.finish()
 
 
 def test_check_base_state_is_sound():
@@ -110,11 +100,11 @@ CASES = [
 
 @pytest.mark.parametrize(("rule", "fn"), CASES, ids=[f"{r}-{f.__name__}" for r, f in CASES])
 def test_check_detects(rule, fn):
-    assert rule in rules(corrupt(fn))
+    assert rule in rules(corrupt(base(), fn))
 
 
 def test_check_violation_names_the_objects():
-    texts = [v.text for v in check(corrupt(_mapcount_off))]
+    texts = [v.text for v in check(corrupt(base(), _mapcount_off))]
     assert any("frame 2" in t and "mapcount 3" in t for t in texts)
 
 

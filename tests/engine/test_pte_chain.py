@@ -24,6 +24,7 @@ from app.engine.serialize import state_to_json
 from app.engine.state import PG_ANON, PG_DIRECT, PG_SWAPCACHE, State
 
 from .helpers import (
+    corrupt,
     fork,
     mmap,
     mprotect,
@@ -31,6 +32,7 @@ from .helpers import (
     munmap,
     read,
     reclaim,
+    rules,
     run_ops,
     spawn,
     vmas_of,
@@ -425,16 +427,6 @@ def base() -> State:
               fork(2), write(0x1000, 4, pid=2), reclaim(3), read(0x3000))
 
 
-def corrupt(fn) -> State:
-    st = base().begin()
-    fn(st)
-    return st.finish()
-
-
-def rules(state):
-    return {v.rule for v in check(state)}
-
-
 def _mapcount_off(st):
     st.w("page_mapcount")[2] += 1
 
@@ -537,16 +529,16 @@ def test_d1_check_base_state_is_sound():
 
 @pytest.mark.parametrize(("rule", "fn"), CASES, ids=[f"{r}-{f.__name__}" for r, f in CASES])
 def test_d1_check_detects(rule, fn):
-    assert rule in rules(corrupt(fn))
+    assert rule in rules(corrupt(base(), fn))
 
 
 def test_d1_check_names_the_chain_mismatch():
-    texts = [v.text for v in check(corrupt(_stale_chain_entry))]
+    texts = [v.text for v in check(corrupt(base(), _stale_chain_entry))]
     assert any("stale pte(2, 0x9000)" in t and "missing pte(2, 0x2000)" in t for t in texts)
 
 
 def test_d1_broken_rmap_is_reported_not_raised():
-    st = corrupt(_rmap_entry_lost)
+    st = corrupt(base(), _rmap_entry_lost)
     result = apply(st, parse_op(munmap(0x1000, 1, pid=2)))
     assert "rmap_not_found" in [e.kind for e in result.events]
 

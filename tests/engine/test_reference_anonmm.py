@@ -17,15 +17,12 @@ import pytest
 from app.engine import run_scenario
 
 from .expect import mm, present, step, swapped, vma, zero
+from .helpers import SPEC_SCENARIOS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 D2 = "anonmm"
 
-REFERENCE = (
-    "s1-first-touch", "s2-zero-page", "s3-fork-shares", "s4-aim7-shape", "s5-cow-both-ways",
-    "s6-mprotect-split-merge", "s7-munmap-middle", "s8-mremap-move", "s9-fork-cow-mremap",
-    "s13-grandchild", "s15-mremap-untouched",
-)
+REFERENCE = SPEC_SCENARIOS
 
 
 def run(name):
@@ -300,20 +297,6 @@ def test_d2_reference_reclaim_walk_matches_spec(name, index, pfn, via, visited, 
                                "unmapped": sum(v["result"] == "hit" for v in visited),
                                "remaining": 0}]
     assert found["result"] == {}
-
-
-@pytest.mark.parametrize("name", REFERENCE)
-def test_d2_reference_invariants_hold_after_every_step(name):
-    doc = run(name)
-    broken = [(s["index"], s["invariants"]) for s in doc["steps"] if not s["invariants"]["ok"]]
-    assert broken == []
-    assert doc["invariants"] == {"ok": True, "violations": []}
-
-
-@pytest.mark.parametrize("name", REFERENCE)
-def test_d2_reference_steps_all_succeed(name):
-    outcomes = [s["outcome"] for s in run(name)["steps"]]
-    assert outcomes == ["ok"] * len(outcomes)
 
 
 ANONMMS_ALLOCATED = {
