@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from . import __version__
 from .engine import (
     DESIGN_NAMES,
     DesignUnavailable,
@@ -17,14 +20,16 @@ from .engine import (
     run_scenario,
 )
 from .engine.compare import parse_variant
+from .kernelcheck.cli import add_parser as add_kernel_check
 from .render import render_compare, render_run
-from .scenarios import builtin_names, load_builtin, load_scenario
+from .scenarios import load_scenario, summaries
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rmaplab",
         description="A laboratory for Linux anonymous-page reverse mapping (rmap).")
+    parser.add_argument("--version", action="version", version=f"rmaplab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario and print every step and the final state")
     run.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
@@ -35,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the run document as JSON")
     run.add_argument("--all-states", action="store_true",
                      help="with --json, include the full state after every step")
+    run.set_defaults(func=_run)
     comp = sub.add_parser("compare", help="run a scenario through several designs, side by side")
     comp.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
     comp.add_argument("--designs", default="all", metavar="all|NAME[+OPTION...],...",
@@ -43,58 +49,98 @@ def _parser() -> argparse.ArgumentParser:
                            "exactly as written, e.g. anon_vma_267,anon_vma_267+exact_267")
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
+    comp.set_defaults(func=_compare)
     serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    sub.add_parser("scenarios", help="list the built-in scenarios")
-    sub.add_parser("designs", help="list the designs and their options")
-    from .kernelcheck.cli import add_parser as add_kernel_check
-    add_kernel_check(sub)  # rmaplab kernel-check; sets args.kernel_check
+    serve.set_defaults(func=_serve)
+    scen = sub.add_parser("scenarios", help="list the built-in scenarios")
+    scen.add_argument("--json", action="store_true",
+                      help="print each scenario's name, title, description, design, options "
+                           "and length as JSON")
+    scen.set_defaults(func=_scenarios)
+    sub.add_parser("designs", help="list the designs and their options").set_defaults(
+        func=_designs_list)
+    add_kernel_check(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for a bad scenario or argument)."""
-    args = _parser().parse_args(argv)
-    if getattr(args, "kernel_check", None):
-        return int(args.kernel_check(args))
-    if args.command == "serve":
-        import uvicorn
+    """Entry point; returns the exit status (2 for a bad scenario or argument).
 
-        uvicorn.run("app.main:app", host=args.host, port=args.port)
-        return 0
+    Output cut short by a closed pipe (``rmaplab run X --json | head``) ends quietly.
+    """
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "scenarios":
-            for name in builtin_names():
-                print(f"{name:<28} {load_builtin(name).get('title', '')}")
-            return 0
-        if args.command == "designs":
-            for name in DESIGN_NAMES:
-                if name in available_designs():
-                    cls = design_class(name)
-                    print(f"{name:<16} {cls.title} ({cls.era})")
-                    for opt, text in cls.option_help.items():
-                        print(f"{'':<18}--option {opt}: {text}")
-                else:
-                    print(f"{name:<16} (not yet available)")
-            return 0
-        if args.command == "compare":
-            doc = compare_scenario(load_scenario(args.scenario), _designs(args.designs))
-            text = render_compare(doc)
-        else:
-            doc = run_scenario(load_scenario(args.scenario), design=args.design,
-                               options=args.options, all_states=args.all_states)
-            text = render_run(doc)
-    except EngineError as exc:
-        print(f"rmaplab: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(text)
+        try:
+            return int(args.func(args))
+        except EngineError as exc:
+            print(f"rmaplab: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away: send what is left of stdout nowhere, so that the
+        # interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port)
     return 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    if args.json:
+        _print_json(summaries())
+    else:
+        for item in summaries():
+            print(f"{item['name']:<28} {item['title']}")
+    return 0
+
+
+def _designs_list(args: argparse.Namespace) -> int:
+    for name in DESIGN_NAMES:
+        if name in available_designs():
+            cls = design_class(name)
+            print(f"{name:<16} {cls.title} ({cls.era})")
+            for opt, text in cls.option_help.items():
+                print(f"{'':<18}--option {opt}: {text}")
+        else:
+            print(f"{name:<16} (not yet available)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    doc = compare_scenario(load_scenario(args.scenario), _designs(args.designs))
+    _output(args, doc, render_compare)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    doc = run_scenario(load_scenario(args.scenario), design=args.design,
+                       options=args.options, all_states=args.all_states)
+    _output(args, doc, render_run)
+    return 0
+
+
+def _output(args: argparse.Namespace, doc: dict[str, Any],
+            render: Callable[[dict[str, Any]], str]) -> None:
+    """The document as JSON with ``--json``, else as text."""
+    if args.json:
+        _print_json(doc)
+    else:
+        sys.stdout.write(render(doc))
+
+
+def _print_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=1)
+    sys.stdout.write("\n")
 
 
 def _designs(spec: str) -> list[str] | None:

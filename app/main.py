@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from . import __version__
 from .api.config import Settings
 from .api.routes import router
 from .api.sessions import ServiceError, SessionManager
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     """The service. ``settings`` default to the environment, ``store`` to SQLite."""
     settings = settings or Settings.from_env()
     store = store or SqliteStore(settings.db)
-    app = FastAPI(title="rmaplab", version="0.1.0",
+    app = FastAPI(title="rmaplab", version=__version__,
                   description="A laboratory for Linux anonymous-page reverse mapping: "
                               "sessions with time travel, scripted runs and comparisons "
                               "of five rmap designs.")

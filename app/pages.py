@@ -15,7 +15,8 @@ from .scenarios import summaries
 
 ROOT = Path(__file__).resolve().parent
 STATIC = ROOT / "static"
-#: templates/ of a source checkout, or app/templates of an installed wheel
+#: templates/ of a source checkout, or app/templates of an installed wheel (pyproject.toml
+#: force-includes it there, as it does scenarios/)
 TEMPLATES = next((p for p in (ROOT.parent / "templates", ROOT / "templates") if p.is_dir()),
                  ROOT.parent / "templates")
 

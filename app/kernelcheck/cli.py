@@ -16,7 +16,7 @@ from .render import render_check
 
 
 def add_parser(sub: Any) -> None:
-    """Add ``kernel-check`` to the subcommands; ``args.kernel_check`` runs it."""
+    """Add ``kernel-check`` to the subcommands; ``args.func`` runs it."""
     p = sub.add_parser(
         "kernel-check",
         help="run a scenario as real processes on this Linux kernel and compare every step "
@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-swap", action="store_true",
                    help="never make a temporary swap file (page-out steps become not "
                         "checkable when no swap area is active)")
-    p.set_defaults(kernel_check=run)
+    p.set_defaults(func=run)
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

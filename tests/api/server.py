@@ -21,6 +21,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the server at ``url`` answers /healthz (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            assert proc.stderr is not None
+            raise RuntimeError(f"the server exited: {proc.stderr.read().decode()}")
+    raise RuntimeError("the server did not become healthy in 30 s")
+
+
 class Server:
     """``uvicorn app.main:app`` on a loopback port, over a given database file."""
 
@@ -40,16 +55,8 @@ class Server:
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {self.proc.stderr.read().decode()}")
-        raise RuntimeError("uvicorn did not become healthy in 30 s")
+        wait_healthy(self.url, self.proc)
+        return self
 
     def kill(self) -> None:
         """kill -9, as a crash would."""

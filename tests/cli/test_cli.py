@@ -131,3 +131,34 @@ def test_cli_compare_table_and_json(scenario_file, capsys):
 def test_cli_compare_bad_designs_exit_2(scenario_file, capsys):
     assert main(["compare", str(scenario_file), "--designs", "anon_vma_267+fast"]) == 2
     assert "has no option 'fast'" in capsys.readouterr().err
+
+
+def test_cli_version(capsys):
+    from app import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rmaplab {__version__}"
+
+
+def test_cli_scenarios_json_lists_every_builtin(capsys):
+    from app.scenarios import builtin_names
+
+    assert main(["scenarios", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert [item["name"] for item in items] == builtin_names()
+    seed = next(item for item in items if item["name"] == "seed-story")
+    assert seed["steps"] == 12 and seed["design"] and seed["title"]
+
+
+def test_cli_quiet_on_a_closed_pipe():
+    """``rmaplab run X --json | head`` ends quietly: no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", "aim7-shape", "--json",
+                             "--all-states"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away with most of the output unread
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0
+    assert err == ""
