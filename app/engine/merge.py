@@ -22,10 +22,13 @@ The kernel's diagram (``AAAA`` is the range, ``PPPP`` prev, ``NNNN`` next)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from .designs.base import Design
 from .events import Step, obj, span
 from .state import PAGE_SHIFT, State, Vma
+
+if TYPE_CHECKING:
+    from .designs.base import Design
 
 
 @dataclass(slots=True)

@@ -61,15 +61,15 @@ def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
         if plan is not None:
             merged = execute_merge(step, plan, vma.anon_vma,
                                    f"mprotect of {span(start, end)} to {prot}")
-            return _protect(step, merged, start, end, prot)
+            return change_protection(step, merged, start, end, prot)
     if start != vma.vm_start:
         split_vma(step, vma.id, start, new_below=True)
     if end != st.vmas[vma.id].vm_end:
         split_vma(step, vma.id, end, new_below=False)
-    return _protect(step, st.vmas[vma.id], start, end, prot)
+    return change_protection(step, st.vmas[vma.id], start, end, prot)
 
 
-def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
+def change_protection(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
     """Set the flags and ``change_protection`` over ``[start, end)``.
 
     2.6 rewrites every present PTE from ``vm_page_prot``, which for a private mapping is

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
+from .. import mprotect
 from ..events import Step
+from ..fault import cow_is_reusable
 from ..mapindex import MapIndex
 from ..state import State, Vma, mk_pte_swap
 
@@ -116,8 +118,6 @@ class Design:
         2.6 (D1-D4): the frame stays in the swap cache (swap is never full, J-13); the PTE
         is writable only on a write fault by the frame's only user (``can_share_swap_page``).
         """
-        from ..fault import cow_is_reusable
-
         st = step.state
         st.w("swap_ptes")[slot] -= 1
         self.page_add_swapin_rmap(step, pfn, vma, addr, mapped_before)
@@ -192,9 +192,7 @@ class Design:
     def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
                        prot: str) -> Vma:
         """``mprotect_fixup`` for ``[start, end)`` inside ``vma`` (default: 2.6.7)."""
-        from ..mprotect import mprotect_fixup
-
-        return mprotect_fixup(step, vma, prev, start, end, prot)
+        return mprotect.mprotect_fixup(step, vma, prev, start, end, prot)
 
     def mprotect_done(self, step: Step, prev: Vma, ended_at_vma_end: bool) -> None:
         """The end of ``sys_mprotect``, after the last ``mprotect_fixup``: ``prev`` is the vma

@@ -33,6 +33,8 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import DesignUnavailable
 from ..events import Step, hexa, id_list, obj, plural, pte_obj, span
 from ..mapindex import MapIndex
+from ..mmap import remove_vma, split_vma
+from ..mprotect import change_protection
 from ..state import (
     PAGE_SHIFT,
     PG_ANON,
@@ -508,26 +510,21 @@ class PteChain(Design):
         start may merge, and only with ``prev`` (``mprotect_attempt_merge``): the whole vma
         is absorbed when the range covers it, otherwise the boundary shifts. Anything else
         splits, exactly as 2.6.7 does."""
-        from ..mmap import split_vma
-        from ..mprotect import _protect
-
         st = step.state
         if start == vma.vm_start:
             merged = self._mprotect_attempt_merge(step, vma, prev, end, prot)
             if merged is not None:
-                return _protect(step, merged, start, end, prot)
+                return change_protection(step, merged, start, end, prot)
         else:
             split_vma(step, vma.id, start, new_below=True)
         if end != st.vmas[vma.id].vm_end:
             split_vma(step, vma.id, end, new_below=False)
-        return _protect(step, st.vmas[vma.id], start, end, prot)
+        return change_protection(step, st.vmas[vma.id], start, end, prot)
 
     def _mprotect_attempt_merge(self, step: Step, vma: Vma, prev: Vma | None, end: int,
                                 prot: str) -> Vma | None:
         """2.6.0 ``mprotect_attempt_merge``: ``prev`` adjacent with the new flags takes the
         range, absorbing the whole vma or shifting the boundary."""
-        from ..mmap import remove_vma
-
         if prev is None or prev.vm_end != vma.vm_start or prev.prot != prot:
             return None
         st = step.state
@@ -558,8 +555,6 @@ class PteChain(Design):
         at a vma's end, the vma now ending it (``prev``) absorbs the next vma if that is
         adjacent with the same flags. A range ending inside a vma left through ``goto out``
         and never gets here."""
-        from ..mmap import remove_vma
-
         if not ended_at_vma_end:
             return
         st = step.state
