@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from app.kernelcheck.check import (
-    AGREE,
-    DIFFER,
-    NOT_OBSERVABLE,
-    EngineView,
-    KernelStep,
-    KernelView,
-    KPte,
-    Session,
-    exit_status,
-)
-from app.kernelcheck.host import Environment, SwapInfo
+from app.kernelcheck.check import exit_status
+from app.kernelcheck.compare import AGREE, DIFFER, NOT_OBSERVABLE, Comparator
+from app.kernelcheck.perform import KernelStep
+from app.kernelcheck.views import EngineView, KernelView, KPte
 
 ANON = 1 << 12
 SWAPCACHE = 1 << 13
 EXCL = 1 << 34
 
 
-class FakeKPages:
-    """Stands for /proc/kpageflags and /proc/kpagecount: their presence means root."""
-
-
-def session(root: bool = True) -> Session:
-    env = Environment("Linux", "6.18.0", root, 4096, True, root)
-    s = Session(env, SwapInfo(True, "test"), host=None, base=0x7E0000000000)  # type: ignore[arg-type]
-    if root:
-        s.kpages = FakeKPages()  # type: ignore[assignment]
-        s.exclusive_bit = True
-    s.agents = {1: None, 2: None}  # type: ignore[dict-item]
-    return s
+def session(root: bool = True) -> Comparator:
+    """As root the kernel shows frames and kpageflags, and bit 34 is calibrated."""
+    return Comparator(frames_visible=root, exclusive_bit=root, exclusive_note="not root")
 
 
 def engine(ptes, pages, vmas=None, slots=()):
@@ -56,8 +39,8 @@ STEP = {"op": {"op": "fork", "pid": 1, "child": 2}, "outcome": "ok", "value": No
         "result": {}}
 
 
-def compare(s, eng, ker, ks=None, step=STEP, index=1):
-    aspects, notes = s.compare(index, step, eng, ker, ks or KernelStep())
+def compare(s, eng, ker, ks=None, step=STEP, index=1, lingering=None):
+    aspects, notes = s.compare(index, step, eng, ker, ks or KernelStep(), lingering=lingering)
     return {a.name: a for a in aspects}, notes
 
 
@@ -118,12 +101,11 @@ def test_a_kernel_frame_may_be_reused_once_the_simulators_frame_is_gone():
 def test_the_swap_cache_keeping_a_paged_out_page_is_a_note_not_a_difference():
     s = session()
     compare(s, *shared_after_fork(), index=1)
-    s.lingering.add(0x500)
     eng = engine({(1, 0x1000): {"kind": "page", "pfn": 3}}, {3: page(3, 1, "swapcache")},
                  vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
     ker = kernel({(1, 0x1000): kpage(0x500, 1, ANON | SWAPCACHE)},
                  vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
-    a, notes = compare(s, eng, ker, index=2)
+    a, notes = compare(s, eng, ker, index=2, lingering={0x500})
     assert a["frames"].status == AGREE
     assert any("swap cache still held" in n for n in notes)
 

@@ -22,9 +22,9 @@ import pytest
 
 from app.cli import main
 from app.engine import EngineError, apply, new_state, parse_op
-from app.kernelcheck import check as kcheck
 from app.kernelcheck import exit_status, kernel_check
 from app.kernelcheck.host import Host, read_swaps
+from app.kernelcheck.perform import Performer
 from app.scenarios import builtin_names, load_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,14 +313,14 @@ def test_without_swap_page_out_is_not_checkable(monkeypatch):
 
 
 def test_an_agent_that_dies_is_reported_and_everything_ends(monkeypatch):
-    perform = kcheck.Session.perform
+    perform = Performer.perform
 
     def killing(self, op, pre, view, result):
         if pre.step == 3:
             os.kill(self.agents[1].pid, 9)
         return perform(self, op, pre, view, result)
 
-    monkeypatch.setattr(kcheck.Session, "perform", killing)
+    monkeypatch.setattr(Performer, "perform", killing)
     doc = kernel_check(load_builtin("s5-cow-both-ways"))
     assert_clean(doc)
     verdicts = [s["verdict"] for s in doc["steps"]]
@@ -335,14 +335,14 @@ def test_an_error_mid_run_still_ends_every_process_and_removes_the_swap_file(mon
     monkeypatch.setattr(Host, "spawn", lambda self, label: _keep(started, spawn(self, label)))
     monkeypatch.setattr(Host, "fork",
                         lambda self, parent, label: _keep(started, fork(self, parent, label)))
-    perform = kcheck.Session.perform
+    perform = Performer.perform
 
     def failing(self, op, pre, view, result):
         if pre.step == 4:
             raise RuntimeError("boom")
         return perform(self, op, pre, view, result)
 
-    monkeypatch.setattr(kcheck.Session, "perform", failing)
+    monkeypatch.setattr(Performer, "perform", failing)
     with pytest.raises(RuntimeError, match="boom"):
         kernel_check(load_builtin("s4-aim7-shape"))
     assert len(started) >= 4
