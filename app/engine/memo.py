@@ -11,7 +11,7 @@ by identity.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -27,9 +27,10 @@ class IdentityMemo(Generic[T]):
         self._entries: deque[tuple[tuple[Any, ...], T]] = deque(maxlen=size)
 
     def get(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        for seen, value in reversed(self._entries):
+        newest_first: Iterator[tuple[tuple[Any, ...], T]] = reversed(self._entries)
+        for seen, known in newest_first:
             if len(seen) == len(key) and all(a is b for a, b in zip(seen, key, strict=True)):
-                return value
+                return known
         value = compute()
         self._entries.append((key, value))
         return value

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    from .designs.anon_vma_chain import Avc
+    from .designs.anonmm import StructAnonmm
+    from .designs.pte_chain import Entry, StructPteChain
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -141,6 +146,11 @@ COUNTER_NAMES = (
     "anonmms_allocated",
 )
 
+#: the tables of ``State`` that map an id to an integer
+IntTable = Literal["page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
+                   "page_value", "swap_ptes", "swap_cache", "swap_value", "mm_anonmm"]
+
+
 @dataclass
 class State:
     """One moment of the simulated machine. Treat a finished State as immutable.
@@ -168,14 +178,14 @@ class State:
     swap_value: dict[int, int] = field(default_factory=dict)
     # Design-specific rmap objects, each table used by the design that needs it:
     #: D1: page->pte union per frame (the direct PTE, or the head pte_chain block)
-    page_pte: dict[int, Any] = field(default_factory=dict)
+    page_pte: dict[int, Entry | int] = field(default_factory=dict)
     #: D1: pte_chain blocks by id
-    pte_chains: dict[int, Any] = field(default_factory=dict)
+    pte_chains: dict[int, StructPteChain] = field(default_factory=dict)
     #: D2: anonmm objects by id, and each live mm's anonmm
-    anonmms: dict[int, Any] = field(default_factory=dict)
+    anonmms: dict[int, StructAnonmm] = field(default_factory=dict)
     mm_anonmm: dict[int, int] = field(default_factory=dict)
     #: D5: anon_vma_chain objects by id, and each vma's chain (newest first)
-    avcs: dict[int, Any] = field(default_factory=dict)
+    avcs: dict[int, Avc] = field(default_factory=dict)
     vma_chain: dict[int, tuple[int, ...]] = field(default_factory=dict)
     #: next id of each kind of design object ("pte_chain", "anonmm", "avc", ...)
     next_ids: dict[str, int] = field(default_factory=dict)
@@ -205,6 +215,28 @@ class State:
         self._own = self._own_pt = None
         return self
 
+    @overload
+    def w(self, name: IntTable) -> dict[int, int]: ...
+    @overload
+    def w(self, name: Literal["mms"]) -> dict[int, Mm]: ...
+    @overload
+    def w(self, name: Literal["ptes"]) -> dict[int, dict[int, int]]: ...
+    @overload
+    def w(self, name: Literal["vmas"]) -> dict[int, Vma]: ...
+    @overload
+    def w(self, name: Literal["anon_vmas"]) -> dict[int, AnonVma]: ...
+    @overload
+    def w(self, name: Literal["page_pte"]) -> dict[int, Entry | int]: ...
+    @overload
+    def w(self, name: Literal["pte_chains"]) -> dict[int, StructPteChain]: ...
+    @overload
+    def w(self, name: Literal["anonmms"]) -> dict[int, StructAnonmm]: ...
+    @overload
+    def w(self, name: Literal["avcs"]) -> dict[int, Avc]: ...
+    @overload
+    def w(self, name: Literal["vma_chain"]) -> dict[int, tuple[int, ...]]: ...
+    @overload
+    def w(self, name: Literal["next_ids", "counters"]) -> dict[str, int]: ...
     def w(self, name: str) -> Any:
         """The table ``name``, copied first if this step has not written it yet."""
         own = self._own

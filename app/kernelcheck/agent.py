@@ -26,6 +26,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
@@ -59,7 +60,11 @@ _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_u
                         ctypes.c_ulong]
 
 
-def _fail(err: int | None = None) -> dict:
+#: a command's answer to the controller (one JSON message)
+Reply = dict[str, Any]
+
+
+def _fail(err: int | None = None) -> Reply:
     err = ctypes.get_errno() if err is None else err
     return {"ok": False, "errno": err, "error": errno.errorcode.get(err, str(err))}
 
@@ -112,10 +117,10 @@ class Agent:
 
     # ----- commands ----------------------------------------------------------------------
 
-    def do_ping(self) -> dict:
+    def do_ping(self) -> Reply:
         return {"ok": True, "pid": os.getpid()}
 
-    def do_mmap(self, addr: int, length: int, prot: int) -> dict:
+    def do_mmap(self, addr: int, length: int, prot: int) -> Reply:
         flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE
         got = _libc.mmap(addr, length, prot, flags, -1, 0)
         if got is None or got == ctypes.c_void_p(-1).value:
@@ -125,29 +130,29 @@ class Agent:
             return _fail(errno.EEXIST)
         return {"ok": True}
 
-    def do_munmap(self, addr: int, length: int) -> dict:
+    def do_munmap(self, addr: int, length: int) -> Reply:
         return {"ok": True} if _libc.munmap(addr, length) == 0 else _fail()
 
-    def do_mprotect(self, addr: int, length: int, prot: int) -> dict:
+    def do_mprotect(self, addr: int, length: int, prot: int) -> Reply:
         return {"ok": True} if _libc.mprotect(addr, length, prot) == 0 else _fail()
 
     def do_mremap(self, addr: int, old_len: int, new_len: int, flags: int,
-                  new_addr: int) -> dict:
+                  new_addr: int) -> Reply:
         got = _libc.mremap(addr, old_len, new_len, flags, new_addr)
         if got is None or got == ctypes.c_void_p(-1).value:
             return _fail()
         return {"ok": True, "addr": got}
 
-    def do_madvise(self, addr: int, length: int, advice: int) -> dict:
+    def do_madvise(self, addr: int, length: int, advice: int) -> Reply:
         return {"ok": True} if _libc.madvise(addr, length, advice) == 0 else _fail()
 
-    def do_access(self, addr: int, pages: int, value: int | None) -> dict:
+    def do_access(self, addr: int, pages: int, value: int | None) -> Reply:
         """Read (``value`` None) or write ``pages`` pages from ``addr``, one page apart.
 
         Stops at the first page the kernel refuses: ``fault`` tells it was EFAULT (the
         SIGSEGV a user access would get).
         """
-        values = []
+        values: list[int] = []
         for i in range(pages):
             at = addr + i * 0x1000
             reply = self.do_read(at) if value is None else self.do_write(at, value)
@@ -159,7 +164,7 @@ class Agent:
                 values.append(reply["value"])
         return {"ok": True, "done": pages, "values": values, "fault": False, "error": None}
 
-    def do_drain(self, addr: int) -> dict:
+    def do_drain(self, addr: int) -> Reply:
         """Empty every CPU's LRU batches (``lru_add_drain_all``), as move_pages(2) does.
 
         ``move_pages`` starts with ``lru_cache_disable()``, which drains the per-CPU folio
@@ -175,7 +180,7 @@ class Agent:
         rc = _libc.syscall(SYS_MOVE_PAGES, 0, 1, pages, nodes, status, 0)
         return {"ok": True} if rc >= 0 else _fail()
 
-    def do_read(self, addr: int) -> dict:
+    def do_read(self, addr: int) -> Reply:
         """The 8 bytes at ``addr``, copied by the kernel (EFAULT instead of SIGSEGV)."""
         n = _libc.write(self.pipe_w, addr, 8)
         if n != 8:
@@ -183,7 +188,7 @@ class Agent:
         value = int.from_bytes(os.read(self.pipe_r, 8), "little", signed=True)
         return {"ok": True, "value": value}
 
-    def do_write(self, addr: int, value: int) -> dict:
+    def do_write(self, addr: int, value: int) -> Reply:
         """Store ``value`` at ``addr`` through the kernel's copy_to_user."""
         os.write(self.pipe_w, value.to_bytes(8, "little", signed=True))
         n = _libc.read(self.pipe_r, addr, 8)

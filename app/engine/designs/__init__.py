@@ -49,7 +49,7 @@ def get_design(name: str, options: frozenset[str] = frozenset()) -> Design:
     return _BUILT[name](options)
 
 
-def design_class(name: str) -> type:
+def design_class(name: str) -> type[Design]:
     """The strategy class of an available design (for its name, era and option help)."""
     check_design(name)
     return _BUILT[name]
