@@ -200,7 +200,7 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -
     design.vma_adjusted(step, plan.survivor)
     if plan.exporter is not None:
         design.vma_adjusted(step, plan.exporter)
-    step.emit("vma_merge", "mm/mmap.c:vma_merge", text + ".", *objects)
+    step.emit("vma_merge", "merge_existing", text + ".", *objects)
     return st.vmas[plan.survivor]
 
 
@@ -213,6 +213,6 @@ def narrate_refusal(step: Step, refusals: list[Refusal], what: str) -> None:
     """Tell why an adjacent neighbour did not merge (nothing when none was adjacent)."""
     adjacent = [r for r in refusals if r.vma is not None and "not adjacent" not in r.text]
     if adjacent:
-        step.emit("merge_refused", "mm/mmap.c:vma_merge",
+        step.emit("merge_refused", "merge_existing",
                   f"{what} is not merged with its neighbour: {explain_refusal(adjacent)}.",
                   *(obj("vma", r.vma) for r in adjacent if r.vma is not None))

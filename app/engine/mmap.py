@@ -65,7 +65,7 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> tu
     vma = Vma(st.alloc_vma_id(), pid, addr, end, pgoff, prot)
     st.put_vma(vma)
     st.set_mm(pid, [*st.mms[pid].vmas, vma.id])
-    step.emit("mmap", "mm/mmap.c:do_mmap_pgoff",
+    step.emit("mmap", "mmap",
               f"pid {pid} maps {span(addr, end)} {prot} as vma {vma.id} with vm_pgoff {pgoff} "
               "(vm_start >> 12); no page is touched yet.", obj("vma", vma.id))
     return vma, addr
@@ -92,7 +92,7 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
     st.put_vma(new)
     st.set_mm(vma.pid, [*st.mms[vma.pid].vmas, new_id])
     kept = st.vmas[vma_id]
-    step.emit("split_vma", "mm/mmap.c:split_vma",
+    step.emit("split_vma", "split_vma",
               f"split_vma: vma {vma_id} keeps {span(kept.vm_start, kept.vm_end)} "
               f"(vm_pgoff {kept.vm_pgoff}) and a new vma {new_id} takes "
               f"{span(new.vm_start, new.vm_end)} (vm_pgoff {new.vm_pgoff}); no page is touched.",
@@ -146,7 +146,7 @@ def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table
     mark = len(step.events)
     step.end_bulk()
     step.events.insert(mark, Event(
-        "zap", "mm/memory.c:zap_pte_range", summary,
+        "zap", "zap", summary,
         ({"kind": "pte_range", "pid": pid, "start": lo << PAGE_SHIFT, "end": hi << PAGE_SHIFT},
          obj("vma", vma_id))))
 

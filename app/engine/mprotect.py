@@ -35,7 +35,7 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
         tmp = min(vma.vm_end, end)
         exact = vma.vm_end == end
         if prot == vma.prot:
-            step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
+            step.emit("mprotect", "mprotect_fixup",
                       f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
                       obj("vma", vma.id))
             prev = vma
@@ -100,7 +100,7 @@ def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
     if made_rw:
         tail += (f"; {plural(made_rw, 'PTE')} of exclusive pages "
                  f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)")
-    step.emit("mprotect", "mm/mprotect.c:change_protection",
+    step.emit("mprotect", "change_protection",
               f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}{tail}.",
               obj("vma", vma.id))
     return vma

@@ -42,13 +42,13 @@ def do_mremap(step: Step, pid: int, addr: int, pages: int, new_pages: int,
         return
     if new_len <= old_len:
         if new_len < old_len:
-            step.emit("mremap", "mm/mremap.c:do_mremap",
+            step.emit("mremap", "do_mremap",
                       f"mremap shrinks {span(addr, addr + old_len)} to {plural(new_pages, 'page')}"
                       f": the tail {span(addr + new_len, addr + old_len)} is unmapped.",
                       obj("vma", vma.id))
             do_munmap(step, pid, addr + new_len, addr + old_len)
         else:
-            step.emit("mremap", "mm/mremap.c:do_mremap", "mremap to the same size: nothing to do.",
+            step.emit("mremap", "do_mremap", "mremap to the same size: nothing to do.",
                       obj("vma", vma.id))
         return
     end = addr + new_len
@@ -57,7 +57,7 @@ def do_mremap(step: Step, pid: int, addr: int, pages: int, new_pages: int,
         st.put_vma(replace(vma, vm_end=end))
         st.refresh_mm(pid)
         step.design.vma_adjusted(step, vma.id)
-        step.emit("mremap", "mm/mremap.c:do_mremap",
+        step.emit("mremap", "do_mremap",
                   f"mremap grows vma {vma.id} in place to {span(vma.vm_start, end)}: the range "
                   "after it is free (vma_adjust).", obj("vma", vma.id))
         return
@@ -100,7 +100,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
     if plan is not None:
         target = execute_merge(step, plan, vma.anon_vma, why)
         if target.vm_start <= old_addr < target.vm_end:
-            step.emit("copy_vma", "mm/mmap.c:copy_vma",
+            step.emit("copy_vma", "copy_vma",
                       f"The destination merged with vma {vma_id} itself, the vma being moved: "
                       f"possible only because it was never faulted, so copy_vma gave the "
                       f"destination the pgoff of its new address. vma {target.id} now covers "
@@ -112,7 +112,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
                          vm_pgoff=pgoff)
         st.put_vma(target)
         st.set_mm(pid, [*st.mms[pid].vmas, target.id])
-        step.emit("copy_vma", "mm/mmap.c:copy_vma",
+        step.emit("copy_vma", "copy_vma",
                   f"copy_vma: a new vma {target.id} {span(new_addr, new_end)} is made from vma "
                   f"{vma_id}, with vm_pgoff {pgoff}.",
                   obj("vma", vma_id), obj("vma", target.id))
@@ -125,7 +125,7 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         for vpn, _ in moved:
             del table[vpn]
         table.update((vpn + shift, pte) for vpn, pte in moved)
-        step.emit("move_page_tables", "mm/mremap.c:move_page_tables",
+        step.emit("move_page_tables", "move_page_tables",
                   f"move_page_tables: {plural(len(moved), 'PTE')} move from "
                   f"{span(old_addr, old_addr + old_len)} to {span(new_addr, new_addr + old_len)}; "
                   "the design's own rmap work, if any, is told next.",

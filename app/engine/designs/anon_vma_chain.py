@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
+from ..eras import is_model
 from ..events import Step, id_list, obj, plural
 from ..mapindex import MapIndex
 from ..state import (
@@ -103,6 +104,7 @@ class AnonVmaChain(Design):
     name = "anon_vma_chain"
     title = "anon_vma + anon_vma_chain"
     era = "Linux 2.6.34 (2010) to today; modelled: 6.18/6.19 with the January 2026 fixes"
+    era_key = "6.18"
     description = (
         "Rik van Riel's answer to the AIM7 problem of one anon_vma per fork family. Each "
         "vma has a chain of anon_vma_chain links: its own anon_vma, where its new and "
@@ -142,6 +144,8 @@ class AnonVmaChain(Design):
                   "ancestors, 7a3ef208e662), so chains grow by one per fork generation",
     }
 
+    option_eras: ClassVar[dict[str, str]] = {V2_6_34: "2.6.34", V2_6_34_RC3: "2.6.34"}
+
     def __init__(self, options: frozenset[str]) -> None:
         super().__init__(options)
         self.rc3 = V2_6_34_RC3 in options
@@ -150,6 +154,8 @@ class AnonVmaChain(Design):
         self.reuse = not (self.list_walk or NO_REUSE in options)
         self.merge_rule = ("2.6.34" if self.list_walk else
                            "3.0" if V3_0_TO_6_15 in options else "6.16")
+        #: PageAnonExclusive (5.19+; 2.6.34 had no such flag, docs/semantics.md#avc-2634)
+        self.anon_exclusive = not self.list_walk
         #: the exclusive swap-PTE marker (5.19+)
         self.swp_exclusive = not self.list_walk
         #: E2 (6.11+): an exclusive read swap-in maps the page writable
@@ -249,9 +255,11 @@ class AnonVmaChain(Design):
             self._add_active(st, dst_av, 1)
         return len(links)
 
-    def dup_anon_vma(self, step: Step, dst_id: int, src_id: int, why: str) -> None:
+    def dup_anon_vma(self, step: Step, dst_id: int, src_id: int, why: str,
+                     role: str = "dup_anon_vma") -> None:
         """``dup_anon_vma``: an anon_vma-less vma about to cover ``src``'s pages takes its
-        anon_vma and a copy of its chain ("Easily overlooked: ...")."""
+        anon_vma and a copy of its chain ("Easily overlooked: ..."); 2.6.34: the importer
+        clone of ``vma_adjust``. ``role`` names the function (or the modelling choice)."""
         st = step.state
         if src_id not in st.vmas or dst_id not in st.vmas:  # the source was merged away
             return
@@ -260,10 +268,17 @@ class AnonVmaChain(Design):
             return
         self._set_anon_vma(st, dst_id, av)
         n = self.anon_vma_clone(step, dst_id, src_id)
-        step.emit("dup_anon_vma", "mm/vma.c:dup_anon_vma",
-                  f"{why}: vma {dst_id} had no anon_vma, so it takes anon_vma {av} of vma "
-                  f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages "
-                  "it takes over.", obj("vma", dst_id), obj("vma", src_id), obj("anon_vma", av))
+        model = is_model(self.funcs[role])
+        text = (f"{why}: vma {dst_id} had no anon_vma, so "
+                f"{'the simulator lets it take' if model else 'it takes'} anon_vma {av} of vma "
+                f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages it "
+                "takes over")
+        if model:
+            text += (" (a modelling choice: this kernel's copy_vma leaves the vma without an "
+                     "anon_vma)")
+        step.emit("dup_anon_vma", role, text + ".", obj("vma", dst_id), obj("vma", src_id),
+                  obj("anon_vma", av),
+                  ref="docs/semantics.md#mremap-adoption" if model else None)
 
     def unlink_anon_vmas(self, step: Step, vma_id: int) -> None:
         """``unlink_anon_vmas``: take every AVC of the vma out of its anon_vma's tree,
@@ -302,13 +317,13 @@ class AnonVmaChain(Design):
         if emptied:
             text += (f"; {id_list('anon_vma', emptied)} now "
                      f"{'has' if len(emptied) == 1 else 'have'} an empty tree")
-        step.emit("unlink_anon_vmas", "mm/rmap.c:unlink_anon_vmas", text + ".",
+        step.emit("unlink_anon_vmas", "unlink_anon_vmas", text + ".",
                   obj("vma", vma_id), *(obj("anon_vma", a) for a in emptied))
         for av_id, is_root in freed:
             why = ("its tree is empty and no descendant pins it any more" if is_root else
                    "its tree is empty, so its last reference is gone; it drops its "
                    "reference on its root")
-            step.emit("anon_vma_free", "mm/rmap.c:__put_anon_vma",
+            step.emit("anon_vma_free", "anon_vma_free",
                       f"anon_vma {av_id} is freed: {why}.", obj("anon_vma", av_id))
 
     def _put_anon_vma(self, st: State, av_id: int) -> list[tuple[int, bool]]:
@@ -355,7 +370,7 @@ class AnonVmaChain(Design):
         avc = self._chain_link(st, vma_id, av_id)
         self._set_anon_vma(st, vma_id, av_id)
         self._add_active(st, av_id, 1)
-        step.emit("anon_vma_prepare", "mm/rmap.c:__anon_vma_prepare",
+        step.emit("anon_vma_prepare", "anon_vma_prepare",
                   f"First write fault in vma {vma_id}, which has no anon_vma: {how}; "
                   f"anon_vma_chain {avc} links them.",
                   obj("vma", vma_id), obj("anon_vma", av_id), obj("avc", avc))
@@ -380,7 +395,8 @@ class AnonVmaChain(Design):
         """``__folio_set_anon``: mapping, index and (``RMAP_EXCLUSIVE``) PageAnonExclusive."""
         index = vma.linear_page_index(addr)
         flags = st.w("page_flags")
-        flags[pfn] = (flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE if exclusive
+        flags[pfn] = (flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE
+                      if exclusive and self.anon_exclusive
                       else (flags[pfn] | PG_ANON) & ~PG_ANON_EXCLUSIVE)
         st.w("page_index")[pfn] = index
         if av_id is not None:
@@ -391,10 +407,11 @@ class AnonVmaChain(Design):
         """``folio_add_new_anon_rmap(…, RMAP_EXCLUSIVE)`` of a fresh frame (first write or
         COW copy): ``mapping = vma->anon_vma``, the faulting vma's own."""
         index = self._set_new_anon(step.state, pfn, vma, addr, vma.anon_vma, True)
-        step.emit("folio_add_new_anon_rmap", "mm/rmap.c:folio_add_new_anon_rmap",
+        step.emit("folio_add_new_anon_rmap", "add_new_anon_rmap",
                   f"Frame {pfn} points at anon_vma {vma.anon_vma}, the own anon_vma of vma "
-                  f"{vma.id}, with page->index {index}, and is PageAnonExclusive: one process "
-                  "maps it.", obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                  f"{vma.id}, with page->index {index}"
+                  + (", and is PageAnonExclusive: one process maps it." if self.anon_exclusive
+                     else "."), obj("frame", pfn), obj("anon_vma", vma.anon_vma))
 
     def _swapin_target(self, st: State, vma: Vma, exclusive: bool) -> int | None:
         """The anon_vma a frame read from swap points at (``__folio_set_anon``): the vma's
@@ -433,33 +450,43 @@ class AnonVmaChain(Design):
             delete_from_swap_cache(step, pfn)
             swap_slot_free(step, slot)
             exclusive = True
-            step.emit("folio_free_swap", "mm/memory.c:do_swap_page",
+            if self.anon_exclusive:
+                how = ("the page is exclusive (should_try_to_free_swap, folio_free_swap)")
+            else:
+                how = "the PTE may be writable at once (reuse_swap_page)"
+            step.emit("folio_free_swap", "swapin_free_swap",
                       f"Write fault and no other PTE maps frame {pfn} or holds slot {slot}: the "
-                      "frame leaves the swap cache, the slot is freed and the page is "
-                      "exclusive (should_try_to_free_swap, folio_free_swap).",
+                      f"frame leaves the swap cache, the slot is freed and {how}.",
                       obj("frame", pfn), obj("slot", slot))
         if pfn not in st.page_mapping:
-            target = self._swapin_target(st, vma, exclusive)
-            index = self._set_new_anon(st, pfn, vma, addr, target, exclusive)
-            if exclusive:
+            # 2.6.34's do_swap_page -> page_add_anon_rmap passed exclusive = 0: every
+            # swapped-in page went to the oldest anon_vma (docs/semantics.md#avc-2634)
+            placed_exclusive = exclusive and self.anon_exclusive
+            target = self._swapin_target(st, vma, placed_exclusive)
+            index = self._set_new_anon(st, pfn, vma, addr, target, placed_exclusive)
+            if placed_exclusive:
                 why = f"the own anon_vma {target} of vma {vma.id}, because it is exclusive"
             elif self.rc3:
                 why = (f"anon_vma {target} of the faulting vma {vma.id}, although other "
                        "processes may map it later (2.6.34-rc3: the bug of LWN 383162)")
+            elif self.list_walk:
+                why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain: 2.6.34 places "
+                       "every page it reads from swap there, even one only this process maps")
             else:
                 why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain, because other "
                        "processes may share the page")
-            step.emit("folio_add_new_anon_rmap", "mm/rmap.c:folio_add_new_anon_rmap",
+            step.emit("folio_add_new_anon_rmap", "swapin_new_rmap",
                       f"Frame {pfn} was read from swap, so it is not anon yet: it now points at "
                       f"{why} (page->index {index}).",
                       obj("frame", pfn), obj("anon_vma", target))
         else:
-            if exclusive:
+            if exclusive and self.anon_exclusive:
                 st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
-            step.emit("folio_add_anon_rmap", "mm/rmap.c:folio_add_anon_rmap_ptes",
+            step.emit("folio_add_anon_rmap", "swapin_anon_rmap",
                       f"Frame {pfn} is already anon: it keeps pointing at anon_vma "
                       f"{st.page_mapping[pfn]}"
-                      + (", and is now PageAnonExclusive." if exclusive else "."),
+                      + (", and is now PageAnonExclusive." if exclusive and self.anon_exclusive
+                         else "."),
                       obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
         return exclusive and vma.writable and (write or self.swapin_writable_on_read)
 
@@ -470,7 +497,7 @@ class AnonVmaChain(Design):
         faulting vma's own anon_vma and becomes exclusive."""
         st = step.state
         if st.page_flags[pfn] & PG_ANON_EXCLUSIVE:
-            step.emit("wp_page_reuse", "mm/memory.c:do_wp_page",
+            step.emit("wp_page_reuse", "do_wp_page",
                       f"Frame {pfn} is PageAnonExclusive, so it is reused without looking at "
                       "its anon_vma or the swap cache.", obj("frame", pfn))
             return
@@ -478,22 +505,24 @@ class AnonVmaChain(Design):
             slot = st.page_private[pfn]
             delete_from_swap_cache(step, pfn)
             swap_slot_free(step, slot)
-            step.emit("folio_free_swap", "mm/memory.c:wp_can_reuse_anon_folio",
+            step.emit("folio_free_swap", "reuse_free_swap",
                       f"Frame {pfn} leaves the swap cache and slot {slot} is freed before the "
-                      "reuse: no swap PTE holds the slot (folio_free_swap).",
+                      "reuse: no swap PTE holds the slot.",
                       obj("frame", pfn), obj("slot", slot))
         old = st.page_mapping.get(pfn)
         st.w("page_mapping")[pfn] = vma.anon_vma
-        st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
+        flag = ""
+        if self.anon_exclusive:
+            st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
+            flag = " and becomes PageAnonExclusive"
         if old == vma.anon_vma:
             text = (f"Frame {pfn} already points at anon_vma {old}, the own anon_vma of vma "
-                    f"{vma.id}; it becomes PageAnonExclusive.")
+                    f"{vma.id}{'; it becomes PageAnonExclusive' if flag else ''}.")
         else:
             text = (f"Frame {pfn} has a single mapper now, so it moves from anon_vma {old} to "
-                    f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id}, and becomes "
-                    "PageAnonExclusive: its reclaim walk no longer visits the relatives "
-                    "(folio_move_anon_rmap).")
-        step.emit("folio_move_anon_rmap", "mm/rmap.c:folio_move_anon_rmap", text,
+                    f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id},{flag}: its "
+                    "reclaim walk no longer visits the relatives.")
+        step.emit("folio_move_anon_rmap", "move_anon_rmap", text,
                   obj("frame", pfn), obj("anon_vma", vma.anon_vma))
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
@@ -509,18 +538,21 @@ class AnonVmaChain(Design):
     # ----- fork -----------------------------------------------------------------------
 
     def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
-        """``vma_needs_copy``: page tables of a vma without an anon_vma are not copied
-        (E10); the child faults them in again."""
+        """``copy_page_range``'s first test (``vma_needs_copy`` in 6.x): page tables of a
+        vma without an anon_vma are not copied; the child faults them in again
+        (docs/semantics.md#avc-fork)."""
         return parent.anon_vma is not None
+
+    #: ``dup_mmap`` calls ``anon_vma_fork`` before ``copy_page_range``
+    anon_vma_fork_first = True
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``anon_vma_fork`` + ``copy_page_range``'s rmap side for one vma.
+        """``anon_vma_fork`` for one vma, before its page tables are copied.
 
         ``anon_vma_clone`` (with reuse), then, unless an anon_vma was reused, a new one
         (root = the parent's root, parent = ``pvma->anon_vma``) whose AVC goes to the head
-        of the child's chain. Every page copied loses PageAnonExclusive (the swap PTEs'
-        exclusive marker was already cleared with the write bit).
+        of the child's chain.
         """
         st = step.state
         pav = parent.anon_vma
@@ -532,7 +564,7 @@ class AnonVmaChain(Design):
             text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
                     f"{parent.id} ({plural(n, 'AVC')}) and reuses anon_vma {reused}, which has "
                     "no vma of its own and fewer than two children (num_children < 2, "
-                    "num_active_vmas 0): no new anon_vma, and no AVC at the head (E5).")
+                    "num_active_vmas 0): no new anon_vma, and no AVC at the head.")
             objects = [obj("vma", child.id), obj("anon_vma", reused)]
         else:
             pobj = self._av(st, pav)
@@ -550,14 +582,19 @@ class AnonVmaChain(Design):
                     f"it pins) through anon_vma_chain {avc} at the head of its chain: the "
                     "child's copy-on-write pages will go there.")
             objects = [obj("vma", child.id), obj("anon_vma", av.id), obj("anon_vma", pav)]
-        flags = st.page_flags
+        step.emit("anon_vma_fork", "anon_vma_fork", text, *objects)
+
+    def copy_page_range_rmap(self, step: Step, pfns: list[int]) -> str:
+        """``copy_present_pte``: a page mapped in both processes is no longer exclusive
+        (the swap PTEs' exclusive marker went with the write bit)."""
+        flags = step.state.page_flags
         shared = [pfn for pfn in pfns if flags[pfn] & PG_ANON_EXCLUSIVE]
-        if shared:
-            wflags = st.w("page_flags")
-            wflags.update({pfn: wflags[pfn] & ~PG_ANON_EXCLUSIVE for pfn in shared})
-            text += (f" {id_list('frame', shared)} "
-                     f"{'is' if len(shared) == 1 else 'are'} no longer PageAnonExclusive.")
-        step.emit("anon_vma_fork", "mm/rmap.c:anon_vma_fork", text, *objects)
+        if not shared:
+            return ""
+        wflags = step.state.w("page_flags")
+        wflags.update({pfn: wflags[pfn] & ~PG_ANON_EXCLUSIVE for pfn in shared})
+        return (f"; {id_list('frame', shared)} {'is' if len(shared) == 1 else 'are'} no "
+                "longer PageAnonExclusive")
 
     # ----- vma restructuring ------------------------------------------------------------
 
@@ -568,7 +605,7 @@ class AnonVmaChain(Design):
         if st.vmas[vma_id].anon_vma is None:
             return
         n = self.anon_vma_clone(step, vma_id, source)
-        step.emit("anon_vma_clone", "mm/rmap.c:anon_vma_clone",
+        step.emit("anon_vma_clone", "anon_vma_clone",
                   f"The new vma {vma_id} made from vma {source} gets a copy of its chain "
                   f"({plural(n, 'AVC')}) and shares its anon_vma {st.vmas[vma_id].anon_vma}; "
                   "no page changes.", obj("vma", vma_id), obj("vma", source),
@@ -611,7 +648,8 @@ class AnonVmaChain(Design):
         """``vma_merge_copied_range`` (61f67c230a5e): the survivor of an mremap merge takes
         the anon_vma of the vma the pages are copied from (``vmg->copied_from``)."""
         self.dup_anon_vma(step, target, source,
-                          f"the pages of vma {source} move into vma {target}")
+                          f"the pages of vma {source} move into vma {target}",
+                          "copied_range_adopt")
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
@@ -686,7 +724,7 @@ class AnonVmaChain(Design):
         st = step.state
         target = st.page_mapping.get(pfn)
         if target is not None and target not in st.anon_vmas:
-            step.emit("oops", "mm/rmap.c:rmap_walk_anon",
+            step.emit("oops", "oops",
                       f"Use after free: frame {pfn} points at anon_vma {target}, which was freed "
                       "while the page was still mapped; 2.6.34-rc3 oopsed here (LWN 383162). "
                       "The simulator skips the walk, so the page stays mapped.",
@@ -962,12 +1000,12 @@ class AnonVmaChain(Design):
                     if vid is not None and target not in chain_of(vid):
                         out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but "
                                                      f"its anon_vma {target} is not on the "
-                                                     f"chain of vma {vid} (E4)."))
+                                                     f"chain of vma {vid}."))
         for pfn, mc in mcs.items():
             if flags[pfn] & PG_ANON_EXCLUSIVE and mc != 1:
                 out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but has "
                                              f"mapcount {mc}."))
-        for pid, table in state.ptes.items():
+        for pid, table in state.ptes.items() if self.anon_exclusive else ():
             for vpn, pte in table.items():
                 if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE:
                     pfn = pte >> PTE_SHIFT

@@ -56,7 +56,7 @@ class AnonVmaListDesign(Design):
         if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
             set_vma_anon_vma(step, survivor, gone.anon_vma)
             anon_vma_link(step, gone.anon_vma, survivor, after=removed)
-            step.emit("anon_vma_link", "mm/mmap.c:__anon_vma_merge",
+            step.emit("anon_vma_link", "anon_vma_merge",
                       f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
                       f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
                       obj("anon_vma", gone.anon_vma))
@@ -65,23 +65,26 @@ class AnonVmaListDesign(Design):
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
         linked at the list head (E13)."""
-        _adopt(step, importer, exporter, "mm/mmap.c:vma_adjust",
+        _adopt(step, importer, exporter, "import_anon_vma",
                f"The boundary between vma {exporter} and vma {importer} moves, so vma "
                f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "
-               "fix \"mprotect propagate anon_vma\").")
+               "fix \"mprotect propagate anon_vma\").", ref="docs/semantics.md#importer")
 
     def merge_copied_range(self, step: Step, target: int, source: int) -> None:
         """An mremap destination merged into an anon_vma-less neighbour: the neighbour
         adopts the moved vma's anon_vma, linked at the list head, as the 2.6.8 importer
         rule does for an mprotect boundary shift.
 
-        2.6.7's ``vma_adjust`` has no importer path for this case; without it the moved
-        pages would point at an anon_vma whose list does not hold the vma that now maps
-        them, which D3.2/D4.2 forbid (J-6 completion, see docs/designs.md).
+        A modelling choice (docs/semantics.md#mremap-adoption): 2.6.7's ``copy_vma`` ->
+        ``vma_merge`` -> ``vma_adjust`` never sets ``prev->anon_vma``, so without it the
+        moved pages would point at an anon_vma whose list does not hold the vma that now
+        maps them, which the list invariants forbid.
         """
-        _adopt(step, target, source, "mm/mmap.c:copy_vma",
-               f"The moved pages land in vma {target}, which had no anon_vma: it adopts "
-               f"anon_vma {{av}} of vma {source}, so the pages stay reachable.")
+        _adopt(step, target, source, "copied_range_adopt",
+               f"The moved pages land in vma {target}, which had no anon_vma: the simulator "
+               f"lets it adopt anon_vma {{av}} of vma {source}, so the pages stay reachable (a "
+               "modelling choice: the kernel of this era leaves the vma without one).",
+               ref="docs/semantics.md#mremap-adoption")
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
@@ -220,7 +223,8 @@ class VmaProbes:
             yield _probe(vmas, vma_id, index)
 
 
-def _adopt(step: Step, importer: int, exporter: int, func: str, text: str) -> None:
+def _adopt(step: Step, importer: int, exporter: int, role: str, text: str,
+           ref: str | None = None) -> None:
     """``importer``, which has no anon_vma, takes the one of ``exporter`` (if it has one),
     linked at the list head; ``text`` names it ``{av}``."""
     st = step.state
@@ -229,5 +233,5 @@ def _adopt(step: Step, importer: int, exporter: int, func: str, text: str) -> No
         return
     set_vma_anon_vma(step, importer, av)
     anon_vma_link(step, av, importer)
-    step.emit("anon_vma_link", func, text.format(av=av), obj("vma", importer),
-              obj("anon_vma", av))
+    step.emit("anon_vma_link", role, text.format(av=av), obj("vma", importer),
+              obj("anon_vma", av), ref=ref)

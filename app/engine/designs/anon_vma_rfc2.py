@@ -44,6 +44,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
     name = "anon_vma_rfc2"
     title = "anon_vma RFC2 with PageDirect"
     era = "Andrea Arcangeli, LKML, 11 March 2004 (posted, never merged)"
+    era_key = "rfc2"
     description = (
         "Per-vma reverse mapping as proposed in the seed email. A fresh anonymous page is "
         "PageDirect: page->as.vma points straight at its vma, so reclaim finds its one PTE "
@@ -53,11 +54,12 @@ class AnonVmaRfc2(AnonVmaListDesign):
         "the reclaim walk of an indirect page visits the whole list. Splits, moves and merges "
         "invalidate as.vma, which the simulator repairs with the page-table walk Andrea "
         "proposed and then rejected in favour of allocating the anon_vma at the first fault "
-        "(J-1); the rfc2_literal option shows what happens without it."
+        "(a modelling choice); the rfc2_literal option shows what happens without it."
     )
     option_help: ClassVar[dict[str, str]] = {
-        LITERAL: "the patch as posted: no J-1 repair, child linked once per page at fork, "
-                 "BUG_ON on a second fork or a shared swap-in, mprotect/mremap never merge",
+        LITERAL: "the patch as posted: no page-table walk repair, child linked once per page "
+                 "at fork, BUG_ON on a second fork or a shared swap-in, mprotect/mremap never "
+                 "merge",
     }
 
     def __init__(self, options: frozenset[str]) -> None:
@@ -77,7 +79,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_rmap(page, vma)`` of RFC2: a fresh page is PageDirect."""
         index = self._make_direct(step, pfn, vma, addr)
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"Frame {pfn} is PageDirect: page->as.vma points straight at vma {vma.id} "
                   f"and page->index is {index}; no anon_vma is needed until a fork shares it.",
                   obj("frame", pfn), obj("vma", vma.id))
@@ -87,25 +89,25 @@ class AnonVmaRfc2(AnonVmaListDesign):
         """Swap-in: direct if nothing maps the frame, else indirect (J-5)."""
         if mapped_before == 0:
             index = self._make_direct(step, pfn, vma, addr)
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Nothing else maps frame {pfn}, so it becomes PageDirect to vma {vma.id} "
                       f"(page->index {index}).", obj("frame", pfn), obj("vma", vma.id))
             return
         st = step.state
         if self.literal:
-            self._bug(step, "BUG_ON(page->mapcount != 1)",
+            self._bug(step, "bug_swapin", "BUG_ON(page->mapcount != 1)",
                       f"RFC2 as posted: swap-in maps frame {pfn} a second time (vma {vma.id}) and "
                       "page_add_rmap hits BUG_ON(page->mapcount != 1); the simulator records the "
-                      "oops and carries on as J-5 would.")
+                      "oops and carries on as its completed RFC2 would.")
         if not st.page_flags[pfn] & PG_DIRECT:
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Frame {pfn} is already indirect on anon_vma {st.page_mapping[pfn]}, whose "
                       f"list holds vma {vma.id}: nothing to change.",
                       obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
             return
         av = vma.anon_vma
         if av is None:
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Frame {pfn} should become indirect, but vma {vma.id} has no anon_vma: "
                       "the new mapping cannot be found by the reclaim walk.",
                       obj("frame", pfn), obj("vma", vma.id))
@@ -114,10 +116,12 @@ class AnonVmaRfc2(AnonVmaListDesign):
         st.w("page_flags")[pfn] &= ~PG_DIRECT
         st.w("page_mapping")[pfn] = av
         st.count("direct_to_indirect")
-        step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap",
+        step.emit("direct_to_indirect", "page_add_rmap",
                   f"Frame {pfn} was PageDirect to vma {old}; vma {vma.id} maps it too now, so it "
-                  f"points at anon_vma {av}, which lists both (J-5).",
-                  obj("frame", pfn), obj("vma", old), obj("anon_vma", av))
+                  f"points at anon_vma {av}, which lists both (a modelling choice: the posted "
+                  "patch stops here with a BUG_ON).",
+                  obj("frame", pfn), obj("vma", old), obj("anon_vma", av),
+                  ref="docs/semantics.md#rfc2-swapin")
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """Write fault reusing the only mapping: indirect -> direct (J-3)."""
@@ -126,18 +130,19 @@ class AnonVmaRfc2(AnonVmaListDesign):
             return
         av = st.page_mapping.get(pfn)
         if self.literal:
-            step.emit("page_stays_indirect", "mm/memory.c:do_wp_page",
+            step.emit("page_stays_indirect", "do_wp_page",
                       f"RFC2 as posted leaves frame {pfn} indirect on anon_vma {av}, although only "
                       f"vma {vma.id} maps it: its reclaim walk still visits the whole list.",
                       obj("frame", pfn), obj("anon_vma", av))
             return
         self._make_direct(step, pfn, vma, addr)
         st.count("indirect_to_direct")
-        step.emit("indirect_to_direct", "mm/memory.c:do_wp_page",
+        step.emit("indirect_to_direct", "do_wp_page",
                   f"Frame {pfn} is mapped only by vma {vma.id} now, so the write fault turns it "
                   f"back into a PageDirect page (as.vma = vma {vma.id}) instead of anon_vma {av} "
-                  "(J-3, Andrea's stated plan).",
-                  obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av))
+                  "(Andrea's stated plan, which the posted patch did not yet do).",
+                  obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av),
+                  ref="docs/semantics.md#rfc2-cow-reuse")
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """At mapcount 0: ``as = NULL``, ``ClearPageDirect``."""
@@ -166,7 +171,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
             anon_vma_link(step, av, parent.id)
             set_vma_anon_vma(step, parent.id, av)
             set_vma_anon_vma(step, child.id, av)
-            step.emit("anon_vma_alloc", "kernel/fork.c:dup_mmap",
+            step.emit("anon_vma_alloc", "dup_mmap",
                       f"fork: vma {parent.id} holds anonymous pages and has no anon_vma yet, so "
                       f"anon_vma {av} is allocated now (RFC2 defers every anon_vma to fork) and "
                       f"lists vma {parent.id} then its child copy vma {child.id}.",
@@ -174,7 +179,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
         else:
             anon_vma_link(step, av, child.id)
             set_vma_anon_vma(step, child.id, av)
-            step.emit("anon_vma_link", "mm/rmap.c:anon_vma_link",
+            step.emit("anon_vma_link", "fork_link",
                       f"fork: the child copy vma {child.id} joins anon_vma {av} of vma "
                       f"{parent.id}, at the head of its list.",
                       obj("anon_vma", av), obj("vma", child.id))
@@ -186,13 +191,13 @@ class AnonVmaRfc2(AnonVmaListDesign):
             st.w("page_mapping").update(dict.fromkeys(converted, av))
         if converted:
             st.count("direct_to_indirect", len(converted))
-            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
+            step.emit("direct_to_indirect", "page_add_rmap_fork",
                       f"fork: {id_list('frame', converted)} "
                       f"{'was' if len(converted) == 1 else 'were'} PageDirect to vma {parent.id}; "
                       f"{'it now points' if len(converted) == 1 else 'they now point'} at anon_vma "
                       f"{av} instead, because two vmas map "
                       f"{'it' if len(converted) == 1 else 'them'}, and can never be direct again "
-                      "unless a write fault finds a single mapper (J-3).",
+                      "unless a write fault finds a single mapper.",
                       obj("anon_vma", av), obj("vma", parent.id),
                       *(obj("frame", p) for p in converted[:64]))
 
@@ -222,13 +227,13 @@ class AnonVmaRfc2(AnonVmaListDesign):
             mapping[pfn] = av
         if links:
             st.count("direct_to_indirect", links)
-            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
+            step.emit("direct_to_indirect", "page_add_rmap_fork",
                       f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} turn "
                       f"indirect on anon_vma {av}, and the child vma {child.id} is linked into its "
                       f"list once per page ({links} times); a real kernel would corrupt the list.",
                       obj("anon_vma", av), obj("vma", child.id))
         if bugged:
-            self._bug(step, "BUG_ON(!PageDirect(page))",
+            self._bug(step, "bug_fork", "BUG_ON(!PageDirect(page))",
                       f"RFC2 as posted: fork of vma {parent.id} meets {id_list('frame', bugged)}, "
                       "already indirect from an earlier fork, and anon_vma_page_link_fork hits "
                       "BUG_ON(!PageDirect(page)); the simulator records the oops and goes on.")
@@ -267,12 +272,16 @@ class AnonVmaRfc2(AnonVmaListDesign):
             wflags[pfn] &= ~PG_DIRECT
             wmapping[pfn] = av
         st.count("direct_to_indirect", len(direct))
-        step.emit("direct_to_indirect", "J-1: page-table walk (Andrea, 12 Mar 2004)",
+        one = len(direct) == 1
+        step.emit("direct_to_indirect", "direct_walk",
                   f"Before the {why}, the simulator walks the page table of vma {vma_id} "
                   f"{span(vma.vm_start, vma.vm_end)}: {id_list('frame', direct)} "
-                  f"{'was' if len(direct) == 1 else 'were'} PageDirect to it and now point at "
-                  f"{how}, so no page is left pointing at a vma that no longer covers it (J-1).",
-                  obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]))
+                  f"{'was' if one else 'were'} PageDirect to it and now "
+                  f"{'points' if one else 'point'} at {how}, so no page is left pointing at a "
+                  "vma that no longer covers it (a modelling choice: the fix Andrea proposed and "
+                  "then rejected).",
+                  obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]),
+                  ref="docs/semantics.md#rfc2-page-table-walk")
         return av
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
@@ -302,10 +311,11 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     # ----- reporting ----------------------------------------------------------------------
 
-    def _bug(self, step: Step, rule: str, text: str) -> None:
+    def _bug(self, step: Step, role: str, rule: str, text: str) -> None:
+        """An oops of the posted patch: ``rule`` is the BUG_ON, ``role`` the function."""
         st = step.state
         st.bugs = (*st.bugs, Bug(rule, text))
-        step.emit("bug", "include/linux/mm.h:BUG_ON", text)
+        step.emit("bug", role, text)
 
     def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
         if state.page_flags[pfn] & PG_DIRECT:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
+from ..eras import ERAS, Era
 from ..events import Step
 from ..mapindex import MapIndex
 from ..state import State, Vma, mk_pte_swap
@@ -73,8 +74,12 @@ class Design:
     title: ClassVar[str]
     era: ClassVar[str]
     description: ClassVar[str]
+    #: the key (``eras.ERAS``) of the kernel whose function names the narration uses
+    era_key: ClassVar[str]
     #: option name -> one-line description
     option_help: ClassVar[dict[str, str]] = {}
+    #: options that take the design to another era's names: option -> era key
+    option_eras: ClassVar[dict[str, str]] = {}
     #: the design's size table (i386 unless stated): what -> bytes, for the catalogue
     size_table: ClassVar[dict[str, int]] = {}
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
@@ -82,6 +87,15 @@ class Design:
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
+        #: the kernel this design and these options model, and its function names
+        self.kernel: Era = self.era_for(options)
+        self.funcs = self.kernel.funcs
+
+    @classmethod
+    def era_for(cls, options: frozenset[str] | tuple[str, ...] = ()) -> Era:
+        """The era of the design with these options (an option may move it in time)."""
+        keys = {cls.option_eras[o] for o in options if o in cls.option_eras}
+        return ERAS[keys.pop() if len(keys) == 1 else cls.era_key]
 
     # ----- processes ----------------------------------------------------------------------
 
@@ -132,15 +146,25 @@ class Design:
 
     # ----- fork -----------------------------------------------------------------------
 
+    #: whether ``dup_mmap`` does the rmap work of a vma before ``copy_page_range`` (6.x
+    #: ``anon_vma_fork``) rather than after it
+    anon_vma_fork_first: ClassVar[bool] = False
+
+    def copy_page_range_rmap(self, step: Step, pfns: list[int]) -> str:
+        """What ``copy_page_range`` itself does to the rmap of the pages it copies, as a
+        clause for its event (nothing by default)."""
+        return ""
+
     def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
         """Whether ``copy_page_range`` runs for this vma (2.6: always)."""
         return True
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``dup_mmap`` for one vma: the child copy exists and, when copied, its PTEs too,
-        mapcounts up. ``vpns``/``pfns`` are the present pages' page numbers and frames, in
-        step; ``swap_entries`` counts the swap PTEs copied."""
+        """``dup_mmap``'s rmap work for one vma: the child copy exists and, unless
+        ``anon_vma_fork_first``, its PTEs too, mapcounts up. ``vpns``/``pfns`` are the
+        present pages' page numbers and frames, in step; ``swap_entries`` counts the swap
+        PTEs copied."""
 
     # ----- vma restructuring ------------------------------------------------------------
 

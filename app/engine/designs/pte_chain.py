@@ -93,7 +93,7 @@ class StructPteChain(NamedTuple):
 
 
 REMOVE = "page_remove_rmap"
-REMOVE_FUNC = "mm/rmap.c:page_remove_rmap"
+REMOVE_FUNC = "page_remove_rmap"
 
 
 def _chain_blocks(state: State, head: int) -> Iterator[StructPteChain]:
@@ -120,6 +120,7 @@ class PteChain(Design):
     name = "pte_chain"
     title = "pte_chain rmap (2.6.0)"
     era = "Linux 2.5.27 ... 2.6.6 (modelled: 2.6.0, December 2003)"
+    era_key = "2.6.0"
     description = (
         "The reverse mapping of Linux 2.6.0, for file and anonymous pages alike: every "
         "mapped page lists each PTE that maps it. A page mapped once is PageDirect, with "
@@ -293,7 +294,7 @@ class PteChain(Design):
         ``pte.direct`` = the new PTE; the caller's preallocated block goes unused."""
         entry = (vma.pid, addr >> PAGE_SHIFT)
         self._add(step.state, pfn, entry)
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"Frame {pfn} is PageDirect: page->pte.direct holds the address of "
                   f"{_pte(entry)}, its only PTE; no pte_chain block is needed.",
                   obj("frame", pfn), pte_obj(vma.pid, addr))
@@ -323,7 +324,7 @@ class PteChain(Design):
         objects = [obj("frame", pfn), pte_obj(entry[0], entry[1] << PAGE_SHIFT)]
         if block is not None:
             objects.append(obj("pte_chain", block))
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap", text, *objects)
+        step.emit("page_add_rmap", "page_add_rmap", text, *objects)
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """``page_remove_rmap``: drop this PTE's entry; a chain is searched linearly and the
@@ -343,7 +344,7 @@ class PteChain(Design):
                 return
         done = self._remove(st, pfn, entry)
         if done is None:
-            step.emit("rmap_not_found", "mm/rmap.c:page_remove_rmap",
+            step.emit("rmap_not_found", "page_remove_rmap",
                       f"page_remove_rmap: frame {pfn} has no rmap entry for {_pte(entry)} "
                       "(\"page_remove_rmap: pte not found\"): the rmap is broken.",
                       obj("frame", pfn), pte_obj(pid, addr))
@@ -431,7 +432,7 @@ class PteChain(Design):
         made = (f"{plural(len(blocks), 'pte_chain block')} allocated "
                 f"({_id_span(blocks)}, {self.l1} bytes each, from lowmem)" if blocks
                 else "no block allocated")
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"fork: copy_page_range adds the child's PTE to the rmap of each of the "
                   f"{plural(n, 'present page')} of vma {parent.id} "
                   f"{span(parent.vm_start, parent.vm_end)}: " + ", ".join(parts)
@@ -496,7 +497,7 @@ class PteChain(Design):
         tail += f"; {plural(len(freed), 'block')} freed" if freed else ""
         tail += f"; {plural(len(made), 'block')} allocated" if made else ""
         tail += ")"
-        step.emit("page_remove_rmap", "mm/mremap.c:copy_one_pte",
+        step.emit("page_remove_rmap", "copy_one_pte",
                   f"mremap re-registers each of the {plural(len(present), 'moved page')} of "
                   f"pid {pid} with page_remove_rmap + page_add_rmap: " + "; ".join(parts)
                   + tail + ".",
@@ -535,7 +536,7 @@ class PteChain(Design):
         st.put_vma(grown)
         if end == vma.vm_end:
             remove_vma(step, vma.id)
-            step.emit("vma_merge", "mm/mprotect.c:mprotect_attempt_merge",
+            step.emit("vma_merge", "mprotect_attempt_merge",
                       f"mprotect of {span(vma.vm_start, end)} to {prot}: the range is all of "
                       f"vma {vma.id} and its predecessor vma {prev.id} is already {prot}, so vma "
                       f"{prev.id} grows to {span(prev.vm_start, end)} and vma {vma.id} is "
@@ -544,7 +545,7 @@ class PteChain(Design):
             st.put_vma(replace(vma, vm_start=end,
                                vm_pgoff=vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT)))
             st.refresh_mm(vma.pid)
-            step.emit("vma_merge", "mm/mprotect.c:mprotect_attempt_merge",
+            step.emit("vma_merge", "mprotect_attempt_merge",
                       f"mprotect of {span(vma.vm_start, end)} to {prot}: the range starts at "
                       f"vma {vma.id}'s start and its predecessor vma {prev.id} is already "
                       f"{prot}, so the boundary shifts: vma {prev.id} grows to "
@@ -569,7 +570,7 @@ class PteChain(Design):
             return
         st.put_vma(replace(prev, vm_end=nxt.vm_end))
         remove_vma(step, nxt.id)
-        step.emit("vma_merge", "mm/mprotect.c:sys_mprotect",
+        step.emit("vma_merge", "sys_mprotect",
                   f"The mprotect range ended exactly at the end of vma {prev.id}, and the next "
                   f"vma {nxt.id} is adjacent with the same flags ({prev.prot}), so vma "
                   f"{prev.id} grows to {span(prev.vm_start, nxt.vm_end)} and vma {nxt.id} is "
@@ -606,7 +607,7 @@ class PteChain(Design):
         st.w("page_pte")[pfn] = entry
         st.w("page_flags")[pfn] |= PG_DIRECT
         st.w("counters")["indirect_to_direct"] += 1
-        step.emit("pte_chain_collapse", "mm/rmap.c:page_referenced",
+        step.emit("pte_chain_collapse", "page_referenced",
                   f"Reclaim's page_referenced scan finds frame {pfn} on a one-entry pte_chain: "
                   f"it collapses it back to PageDirect ({_pte(entry)}) and frees block {cur}.",
                   obj("frame", pfn), obj("pte_chain", cur),
