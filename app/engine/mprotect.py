@@ -60,7 +60,7 @@ def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
         plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma, pgoff)
         if plan is not None:
             merged = execute_merge(step, plan, vma.anon_vma,
-                                   f"mprotect of {span(start, end)} to {prot}")
+                                   f"mprotect of {span(start, end)} to {prot}", "merge_existing")
             return _protect(step, merged, start, end, prot)
     if start != vma.vm_start:
         split_vma(step, vma.id, start, new_below=True)
@@ -100,7 +100,9 @@ def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
     if made_rw:
         tail += (f"; {plural(made_rw, 'PTE')} of exclusive pages "
                  f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)")
-    step.emit("mprotect", "change_protection",
-              f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}{tail}.",
-              obj("vma", vma.id))
+    if old == prot:  # merged into a neighbour that already had prot
+        what = f"{span(start, end)} is now part of vma {vma.id}, which is {prot}"
+    else:
+        what = f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}"
+    step.emit("mprotect", "change_protection", what + tail + ".", obj("vma", vma.id))
     return vma

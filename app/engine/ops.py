@@ -380,6 +380,7 @@ def _merge(step: Step, pid: int, addr: int) -> None:
                   f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} cannot merge: "
                   f"{explain_refusal(refusals)}.", obj("vma", vma.id))
         return
-    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}")
+    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}",
+                             "merge_existing")
     step.result["merge"] = {"merged": True, "vma": survivor.id, "case": plan.case,
                             "removed": plan.removed}

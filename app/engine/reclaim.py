@@ -91,8 +91,9 @@ def reclaim_frame(step: Step, pfn: int) -> None:
         slot = get_swap_page(step)
         add_to_swap_cache(step, pfn, slot)
         step.emit("add_to_swap", "add_to_swap",
-                  f"add_to_swap: frame {pfn} gets swap slot {slot} and enters the swap cache "
-                  "(PG_swapcache); the page's rmap still leads to its PTEs.",
+                  f"{step.design.fn('add_to_swap')}: frame {pfn} gets swap slot {slot} and "
+                  f"enters the swap cache ({step.design.swap_cache_entry}); the page's rmap "
+                  "still leads to its PTEs.",
                   obj("frame", pfn), obj("slot", slot))
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:

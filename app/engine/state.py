@@ -139,7 +139,13 @@ COUNTER_NAMES = (
     "pte_chains_allocated",
     "pte_chain_search",
     "anonmms_allocated",
+    "anon_vma_chains_allocated",
 )
+
+#: The counters of rmap objects a design allocates (its allocations, beside frames and
+#: swap slots, which every design allocates alike); ``objects_allocated`` is their sum.
+OBJECT_COUNTERS = ("anon_vmas_allocated", "anon_vma_chains_allocated", "anonmms_allocated",
+                   "pte_chains_allocated")
 
 @dataclass
 class State:

@@ -16,11 +16,14 @@ from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex
 from ..state import PAGE_SHIFT, PG_ANON, State, Vma
-from .anon_vma_list import AnonVmaListDesign
+from .anon_vma_list import LIST_SIZES, AnonVmaListDesign
 from .base import Violation
 
 EXACT_267 = "exact_267"
 KEEP_MAPPING = "keep_mapping"
+#: "i386 struct page now 32 bytes even with PAE" (Hugh Dickins, "rmap 9 remove pte_chains",
+#: the 2.6.7 series): flags, _count, mapcount, private, mapping, index, lru
+STRUCT_PAGE_267 = 32
 
 
 class AnonVma267(AnonVmaListDesign):
@@ -40,6 +43,14 @@ class AnonVma267(AnonVmaListDesign):
         "family. mremap touches no page, because the moved vma keeps its vm_pgoff; a vma "
         "never faulted gets a fresh pgoff instead, to help it merge."
     )
+    #: Andrea's 44 counted his RFC2 patch; 2.6.7 has one figure (docs/semantics.md#sizes)
+    struct_page = STRUCT_PAGE_267
+    struct_page_andrea = STRUCT_PAGE_267
+    size_table: ClassVar[dict[str, int]] = {
+        "struct page, i386 (flags, _count, mapcount, private, mapping, index, lru; \"32 bytes "
+        "even with PAE\", rmap 9)": STRUCT_PAGE_267,
+        **LIST_SIZES,
+    }
     option_help: ClassVar[dict[str, str]] = {
         EXACT_267: "2.6.7 exactly: an mprotect boundary shift does not give the expanding vma "
                    "the anon_vma of the pages it imports, so they become unreachable (fixed in "

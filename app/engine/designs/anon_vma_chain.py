@@ -189,6 +189,7 @@ class AnonVmaChain(Design):
         into the anon_vma's tree behind every AVC whose vma starts at or below this vma's
         pgoff (it is the newest); the 2.6.34 list: at the tail."""
         avc_id = st.alloc_id("avc")
+        st.count("anon_vma_chains_allocated")
         avcs = st.w("avcs")
         avcs[avc_id] = Avc(avc_id, vma_id, av_id, st.alloc_id("avc_seq"))
         chains = st.w("vma_chain")

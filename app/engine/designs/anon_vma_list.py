@@ -22,19 +22,28 @@ from .base import Design, Probe, Violation, rmap_sizes
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
 VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
 PAGE_RMAP_BYTES = 4  # mapcount
-STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
+#: RFC2 (docs/semantics.md#sizes): the 2.6.0 i386 field sum with the pte union (-4)
+#: swapped for mapcount (+4), and Andrea's own count for his patch
+STRUCT_PAGE_FIELD_SUM = 40
 STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
+#: the rmap fields every list design has, for the size tables
+LIST_SIZES = {
+    "rmap bytes per page (mapcount)": PAGE_RMAP_BYTES,
+    "rmap bytes per vma (anon_vma_node + anon_vma)": VMA_RMAP_BYTES,
+    "struct anon_vma (spinlock + list_head, SMP)": SIZEOF_ANON_VMA,
+}
 
 
 class AnonVmaListDesign(Design):
     """The list-based anon_vma designs (D3, D4)."""
 
+    #: ``struct page`` bytes by the field sum, and by Andrea's count where he gave one
+    struct_page: ClassVar[int] = STRUCT_PAGE_FIELD_SUM
+    struct_page_andrea: ClassVar[int] = STRUCT_PAGE_ANDREA
     size_table: ClassVar[dict[str, int]] = {
         "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
         "struct page, Andrea's count": STRUCT_PAGE_ANDREA,
-        "rmap bytes per page (mapcount)": PAGE_RMAP_BYTES,
-        "rmap bytes per vma (anon_vma_node + anon_vma)": VMA_RMAP_BYTES,
-        "struct anon_vma (spinlock + list_head, SMP)": SIZEOF_ANON_VMA,
+        **LIST_SIZES,
     }
 
     # ----- vma restructuring ------------------------------------------------------------
@@ -123,8 +132,8 @@ class AnonVmaListDesign(Design):
         frames = len(state.page_mapcount)
         return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
                           objects={"anon_vma": SIZEOF_ANON_VMA * len(state.anon_vmas)},
-                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
-                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
+                          page_bytes=self.struct_page * frames,
+                          page_bytes_andrea=self.struct_page_andrea * frames)
 
     def state_json(self, state: State) -> dict[str, Any]:
         return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}

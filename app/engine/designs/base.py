@@ -84,12 +84,21 @@ class Design:
     size_table: ClassVar[dict[str, int]] = {}
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
     anon_pgoff_linear: ClassVar[bool] = True
+    #: whether the era marks a swap-cache page with PG_swapcache and keeps its swap entry
+    #: in ``page->private`` (2.6.0 did neither, docs/semantics.md#pte-chain-swap-cache)
+    swapcache_flag: ClassVar[bool] = True
+    #: how a frame entering the swap cache is marked, for the narration
+    swap_cache_entry: ClassVar[str] = "PG_swapcache set, page->private = the swap entry"
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
         #: the kernel this design and these options model, and its function names
         self.kernel: Era = self.era_for(options)
         self.funcs = self.kernel.funcs
+
+    def fn(self, role: str) -> str:
+        """The bare name of the era's function for ``role``, for a sentence."""
+        return self.funcs[role].rpartition(":")[2]
 
     @classmethod
     def era_for(cls, options: frozenset[str] | tuple[str, ...] = ()) -> Era:

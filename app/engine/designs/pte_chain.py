@@ -146,6 +146,10 @@ class PteChain(Design):
     }
     #: 2.6.0's can_vma_merge_after/before: "if (!file) return 1" (J-7)
     anon_pgoff_linear = False
+    #: 2.6.0's PageSwapCache(page) is ``page->mapping == &swapper_space``
+    swapcache_flag = False
+    swap_cache_entry = ("page->mapping = &swapper_space and page->index = the swap entry; "
+                        "2.6.0 has no PG_swapcache flag")
 
     def __init__(self, options: frozenset[str]) -> None:
         super().__init__(options)
