@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -9,6 +10,15 @@ from .state import State
 
 if TYPE_CHECKING:
     from .designs.base import Design
+
+
+_NONE = re.compile(r"\bNone\b")
+
+
+def plain(text: str) -> str:
+    """A sentence as a student reads it: a missing pointer is NULL, as in the kernel, never
+    Python's None (texts format ids that may be missing)."""
+    return _NONE.sub("NULL", text) if "None" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,7 @@ class Step:
         """Record an event; ``role`` names the kernel function by its role in the era
         table (``eras.py``). Inside ``bulk()`` repeated kinds fold into one range event."""
         func = self.design.funcs[role]
+        text = plain(text)
         if self._bulk is None:
             self.events.append(Event(kind, func, text, tuple(objects), ref))
             return

@@ -135,7 +135,7 @@ class AnonVmaChain(Design):
         V2_6_34_RC3: "2.6.34-rc3, a teaching variant of v2_6_34: a page swapped in by a "
                      "sharer points at the faulting vma's own anon_vma instead of the oldest; "
                      "when that process exits the anon_vma is freed under a mapped page (the "
-                     "use-after-free of LWN 383162, shown as a G10/D5.1 violation)",
+                     "use-after-free of LWN 383162, shown as an invariant violation)",
         V3_0_TO_6_15: "Linux 3.0-5.8 and 5.19-6.15: an anon_vma-less side may merge only if "
                       "the existing neighbour's chain is singular (965f55dea0e3), so a faulted "
                       "range never merges into an unfaulted neighbour; no writable read "

@@ -305,7 +305,9 @@ class AnonVmaRfc2(AnonVmaListDesign):
         """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""
         if not state.page_flags[pfn] & PG_DIRECT:
             return super().rmap_walk(state, pfn)
-        target = state.page_mapping[pfn]
+        target = state.page_mapping.get(pfn)
+        if target is None:  # a broken state the checker reports (as.vma is NULL)
+            return None, []
         return ({"kind": "vma", "id": target},
                 [self.probe_vma(state, target, state.page_index[pfn])])
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from ..eras import ERAS, Era
-from ..events import Step
+from ..events import Step, plain
 from ..mapindex import MapIndex
 from ..state import State, Vma, mk_pte_swap
 
@@ -55,10 +55,14 @@ class Probes(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """An invariant the state breaks: the rule's name (G9, D3.1, ...) and a sentence."""
+    """An invariant the state breaks: ``rule`` names it for readers of the code (G9, D3.1:
+    docs/semantics.md#invariants); ``text`` is the plain sentence a student reads."""
 
     rule: str
     text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", plain(self.text))
 
     def to_json(self) -> dict[str, str]:
         return {"rule": self.rule, "text": self.text}
