@@ -46,6 +46,13 @@ def test_no_string_in_app_carries_a_spec_code(path):
     assert found == []
 
 
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_titles_and_descriptions_are_plain(path):
+    data = json.loads(path.read_text())
+    assert bad_words(data["title"] + " " + data["description"]) == []
+    assert "spec S" not in data["description"]
+
+
 @pytest.mark.parametrize("design", DESIGN_NAMES)
 def test_design_and_option_descriptions_are_plain(design):
     cls = design_class(design)

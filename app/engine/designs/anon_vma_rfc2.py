@@ -227,10 +227,12 @@ class AnonVmaRfc2(AnonVmaListDesign):
             mapping[pfn] = av
         if links:
             st.count("direct_to_indirect", links)
+            linked = ("once (with one page, linking once per page does no harm)" if links == 1
+                      else f"once per page ({links} times); a real kernel would corrupt the list")
             step.emit("direct_to_indirect", "page_add_rmap_fork",
-                      f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} turn "
-                      f"indirect on anon_vma {av}, and the child vma {child.id} is linked into its "
-                      f"list once per page ({links} times); a real kernel would corrupt the list.",
+                      f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} "
+                      f"{'turns' if links == 1 else 'turn'} indirect on anon_vma {av}, and the "
+                      f"child vma {child.id} is linked into its list {linked}.",
                       obj("anon_vma", av), obj("vma", child.id))
         if bugged:
             self._bug(step, "bug_fork", "BUG_ON(!PageDirect(page))",
