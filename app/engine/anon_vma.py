@@ -2,7 +2,7 @@
 
 Models ``anon_vma_t`` of the RFC2 patch: a spinlock and a ``list_head`` of vmas. The
 list is kept in kernel order, head first; ``list_add`` inserts at the head. There is no
-refcount: an anon_vma is freed the moment its list empties (§4.2, "I simply garbage
+refcount: an anon_vma is freed the moment its list empties (semantics.md#rfc2, "I simply garbage
 collect the anon_vma during vma destruction").
 """
 
@@ -15,7 +15,7 @@ from .state import AnonVma
 
 
 def anon_vma_alloc(step: Step) -> int:
-    """``anon_vma_alloc``: a new, empty anon_vma; ids are never reused (J-17)."""
+    """``anon_vma_alloc``: a new, empty anon_vma; ids are never reused (semantics.md#numbering)."""
     st = step.state
     av = st.next_anon_vma
     st.next_anon_vma += 1

@@ -1,4 +1,5 @@
-"""The invariant checker: §10.1 (G1-G11) for every design, then the design's own rules.
+"""The invariant checker: semantics.md#invariants (G1-G11) for every design, then the design's own
+rules.
 
 A correct state breaks none of them after any complete op. A violation is expected only
 in a buggy teaching mode (``rfc2_literal``), where it is the lesson.

@@ -67,7 +67,7 @@ class Visit(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """The ``try_to_unmap`` walk of one frame (§8, J-11).
+    """The ``try_to_unmap`` walk of one frame (semantics.md#sizes, semantics.md#walk-accounting).
 
     ``visited`` stops once the mapcount reaches 0; ``candidates`` counts everything
     the walk would iterate without that early exit.

@@ -1,4 +1,4 @@
-"""Page faults: ``do_anonymous_page``, ``do_wp_page`` and ``do_swap_page`` (§1.1, §1.2, §1.5).
+"""Page faults: ``do_anonymous_page``, ``do_wp_page`` and ``do_swap_page`` (semantics.md#faults).
 
 A read or write that no vma allows is a SIGSEGV outcome of the step: the process is
 assumed to catch the signal and go on, and nothing changes.
@@ -176,7 +176,8 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
 
 
 def do_swap_page(step: Step, vma: Vma, addr: int, pte: int, write: bool) -> int:
-    """Fault on a swap PTE: find the frame in the swap cache or read it, map it (§1.5)."""
+    """Fault on a swap PTE: find the frame in the swap cache or read it, map it
+    (semantics.md#faults)."""
     st = step.state
     slot = pte >> PTE_SHIFT
     marked_exclusive = bool(pte & PTE_WRITE)

@@ -1,4 +1,4 @@
-"""``vma_merge`` of 2.6.7/2.6.8 (mm/mmap.c), the merge engine of D3 (J-6).
+"""``vma_merge`` of 2.6.7/2.6.8 (mm/mmap.c), the merge engine of D3 (semantics.md#rfc2-merging).
 
 ``plan_merge`` decides, exactly as ``vma_merge`` does, which of its cases applies to a
 range ``[addr, end)`` about to get ``prot`` (a new mapping for mmap and mremap, part of

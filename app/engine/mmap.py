@@ -1,4 +1,4 @@
-"""mmap, munmap, ``split_vma`` and exit (mm/mmap.c, §1.6, §1.8)."""
+"""mmap, munmap, ``split_vma`` and exit (mm/mmap.c, semantics.md#mremap, semantics.md#mprotect)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
 
     The upper part's ``vm_pgoff`` advances by the pages it starts after the old start;
     the new struct joins the anon_vma of the old one (D3/D4) after the design had its
-    say (J-1 for D3).
+    say (semantics.md#rfc2-page-table-walk for D3).
     """
     st = step.state
     step.design.before_vma_change(step, vma_id, None, f"split of vma {vma_id} at {hexa(addr)}")

@@ -1,4 +1,4 @@
-"""mprotect: ``sys_mprotect`` + ``mprotect_fixup`` of 2.6.7/2.6.8 (§1.7)."""
+"""mprotect: ``sys_mprotect`` + ``mprotect_fixup`` of 2.6.7/2.6.8 (semantics.md#mprotect)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _protect(step: Step, vma: Vma, start: int, end: int, prot: str) -> Vma:
 
     2.6 rewrites every present PTE from ``vm_page_prot``, which for a private mapping is
     the copy-on-write protection: present pages end up read-only whatever ``prot`` is,
-    and the next write goes through the reuse path (J-16).
+    and the next write goes through the reuse path (semantics.md#mprotect-writable).
     """
     st = step.state
     old = vma.prot

@@ -1,4 +1,4 @@
-"""mremap: shrink, grow in place, or move (``do_mremap``, ``move_vma``, §1.9)."""
+"""mremap: shrink, grow in place, or move (``do_mremap``, ``move_vma``, semantics.md#mremap)."""
 
 from __future__ import annotations
 

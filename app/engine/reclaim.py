@@ -1,6 +1,8 @@
-"""Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free (§1.4).
+"""Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free
+(semantics.md#reclaim).
 
-Atomic and unconditional (J-12): the frame is assumed inactive and unreferenced, it is
+Atomic and unconditional (semantics.md#reclaim): the frame is assumed inactive and unreferenced, it
+is
 written to its slot at once, and no ``page_referenced`` ageing walk is made.
 """
 
@@ -21,7 +23,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     """The design's rmap walk: replace every PTE it finds with the swap entry.
 
     Stops as soon as the mapcount reaches 0 (``visited``); ``candidates`` counts every
-    container the walk would iterate without that early exit (J-11).
+    container the walk would iterate without that early exit (semantics.md#walk-accounting).
     """
     st, design = step.state, step.design
     slot = st.page_private[pfn]
@@ -140,7 +142,8 @@ def reclaim_at(step: Step, pid: int, addr: int) -> None:
 def reclaim_lru(step: Step, count: int) -> None:
     """Reclaim up to ``count`` frames from the inactive list, oldest first.
 
-    With no ageing (J-12) the inactive list is allocation order, so the oldest frames
+    With no ageing (semantics.md#reclaim) the inactive list is allocation order, so the oldest
+    frames
     (lowest pfn) go first.
     """
     st = step.state

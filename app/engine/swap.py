@@ -1,8 +1,10 @@
 """The swap device and the swap cache (common to every design).
 
 Each slot has ``ptes`` (swap PTEs holding it) and at most one frame in the swap cache;
-the 2.6 ``swap_map[]`` count is ``ptes + cache`` (§0). Slots are numbered in allocation
-order and never reused (J-17); the device is disk-like and never full (J-12, J-13, E9).
+the 2.6 ``swap_map[]`` count is ``ptes + cache`` (semantics.md#swap-cache). Slots are numbered in
+allocation
+order and never reused (semantics.md#numbering); the device is disk-like and never full
+(semantics.md#reclaim, semantics.md#swap-cache).
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ class AnonVma267(AnonVmaListDesign):
     # ----- reporting ----------------------------------------------------------------------
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D4.1-D4.6 of §10.5 (D4.6 holds by construction: vma_merge refuses)."""
+        """D4.1-D4.6 of semantics.md#invariants (D4.6 holds by construction: vma_merge refuses)."""
         out = self.check_lists(state, "D4.3")
         out += self.check_sharers(state, index, "D4.5")
         vmas, avs = state.vmas, state.anon_vmas

@@ -9,14 +9,15 @@ private to one child is found through that child's anon_vma alone: the AIM7 prob
 the 2.6.7 design (one anon_vma per fork family) is gone, at the price of an AVC per
 ancestor per vma.
 
-Modelled version (E-pinned): Linux 6.18/6.19 including the January 2026 mremap-merge fixes
+Modelled version (): Linux 6.18/6.19 including the January 2026 mremap-merge fixes
 (61f67c230a5e, 3b617fd3d317): the 3.7 interval tree (bf181b9f9d8d), the 3.19 reuse of
 orphaned anon_vmas (7a3ef208e662) in its 6.0 form with ``num_children`` and
 ``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and the exclusive swap-PTE
-marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go back in time (J-10).
+marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go back in time
+(semantics.md#avc-options).
 
 Simplified: no locks (the root's rwsem is only named), no KSM, migration or pinning
-references on anon_vmas, small pages only, a disk-like swap device (E9).
+references on anon_vmas, small pages only, a disk-like swap device (semantics.md#swap-cache).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ V2_6_34_RC3 = "v2_6_34_rc3"
 V3_0_TO_6_15 = "v3_0_to_6_15"
 NO_REUSE = "no_reuse"
 
-#: 32-bit field sums (§6.1, §8, J-15), in bytes.
+#: 32-bit field sums (semantics.md#sizes), in bytes.
 SIZEOF_AVC = 32  # 3.7+: vma, anon_vma, same_vma (list_head), rb (rb_node 12), rb_subtree_last
 SIZEOF_AVC_2634 = 24  # 2.6.34: vma, anon_vma, same_vma, same_anon_vma (two list_heads)
 #: No source states it: root 4 + rwsem 24 (count, owner, osq, wait_lock, wait_list) +
@@ -84,7 +85,8 @@ class Avc:
     """``struct anon_vma_chain``: one link between a vma and an anon_vma.
 
     ``seq`` is when it was last inserted into its anon_vma's interval tree: equal pgoffs
-    iterate oldest-inserted first, and any change of the vma's range re-inserts (E7).
+    iterate oldest-inserted first, and any change of the vma's range re-inserts
+    (semantics.md#walk-accounting).
     """
 
     id: int
@@ -158,9 +160,10 @@ class AnonVmaChain(Design):
         self.anon_exclusive = not self.list_walk
         #: the exclusive swap-PTE marker (5.19+)
         self.swp_exclusive = not self.list_walk
-        #: E2 (6.11+): an exclusive read swap-in maps the page writable
+        #: semantics.md#avc-exclusive (6.11+): an exclusive read swap-in maps the page writable
         self.swapin_writable_on_read = not (self.list_walk or V3_0_TO_6_15 in options)
-        #: J-16 (can_change_pte_writable); 2.6 change_protection makes every PTE read-only
+        #: semantics.md#mprotect-writable (can_change_pte_writable); 2.6 change_protection makes
+        #: every PTE read-only
         self.mprotect_keeps_exclusive_writable = not self.list_walk
 
     # ----- objects ------------------------------------------------------------------------
@@ -436,13 +439,14 @@ class AnonVmaChain(Design):
 
     def swapin_map(self, step: Step, pfn: int, vma: Vma, addr: int, slot: int, write: bool,
                    mapped_before: int, marked_exclusive: bool) -> bool:
-        """``do_swap_page`` of 6.18 (§6.2, E1, E2): ``swap_free``; on a write fault with no
+        """``do_swap_page`` of 6.18 (semantics.md#anon-vma-chain, semantics.md#avc-exclusive):
+        ``swap_free``; on a write fault with no
         other mapper ``should_try_to_free_swap`` → ``folio_free_swap``, which succeeds iff
         no swap PTE holds the slot any more and then makes the page exclusive. Exclusive
         also when the swap PTE carried the marker. A frame that is not anon yet gets the
         vma's own anon_vma if exclusive, the root otherwise; an anon one keeps its mapping.
         An exclusive page in a writable vma is mapped writable, even on a read fault (6.11+,
-        E2; not in the older modes)."""
+        semantics.md#avc-exclusive; not in the older modes)."""
         st = step.state
         ptes = st.w("swap_ptes")
         ptes[slot] -= 1
@@ -492,7 +496,8 @@ class AnonVmaChain(Design):
         return exclusive and vma.writable and (write or self.swapin_writable_on_read)
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
-        """``wp_can_reuse_anon_folio`` + ``folio_move_anon_rmap`` (c44b674323f4, E3): a
+        """``wp_can_reuse_anon_folio`` + ``folio_move_anon_rmap`` (c44b674323f4,
+        semantics.md#faults): a
         PageAnonExclusive page is reused as it is; otherwise the swap cache is dropped
         (the reuse test already found no swap PTE on the slot) and the page moves to the
         faulting vma's own anon_vma and becomes exclusive."""
@@ -541,7 +546,7 @@ class AnonVmaChain(Design):
     def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
         """``copy_page_range``'s first test (``vma_needs_copy`` in 6.x): page tables of a
         vma without an anon_vma are not copied; the child faults them in again
-        (docs/semantics.md#avc-fork)."""
+        (docs/semantics.md#fork)."""
         return parent.anon_vma is not None
 
     #: ``dup_mmap`` calls ``anon_vma_fork`` before ``copy_page_range``
@@ -614,7 +619,8 @@ class AnonVmaChain(Design):
 
     def vma_adjusted(self, step: Step, vma_id: int) -> None:
         """``anon_vma_interval_tree_pre/post_update_vma``: the vma's AVCs are taken out of
-        their trees and put back under the new range, behind equal keys (E7). The 2.6.34
+        their trees and put back under the new range, behind equal keys
+        (semantics.md#walk-accounting). The 2.6.34
         list has no keys: nothing moves."""
         if self.list_walk:
             return
@@ -710,7 +716,8 @@ class AnonVmaChain(Design):
         return f"vma {prev.id} and vma {nxt.id} have different anon_vmas ({a} and {b})"
 
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
-        """``can_change_pte_writable`` (J-16): an exclusive anon page in a writable vma."""
+        """``can_change_pte_writable`` (semantics.md#mprotect-writable): an exclusive anon page in
+        a writable vma."""
         return (self.mprotect_keeps_exclusive_writable and vma.writable
                 and bool(state.page_flags[pfn] & PG_ANON_EXCLUSIVE))
 
@@ -760,7 +767,7 @@ class AnonVmaChain(Design):
         return None if target is None else {"kind": "anon_vma", "id": target}
 
     def memory(self, state: State) -> dict[str, int]:
-        """i386 field sums (§6.1, §8, J-15): 4 bytes of ``_mapcount`` per frame, 12 per vma,
+        """i386 field sums (semantics.md#sizes): 4 bytes of ``_mapcount`` per frame, 12 per vma,
         32 per AVC (24 in 2.6.34), 52 per anon_vma (an estimate: no source states it; 12
         in 2.6.34); ``struct page`` 32 (no Andrea figure for this era: the same value)."""
         frames = len(state.page_mapcount)
@@ -804,10 +811,12 @@ class AnonVmaChain(Design):
         return {"anon_vmas": anon_vmas, "anon_vma_chains": chains, "vma_chains": vma_chains,
                 "exclusive_swap_ptes": marked}
 
-    # ----- invariants (§10.6, E4) -----------------------------------------------------------
+    # ----- invariants (semantics.md#invariants, semantics.md#avc-exclusive)
+    # -----------------------------------------------------------
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D5.1-D5.9 of §10.6 with E4 in place of D5.7, G7's D5 clause (a writable anon
+        """D5.1-D5.9 of semantics.md#invariants with semantics.md#avc-exclusive in place of D5.7,
+        G7's D5 clause (a writable anon
         PTE maps a PageAnonExclusive page), and G10 for pointers to freed objects."""
         out: list[Violation] = []
         self._check_chains(state, out)
@@ -952,7 +961,8 @@ class AnonVmaChain(Design):
                                              "live descendant); at 0 it must be freed."))
 
     def _check_pages(self, state: State, index: MapIndex, out: list[Violation]) -> None:
-        """D5.1 (completeness), D5.7/E4 and G7 (exclusive pages), D5.8 (swap sharing),
+        """D5.1 (completeness), D5.7/semantics.md#avc-exclusive and G7 (exclusive pages), D5.8
+        (swap sharing),
         D5.9 (no vma mixes anon_vma families or holds anon content without an anon_vma)."""
         vmas, avs, avcs, chains = state.vmas, _avs(state), state.avcs, state.vma_chain
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount

@@ -18,7 +18,7 @@ from ..mapindex import MapIndex
 from ..state import State, Vma
 from .base import Design, Probe, Violation, rmap_sizes
 
-#: i386 sizes (§4.1, §5.1, §8, §9.1, J-15), the same for RFC2 and 2.6.7
+#: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
 VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
 PAGE_RMAP_BYTES = 4  # mapcount
@@ -73,7 +73,7 @@ class AnonVmaListDesign(Design):
 
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
-        linked at the list head (E13)."""
+        linked at the list head (semantics.md#list-positions)."""
         _adopt(step, importer, exporter, "import_anon_vma",
                f"The boundary between vma {exporter} and vma {importer} moves, so vma "
                f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "

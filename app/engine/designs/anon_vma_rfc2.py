@@ -7,9 +7,9 @@ an indirect page (``page->as.anon_vma``) for good. The reclaim walk visits exact
 vma for a direct page and the whole anon_vma list otherwise.
 
 The posted patch was "close to compile"; the default completes it with the thread's
-own fixes, the judgement calls J-1 ... J-6 of the behavioural reference. The option
-``rfc2_literal`` reproduces the patch as posted, flaws included: pages left pointing
-at a vma that no longer covers them (or that was freed), the child linked once per
+own fixes, each a modelling choice (docs/semantics.md#rfc2). The option
+``rfc2_literal`` reproduces the patch as posted, flaws included: pages left pointing at
+a vma that no longer covers them (or that was freed), the child linked once per
 page at fork, and the BUG_ONs of a second fork and of a shared swap-in, all shown as
 invariant violations. That is the lesson of the thread ("the as.vma/PageDirect idea is
 falling apart with vma_split", Andrea, 12 Mar 2004).
@@ -86,7 +86,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
                              mapped_before: int) -> None:
-        """Swap-in: direct if nothing maps the frame, else indirect (J-5)."""
+        """Swap-in: direct if nothing maps the frame, else indirect (semantics.md#rfc2-swapin)."""
         if mapped_before == 0:
             index = self._make_direct(step, pfn, vma, addr)
             step.emit("page_add_rmap", "page_add_rmap",
@@ -124,7 +124,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
                   ref="docs/semantics.md#rfc2-swapin")
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
-        """Write fault reusing the only mapping: indirect -> direct (J-3)."""
+        """Write fault reusing the only mapping: indirect -> direct
+        (semantics.md#rfc2-cow-reuse)."""
         st = step.state
         if st.page_flags[pfn] & PG_DIRECT:
             return
@@ -157,7 +158,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (J-2)."""
+        """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (semantics.md#rfc2-fork)."""
         if self.literal:
             self._fork_vma_literal(step, parent, child, pfns)
             return
@@ -244,7 +245,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     def before_vma_change(self, step: Step, vma_id: int, partner_anon_vma: int | None,
                           why: str) -> int | None:
-        """J-1: convert the vma's PageDirect pages before it is split, moved or merged."""
+        """semantics.md#rfc2-page-table-walk: convert the vma's PageDirect pages before it is
+        split, moved or merged."""
         st = step.state
         vma = st.vmas[vma_id]
         if self.literal:
@@ -289,7 +291,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
         """RFC2: "I can merge anonymous vma only if (!vma1->anon_vma || !vma2->anon_vma)";
-        with J-1 two vmas on the same anon_vma are the same object and may merge too."""
+        after the page-table walk (semantics.md#rfc2-page-table-walk) two vmas on the same
+        anon_vma hold no direct page and may merge too."""
         a1, a2 = anon_vma, neighbour.anon_vma
         if self.literal and a1 is not None and a1 == a2:
             return (f"both have anon_vma {a1}, and RFC2 as posted merges anonymous vmas only "
@@ -298,7 +301,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return None if why is None else why + ", so RFC2 refuses"
 
     def merges_on(self, caller: str) -> bool:
-        """J-6: merging as 2.6.7; ``rfc2_literal``: never from mprotect or mremap."""
+        """semantics.md#rfc2-merging: merging as 2.6.7; ``rfc2_literal``: never from mprotect or
+        mremap."""
         return not self.literal or caller in ("mmap", "merge")
 
     # ----- reclaim ----------------------------------------------------------------------
@@ -327,7 +331,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return super().mapping_json(state, pfn)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D3.1-D3.4 of §10.4 (D3.5 follows from D3.2 and D3.4: a vma without an anon_vma
+        """D3.1-D3.4 of semantics.md#invariants (D3.5 follows from D3.2 and D3.4: a vma without an
+        anon_vma
         cannot be on a list, so it may map only direct pages and no shared slot), and every
         BUG_ON the literal mode recorded."""
         out: list[Violation] = [Violation(b.rule, b.text) for b in state.bugs]

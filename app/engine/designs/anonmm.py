@@ -37,7 +37,7 @@ from ..state import (
 )
 from .base import Design, Probes, Violation, rmap_sizes
 
-#: i386 sizes (§3.1, §8, §9.1, J-15)
+#: i386 sizes (semantics.md#sizes)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
 PAGE_RMAP_BYTES = 4  # int mapcount, which replaces the 4-byte pte union
 STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
@@ -91,14 +91,14 @@ class Anonmm(Design):
         "struct anonmm (count, lock, mm, head, list_head; SMP field sum, one per mm; "
         "the slab is cache-line aligned)": SIZEOF_ANONMM,
     }
-    #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (J-8)
+    #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (semantics.md#anonmm-merging)
     anon_pgoff_linear = False
 
     # ----- anonmm objects -----------------------------------------------------------------
 
     @staticmethod
     def _alloc(step: Step) -> int:
-        """``kmem_cache_alloc(anonmm_cachep)``: ids are never reused (J-17)."""
+        """``kmem_cache_alloc(anonmm_cachep)``: ids are never reused (semantics.md#numbering)."""
         st = step.state
         st.count("anonmms_allocated")
         return st.alloc_id("anonmm")
@@ -385,10 +385,12 @@ class Anonmm(Design):
     @staticmethod
     def _walk_order(state: State, aid: int) -> Iterator[int]:
         """The anonmm ids in walk order: the page's own first, then the ring from the entry
-        after it, wrapping round. Whoever has exited is passed over by the walk (J-11).
+        after it, wrapping round. Whoever has exited is passed over by the walk
+        (semantics.md#walk-accounting).
 
         The kernel also passes over a live mm whose ``rss`` is 0; the simulator probes it
-        (a miss), because J-11 and §8 count every live mm of the ring as a candidate.
+        (a miss), because the walk accounting (semantics.md#walk-accounting) counts every live
+        mm of the ring as a candidate.
         """
         anonmms = state.anonmms
         head = anonmms.get(anonmms[aid].head)
@@ -469,7 +471,7 @@ class Anonmm(Design):
         return {"anon_vmas": [], "anonmms": out}
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D2.1-D2.5 of §10.3."""
+        """D2.1-D2.5 of semantics.md#invariants."""
         out: list[Violation] = []
         anonmms, mm_anonmm = state.anonmms, state.mm_anonmm
         flags, mapping, mcs, pindex = (state.page_flags, state.page_mapping,
@@ -629,7 +631,8 @@ class Anonmm(Design):
 class RingProbes:
     """The probes of an anonmm walk, computed as the walk goes: a walk that stops early
     (mapcount 0) never pays for the rest of a long ring. ``len`` gives the candidates (the
-    live mms; an exited mm's anonmm is passed over and not counted, J-11), counted when
+    live mms; an exited mm's anonmm is passed over and not counted, semantics.md#walk-accounting),
+    counted when
     the walk starts: at once when no anonmm lingers (the whole ring), else one by one.
     The ring is taken when the walk starts, since the walk itself may free an anonmm."""
 

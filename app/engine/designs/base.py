@@ -69,7 +69,7 @@ class Violation:
 
 
 class Design:
-    """An anonymous-memory rmap design (one of D1-D5 of the behavioural reference).
+    """An anonymous-memory rmap design (one of the five of docs/semantics.md).
 
     Subclasses set the class attributes and override the hooks where they differ.
     """
@@ -140,7 +140,8 @@ class Design:
         """``do_swap_page`` once the frame is found: add the rmap, drop the swap PTE's
         count, and say whether the PTE may be writable at once.
 
-        2.6 (D1-D4): the frame stays in the swap cache (swap is never full, J-13); the PTE
+        2.6 (D1-D4): the frame stays in the swap cache (swap is never full,
+        semantics.md#swap-cache); the PTE
         is writable only on a write fault by the frame's only user (``can_share_swap_page``).
         """
         from ..fault import cow_is_reusable
@@ -237,19 +238,19 @@ class Design:
         """The end of ``sys_mprotect``, after the last ``mprotect_fixup``: ``prev`` is the vma
         the range now ends in, and ``ended_at_vma_end`` says whether the range ended exactly
         at the end of a vma. 2.6.7 and later merge only inside ``mprotect_fixup``: nothing
-        (2.5.38 ... 2.6.6 merge ``prev`` with the next vma here, J-7)."""
+        (2.5.38 ... 2.6.6 merge ``prev`` with the next vma here, semantics.md#pte-chain-merging)."""
 
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
         """Whether mprotect's ``change_protection`` leaves a present PTE writable.
 
         2.6 rewrites every PTE from ``vm_page_prot``: read-only for a private mapping
-        (J-16).
+        (semantics.md#mprotect-writable).
         """
         return False
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
         """The pgoff of the destination of an mremap move: kept by default (2.6.0, and RFC2
-        by J-4); 2.6.7+ reset it for a vma that was never faulted."""
+        by semantics.md#rfc2-offsets); 2.6.7+ reset it for a vma that was never faulted."""
         return pgoff
 
     def mremap_prepare(self, step: Step, vma_id: int, start: int, end: int) -> None:
@@ -293,7 +294,7 @@ class Design:
         return vma.linear_page_index(addr)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """The design's own invariants (§10)."""
+        """The design's own invariants (semantics.md#invariants)."""
         return []
 
     def check_key(self, state: State) -> tuple[Any, ...]:
@@ -306,7 +307,7 @@ class Design:
         raise NotImplementedError
 
     def memory(self, state: State) -> dict[str, int]:
-        """Metadata sizes in bytes (i386, §8/§9.1)."""
+        """Metadata sizes in bytes (i386, semantics.md#sizes)."""
         raise NotImplementedError
 
     def state_json(self, state: State) -> dict[str, Any]:

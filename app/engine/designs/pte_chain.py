@@ -50,7 +50,7 @@ from .base import Design, Probe, Violation, rmap_sizes
 #: A PTE address, named by the PTE's process and virtual page number.
 Entry = tuple[int, int]
 
-#: i386 sizes (§2.1, §8, §9.1, J-15)
+#: i386 sizes (semantics.md#sizes)
 PTE_UNION_BYTES = 4  # union { struct pte_chain *chain; pte_addr_t direct; } pte
 SIZEOF_LONG = 4  # next_and_idx
 SIZEOF_PTE_ADDR = 4  # pte_addr_t without CONFIG_HIGHMEM64G + CONFIG_HIGHPTE
@@ -144,7 +144,7 @@ class PteChain(Design):
         "struct pte_chain (one 32-byte cache line: next_and_idx + 7 PTE addresses; "
         "options l1_64 / l1_128: 64 / 128 bytes, 15 / 31 addresses)": L1_DEFAULT,
     }
-    #: 2.6.0's can_vma_merge_after/before: "if (!file) return 1" (J-7)
+    #: 2.6.0's can_vma_merge_after/before: "if (!file) return 1" (semantics.md#pte-chain-merging)
     anon_pgoff_linear = False
     #: 2.6.0's PageSwapCache(page) is ``page->mapping == &swapper_space``
     swapcache_flag = False
@@ -165,7 +165,8 @@ class PteChain(Design):
     # ----- the pte union and its chain ------------------------------------------------------
 
     def _alloc_block(self, st: State, n: int = 1) -> int:
-        """``pte_chain_alloc``: the first of ``n`` fresh block ids (never reused, J-17)."""
+        """``pte_chain_alloc``: the first of ``n`` fresh block ids (never reused,
+        semantics.md#numbering)."""
         ids = st.w("next_ids")
         first = ids.get("pte_chain", 1)
         ids["pte_chain"] = first + n
@@ -509,7 +510,8 @@ class PteChain(Design):
 
     def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
                        prot: str) -> Vma:
-        """2.5.38 ... 2.6.6 ``mprotect_fixup`` (J-7): only a range that starts at the vma's
+        """2.5.38 ... 2.6.6 ``mprotect_fixup`` (semantics.md#pte-chain-merging): only a range that
+        starts at the vma's
         start may merge, and only with ``prev`` (``mprotect_attempt_merge``): the whole vma
         is absorbed when the range covers it, otherwise the boundary shifts. Anything else
         splits, exactly as 2.6.7 does."""
@@ -559,7 +561,8 @@ class PteChain(Design):
         return st.vmas[prev.id]
 
     def mprotect_done(self, step: Step, prev: Vma, ended_at_vma_end: bool) -> None:
-        """The last lines of 2.6.0 ``sys_mprotect`` (J-7): only when the range ended exactly
+        """The last lines of 2.6.0 ``sys_mprotect`` (semantics.md#pte-chain-merging): only when the
+        range ended exactly
         at a vma's end, the vma now ending it (``prev``) absorbs the next vma if that is
         adjacent with the same flags. A range ending inside a vma left through ``goto out``
         and never gets here."""
@@ -596,7 +599,8 @@ class PteChain(Design):
             del st.w("page_index")[pfn]
 
     def before_walk(self, step: Step, pfn: int) -> None:
-        """``page_referenced``'s side effect (J-11): "If the page has a single-entry
+        """``page_referenced``'s side effect (semantics.md#walk-accounting): "If the page has a
+        single-entry
         pte_chain, collapse that back to a PageDirect representation"."""
         st = step.state
         cur = st.page_pte.get(pfn)
@@ -619,7 +623,8 @@ class PteChain(Design):
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """2.6.0 ``try_to_unmap``: the direct PTE, or every chain entry in chain order (head
-        block first, each block from its first used slot: newest first, E14). Every entry is
+        block first, each block from its first used slot: newest first,
+        semantics.md#walk-accounting). Every entry is
         a real mapping, so the walk never misses. A probe's id is its block, 0 for the
         direct entry."""
         cur = state.page_pte.get(pfn)
@@ -659,7 +664,7 @@ class PteChain(Design):
     def memory(self, state: State) -> dict[str, int]:
         """The 4-byte pte union of every frame plus one cache line per pte_chain block; no
         rmap bytes per vma or mm. ``struct page`` is 40 bytes by the 2.6.0 field sum, 48 by
-        Andrea's count (J-15)."""
+        Andrea's count (semantics.md#sizes)."""
         frames = len(state.page_mapcount)
         return rmap_sizes(pages=PTE_UNION_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
                           objects={"pte_chain": self.l1 * len(state.pte_chains)},
@@ -678,7 +683,8 @@ class PteChain(Design):
         }
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D1.1-D1.6 of §10.2 (D1.6's "split, merge and mprotect never change a page" is a
+        """D1.1-D1.6 of semantics.md#invariants (D1.6's "split, merge and mprotect never change a
+        page" is a
         property of the operations, tested there; here: no rmap state outside pages)."""
         out: list[Violation] = []
         n = self.nrpte
