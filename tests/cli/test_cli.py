@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,18 @@ def test_cli_compare_table_and_json(scenario_file, capsys):
 def test_cli_compare_bad_designs_exit_2(scenario_file, capsys):
     assert main(["compare", str(scenario_file), "--designs", "anon_vma_267+fast"]) == 2
     assert "has no option 'fast'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "allocs"), [("s3-fork-shares", "5"), ("aim7-shape", "14")])
+def test_cli_compare_counts_anon_vma_chains_as_allocations(name, allocs, capsys):
+    """anon_vma_chain allocates anon_vmas and AVCs: s3 2 + 3, aim7-shape 5 + 9."""
+    path = Path(__file__).resolve().parents[2] / "scenarios" / f"{name}.json"
+    assert main(["compare", str(path), "--designs", "anon_vma_chain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("design"))
+    row = next(line for line in lines if line.startswith("anon_vma_chain"))
+    cells = dict(zip(re.split(r"\s{2,}", header), re.split(r"\s{2,}", row), strict=True))
+    assert cells["allocs"] == allocs
+    assert main(["compare", str(path), "--designs", "anon_vma_chain", "--json"]) == 0
+    counters = json.loads(capsys.readouterr().out)["designs"][0]["counters"]
+    assert counters["objects_allocated"] == int(allocs)
