@@ -6,23 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import apply, design_class, new_state, parse_op, run_scenario
+from app.engine import design_class, run_scenario
 from app.engine.serialize import counters_json, state_to_json
 
-from .helpers import fork, mmap, mremap, reclaim, spawn, write
+from .helpers import fork, mmap, mremap, reclaim, spawn, step_by_step, write
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
-def steps(*ops, design, options=()):
-    """(state, events, walks) after each op."""
-    state = new_state(design, options)
-    out = []
-    for op in ops:
-        result = apply(state, parse_op(op))
-        state = result.state
-        out.append((state, result.events, result.walks))
-    return out
+steps = step_by_step
 
 
 # ----- W1: 2.6.7's struct page is 32 bytes on i386 ------------------------------------------------

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import apply, design_class, new_state, parse_op, run_scenario
+from app.engine import design_class, run_scenario
 from app.engine.designs import DESIGN_NAMES, get_design
 from app.engine.eras import ERAS, MODEL, is_model
 
-from .helpers import fork, mmap, spawn, write
+from .helpers import fork, mmap, spawn, step_by_step, write
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.json"))
 
@@ -41,13 +41,9 @@ def run_as(data, design, options):
 
 
 def events(*ops, design, options=()):
-    state = new_state(design, options)
-    out = []
-    for op in ops:
-        result = apply(state, parse_op(op))
-        state = result.state
-        out.append(result.events)
-    return state, out
+    """The last state and the events of each op."""
+    out = step_by_step(*ops, design=design, options=options)
+    return out[-1][0], [evs for _, evs, _ in out]
 
 
 def all_funcs(design, options=()):
