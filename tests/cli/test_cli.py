@@ -111,6 +111,9 @@ def test_cli_designs_lists_all_five(capsys):
     for name in ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"):
         assert name in out
     assert "--option rfc2_literal" in out
+    assert "functions named as in: Andrea Arcangeli's anon_vma RFC2 patch" in out
+    assert "functions named as in: Linux 6.18" in out
+    assert "[functions of Linux 2.6.34 (May 2010)]" in out
 
 
 def test_cli_console_script_runs(scenario_file):
