@@ -167,3 +167,15 @@ def test_618_adoption_is_the_kernels_dup_anon_vma():
     assert adopt.func == "mm/vma.c:dup_anon_vma"
     assert adopt.ref is None and "ref" not in adopt.to_json()
     assert "modelling choice" not in adopt.text
+
+
+@pytest.mark.parametrize("name", ["s13-grandchild", "avc-endless-growth", "s3-fork-shares"])
+def test_2634_narrates_no_6x_anon_vma_lifetime(name):
+    """2.6.34's anon_vma had no root, parent, num_children or num_active_vmas."""
+    data = json.loads((SCENARIOS / f"{name}.json").read_text())
+    doc = run_scenario({**data, "design": "anon_vma_chain", "options": ["v2_6_34"]})
+    texts = " ".join(e["text"] for s in doc["steps"] for e in s["events"])
+    for word in ("num_children", "root", "pins", "active vma", "PageAnonExclusive"):
+        assert word not in texts
+    modern = run_scenario({**data, "design": "anon_vma_chain", "options": []})
+    assert "root" in " ".join(e["text"] for s in modern["steps"] for e in s["events"])

@@ -316,7 +316,7 @@ class AnonVmaChain(Design):
             freed += self._put_anon_vma(st, av_id)
         text = (f"unlink_anon_vmas: vma {vma_id} goes, so its {plural(len(chain), 'AVC')} "
                 f"{'leaves its' if len(chain) == 1 else 'leave their'} anon_vma's tree")
-        if vma.anon_vma is not None:
+        if vma.anon_vma is not None and not self.list_walk:  # num_active_vmas: 6.0+
             text += f", and anon_vma {vma.anon_vma} has one active vma fewer"
         if emptied:
             text += (f"; {id_list('anon_vma', emptied)} now "
@@ -324,9 +324,13 @@ class AnonVmaChain(Design):
         step.emit("unlink_anon_vmas", "unlink_anon_vmas", text + ".",
                   obj("vma", vma_id), *(obj("anon_vma", a) for a in emptied))
         for av_id, is_root in freed:
-            why = ("its tree is empty and no descendant pins it any more" if is_root else
-                   "its tree is empty, so its last reference is gone; it drops its "
-                   "reference on its root")
+            if self.list_walk:  # 2.6.34: no root, no refcount (semantics.md#avc-2634)
+                why = "its list is empty"
+            elif is_root:
+                why = "its tree is empty and no descendant pins it any more"
+            else:
+                why = ("its tree is empty, so its last reference is gone; it drops its "
+                       "reference on its root")
             step.emit("anon_vma_free", "anon_vma_free",
                       f"anon_vma {av_id} is freed: {why}.", obj("anon_vma", av_id))
 
@@ -365,7 +369,8 @@ class AnonVmaChain(Design):
             av = self._anon_vma_alloc(step, root=None, parent=None)
             self._put_av(st, replace(av, num_children=1))
             av_id = av.id
-            how = (f"a new root anon_vma {av_id} is allocated (its own root and parent, "
+            how = (f"a new anon_vma {av_id} is allocated" if self.list_walk else
+                   f"a new root anon_vma {av_id} is allocated (its own root and parent, "
                    "num_children 1 for the self-parent link)")
         else:
             how = (f"it shares anon_vma {av_id} of the adjacent vma {near}, whose chain is "
@@ -584,8 +589,10 @@ class AnonVmaChain(Design):
             self._put_av(st, replace(pobj, num_children=pobj.num_children + 1))
             text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
                     f"{parent.id} ({plural(n, 'AVC')}, so it can find the pages they share), "
-                    f"then its own new anon_vma {av.id} (parent {pav}, root {pobj.root}, which "
-                    f"it pins) through anon_vma_chain {avc} at the head of its chain: the "
+                    f"then its own new anon_vma {av.id}"
+                    + ("" if self.list_walk else
+                       f" (parent {pav}, root {pobj.root}, which it pins)")
+                    + f" through anon_vma_chain {avc} at the head of its chain: the "
                     "child's copy-on-write pages will go there.")
             objects = [obj("vma", child.id), obj("anon_vma", av.id), obj("anon_vma", pav)]
         step.emit("anon_vma_fork", "anon_vma_fork", text, *objects)
