@@ -9,12 +9,12 @@ private to one child is found through that child's anon_vma alone: the AIM7 prob
 the 2.6.7 design (one anon_vma per fork family) is gone, at the price of an AVC per
 ancestor per vma.
 
-Modelled version (): Linux 6.18/6.19 including the January 2026 mremap-merge fixes
-(61f67c230a5e, 3b617fd3d317): the 3.7 interval tree (bf181b9f9d8d), the 3.19 reuse of
-orphaned anon_vmas (7a3ef208e662) in its 6.0 form with ``num_children`` and
-``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and the exclusive swap-PTE
-marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go back in time
-(semantics.md#avc-options).
+Modelled version (docs/semantics.md#anon-vma-chain): Linux 6.18/6.19 including the
+January 2026 mremap-merge fixes (61f67c230a5e, 3b617fd3d317): the 3.7 interval tree
+(bf181b9f9d8d), the 3.19 reuse of orphaned anon_vmas (7a3ef208e662) in its 6.0 form
+with ``num_children`` and ``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and
+the exclusive swap-PTE marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go
+back in time (semantics.md#avc-options).
 
 Simplified: no locks (the root's rwsem is only named), no KSM, migration or pinning
 references on anon_vmas, small pages only, a disk-like swap device (semantics.md#swap-cache).
