@@ -109,8 +109,11 @@ def _designs_list(args: argparse.Namespace) -> int:
         if name in available_designs():
             cls = design_class(name)
             print(f"{name:<16} {cls.title} ({cls.era})")
+            print(f"{'':<18}functions named as in: {cls.era_for().title}")
             for opt, text in cls.option_help.items():
-                print(f"{'':<18}--option {opt}: {text}")
+                era = (f" [functions of {cls.era_for((opt,)).title}]"
+                       if opt in cls.option_eras else "")
+                print(f"{'':<18}--option {opt}: {text}{era}")
         else:
             print(f"{name:<16} (not yet available)")
     return 0

@@ -136,8 +136,7 @@ def render_compare(doc: dict[str, Any]) -> str:
             total = sum(w["visited"] for w in row["walks"])
             every = sum(w["candidates"] for w in row["walks"])
             walks += f" ... {len(row['walks'])} walks, {total}/{every} in all"
-        allocs = sum(v for k, v in c.items() if k.endswith("_allocated")
-                     and k not in ("frames_allocated", "slots_allocated"))
+        allocs = c.get("objects_allocated", 0)
         objects = sum(v for k, v in c.items() if k.startswith("rmap_bytes_")
                       and k not in ("rmap_bytes_pages", "rmap_bytes_vmas"))
         rmap = (f"{c.get('rmap_bytes', 0)} ({c.get('rmap_bytes_pages', 0)}+"

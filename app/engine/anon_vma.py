@@ -2,7 +2,7 @@
 
 Models ``anon_vma_t`` of the RFC2 patch: a spinlock and a ``list_head`` of vmas. The
 list is kept in kernel order, head first; ``list_add`` inserts at the head. There is no
-refcount: an anon_vma is freed the moment its list empties (§4.2, "I simply garbage
+refcount: an anon_vma is freed the moment its list empties (semantics.md#rfc2, "I simply garbage
 collect the anon_vma during vma destruction").
 """
 
@@ -15,7 +15,7 @@ from .state import AnonVma
 
 
 def anon_vma_alloc(step: Step) -> int:
-    """``anon_vma_alloc``: a new, empty anon_vma; ids are never reused (J-17)."""
+    """``anon_vma_alloc``: a new, empty anon_vma; ids are never reused (semantics.md#numbering)."""
     st = step.state
     av = st.next_anon_vma
     st.next_anon_vma += 1
@@ -39,7 +39,7 @@ def anon_vma_link(step: Step, av: int, vma_id: int, after: int | None = None) ->
     """
     st = step.state
     if av not in st.anon_vmas:
-        step.emit("use_after_free", "mm/rmap.c:anon_vma_link",
+        step.emit("use_after_free", "anon_vma_link",
                   f"vma {vma_id} points at anon_vma {av}, which was freed: linking it there is "
                   "a use-after-free in the kernel (the simulator leaves the lists alone).",
                   obj("vma", vma_id), obj("anon_vma", av))
@@ -66,7 +66,7 @@ def anon_vma_unlink(step: Step, vma_id: int) -> None:
         table[av] = AnonVma(av, rest)
         return
     del table[av]
-    step.emit("anon_vma_free", "mm/rmap.c:anon_vma_unlink",
+    step.emit("anon_vma_free", "anon_vma_unlink",
               f"anon_vma {av} is freed: vma {vma_id} was the last vma on its list, and no page "
               "can point at an anon_vma whose list is empty.",
               obj("anon_vma", av), obj("vma", vma_id))

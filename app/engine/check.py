@@ -1,4 +1,5 @@
-"""The invariant checker: §10.1 (G1-G11) for every design, then the design's own rules.
+"""The invariant checker: semantics.md#invariants (G1-G11) for every design, then the design's own
+rules.
 
 A correct state breaks none of them after any complete op. A violation is expected only
 in a buggy teaching mode (``rfc2_literal``), where it is the lesson.
@@ -105,9 +106,11 @@ def _frames(st: State, index: MapIndex, out: list[Violation]) -> None:
                 continue
             pfn = pte >> PTE_SHIFT
             if st.page_mapcount.get(pfn) != 1:
+                mc = st.page_mapcount.get(pfn)
                 out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                           f"{vpn << 12:#x} but its mapcount is "
-                                           f"{st.page_mapcount.get(pfn)}."))
+                                           f"{vpn << 12:#x} but "
+                                           + ("the frame is freed." if mc is None
+                                              else f"its mapcount is {mc}.")))
             elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(
                     st.page_private[pfn], 0):
                 out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable but swap PTEs "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -11,24 +12,39 @@ if TYPE_CHECKING:
     from .designs.base import Design
 
 
+_NONE = re.compile(r"\bNone\b")
+
+
+def plain(text: str) -> str:
+    """A sentence as a student reads it: a missing pointer is NULL, as in the kernel, never
+    Python's None (texts format ids that may be missing)."""
+    return _NONE.sub("NULL", text) if "None" in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing the simulated kernel did.
 
-    ``func`` names the kernel function it models (``mm/memory.c:do_wp_page``);
+    ``func`` names the kernel function it models, by the name of the design's era
+    (``mm/memory.c:do_wp_page``), or starts with "simulator: " for a modelling choice;
     ``objects`` lists the objects involved as ``{"kind", "id"}`` (a PTE is
     ``{"kind": "pte", "pid", "addr"}``, a range of PTEs ``{"kind": "pte_range", ...}``);
-    ``text`` is one sentence a student understands.
+    ``text`` is one sentence a student understands, in plain words; ``ref``, for readers of
+    the code, is the anchor of docs/semantics.md that explains a modelling choice.
     """
 
     kind: str
     func: str
     text: str
     objects: tuple[dict[str, Any], ...] = ()
+    ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "func": self.func, "text": self.text,
-                "objects": [dict(o) for o in self.objects]}
+        out = {"kind": self.kind, "func": self.func, "text": self.text,
+               "objects": [dict(o) for o in self.objects]}
+        if self.ref:
+            out["ref"] = self.ref
+        return out
 
 
 class Visit(NamedTuple):
@@ -51,7 +67,7 @@ class Visit(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """The ``try_to_unmap`` walk of one frame (§8, J-11).
+    """The ``try_to_unmap`` walk of one frame (semantics.md#sizes, semantics.md#walk-accounting).
 
     ``visited`` stops once the mapcount reaches 0; ``candidates`` counts everything
     the walk would iterate without that early exit.
@@ -84,10 +100,14 @@ class Step:
     result: dict[str, Any] = field(default_factory=dict)
     _bulk: dict[tuple[str, str], list[Any]] | None = None
 
-    def emit(self, kind: str, func: str, text: str, *objects: dict[str, Any]) -> None:
-        """Record an event; inside ``bulk()`` repeated kinds fold into one range event."""
+    def emit(self, kind: str, role: str, text: str, *objects: dict[str, Any],
+             ref: str | None = None) -> None:
+        """Record an event; ``role`` names the kernel function by its role in the era
+        table (``eras.py``). Inside ``bulk()`` repeated kinds fold into one range event."""
+        func = self.design.funcs[role]
+        text = plain(text)
         if self._bulk is None:
-            self.events.append(Event(kind, func, text, tuple(objects)))
+            self.events.append(Event(kind, func, text, tuple(objects), ref))
             return
         seen = self._bulk.get((kind, func))
         if seen is None:
@@ -95,11 +115,13 @@ class Step:
         else:
             seen[2] += 1
 
-    def fold(self, kind: str, func: str) -> bool:
+    def fold(self, kind: str, role: str) -> bool:
         """Inside ``bulk()``, count one more event of a kind already being folded and return
         True: its text would be dropped, so a hot path need not build it. False otherwise,
         and the caller emits as usual."""
-        seen = self._bulk.get((kind, func)) if self._bulk is not None else None
+        if self._bulk is None:
+            return False
+        seen = self._bulk.get((kind, self.design.funcs[role]))
         if seen is None:
             return False
         seen[2] += 1

@@ -1,4 +1,4 @@
-"""fork: ``dup_mmap`` + ``copy_page_range`` (§1.3)."""
+"""fork: ``dup_mmap`` + ``copy_page_range`` (docs/semantics.md#fork)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,14 @@ def do_fork(step: Step, pid: int, child: int) -> None:
     child_table: dict[int, int] = {}
     mapcount = st.w("page_mapcount")
     child_vmas = []
-    step.emit("fork", "kernel/fork.c:copy_process",
+    step.emit("fork", "fork",
               f"pid {pid} forks pid {child}: the child gets a copy of each of its "
               f"{plural(len(st.mms[pid].vmas), 'vma')} and their PTEs.",
               obj("mm", pid), obj("mm", child))
     st.w("ptes")[child] = child_table
     st.w("mms")[child] = Mm(child)
-    step.design.mm_forked(step, pid, child)
+    design = step.design
+    design.mm_forked(step, pid, child)
     for vid in st.mms[pid].vmas:
         parent = st.vmas[vid]
         copy = Vma(st.alloc_vma_id(), child, parent.vm_start, parent.vm_end, parent.vm_pgoff,
@@ -46,12 +47,15 @@ def do_fork(step: Step, pid: int, child: int) -> None:
         st.put_vma(copy)
         child_vmas.append(copy.id)
         st.set_mm(child, child_vmas)
-        if not step.design.fork_copies_ptes(st, parent):
-            step.emit("copy_page_range", "kernel/fork.c:dup_mmap",
-                      f"vma {vid} has no anon_vma, so its page tables are not copied "
-                      f"(vma_needs_copy): the child vma {copy.id} starts with no PTEs.",
+        if design.anon_vma_fork_first:
+            design.fork_vma(step, parent, st.vmas[copy.id], [], [], 0)
+        if not design.fork_copies_ptes(st, parent):
+            step.emit("copy_page_range", "copy_page_range",
+                      f"copy_page_range copies nothing: vma {vid} has no anon_vma, so the child "
+                      f"vma {copy.id} starts with no PTEs and faults its pages in again.",
                       obj("vma", vid), obj("vma", copy.id))
-            step.design.fork_vma(step, parent, st.vmas[copy.id], [], [], 0)
+            if not design.anon_vma_fork_first:
+                design.fork_vma(step, parent, st.vmas[copy.id], [], [], 0)
             continue
         if len(st.mms[pid].vmas) == 1:  # every PTE of the mm lies in its only vma (G2)
             entries = list(parent_table.items())
@@ -75,6 +79,7 @@ def do_fork(step: Step, pid: int, child: int) -> None:
                 swap_ptes[slot] += 1
         swapped = len(slots)
         zero = len(entries) - len(pfns) - swapped
+        rmap_note = design.copy_page_range_rmap(step, pfns)
         if pfns or swapped or zero:
             parts = []
             if pfns:
@@ -85,10 +90,11 @@ def do_fork(step: Step, pid: int, child: int) -> None:
                              "(swap_duplicate)")
             if zero:
                 parts.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')} copied")
-            step.emit("copy_page_range", "mm/memory.c:copy_page_range",
+            step.emit("copy_page_range", "copy_page_range",
                       f"copy_page_range: vma {vid} {span(parent.vm_start, parent.vm_end)} "
-                      f"-> child vma {copy.id}: " + ", ".join(parts) + ".",
+                      f"-> child vma {copy.id}: " + ", ".join(parts) + rmap_note + ".",
                       obj("vma", vid), obj("vma", copy.id),
                       {"kind": "pte_range", "pid": child, "start": parent.vm_start,
                        "end": parent.vm_end})
-        step.design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], vpns, pfns, swapped)
+        if not design.anon_vma_fork_first:
+            design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], vpns, pfns, swapped)

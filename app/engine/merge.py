@@ -1,4 +1,4 @@
-"""``vma_merge`` of 2.6.7/2.6.8 (mm/mmap.c), the merge engine of D3 (J-6).
+"""``vma_merge`` of 2.6.7/2.6.8 (mm/mmap.c), the merge engine of D3 (semantics.md#rfc2-merging).
 
 ``plan_merge`` decides, exactly as ``vma_merge`` does, which of its cases applies to a
 range ``[addr, end)`` about to get ``prot`` (a new mapping for mmap and mremap, part of
@@ -162,8 +162,12 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
     return None, refusals
 
 
-def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -> Vma:
-    """Carry out a plan: ``vma_adjust`` with the design's rmap hooks. Returns the survivor."""
+def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str,
+                  role: str) -> Vma:
+    """Carry out a plan: ``vma_adjust`` with the design's rmap hooks. Returns the survivor.
+
+    ``role`` is the caller's merge in the era table: ``merge_new`` (mmap), ``merge_move``
+    (mremap) or ``merge_existing`` (mprotect, the merge op)."""
     st, design = step.state, step.design
     involved = [plan.survivor, *plan.removed]
     if plan.exporter is not None:
@@ -186,7 +190,10 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -
     for v in plan.removed:
         design.anon_vma_merge(step, plan.survivor, v)
         del st.w("vmas")[v]
-    text = (f"vma_merge (case {plan.case}, {why}): vma {plan.survivor} grows from {old} to "
+    name = design.fn(role)
+    case = (f"case {plan.case}" if name == "vma_merge"
+            else f"case {plan.case} of the old vma_merge")
+    text = (f"{name} ({case}, {why}): vma {plan.survivor} grows from {old} to "
             f"{span(plan.start, plan.end)} with vm_pgoff {plan.pgoff}")
     if plan.removed:
         text += " and absorbs " + " and ".join(f"vma {v}" for v in plan.removed)
@@ -203,7 +210,7 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str) -
     design.vma_adjusted(step, plan.survivor)
     if plan.exporter is not None:
         design.vma_adjusted(step, plan.exporter)
-    step.emit("vma_merge", "mm/mmap.c:vma_merge", text + ".", *objects)
+    step.emit("vma_merge", role, text + ".", *objects)
     return st.vmas[plan.survivor]
 
 
@@ -212,10 +219,11 @@ def explain_refusal(refusals: list[Refusal]) -> str:
     return "; ".join(f"{r.side}: {r.text}" for r in refusals)
 
 
-def narrate_refusal(step: Step, refusals: list[Refusal], what: str) -> None:
-    """Tell why an adjacent neighbour did not merge (nothing when none was adjacent)."""
+def narrate_refusal(step: Step, refusals: list[Refusal], what: str, role: str) -> None:
+    """Tell why an adjacent neighbour did not merge (nothing when none was adjacent);
+    ``role`` as for ``execute_merge``."""
     adjacent = [r for r in refusals if r.vma is not None and "not adjacent" not in r.text]
     if adjacent:
-        step.emit("merge_refused", "mm/mmap.c:vma_merge",
+        step.emit("merge_refused", role,
                   f"{what} is not merged with its neighbour: {explain_refusal(adjacent)}.",
                   *(obj("vma", r.vma) for r in adjacent if r.vma is not None))

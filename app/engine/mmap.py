@@ -1,4 +1,4 @@
-"""mmap, munmap, ``split_vma`` and exit (mm/mmap.c, §1.6, §1.8)."""
+"""mmap, munmap, ``split_vma`` and exit (mm/mmap.c, semantics.md#mremap, semantics.md#mprotect)."""
 
 from __future__ import annotations
 
@@ -60,12 +60,13 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> tu
         plan, refusals = plan_merge(st, step.design, pid, prev_vma(step, pid, addr), addr, end,
                                     prot, None, pgoff)
         if plan is not None:
-            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}"), addr
-        narrate_refusal(step, refusals, f"the new range {span(addr, end)}")
+            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}",
+                                 "merge_new"), addr
+        narrate_refusal(step, refusals, f"the new range {span(addr, end)}", "merge_new")
     vma = Vma(st.alloc_vma_id(), pid, addr, end, pgoff, prot)
     st.put_vma(vma)
     st.set_mm(pid, [*st.mms[pid].vmas, vma.id])
-    step.emit("mmap", "mm/mmap.c:do_mmap_pgoff",
+    step.emit("mmap", "mmap",
               f"pid {pid} maps {span(addr, end)} {prot} as vma {vma.id} with vm_pgoff {pgoff} "
               "(vm_start >> 12); no page is touched yet.", obj("vma", vma.id))
     return vma, addr
@@ -76,7 +77,7 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
 
     The upper part's ``vm_pgoff`` advances by the pages it starts after the old start;
     the new struct joins the anon_vma of the old one (D3/D4) after the design had its
-    say (J-1 for D3).
+    say (semantics.md#rfc2-page-table-walk for D3).
     """
     st = step.state
     step.design.before_vma_change(step, vma_id, None, f"split of vma {vma_id} at {hexa(addr)}")
@@ -92,8 +93,9 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
     st.put_vma(new)
     st.set_mm(vma.pid, [*st.mms[vma.pid].vmas, new_id])
     kept = st.vmas[vma_id]
-    step.emit("split_vma", "mm/mmap.c:split_vma",
-              f"split_vma: vma {vma_id} keeps {span(kept.vm_start, kept.vm_end)} "
+    step.emit("split_vma", "split_vma",
+              f"{step.design.fn('split_vma')}: vma {vma_id} keeps "
+              f"{span(kept.vm_start, kept.vm_end)} "
               f"(vm_pgoff {kept.vm_pgoff}) and a new vma {new_id} takes "
               f"{span(new.vm_start, new.vm_end)} (vm_pgoff {new.vm_pgoff}); no page is touched.",
               obj("vma", vma_id), obj("vma", new_id))
@@ -138,7 +140,8 @@ def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table
         detail.append(f"{plural(present, 'present page')} (mapcount -1 each, "
                       f"{plural(freed, 'frame')} freed)")
     if swapped:
-        detail.append(f"{plural(swapped, 'swap entry', 'swap entries')} (free_swap_and_cache)")
+        detail.append(f"{plural(swapped, 'swap entry', 'swap entries')} "
+                      f"({step.design.fn('free_swap_and_cache')})")
     if zero:
         detail.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')}")
     summary = (f"zap_pte_range: pid {pid} unmaps {span(lo << PAGE_SHIFT, hi << PAGE_SHIFT)} of "
@@ -146,7 +149,7 @@ def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table
     mark = len(step.events)
     step.end_bulk()
     step.events.insert(mark, Event(
-        "zap", "mm/memory.c:zap_pte_range", summary,
+        "zap", step.design.funcs["zap"], summary,
         ({"kind": "pte_range", "pid": pid, "start": lo << PAGE_SHIFT, "end": hi << PAGE_SHIFT},
          obj("vma", vma_id))))
 

@@ -1,4 +1,4 @@
-"""mprotect: ``sys_mprotect`` + ``mprotect_fixup`` of 2.6.7/2.6.8 (§1.7)."""
+"""mprotect: ``sys_mprotect`` + ``mprotect_fixup`` of 2.6.7/2.6.8 (semantics.md#mprotect)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
         tmp = min(vma.vm_end, end)
         exact = vma.vm_end == end
         if prot == vma.prot:
-            step.emit("mprotect", "mm/mprotect.c:mprotect_fixup",
+            step.emit("mprotect", "mprotect_fixup",
                       f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
                       obj("vma", vma.id))
             prev = vma
@@ -60,7 +60,7 @@ def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
         plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma, pgoff)
         if plan is not None:
             merged = execute_merge(step, plan, vma.anon_vma,
-                                   f"mprotect of {span(start, end)} to {prot}")
+                                   f"mprotect of {span(start, end)} to {prot}", "merge_existing")
             return change_protection(step, merged, start, end, prot)
     if start != vma.vm_start:
         split_vma(step, vma.id, start, new_below=True)
@@ -74,7 +74,7 @@ def change_protection(step: Step, vma: Vma, start: int, end: int, prot: str) -> 
 
     2.6 rewrites every present PTE from ``vm_page_prot``, which for a private mapping is
     the copy-on-write protection: present pages end up read-only whatever ``prot`` is,
-    and the next write goes through the reuse path (J-16).
+    and the next write goes through the reuse path (semantics.md#mprotect-writable).
     """
     st = step.state
     old = vma.prot
@@ -100,7 +100,9 @@ def change_protection(step: Step, vma: Vma, start: int, end: int, prot: str) -> 
     if made_rw:
         tail += (f"; {plural(made_rw, 'PTE')} of exclusive pages "
                  f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)")
-    step.emit("mprotect", "mm/mprotect.c:change_protection",
-              f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}{tail}.",
-              obj("vma", vma.id))
+    if old == prot:  # merged into a neighbour that already had prot
+        what = f"{span(start, end)} is now part of vma {vma.id}, which is {prot}"
+    else:
+        what = f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} changes from {old} to {prot}"
+    step.emit("mprotect", "change_protection", what + tail + ".", obj("vma", vma.id))
     return vma

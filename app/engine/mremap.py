@@ -1,4 +1,4 @@
-"""mremap: shrink, grow in place, or move (``do_mremap``, ``move_vma``, §1.9)."""
+"""mremap: shrink, grow in place, or move (``do_mremap``, ``move_vma``, semantics.md#mremap)."""
 
 from __future__ import annotations
 
@@ -42,13 +42,13 @@ def do_mremap(step: Step, pid: int, addr: int, pages: int, new_pages: int,
         return
     if new_len <= old_len:
         if new_len < old_len:
-            step.emit("mremap", "mm/mremap.c:do_mremap",
+            step.emit("mremap", "do_mremap",
                       f"mremap shrinks {span(addr, addr + old_len)} to {plural(new_pages, 'page')}"
                       f": the tail {span(addr + new_len, addr + old_len)} is unmapped.",
                       obj("vma", vma.id))
             do_munmap(step, pid, addr + new_len, addr + old_len)
         else:
-            step.emit("mremap", "mm/mremap.c:do_mremap", "mremap to the same size: nothing to do.",
+            step.emit("mremap", "do_mremap", "mremap to the same size: nothing to do.",
                       obj("vma", vma.id))
         return
     end = addr + new_len
@@ -57,9 +57,9 @@ def do_mremap(step: Step, pid: int, addr: int, pages: int, new_pages: int,
         st.put_vma(replace(vma, vm_end=end))
         st.refresh_mm(pid)
         step.design.vma_adjusted(step, vma.id)
-        step.emit("mremap", "mm/mremap.c:do_mremap",
+        step.emit("mremap", "do_mremap",
                   f"mremap grows vma {vma.id} in place to {span(vma.vm_start, end)}: the range "
-                  "after it is free (vma_adjust).", obj("vma", vma.id))
+                  "after it is free.", obj("vma", vma.id))
         return
     dest = st.get_unmapped_area(pid, new_len)
     if dest is None:
@@ -96,13 +96,15 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         plan, refusals = plan_merge(st, design, pid, prev, new_addr, new_end, vma.prot, vma,
                                     pgoff)
         if plan is None:
-            narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}")
+            narrate_refusal(step, refusals, f"the destination {span(new_addr, new_end)}",
+                            "merge_move")
     if plan is not None:
-        target = execute_merge(step, plan, vma.anon_vma, why)
+        target = execute_merge(step, plan, vma.anon_vma, why, "merge_move")
         if target.vm_start <= old_addr < target.vm_end:
-            step.emit("copy_vma", "mm/mmap.c:copy_vma",
+            step.emit("copy_vma", "copy_vma",
                       f"The destination merged with vma {vma_id} itself, the vma being moved: "
-                      f"possible only because it was never faulted, so copy_vma gave the "
+                      f"possible only because it was never faulted, so {design.fn('copy_vma')} "
+                      "gave the "
                       f"destination the pgoff of its new address. vma {target.id} now covers "
                       "both ranges; the old one is unmapped below.", obj("vma", target.id))
         else:
@@ -112,9 +114,9 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
                          vm_pgoff=pgoff)
         st.put_vma(target)
         st.set_mm(pid, [*st.mms[pid].vmas, target.id])
-        step.emit("copy_vma", "mm/mmap.c:copy_vma",
-                  f"copy_vma: a new vma {target.id} {span(new_addr, new_end)} is made from vma "
-                  f"{vma_id}, with vm_pgoff {pgoff}.",
+        step.emit("copy_vma", "copy_vma",
+                  f"{design.fn('copy_vma')}: a new vma {target.id} {span(new_addr, new_end)} is "
+                  f"made from vma {vma_id}, with vm_pgoff {pgoff}.",
                   obj("vma", vma_id), obj("vma", target.id))
         design.link_vma(step, target.id, vma_id)
     moved = ptes_in_range(st.ptes[pid], old_addr >> PAGE_SHIFT,
@@ -125,8 +127,9 @@ def move_vma(step: Step, vma_id: int, old_addr: int, old_len: int, new_len: int,
         for vpn, _ in moved:
             del table[vpn]
         table.update((vpn + shift, pte) for vpn, pte in moved)
-        step.emit("move_page_tables", "mm/mremap.c:move_page_tables",
-                  f"move_page_tables: {plural(len(moved), 'PTE')} move from "
+        step.emit("move_page_tables", "move_page_tables",
+                  f"move_page_tables: {plural(len(moved), 'PTE')} "
+                  f"{'moves' if len(moved) == 1 else 'move'} from "
                   f"{span(old_addr, old_addr + old_len)} to {span(new_addr, new_addr + old_len)}; "
                   "the design's own rmap work, if any, is told next.",
                   {"kind": "pte_range", "pid": pid, "start": new_addr,

@@ -273,7 +273,7 @@ def _dispatch(step: Step, op: Op) -> None:
             st.used_pids = st.used_pids | {pid}
             st.w("mms")[pid] = Mm(pid)
             st.w("ptes")[pid] = {}
-            step.emit("spawn", "fs/exec.c:do_execve",
+            step.emit("spawn", "execve",
                       f"pid {pid} starts with an empty address space.", obj("mm", pid))
             step.design.mm_spawned(step, pid)
         case Mmap(pid, pages, prot, addr):
@@ -292,7 +292,7 @@ def _dispatch(step: Step, op: Op) -> None:
             do_fork(step, pid, child)
         case Exit(pid):
             _need_pid(st, pid)
-            step.emit("exit", "kernel/exit.c:do_exit",
+            step.emit("exit", "exit",
                       f"pid {pid} exits: exit_mmap zaps and frees every vma.", obj("mm", pid))
             exit_mmap(step, pid)
             step.design.mm_exited(step, pid)
@@ -302,7 +302,7 @@ def _dispatch(step: Step, op: Op) -> None:
             _end_ok("munmap", end)
             removed = do_munmap(step, pid, addr, end)
             if not removed:
-                step.emit("munmap", "mm/mmap.c:do_munmap",
+                step.emit("munmap", "munmap",
                           f"munmap {span(addr, end)}: pid {pid} maps nothing there.")
         case Mprotect(pid, addr, pages, prot):
             _need_pid(st, pid)
@@ -376,10 +376,11 @@ def _merge(step: Step, pid: int, addr: int) -> None:
     if plan is None:
         step.result["merge"] = {"merged": False, "vma": vma.id,
                                 "reasons": [r.to_json() for r in refusals]}
-        step.emit("merge_refused", "mm/mmap.c:vma_merge",
+        step.emit("merge_refused", "merge_existing",
                   f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} cannot merge: "
                   f"{explain_refusal(refusals)}.", obj("vma", vma.id))
         return
-    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}")
+    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}",
+                             "merge_existing")
     step.result["merge"] = {"merged": True, "vma": survivor.id, "case": plan.case,
                             "removed": plan.removed}

@@ -1,6 +1,8 @@
-"""Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free (§1.4).
+"""Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free
+(semantics.md#reclaim).
 
-Atomic and unconditional (J-12): the frame is assumed inactive and unreferenced, it is
+Atomic and unconditional (semantics.md#reclaim): the frame is assumed inactive and unreferenced, it
+is
 written to its slot at once, and no ``page_referenced`` ageing walk is made.
 """
 
@@ -21,7 +23,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     """The design's rmap walk: replace every PTE it finds with the swap entry.
 
     Stops as soon as the mapcount reaches 0 (``visited``); ``candidates`` counts every
-    container the walk would iterate without that early exit (J-11).
+    container the walk would iterate without that early exit (semantics.md#walk-accounting).
     """
     st, design = step.state, step.design
     slot = st.page_private[pfn]
@@ -71,7 +73,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     where = f" via {via['kind']} {via['id']}" if via else ""
     misses_text = f", {plural(misses, 'miss', 'misses')}" if misses else ""
     skips_text = f", {plural(skips, 'skip')}" if skips else ""
-    step.emit("try_to_unmap", "mm/rmap.c:try_to_unmap",
+    step.emit("try_to_unmap", "try_to_unmap",
               f"try_to_unmap frame {pfn}{where}: {plural(len(visited), 'container')} visited"
               f"{misses_text}{skips_text}; {plural(unmapped, 'PTE')} now "
               f"{'holds' if unmapped == 1 else 'hold'} swap slot {slot}.",
@@ -84,15 +86,16 @@ def reclaim_frame(step: Step, pfn: int) -> None:
     st = step.state
     if pfn not in st.page_mapcount:
         step.result.setdefault("not_resident", []).append({"pfn": pfn})
-        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+        step.emit("reclaim_noop", "shrink",
                   f"Frame {pfn} is not allocated: nothing to reclaim.")
         return
     if not st.page_flags[pfn] & PG_SWAPCACHE:
         slot = get_swap_page(step)
         add_to_swap_cache(step, pfn, slot)
-        step.emit("add_to_swap", "mm/swap_state.c:add_to_swap",
-                  f"add_to_swap: frame {pfn} gets swap slot {slot} and enters the swap cache "
-                  "(PG_swapcache); the page's rmap still leads to its PTEs.",
+        step.emit("add_to_swap", "add_to_swap",
+                  f"{step.design.fn('add_to_swap')}: frame {pfn} gets swap slot {slot} and "
+                  f"enters the swap cache ({step.design.swap_cache_entry}); the page's rmap "
+                  "still leads to its PTEs.",
                   obj("frame", pfn), obj("slot", slot))
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:
@@ -107,7 +110,7 @@ def reclaim_frame(step: Step, pfn: int) -> None:
         st.count("unreachable_pages")
         step.result.setdefault("unreachable", []).append(
             {"pfn": pfn, "mapcount": st.page_mapcount[pfn]})
-        step.emit("unreachable", "mm/vmscan.c:shrink_list",
+        step.emit("unreachable", "shrink",
                   f"Frame {pfn} still has mapcount {st.page_mapcount[pfn]} after the walk: some "
                   "PTE that maps it cannot be reached through the rmap, so the frame stays "
                   "mapped and in the swap cache (an unreachable mapping).", obj("frame", pfn))
@@ -116,7 +119,7 @@ def reclaim_frame(step: Step, pfn: int) -> None:
     delete_from_swap_cache(step, pfn)
     free_page(step, pfn)
     st.count("pages_reclaimed")
-    step.emit("reclaim", "mm/vmscan.c:shrink_list",
+    step.emit("reclaim", "shrink",
               f"Frame {pfn} is written to slot {slot}, leaves the swap cache and is freed.",
               obj("frame", pfn), obj("slot", slot))
 
@@ -129,7 +132,7 @@ def reclaim_at(step: Step, pid: int, addr: int) -> None:
         what = ("nothing" if pte is None else
                 "the zero page" if pte & PTE_KIND == 1 else f"swap slot {pte >> PTE_SHIFT}")
         step.result.setdefault("not_resident", []).append({"pid": pid, "addr": addr})
-        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+        step.emit("reclaim_noop", "shrink",
                   f"pid {pid} has no present page at {hexa(addr & ~0xFFF)} (the PTE holds {what}): "
                   "nothing to reclaim.")
         return
@@ -139,14 +142,15 @@ def reclaim_at(step: Step, pid: int, addr: int) -> None:
 def reclaim_lru(step: Step, count: int) -> None:
     """Reclaim up to ``count`` frames from the inactive list, oldest first.
 
-    With no ageing (J-12) the inactive list is allocation order, so the oldest frames
+    With no ageing (semantics.md#reclaim) the inactive list is allocation order, so the oldest
+    frames
     (lowest pfn) go first.
     """
     st = step.state
     victims = sorted(st.page_mapcount)[:count]
     if len(victims) < count:
         step.result["short"] = {"asked": count, "reclaimed": len(victims)}
-        step.emit("reclaim_noop", "mm/vmscan.c:shrink_list",
+        step.emit("reclaim_noop", "shrink",
                   f"Only {len(victims)} frames are allocated; {count} were asked for.")
     for pfn in victims:
         reclaim_frame(step, pfn)

@@ -13,7 +13,16 @@ from .designs import Design, get_design
 from .events import StepResult
 from .memo import IdentityMemo
 from .page import page_flag_names
-from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, PTE_WRITE, State
+from .state import (
+    OBJECT_COUNTERS,
+    PG_SWAPCACHE,
+    PTE_KIND,
+    PTE_PAGE,
+    PTE_SHIFT,
+    PTE_SWAP,
+    PTE_WRITE,
+    State,
+)
 
 
 def pte_json(vpn: int, pte: int) -> dict[str, Any]:
@@ -29,8 +38,11 @@ def pte_json(vpn: int, pte: int) -> dict[str, Any]:
 
 
 def counters_json(state: State) -> dict[str, int]:
-    """The cumulative counters plus the current metadata sizes (§8, J-15)."""
+    """The cumulative counters, ``objects_allocated`` (every rmap object the design
+    allocated so far: anon_vmas, anon_vma_chains, anonmms, pte_chain blocks) and the
+    current metadata sizes (docs/semantics.md#sizes)."""
     out = dict(state.counters)
+    out["objects_allocated"] = sum(out.get(k, 0) for k in OBJECT_COUNTERS)
     out.update(get_design(state.design, state.options).memory(state))
     return out
 
@@ -83,16 +95,22 @@ def _mms(state: State) -> list[dict[str, Any]]:
 
 
 def _pages(state: State, design: Design) -> list[dict[str, Any]]:
+    """Every frame. The engine tracks swap-cache membership one way for every design; a
+    2.6.0 page shows it as 2.6.0 had it: no ``swapcache`` flag and no ``page->private``
+    (``swap_slot``), ``page->index`` the swap entry, ``page_mapping`` swapper_space."""
     pages = []
+    with_flag = design.swapcache_flag
     for pfn in sorted(state.page_mapcount):
         flags = state.page_flags[pfn]
+        names = page_flag_names(flags if with_flag else flags & ~PG_SWAPCACHE)
         pages.append({
             "pfn": pfn,
-            "flags": page_flag_names(flags),
+            "flags": names,
             "mapping": design.mapping_json(state, pfn),
             "index": state.page_index.get(pfn),
             "mapcount": state.page_mapcount[pfn],
-            "swap_slot": state.page_private.get(pfn) if flags & PG_SWAPCACHE else None,
+            "swap_slot": (state.page_private.get(pfn) if with_flag and flags & PG_SWAPCACHE
+                          else None),
             "value": state.page_value[pfn],
             "page_mapping": "swapper_space" if flags & PG_SWAPCACHE else None,
         })

@@ -1,10 +1,9 @@
 """The simulator state: processes, vmas, page tables, frames, swap and rmap objects.
 
-Models the data structures of §0 of the behavioural reference. Every object refers to
-others by integer id; ids come from counters kept in the state and are never reused
-(J-17). A ``State`` is immutable once built: ``apply`` makes a copy-on-write successor
-(``State.begin``) whose tables are shared with the input until first written, so a
-step costs what it changes, not the size of the whole state.
+Every object refers to others by integer id; ids come from counters kept in the state
+and are never reused (docs/semantics.md#numbering). A ``State`` is immutable once built:
+``apply`` makes a copy-on-write successor (``State.begin``) whose tables are shared with
+the input until first written, so a step costs what it changes, not the size of the whole state.
 """
 
 from __future__ import annotations
@@ -60,7 +59,8 @@ PTE_ZERO_RO = PTE_ZERO
 class Vma:
     """``struct vm_area_struct`` of an anonymous private mapping.
 
-    ``prot`` stands for the R/W/X bits of ``vm_flags`` (J-14); ``anon_vma`` is the id of
+    ``prot`` stands for the R/W/X bits of ``vm_flags`` (semantics.md#flags); ``anon_vma`` is the id
+    of
     the vma's anon_vma or None.
     """
 
@@ -144,7 +144,13 @@ COUNTER_NAMES = (
     "pte_chains_allocated",
     "pte_chain_search",
     "anonmms_allocated",
+    "anon_vma_chains_allocated",
 )
+
+#: The counters of rmap objects a design allocates (its allocations, beside frames and
+#: swap slots, which every design allocates alike); ``objects_allocated`` is their sum.
+OBJECT_COUNTERS = ("anon_vmas_allocated", "anon_vma_chains_allocated", "anonmms_allocated",
+                   "pte_chains_allocated")
 
 #: the tables of ``State`` that map an id to an integer
 IntTable = Literal["page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
@@ -266,7 +272,7 @@ class State:
     # ----- ids -----------------------------------------------------------------------
 
     def alloc_id(self, kind: str) -> int:
-        """The next id of a kind of design object, from 1, never reused (J-17)."""
+        """The next id of a kind of design object, from 1, never reused (semantics.md#numbering)."""
         ids = self.w("next_ids")
         ident = ids.get(kind, 1)
         ids[kind] = ident + 1

@@ -1,8 +1,10 @@
 """The swap device and the swap cache (common to every design).
 
 Each slot has ``ptes`` (swap PTEs holding it) and at most one frame in the swap cache;
-the 2.6 ``swap_map[]`` count is ``ptes + cache`` (§0). Slots are numbered in allocation
-order and never reused (J-17); the device is disk-like and never full (J-12, J-13, E9).
+the 2.6 ``swap_map[]`` count is ``ptes + cache`` (semantics.md#swap-cache). Slots are numbered in
+allocation
+order and never reused (semantics.md#numbering); the device is disk-like and never full
+(semantics.md#reclaim, semantics.md#swap-cache).
 """
 
 from __future__ import annotations
@@ -67,11 +69,11 @@ def free_swap_and_cache(step: Step, slot: int) -> None:
             return
         delete_from_swap_cache(step, pfn)
         free_page(step, pfn)
-        step.emit("swap_free", "mm/swapfile.c:free_swap_and_cache",
+        step.emit("swap_free", "free_swap_and_cache",
                   f"Slot {slot} is freed and its unmapped swap-cache frame {pfn} with it: "
                   "the last swap PTE holding it is gone.", obj("slot", slot), obj("frame", pfn))
     else:
-        step.emit("swap_free", "mm/swapfile.c:free_swap_and_cache",
+        step.emit("swap_free", "free_swap_and_cache",
                   f"Slot {slot} is freed: the last swap PTE holding it is gone.",
                   obj("slot", slot))
     swap_slot_free(step, slot)
@@ -94,7 +96,7 @@ def free_page_and_swap_cache(step: Step, pfn: int) -> bool:
             return False
         delete_from_swap_cache(step, pfn)
         swap_slot_free(step, slot)
-        step.emit("swap_free", "mm/swapfile.c:remove_exclusive_swap_page",
+        step.emit("swap_free", "free_swap_cache",
                   f"Frame {pfn} leaves the swap cache and slot {slot} is freed: no PTE "
                   "maps the frame and no swap PTE holds the slot.",
                   obj("frame", pfn), obj("slot", slot))

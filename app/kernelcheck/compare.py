@@ -93,7 +93,7 @@ class Identity:
                     notes.append(
                         f"{self.label(e)} is frame {ident_text(k)} again in the kernel: its swap "
                         "cache still held the page that MADV_PAGEOUT wrote out, where the "
-                        "simulator's reclaim frees the frame at once (J-12)")
+                        "simulator's reclaim frees the frame at once (docs/semantics.md#reclaim)")
         for e, k in pairs.items():
             if self.e2k.get(e) != k:
                 self.since[e] = step

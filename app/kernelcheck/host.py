@@ -151,7 +151,8 @@ def probe() -> Environment:
     if env.overcommit == 2:
         env.warnings.append("vm.overcommit_memory is 2: the kernel ignores MAP_NORESERVE and "
                             "accounts writable private vmas (VM_ACCOUNT), a flag the simulator "
-                            "does not compare (J-14), so some merges may differ")
+                            "does not compare (docs/semantics.md#flags), so some merges may "
+                            "differ")
     with contextlib.suppress(OSError, AttributeError):
         env.cpu = min(os.sched_getaffinity(0))
     with contextlib.suppress(OSError):
@@ -428,7 +429,8 @@ def swap_area(env: Environment, allow_create: bool = True) -> Iterator[SwapInfo]
         note = ""
         if any("zram" in s["name"] for s in active):
             note = (" (a zram device: the kernel frees the swap cache on every swap-in there,"
-                    " which the simulator's disk-like device does not; E9)")
+                    " which the simulator's disk-like device does not; "
+                    "docs/semantics.md#swap-cache)")
         yield SwapInfo(True, f"the active swap area(s) {names}{note}")
         return
     if not env.root:

@@ -172,7 +172,8 @@ class Performer:
         if op.count is not None:
             victims = sorted(view.pages)[:op.count]
             ks.lru_choice = ("which frames a reclaim of the inactive list takes: the kernel's "
-                             "LRU order is not the simulator's allocation order (J-12); the "
+                             "LRU order is not the simulator's allocation order "
+                             "(docs/semantics.md#reclaim); the "
                              f"check pages out the simulator's choice {victims}")
         elif op.pfn is not None:
             victims = [op.pfn] if op.pfn in view.pages else []
@@ -240,7 +241,8 @@ class Performer:
                 ks.notes.append(
                     f"the kernel keeps the written-back page (frame {old_pfn:#x}) in its swap "
                     "cache until memory pressure frees it; the simulator's reclaim frees it at "
-                    "once (J-12). Not observable until a swap-in finds it there")
+                    "once (docs/semantics.md#reclaim). Not observable until a swap-in finds it "
+                    "there")
         else:
             time.sleep(0.05)
         self._drain(ks)

@@ -179,13 +179,17 @@ def test_compare_two_designs_in_two_clicks(lab):
              for d in lab.view()["designs"]}
     assert walks == {"anon_vma_rfc2": (1, 1), "anon_vma_267": (2, 3), "anon_vma_chain": (1, 1)}
     expect(page.locator(".panel").nth(1).locator(".costs")).to_contain_text("visits 2")
-    expect(page.locator("#chart svg polyline")).to_have_count(6)
-    # the chart's legend gives each design's value at this step: visits, then metadata bytes
+    expect(page.locator("#chart svg polyline")).to_have_count(9)
+    # the chart's legend gives each design's value at this step: visits, metadata bytes,
+    # then rmap objects allocated (anon_vma_chain: 2 anon_vmas + 3 AVCs after the fork)
     legend = page.locator("#chart text.legend")
-    expect(legend).to_have_count(6)
+    expect(legend).to_have_count(9)
     expect(legend.nth(1)).to_have_text("anon_vma_267 2")
-    bytes_now = lab.view()["designs"][2]["counters"]["rmap_bytes"]
-    expect(legend.nth(5)).to_have_text(f"anon_vma_chain {bytes_now}")
+    counters = lab.view()["designs"][2]["counters"]
+    expect(legend.nth(5)).to_have_text(f"anon_vma_chain {counters['rmap_bytes']}")
+    expect(legend.nth(8)).to_have_text(f"anon_vma_chain {counters['objects_allocated']}")
+    assert counters["objects_allocated"] == (counters["anon_vmas_allocated"]
+                                             + counters["anon_vma_chains_allocated"])
     lab.shot("compare")
 
 

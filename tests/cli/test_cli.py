@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -109,6 +111,9 @@ def test_cli_designs_lists_all_five(capsys):
     for name in ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"):
         assert name in out
     assert "--option rfc2_literal" in out
+    assert "functions named as in: Andrea Arcangeli's anon_vma RFC2 patch" in out
+    assert "functions named as in: Linux 6.18" in out
+    assert "[functions of Linux 2.6.34 (May 2010)]" in out
 
 
 def test_cli_console_script_runs(scenario_file):
@@ -162,3 +167,18 @@ def test_cli_quiet_on_a_closed_pipe():
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 0
     assert err == ""
+
+
+@pytest.mark.parametrize(("name", "allocs"), [("s3-fork-shares", "5"), ("aim7-shape", "14")])
+def test_cli_compare_counts_anon_vma_chains_as_allocations(name, allocs, capsys):
+    """anon_vma_chain allocates anon_vmas and AVCs: s3 2 + 3, aim7-shape 5 + 9."""
+    path = Path(__file__).resolve().parents[2] / "scenarios" / f"{name}.json"
+    assert main(["compare", str(path), "--designs", "anon_vma_chain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("design"))
+    row = next(line for line in lines if line.startswith("anon_vma_chain"))
+    cells = dict(zip(re.split(r"\s{2,}", header), re.split(r"\s{2,}", row), strict=True))
+    assert cells["allocs"] == allocs
+    assert main(["compare", str(path), "--designs", "anon_vma_chain", "--json"]) == 0
+    counters = json.loads(capsys.readouterr().out)["designs"][0]["counters"]
+    assert counters["objects_allocated"] == int(allocs)

@@ -23,6 +23,17 @@ def run_ops(*ops: dict, design: str = "anon_vma_rfc2", options: tuple[str, ...] 
     return state
 
 
+def step_by_step(*ops: dict, design: str, options: tuple[str, ...] = ()) -> list:
+    """(state, events, walks) after each JSON op, in order."""
+    state = new_state(design, options)
+    out = []
+    for op in ops:
+        result = apply(state, parse_op(op))
+        state = result.state
+        out.append((state, result.events, result.walks))
+    return out
+
+
 def spawn(pid: int = 1) -> dict:
     return {"op": "spawn", "pid": pid}
 

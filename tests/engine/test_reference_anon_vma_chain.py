@@ -182,9 +182,10 @@ STATES = [
     pytest.param("s6-mprotect-split-merge", 8, ("v2_6_34",), expect(
         [mm(1, [vma(2, 0x1000, 0x5000, 1, 1)],
             [present(0x1000, 1, True), present(0x2000, 2, False), swapped(0x3000, 1)])],
-        pages=[frame(1, 1, 1, 601, exclusive=True), frame(2, 1, 2, 602, exclusive=True)],
+        pages=[frame(1, 1, 1, 601), frame(2, 1, 2, 602)],
         swap=[slot(1, 1, 603)], anon_vmas=[root1([2], [2])], chains=[chain(2, (2, 1))]),
-        id="S6 step5 v2_6_34: merged, F2 ro (2.6 change_protection), no swap marker"),
+        id="S6 step5 v2_6_34: merged, F2 ro (2.6 change_protection), no swap marker, no "
+           "PageAnonExclusive (5.19+)"),
     pytest.param("s7-munmap-middle", 6, (), expect(
         [mm(1, [vma(1, 0x1000, 0x2000, 1, 1), vma(2, 0x3000, 0x4000, 3, 1)],
             [present(0x1000, 1, True), present(0x3000, 3, True)])],

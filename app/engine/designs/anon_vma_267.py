@@ -16,11 +16,14 @@ from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex
 from ..state import PAGE_SHIFT, PG_ANON, State, Vma
-from .anon_vma_list import AnonVmaListDesign
+from .anon_vma_list import LIST_SIZES, AnonVmaListDesign
 from .base import Violation
 
 EXACT_267 = "exact_267"
 KEEP_MAPPING = "keep_mapping"
+#: "i386 struct page now 32 bytes even with PAE" (Hugh Dickins, "rmap 9 remove pte_chains",
+#: the 2.6.7 series): flags, _count, mapcount, private, mapping, index, lru
+STRUCT_PAGE_267 = 32
 
 
 class AnonVma267(AnonVmaListDesign):
@@ -29,6 +32,7 @@ class AnonVma267(AnonVmaListDesign):
     name = "anon_vma_267"
     title = "anon_vma (2.6.7)"
     era = "Linux 2.6.7, June 2004 (with the 2.6.8 importer fix)"
+    era_key = "2.6.7"
     description = (
         "The anon_vma as Hugh Dickins merged it for 2.6.7, a fifth of the size of Andrea's "
         "patch. Every vma with anonymous pages gets an anon_vma at its first write fault "
@@ -39,6 +43,14 @@ class AnonVma267(AnonVmaListDesign):
         "family. mremap touches no page, because the moved vma keeps its vm_pgoff; a vma "
         "never faulted gets a fresh pgoff instead, to help it merge."
     )
+    #: Andrea's 44 counted his RFC2 patch; 2.6.7 has one figure (docs/semantics.md#sizes)
+    struct_page = STRUCT_PAGE_267
+    struct_page_andrea = STRUCT_PAGE_267
+    size_table: ClassVar[dict[str, int]] = {
+        "struct page, i386 (flags, _count, mapcount, private, mapping, index, lru; \"32 bytes "
+        "even with PAE\", rmap 9)": STRUCT_PAGE_267,
+        **LIST_SIZES,
+    }
     option_help: ClassVar[dict[str, str]] = {
         EXACT_267: "2.6.7 exactly: an mprotect boundary shift does not give the expanding vma "
                    "the anon_vma of the pages it imports, so they become unreachable (fixed in "
@@ -69,7 +81,7 @@ class AnonVma267(AnonVmaListDesign):
                    "with later (find_mergeable_anon_vma)")
         anon_vma_link(step, av, vma_id)
         set_vma_anon_vma(step, vma_id, av)
-        step.emit("anon_vma_prepare", "mm/rmap.c:anon_vma_prepare",
+        step.emit("anon_vma_prepare", "anon_vma_prepare",
                   f"First write fault in vma {vma_id}, which has no anon_vma: {how}, and the vma "
                   "goes to the head of its list.", obj("vma", vma_id), obj("anon_vma", av))
 
@@ -89,7 +101,7 @@ class AnonVma267(AnonVmaListDesign):
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_anon_rmap`` of a fresh page: mapping = the vma's anon_vma."""
         index = self._set_anon(step, pfn, vma, addr)
-        step.emit("page_add_anon_rmap", "mm/rmap.c:page_add_anon_rmap",
+        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} points at anon_vma {vma.anon_vma} of vma {vma.id}, with "
                   f"page->index {index}.", obj("frame", pfn), obj("anon_vma", vma.anon_vma))
 
@@ -110,7 +122,7 @@ class AnonVma267(AnonVmaListDesign):
         if mapped_before:
             return
         index = self._set_anon(step, pfn, vma, addr)
-        step.emit("page_add_anon_rmap", "mm/rmap.c:page_add_anon_rmap",
+        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} was unmapped, so it now points at anon_vma {vma.anon_vma} of "
                   f"the faulting vma {vma.id} (page->index {index}).",
                   obj("frame", pfn), obj("anon_vma", vma.anon_vma))
@@ -134,7 +146,7 @@ class AnonVma267(AnonVmaListDesign):
             return
         set_vma_anon_vma(step, child.id, av)
         anon_vma_link(step, av, child.id)
-        step.emit("anon_vma_link", "mm/rmap.c:anon_vma_link",
+        step.emit("anon_vma_link", "fork_link",
                   f"fork: the child's vma {child.id} joins anon_vma {av} of vma {parent.id} at "
                   "the head of its list; no anon_vma is allocated and no page changes.",
                   obj("anon_vma", av), obj("vma", child.id))
@@ -148,7 +160,7 @@ class AnonVma267(AnonVmaListDesign):
         st = step.state
         av = st.vmas[exporter].anon_vma
         if av is not None and st.vmas[importer].anon_vma is None:
-            step.emit("importer_bug", "mm/mmap.c:vma_adjust",
+            step.emit("importer_bug", "vma_adjust",
                       f"2.6.7 as released: the boundary between vma {exporter} and vma "
                       f"{importer} moves, but vma {importer} does not get anon_vma {av}, so any "
                       "page it imports points at an anon_vma whose list does not hold it "
@@ -161,7 +173,7 @@ class AnonVma267(AnonVmaListDesign):
     # ----- reporting ----------------------------------------------------------------------
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D4.1-D4.6 of §10.5 (D4.6 holds by construction: vma_merge refuses)."""
+        """D4.1-D4.6 of semantics.md#invariants (D4.6 holds by construction: vma_merge refuses)."""
         out = self.check_lists(state, "D4.3")
         out += self.check_sharers(state, index, "D4.5")
         vmas, avs = state.vmas, state.anon_vmas

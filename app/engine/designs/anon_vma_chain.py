@@ -9,14 +9,15 @@ private to one child is found through that child's anon_vma alone: the AIM7 prob
 the 2.6.7 design (one anon_vma per fork family) is gone, at the price of an AVC per
 ancestor per vma.
 
-Modelled version (E-pinned): Linux 6.18/6.19 including the January 2026 mremap-merge fixes
-(61f67c230a5e, 3b617fd3d317): the 3.7 interval tree (bf181b9f9d8d), the 3.19 reuse of
-orphaned anon_vmas (7a3ef208e662) in its 6.0 form with ``num_children`` and
-``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and the exclusive swap-PTE
-marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go back in time (J-10).
+Modelled version (docs/semantics.md#anon-vma-chain): Linux 6.18/6.19 including the
+January 2026 mremap-merge fixes (61f67c230a5e, 3b617fd3d317): the 3.7 interval tree
+(bf181b9f9d8d), the 3.19 reuse of orphaned anon_vmas (7a3ef208e662) in its 6.0 form
+with ``num_children`` and ``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and
+the exclusive swap-PTE marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go
+back in time (semantics.md#avc-options).
 
 Simplified: no locks (the root's rwsem is only named), no KSM, migration or pinning
-references on anon_vmas, small pages only, a disk-like swap device (E9).
+references on anon_vmas, small pages only, a disk-like swap device (semantics.md#swap-cache).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
+from ..eras import is_model
 from ..events import Step, id_list, obj, plural
 from ..mapindex import MapIndex
 from ..state import (
@@ -50,7 +52,7 @@ V2_6_34_RC3 = "v2_6_34_rc3"
 V3_0_TO_6_15 = "v3_0_to_6_15"
 NO_REUSE = "no_reuse"
 
-#: 32-bit field sums (§6.1, §8, J-15), in bytes.
+#: 32-bit field sums (semantics.md#sizes), in bytes.
 SIZEOF_AVC = 32  # 3.7+: vma, anon_vma, same_vma (list_head), rb (rb_node 12), rb_subtree_last
 SIZEOF_AVC_2634 = 24  # 2.6.34: vma, anon_vma, same_vma, same_anon_vma (two list_heads)
 #: No source states it: root 4 + rwsem 24 (count, owner, osq, wait_lock, wait_list) +
@@ -83,7 +85,8 @@ class Avc:
     """``struct anon_vma_chain``: one link between a vma and an anon_vma.
 
     ``seq`` is when it was last inserted into its anon_vma's interval tree: equal pgoffs
-    iterate oldest-inserted first, and any change of the vma's range re-inserts (E7).
+    iterate oldest-inserted first, and any change of the vma's range re-inserts
+    (semantics.md#walk-accounting).
     """
 
     id: int
@@ -103,6 +106,7 @@ class AnonVmaChain(Design):
     name = "anon_vma_chain"
     title = "anon_vma + anon_vma_chain"
     era = "Linux 2.6.34 (2010) to today; modelled: 6.18/6.19 with the January 2026 fixes"
+    era_key = "6.18"
     description = (
         "Rik van Riel's answer to the AIM7 problem of one anon_vma per fork family. Each "
         "vma has a chain of anon_vma_chain links: its own anon_vma, where its new and "
@@ -133,7 +137,7 @@ class AnonVmaChain(Design):
         V2_6_34_RC3: "2.6.34-rc3, a teaching variant of v2_6_34: a page swapped in by a "
                      "sharer points at the faulting vma's own anon_vma instead of the oldest; "
                      "when that process exits the anon_vma is freed under a mapped page (the "
-                     "use-after-free of LWN 383162, shown as a G10/D5.1 violation)",
+                     "use-after-free of LWN 383162, shown as an invariant violation)",
         V3_0_TO_6_15: "Linux 3.0-5.8 and 5.19-6.15: an anon_vma-less side may merge only if "
                       "the existing neighbour's chain is singular (965f55dea0e3), so a faulted "
                       "range never merges into an unfaulted neighbour; no writable read "
@@ -141,6 +145,8 @@ class AnonVmaChain(Design):
         NO_REUSE: "before 3.19: fork always allocates a new anon_vma (no reuse of orphaned "
                   "ancestors, 7a3ef208e662), so chains grow by one per fork generation",
     }
+
+    option_eras: ClassVar[dict[str, str]] = {V2_6_34: "2.6.34", V2_6_34_RC3: "2.6.34"}
 
     def __init__(self, options: frozenset[str]) -> None:
         super().__init__(options)
@@ -150,11 +156,14 @@ class AnonVmaChain(Design):
         self.reuse = not (self.list_walk or NO_REUSE in options)
         self.merge_rule = ("2.6.34" if self.list_walk else
                            "3.0" if V3_0_TO_6_15 in options else "6.16")
+        #: PageAnonExclusive (5.19+; 2.6.34 had no such flag, docs/semantics.md#avc-2634)
+        self.anon_exclusive = not self.list_walk
         #: the exclusive swap-PTE marker (5.19+)
         self.swp_exclusive = not self.list_walk
-        #: E2 (6.11+): an exclusive read swap-in maps the page writable
+        #: semantics.md#avc-exclusive (6.11+): an exclusive read swap-in maps the page writable
         self.swapin_writable_on_read = not (self.list_walk or V3_0_TO_6_15 in options)
-        #: J-16 (can_change_pte_writable); 2.6 change_protection makes every PTE read-only
+        #: semantics.md#mprotect-writable (can_change_pte_writable); 2.6 change_protection makes
+        #: every PTE read-only
         self.mprotect_keeps_exclusive_writable = not self.list_walk
 
     # ----- objects ------------------------------------------------------------------------
@@ -183,6 +192,7 @@ class AnonVmaChain(Design):
         into the anon_vma's tree behind every AVC whose vma starts at or below this vma's
         pgoff (it is the newest); the 2.6.34 list: at the tail."""
         avc_id = st.alloc_id("avc")
+        st.count("anon_vma_chains_allocated")
         avcs = st.w("avcs")
         avcs[avc_id] = Avc(avc_id, vma_id, av_id, st.alloc_id("avc_seq"))
         chains = st.w("vma_chain")
@@ -249,9 +259,11 @@ class AnonVmaChain(Design):
             self._add_active(st, dst_av, 1)
         return len(links)
 
-    def dup_anon_vma(self, step: Step, dst_id: int, src_id: int, why: str) -> None:
+    def dup_anon_vma(self, step: Step, dst_id: int, src_id: int, why: str,
+                     role: str = "dup_anon_vma") -> None:
         """``dup_anon_vma``: an anon_vma-less vma about to cover ``src``'s pages takes its
-        anon_vma and a copy of its chain ("Easily overlooked: ...")."""
+        anon_vma and a copy of its chain ("Easily overlooked: ..."); 2.6.34: the importer
+        clone of ``vma_adjust``. ``role`` names the function (or the modelling choice)."""
         st = step.state
         if src_id not in st.vmas or dst_id not in st.vmas:  # the source was merged away
             return
@@ -260,10 +272,17 @@ class AnonVmaChain(Design):
             return
         self._set_anon_vma(st, dst_id, av)
         n = self.anon_vma_clone(step, dst_id, src_id)
-        step.emit("dup_anon_vma", "mm/vma.c:dup_anon_vma",
-                  f"{why}: vma {dst_id} had no anon_vma, so it takes anon_vma {av} of vma "
-                  f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages "
-                  "it takes over.", obj("vma", dst_id), obj("vma", src_id), obj("anon_vma", av))
+        model = is_model(self.funcs[role])
+        text = (f"{why}: vma {dst_id} had no anon_vma, so "
+                f"{'the simulator lets it take' if model else 'it takes'} anon_vma {av} of vma "
+                f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages it "
+                "takes over")
+        if model:
+            text += (" (a modelling choice: this kernel's copy_vma leaves the vma without an "
+                     "anon_vma)")
+        step.emit("dup_anon_vma", role, text + ".", obj("vma", dst_id), obj("vma", src_id),
+                  obj("anon_vma", av),
+                  ref="docs/semantics.md#mremap-adoption" if model else None)
 
     def unlink_anon_vmas(self, step: Step, vma_id: int) -> None:
         """``unlink_anon_vmas``: take every AVC of the vma out of its anon_vma's tree,
@@ -297,18 +316,22 @@ class AnonVmaChain(Design):
             freed += self._put_anon_vma(st, av_id)
         text = (f"unlink_anon_vmas: vma {vma_id} goes, so its {plural(len(chain), 'AVC')} "
                 f"{'leaves its' if len(chain) == 1 else 'leave their'} anon_vma's tree")
-        if vma.anon_vma is not None:
+        if vma.anon_vma is not None and not self.list_walk:  # num_active_vmas: 6.0+
             text += f", and anon_vma {vma.anon_vma} has one active vma fewer"
         if emptied:
             text += (f"; {id_list('anon_vma', emptied)} now "
                      f"{'has' if len(emptied) == 1 else 'have'} an empty tree")
-        step.emit("unlink_anon_vmas", "mm/rmap.c:unlink_anon_vmas", text + ".",
+        step.emit("unlink_anon_vmas", "unlink_anon_vmas", text + ".",
                   obj("vma", vma_id), *(obj("anon_vma", a) for a in emptied))
         for av_id, is_root in freed:
-            why = ("its tree is empty and no descendant pins it any more" if is_root else
-                   "its tree is empty, so its last reference is gone; it drops its "
-                   "reference on its root")
-            step.emit("anon_vma_free", "mm/rmap.c:__put_anon_vma",
+            if self.list_walk:  # 2.6.34: no root, no refcount (semantics.md#avc-2634)
+                why = "its list is empty"
+            elif is_root:
+                why = "its tree is empty and no descendant pins it any more"
+            else:
+                why = ("its tree is empty, so its last reference is gone; it drops its "
+                       "reference on its root")
+            step.emit("anon_vma_free", "anon_vma_free",
                       f"anon_vma {av_id} is freed: {why}.", obj("anon_vma", av_id))
 
     def _put_anon_vma(self, st: State, av_id: int) -> list[tuple[int, bool]]:
@@ -346,7 +369,8 @@ class AnonVmaChain(Design):
             av = self._anon_vma_alloc(step, root=None, parent=None)
             self._put_av(st, replace(av, num_children=1))
             av_id = av.id
-            how = (f"a new root anon_vma {av_id} is allocated (its own root and parent, "
+            how = (f"a new anon_vma {av_id} is allocated" if self.list_walk else
+                   f"a new root anon_vma {av_id} is allocated (its own root and parent, "
                    "num_children 1 for the self-parent link)")
         else:
             how = (f"it shares anon_vma {av_id} of the adjacent vma {near}, whose chain is "
@@ -355,7 +379,7 @@ class AnonVmaChain(Design):
         avc = self._chain_link(st, vma_id, av_id)
         self._set_anon_vma(st, vma_id, av_id)
         self._add_active(st, av_id, 1)
-        step.emit("anon_vma_prepare", "mm/rmap.c:__anon_vma_prepare",
+        step.emit("anon_vma_prepare", "anon_vma_prepare",
                   f"First write fault in vma {vma_id}, which has no anon_vma: {how}; "
                   f"anon_vma_chain {avc} links them.",
                   obj("vma", vma_id), obj("anon_vma", av_id), obj("avc", avc))
@@ -380,7 +404,8 @@ class AnonVmaChain(Design):
         """``__folio_set_anon``: mapping, index and (``RMAP_EXCLUSIVE``) PageAnonExclusive."""
         index = vma.linear_page_index(addr)
         flags = st.w("page_flags")
-        flags[pfn] = (flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE if exclusive
+        flags[pfn] = (flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE
+                      if exclusive and self.anon_exclusive
                       else (flags[pfn] | PG_ANON) & ~PG_ANON_EXCLUSIVE)
         st.w("page_index")[pfn] = index
         if av_id is not None:
@@ -391,10 +416,11 @@ class AnonVmaChain(Design):
         """``folio_add_new_anon_rmap(…, RMAP_EXCLUSIVE)`` of a fresh frame (first write or
         COW copy): ``mapping = vma->anon_vma``, the faulting vma's own."""
         index = self._set_new_anon(step.state, pfn, vma, addr, vma.anon_vma, True)
-        step.emit("folio_add_new_anon_rmap", "mm/rmap.c:folio_add_new_anon_rmap",
+        step.emit("folio_add_new_anon_rmap", "add_new_anon_rmap",
                   f"Frame {pfn} points at anon_vma {vma.anon_vma}, the own anon_vma of vma "
-                  f"{vma.id}, with page->index {index}, and is PageAnonExclusive: one process "
-                  "maps it.", obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                  f"{vma.id}, with page->index {index}"
+                  + (", and is PageAnonExclusive: one process maps it." if self.anon_exclusive
+                     else "."), obj("frame", pfn), obj("anon_vma", vma.anon_vma))
 
     def _swapin_target(self, st: State, vma: Vma, exclusive: bool) -> int | None:
         """The anon_vma a frame read from swap points at (``__folio_set_anon``): the vma's
@@ -418,13 +444,14 @@ class AnonVmaChain(Design):
 
     def swapin_map(self, step: Step, pfn: int, vma: Vma, addr: int, slot: int, write: bool,
                    mapped_before: int, marked_exclusive: bool) -> bool:
-        """``do_swap_page`` of 6.18 (§6.2, E1, E2): ``swap_free``; on a write fault with no
+        """``do_swap_page`` of 6.18 (semantics.md#anon-vma-chain, semantics.md#avc-exclusive):
+        ``swap_free``; on a write fault with no
         other mapper ``should_try_to_free_swap`` → ``folio_free_swap``, which succeeds iff
         no swap PTE holds the slot any more and then makes the page exclusive. Exclusive
         also when the swap PTE carried the marker. A frame that is not anon yet gets the
         vma's own anon_vma if exclusive, the root otherwise; an anon one keeps its mapping.
         An exclusive page in a writable vma is mapped writable, even on a read fault (6.11+,
-        E2; not in the older modes)."""
+        semantics.md#avc-exclusive; not in the older modes)."""
         st = step.state
         ptes = st.w("swap_ptes")
         ptes[slot] -= 1
@@ -433,44 +460,55 @@ class AnonVmaChain(Design):
             delete_from_swap_cache(step, pfn)
             swap_slot_free(step, slot)
             exclusive = True
-            step.emit("folio_free_swap", "mm/memory.c:do_swap_page",
+            if self.anon_exclusive:
+                how = ("the page is exclusive (should_try_to_free_swap, folio_free_swap)")
+            else:
+                how = "the PTE may be writable at once (reuse_swap_page)"
+            step.emit("folio_free_swap", "swapin_free_swap",
                       f"Write fault and no other PTE maps frame {pfn} or holds slot {slot}: the "
-                      "frame leaves the swap cache, the slot is freed and the page is "
-                      "exclusive (should_try_to_free_swap, folio_free_swap).",
+                      f"frame leaves the swap cache, the slot is freed and {how}.",
                       obj("frame", pfn), obj("slot", slot))
         if pfn not in st.page_mapping:
-            target = self._swapin_target(st, vma, exclusive)
-            index = self._set_new_anon(st, pfn, vma, addr, target, exclusive)
-            if exclusive:
+            # 2.6.34's do_swap_page -> page_add_anon_rmap passed exclusive = 0: every
+            # swapped-in page went to the oldest anon_vma (docs/semantics.md#avc-2634)
+            placed_exclusive = exclusive and self.anon_exclusive
+            target = self._swapin_target(st, vma, placed_exclusive)
+            index = self._set_new_anon(st, pfn, vma, addr, target, placed_exclusive)
+            if placed_exclusive:
                 why = f"the own anon_vma {target} of vma {vma.id}, because it is exclusive"
             elif self.rc3:
                 why = (f"anon_vma {target} of the faulting vma {vma.id}, although other "
                        "processes may map it later (2.6.34-rc3: the bug of LWN 383162)")
+            elif self.list_walk:
+                why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain: 2.6.34 places "
+                       "every page it reads from swap there, even one only this process maps")
             else:
                 why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain, because other "
                        "processes may share the page")
-            step.emit("folio_add_new_anon_rmap", "mm/rmap.c:folio_add_new_anon_rmap",
+            step.emit("folio_add_new_anon_rmap", "swapin_new_rmap",
                       f"Frame {pfn} was read from swap, so it is not anon yet: it now points at "
                       f"{why} (page->index {index}).",
                       obj("frame", pfn), obj("anon_vma", target))
         else:
-            if exclusive:
+            if exclusive and self.anon_exclusive:
                 st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
-            step.emit("folio_add_anon_rmap", "mm/rmap.c:folio_add_anon_rmap_ptes",
+            step.emit("folio_add_anon_rmap", "swapin_anon_rmap",
                       f"Frame {pfn} is already anon: it keeps pointing at anon_vma "
                       f"{st.page_mapping[pfn]}"
-                      + (", and is now PageAnonExclusive." if exclusive else "."),
+                      + (", and is now PageAnonExclusive." if exclusive and self.anon_exclusive
+                         else "."),
                       obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
         return exclusive and vma.writable and (write or self.swapin_writable_on_read)
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
-        """``wp_can_reuse_anon_folio`` + ``folio_move_anon_rmap`` (c44b674323f4, E3): a
+        """``wp_can_reuse_anon_folio`` + ``folio_move_anon_rmap`` (c44b674323f4,
+        semantics.md#faults): a
         PageAnonExclusive page is reused as it is; otherwise the swap cache is dropped
         (the reuse test already found no swap PTE on the slot) and the page moves to the
         faulting vma's own anon_vma and becomes exclusive."""
         st = step.state
         if st.page_flags[pfn] & PG_ANON_EXCLUSIVE:
-            step.emit("wp_page_reuse", "mm/memory.c:do_wp_page",
+            step.emit("wp_page_reuse", "do_wp_page",
                       f"Frame {pfn} is PageAnonExclusive, so it is reused without looking at "
                       "its anon_vma or the swap cache.", obj("frame", pfn))
             return
@@ -478,22 +516,24 @@ class AnonVmaChain(Design):
             slot = st.page_private[pfn]
             delete_from_swap_cache(step, pfn)
             swap_slot_free(step, slot)
-            step.emit("folio_free_swap", "mm/memory.c:wp_can_reuse_anon_folio",
+            step.emit("folio_free_swap", "reuse_free_swap",
                       f"Frame {pfn} leaves the swap cache and slot {slot} is freed before the "
-                      "reuse: no swap PTE holds the slot (folio_free_swap).",
+                      "reuse: no swap PTE holds the slot.",
                       obj("frame", pfn), obj("slot", slot))
         old = st.page_mapping.get(pfn)
         st.w("page_mapping")[pfn] = vma.anon_vma
-        st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
+        flag = ""
+        if self.anon_exclusive:
+            st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
+            flag = " and becomes PageAnonExclusive"
         if old == vma.anon_vma:
             text = (f"Frame {pfn} already points at anon_vma {old}, the own anon_vma of vma "
-                    f"{vma.id}; it becomes PageAnonExclusive.")
+                    f"{vma.id}{'; it becomes PageAnonExclusive' if flag else ''}.")
         else:
             text = (f"Frame {pfn} has a single mapper now, so it moves from anon_vma {old} to "
-                    f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id}, and becomes "
-                    "PageAnonExclusive: its reclaim walk no longer visits the relatives "
-                    "(folio_move_anon_rmap).")
-        step.emit("folio_move_anon_rmap", "mm/rmap.c:folio_move_anon_rmap", text,
+                    f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id},{flag}: its "
+                    "reclaim walk no longer visits the relatives.")
+        step.emit("folio_move_anon_rmap", "move_anon_rmap", text,
                   obj("frame", pfn), obj("anon_vma", vma.anon_vma))
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
@@ -509,18 +549,21 @@ class AnonVmaChain(Design):
     # ----- fork -----------------------------------------------------------------------
 
     def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
-        """``vma_needs_copy``: page tables of a vma without an anon_vma are not copied
-        (E10); the child faults them in again."""
+        """``copy_page_range``'s first test (``vma_needs_copy`` in 6.x): page tables of a
+        vma without an anon_vma are not copied; the child faults them in again
+        (docs/semantics.md#fork)."""
         return parent.anon_vma is not None
+
+    #: ``dup_mmap`` calls ``anon_vma_fork`` before ``copy_page_range``
+    anon_vma_fork_first = True
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``anon_vma_fork`` + ``copy_page_range``'s rmap side for one vma.
+        """``anon_vma_fork`` for one vma, before its page tables are copied.
 
         ``anon_vma_clone`` (with reuse), then, unless an anon_vma was reused, a new one
         (root = the parent's root, parent = ``pvma->anon_vma``) whose AVC goes to the head
-        of the child's chain. Every page copied loses PageAnonExclusive (the swap PTEs'
-        exclusive marker was already cleared with the write bit).
+        of the child's chain.
         """
         st = step.state
         pav = parent.anon_vma
@@ -532,7 +575,7 @@ class AnonVmaChain(Design):
             text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
                     f"{parent.id} ({plural(n, 'AVC')}) and reuses anon_vma {reused}, which has "
                     "no vma of its own and fewer than two children (num_children < 2, "
-                    "num_active_vmas 0): no new anon_vma, and no AVC at the head (E5).")
+                    "num_active_vmas 0): no new anon_vma, and no AVC at the head.")
             objects = [obj("vma", child.id), obj("anon_vma", reused)]
         else:
             pobj = self._av(st, pav)
@@ -546,18 +589,25 @@ class AnonVmaChain(Design):
             self._put_av(st, replace(pobj, num_children=pobj.num_children + 1))
             text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
                     f"{parent.id} ({plural(n, 'AVC')}, so it can find the pages they share), "
-                    f"then its own new anon_vma {av.id} (parent {pav}, root {pobj.root}, which "
-                    f"it pins) through anon_vma_chain {avc} at the head of its chain: the "
+                    f"then its own new anon_vma {av.id}"
+                    + ("" if self.list_walk else
+                       f" (parent {pav}, root {pobj.root}, which it pins)")
+                    + f" through anon_vma_chain {avc} at the head of its chain: the "
                     "child's copy-on-write pages will go there.")
             objects = [obj("vma", child.id), obj("anon_vma", av.id), obj("anon_vma", pav)]
-        flags = st.page_flags
+        step.emit("anon_vma_fork", "anon_vma_fork", text, *objects)
+
+    def copy_page_range_rmap(self, step: Step, pfns: list[int]) -> str:
+        """``copy_present_pte``: a page mapped in both processes is no longer exclusive
+        (the swap PTEs' exclusive marker went with the write bit)."""
+        flags = step.state.page_flags
         shared = [pfn for pfn in pfns if flags[pfn] & PG_ANON_EXCLUSIVE]
-        if shared:
-            wflags = st.w("page_flags")
-            wflags.update({pfn: wflags[pfn] & ~PG_ANON_EXCLUSIVE for pfn in shared})
-            text += (f" {id_list('frame', shared)} "
-                     f"{'is' if len(shared) == 1 else 'are'} no longer PageAnonExclusive.")
-        step.emit("anon_vma_fork", "mm/rmap.c:anon_vma_fork", text, *objects)
+        if not shared:
+            return ""
+        wflags = step.state.w("page_flags")
+        wflags.update({pfn: wflags[pfn] & ~PG_ANON_EXCLUSIVE for pfn in shared})
+        return (f"; {id_list('frame', shared)} {'is' if len(shared) == 1 else 'are'} no "
+                "longer PageAnonExclusive")
 
     # ----- vma restructuring ------------------------------------------------------------
 
@@ -568,7 +618,7 @@ class AnonVmaChain(Design):
         if st.vmas[vma_id].anon_vma is None:
             return
         n = self.anon_vma_clone(step, vma_id, source)
-        step.emit("anon_vma_clone", "mm/rmap.c:anon_vma_clone",
+        step.emit("anon_vma_clone", "anon_vma_clone",
                   f"The new vma {vma_id} made from vma {source} gets a copy of its chain "
                   f"({plural(n, 'AVC')}) and shares its anon_vma {st.vmas[vma_id].anon_vma}; "
                   "no page changes.", obj("vma", vma_id), obj("vma", source),
@@ -576,7 +626,8 @@ class AnonVmaChain(Design):
 
     def vma_adjusted(self, step: Step, vma_id: int) -> None:
         """``anon_vma_interval_tree_pre/post_update_vma``: the vma's AVCs are taken out of
-        their trees and put back under the new range, behind equal keys (E7). The 2.6.34
+        their trees and put back under the new range, behind equal keys
+        (semantics.md#walk-accounting). The 2.6.34
         list has no keys: nothing moves."""
         if self.list_walk:
             return
@@ -611,7 +662,8 @@ class AnonVmaChain(Design):
         """``vma_merge_copied_range`` (61f67c230a5e): the survivor of an mremap merge takes
         the anon_vma of the vma the pages are copied from (``vmg->copied_from``)."""
         self.dup_anon_vma(step, target, source,
-                          f"the pages of vma {source} move into vma {target}")
+                          f"the pages of vma {source} move into vma {target}",
+                          "copied_range_adopt")
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
@@ -671,7 +723,8 @@ class AnonVmaChain(Design):
         return f"vma {prev.id} and vma {nxt.id} have different anon_vmas ({a} and {b})"
 
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
-        """``can_change_pte_writable`` (J-16): an exclusive anon page in a writable vma."""
+        """``can_change_pte_writable`` (semantics.md#mprotect-writable): an exclusive anon page in
+        a writable vma."""
         return (self.mprotect_keeps_exclusive_writable and vma.writable
                 and bool(state.page_flags[pfn] & PG_ANON_EXCLUSIVE))
 
@@ -686,7 +739,7 @@ class AnonVmaChain(Design):
         st = step.state
         target = st.page_mapping.get(pfn)
         if target is not None and target not in st.anon_vmas:
-            step.emit("oops", "mm/rmap.c:rmap_walk_anon",
+            step.emit("oops", "oops",
                       f"Use after free: frame {pfn} points at anon_vma {target}, which was freed "
                       "while the page was still mapped; 2.6.34-rc3 oopsed here (LWN 383162). "
                       "The simulator skips the walk, so the page stays mapped.",
@@ -721,7 +774,7 @@ class AnonVmaChain(Design):
         return None if target is None else {"kind": "anon_vma", "id": target}
 
     def memory(self, state: State) -> dict[str, int]:
-        """i386 field sums (§6.1, §8, J-15): 4 bytes of ``_mapcount`` per frame, 12 per vma,
+        """i386 field sums (semantics.md#sizes): 4 bytes of ``_mapcount`` per frame, 12 per vma,
         32 per AVC (24 in 2.6.34), 52 per anon_vma (an estimate: no source states it; 12
         in 2.6.34); ``struct page`` 32 (no Andrea figure for this era: the same value)."""
         frames = len(state.page_mapcount)
@@ -765,10 +818,12 @@ class AnonVmaChain(Design):
         return {"anon_vmas": anon_vmas, "anon_vma_chains": chains, "vma_chains": vma_chains,
                 "exclusive_swap_ptes": marked}
 
-    # ----- invariants (§10.6, E4) -----------------------------------------------------------
+    # ----- invariants (semantics.md#invariants, semantics.md#avc-exclusive)
+    # -----------------------------------------------------------
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D5.1-D5.9 of §10.6 with E4 in place of D5.7, G7's D5 clause (a writable anon
+        """D5.1-D5.9 of semantics.md#invariants with semantics.md#avc-exclusive in place of D5.7,
+        G7's D5 clause (a writable anon
         PTE maps a PageAnonExclusive page), and G10 for pointers to freed objects."""
         out: list[Violation] = []
         self._check_chains(state, out)
@@ -913,7 +968,8 @@ class AnonVmaChain(Design):
                                              "live descendant); at 0 it must be freed."))
 
     def _check_pages(self, state: State, index: MapIndex, out: list[Violation]) -> None:
-        """D5.1 (completeness), D5.7/E4 and G7 (exclusive pages), D5.8 (swap sharing),
+        """D5.1 (completeness), D5.7/semantics.md#avc-exclusive and G7 (exclusive pages), D5.8
+        (swap sharing),
         D5.9 (no vma mixes anon_vma families or holds anon content without an anon_vma)."""
         vmas, avs, avcs, chains = state.vmas, _avs(state), state.avcs, state.vma_chain
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
@@ -962,12 +1018,12 @@ class AnonVmaChain(Design):
                     if vid is not None and target not in chain_of(vid):
                         out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but "
                                                      f"its anon_vma {target} is not on the "
-                                                     f"chain of vma {vid} (E4)."))
+                                                     f"chain of vma {vid}."))
         for pfn, mc in mcs.items():
             if flags[pfn] & PG_ANON_EXCLUSIVE and mc != 1:
                 out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but has "
                                              f"mapcount {mc}."))
-        for pid, table in state.ptes.items():
+        for pid, table in state.ptes.items() if self.anon_exclusive else ():
             for vpn, pte in table.items():
                 if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE:
                     pfn = pte >> PTE_SHIFT

@@ -18,23 +18,32 @@ from ..mapindex import MapIndex
 from ..state import State, Vma
 from .base import Design, Probe, Violation, rmap_sizes
 
-#: i386 sizes (§4.1, §5.1, §8, §9.1, J-15), the same for RFC2 and 2.6.7
+#: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
 VMA_RMAP_BYTES = 12  # anon_vma_node (list_head) + anon_vma pointer
 PAGE_RMAP_BYTES = 4  # mapcount
-STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
+#: RFC2 (docs/semantics.md#sizes): the 2.6.0 i386 field sum with the pte union (-4)
+#: swapped for mapcount (+4), and Andrea's own count for his patch
+STRUCT_PAGE_FIELD_SUM = 40
 STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
+#: the rmap fields every list design has, for the size tables
+LIST_SIZES = {
+    "rmap bytes per page (mapcount)": PAGE_RMAP_BYTES,
+    "rmap bytes per vma (anon_vma_node + anon_vma)": VMA_RMAP_BYTES,
+    "struct anon_vma (spinlock + list_head, SMP)": SIZEOF_ANON_VMA,
+}
 
 
 class AnonVmaListDesign(Design):
     """The list-based anon_vma designs (D3, D4)."""
 
+    #: ``struct page`` bytes by the field sum, and by Andrea's count where he gave one
+    struct_page: ClassVar[int] = STRUCT_PAGE_FIELD_SUM
+    struct_page_andrea: ClassVar[int] = STRUCT_PAGE_ANDREA
     size_table: ClassVar[dict[str, int]] = {
         "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
         "struct page, Andrea's count": STRUCT_PAGE_ANDREA,
-        "rmap bytes per page (mapcount)": PAGE_RMAP_BYTES,
-        "rmap bytes per vma (anon_vma_node + anon_vma)": VMA_RMAP_BYTES,
-        "struct anon_vma (spinlock + list_head, SMP)": SIZEOF_ANON_VMA,
+        **LIST_SIZES,
     }
 
     # ----- vma restructuring ------------------------------------------------------------
@@ -56,7 +65,7 @@ class AnonVmaListDesign(Design):
         if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
             set_vma_anon_vma(step, survivor, gone.anon_vma)
             anon_vma_link(step, gone.anon_vma, survivor, after=removed)
-            step.emit("anon_vma_link", "mm/mmap.c:__anon_vma_merge",
+            step.emit("anon_vma_link", "anon_vma_merge",
                       f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
                       f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
                       obj("anon_vma", gone.anon_vma))
@@ -64,24 +73,27 @@ class AnonVmaListDesign(Design):
 
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
-        linked at the list head (E13)."""
-        _adopt(step, importer, exporter, "mm/mmap.c:vma_adjust",
+        linked at the list head (semantics.md#list-positions)."""
+        _adopt(step, importer, exporter, "import_anon_vma",
                f"The boundary between vma {exporter} and vma {importer} moves, so vma "
                f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "
-               "fix \"mprotect propagate anon_vma\").")
+               "fix \"mprotect propagate anon_vma\").", ref="docs/semantics.md#importer")
 
     def merge_copied_range(self, step: Step, target: int, source: int) -> None:
         """An mremap destination merged into an anon_vma-less neighbour: the neighbour
         adopts the moved vma's anon_vma, linked at the list head, as the 2.6.8 importer
         rule does for an mprotect boundary shift.
 
-        2.6.7's ``vma_adjust`` has no importer path for this case; without it the moved
-        pages would point at an anon_vma whose list does not hold the vma that now maps
-        them, which D3.2/D4.2 forbid (J-6 completion, see docs/designs.md).
+        A modelling choice (docs/semantics.md#mremap-adoption): 2.6.7's ``copy_vma`` ->
+        ``vma_merge`` -> ``vma_adjust`` never sets ``prev->anon_vma``, so without it the
+        moved pages would point at an anon_vma whose list does not hold the vma that now
+        maps them, which the list invariants forbid.
         """
-        _adopt(step, target, source, "mm/mmap.c:copy_vma",
-               f"The moved pages land in vma {target}, which had no anon_vma: it adopts "
-               f"anon_vma {{av}} of vma {source}, so the pages stay reachable.")
+        _adopt(step, target, source, "copied_range_adopt",
+               f"The moved pages land in vma {target}, which had no anon_vma: the simulator "
+               f"lets it adopt anon_vma {{av}} of vma {source}, so the pages stay reachable (a "
+               "modelling choice: the kernel of this era leaves the vma without one).",
+               ref="docs/semantics.md#mremap-adoption")
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
@@ -120,8 +132,8 @@ class AnonVmaListDesign(Design):
         frames = len(state.page_mapcount)
         return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
                           objects={"anon_vma": SIZEOF_ANON_VMA * len(state.anon_vmas)},
-                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
-                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
+                          page_bytes=self.struct_page * frames,
+                          page_bytes_andrea=self.struct_page_andrea * frames)
 
     def state_json(self, state: State) -> dict[str, Any]:
         return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}
@@ -220,7 +232,8 @@ class VmaProbes:
             yield _probe(vmas, vma_id, index)
 
 
-def _adopt(step: Step, importer: int, exporter: int, func: str, text: str) -> None:
+def _adopt(step: Step, importer: int, exporter: int, role: str, text: str,
+           ref: str | None = None) -> None:
     """``importer``, which has no anon_vma, takes the one of ``exporter`` (if it has one),
     linked at the list head; ``text`` names it ``{av}``."""
     st = step.state
@@ -229,5 +242,5 @@ def _adopt(step: Step, importer: int, exporter: int, func: str, text: str) -> No
         return
     set_vma_anon_vma(step, importer, av)
     anon_vma_link(step, av, importer)
-    step.emit("anon_vma_link", func, text.format(av=av), obj("vma", importer),
-              obj("anon_vma", av))
+    step.emit("anon_vma_link", role, text.format(av=av), obj("vma", importer),
+              obj("anon_vma", av), ref=ref)

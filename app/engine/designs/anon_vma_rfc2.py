@@ -7,9 +7,9 @@ an indirect page (``page->as.anon_vma``) for good. The reclaim walk visits exact
 vma for a direct page and the whole anon_vma list otherwise.
 
 The posted patch was "close to compile"; the default completes it with the thread's
-own fixes, the judgement calls J-1 ... J-6 of the behavioural reference. The option
-``rfc2_literal`` reproduces the patch as posted, flaws included: pages left pointing
-at a vma that no longer covers them (or that was freed), the child linked once per
+own fixes, each a modelling choice (docs/semantics.md#rfc2). The option
+``rfc2_literal`` reproduces the patch as posted, flaws included: pages left pointing at
+a vma that no longer covers them (or that was freed), the child linked once per
 page at fork, and the BUG_ONs of a second fork and of a shared swap-in, all shown as
 invariant violations. That is the lesson of the thread ("the as.vma/PageDirect idea is
 falling apart with vma_split", Andrea, 12 Mar 2004).
@@ -44,6 +44,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
     name = "anon_vma_rfc2"
     title = "anon_vma RFC2 with PageDirect"
     era = "Andrea Arcangeli, LKML, 11 March 2004 (posted, never merged)"
+    era_key = "rfc2"
     description = (
         "Per-vma reverse mapping as proposed in the seed email. A fresh anonymous page is "
         "PageDirect: page->as.vma points straight at its vma, so reclaim finds its one PTE "
@@ -53,11 +54,12 @@ class AnonVmaRfc2(AnonVmaListDesign):
         "the reclaim walk of an indirect page visits the whole list. Splits, moves and merges "
         "invalidate as.vma, which the simulator repairs with the page-table walk Andrea "
         "proposed and then rejected in favour of allocating the anon_vma at the first fault "
-        "(J-1); the rfc2_literal option shows what happens without it."
+        "(a modelling choice); the rfc2_literal option shows what happens without it."
     )
     option_help: ClassVar[dict[str, str]] = {
-        LITERAL: "the patch as posted: no J-1 repair, child linked once per page at fork, "
-                 "BUG_ON on a second fork or a shared swap-in, mprotect/mremap never merge",
+        LITERAL: "the patch as posted: no page-table walk repair, child linked once per page "
+                 "at fork, BUG_ON on a second fork or a shared swap-in, mprotect/mremap never "
+                 "merge",
     }
 
     def __init__(self, options: frozenset[str]) -> None:
@@ -77,35 +79,35 @@ class AnonVmaRfc2(AnonVmaListDesign):
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_rmap(page, vma)`` of RFC2: a fresh page is PageDirect."""
         index = self._make_direct(step, pfn, vma, addr)
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"Frame {pfn} is PageDirect: page->as.vma points straight at vma {vma.id} "
                   f"and page->index is {index}; no anon_vma is needed until a fork shares it.",
                   obj("frame", pfn), obj("vma", vma.id))
 
     def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
                              mapped_before: int) -> None:
-        """Swap-in: direct if nothing maps the frame, else indirect (J-5)."""
+        """Swap-in: direct if nothing maps the frame, else indirect (semantics.md#rfc2-swapin)."""
         if mapped_before == 0:
             index = self._make_direct(step, pfn, vma, addr)
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Nothing else maps frame {pfn}, so it becomes PageDirect to vma {vma.id} "
                       f"(page->index {index}).", obj("frame", pfn), obj("vma", vma.id))
             return
         st = step.state
         if self.literal:
-            self._bug(step, "BUG_ON(page->mapcount != 1)",
+            self._bug(step, "bug_swapin", "BUG_ON(page->mapcount != 1)",
                       f"RFC2 as posted: swap-in maps frame {pfn} a second time (vma {vma.id}) and "
                       "page_add_rmap hits BUG_ON(page->mapcount != 1); the simulator records the "
-                      "oops and carries on as J-5 would.")
+                      "oops and carries on as its completed RFC2 would.")
         if not st.page_flags[pfn] & PG_DIRECT:
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Frame {pfn} is already indirect on anon_vma {st.page_mapping[pfn]}, whose "
                       f"list holds vma {vma.id}: nothing to change.",
                       obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
             return
         av = vma.anon_vma
         if av is None:
-            step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+            step.emit("page_add_rmap", "page_add_rmap",
                       f"Frame {pfn} should become indirect, but vma {vma.id} has no anon_vma: "
                       "the new mapping cannot be found by the reclaim walk.",
                       obj("frame", pfn), obj("vma", vma.id))
@@ -114,30 +116,34 @@ class AnonVmaRfc2(AnonVmaListDesign):
         st.w("page_flags")[pfn] &= ~PG_DIRECT
         st.w("page_mapping")[pfn] = av
         st.count("direct_to_indirect")
-        step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap",
+        step.emit("direct_to_indirect", "page_add_rmap",
                   f"Frame {pfn} was PageDirect to vma {old}; vma {vma.id} maps it too now, so it "
-                  f"points at anon_vma {av}, which lists both (J-5).",
-                  obj("frame", pfn), obj("vma", old), obj("anon_vma", av))
+                  f"points at anon_vma {av}, which lists both (a modelling choice: the posted "
+                  "patch stops here with a BUG_ON).",
+                  obj("frame", pfn), obj("vma", old), obj("anon_vma", av),
+                  ref="docs/semantics.md#rfc2-swapin")
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
-        """Write fault reusing the only mapping: indirect -> direct (J-3)."""
+        """Write fault reusing the only mapping: indirect -> direct
+        (semantics.md#rfc2-cow-reuse)."""
         st = step.state
         if st.page_flags[pfn] & PG_DIRECT:
             return
         av = st.page_mapping.get(pfn)
         if self.literal:
-            step.emit("page_stays_indirect", "mm/memory.c:do_wp_page",
+            step.emit("page_stays_indirect", "do_wp_page",
                       f"RFC2 as posted leaves frame {pfn} indirect on anon_vma {av}, although only "
                       f"vma {vma.id} maps it: its reclaim walk still visits the whole list.",
                       obj("frame", pfn), obj("anon_vma", av))
             return
         self._make_direct(step, pfn, vma, addr)
         st.count("indirect_to_direct")
-        step.emit("indirect_to_direct", "mm/memory.c:do_wp_page",
+        step.emit("indirect_to_direct", "do_wp_page",
                   f"Frame {pfn} is mapped only by vma {vma.id} now, so the write fault turns it "
                   f"back into a PageDirect page (as.vma = vma {vma.id}) instead of anon_vma {av} "
-                  "(J-3, Andrea's stated plan).",
-                  obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av))
+                  "(Andrea's stated plan, which the posted patch did not yet do).",
+                  obj("frame", pfn), obj("vma", vma.id), obj("anon_vma", av),
+                  ref="docs/semantics.md#rfc2-cow-reuse")
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """At mapcount 0: ``as = NULL``, ``ClearPageDirect``."""
@@ -152,7 +158,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (J-2)."""
+        """``dup_mmap`` + ``page_add_rmap_fork`` for one vma (semantics.md#rfc2-fork)."""
         if self.literal:
             self._fork_vma_literal(step, parent, child, pfns)
             return
@@ -166,7 +172,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
             anon_vma_link(step, av, parent.id)
             set_vma_anon_vma(step, parent.id, av)
             set_vma_anon_vma(step, child.id, av)
-            step.emit("anon_vma_alloc", "kernel/fork.c:dup_mmap",
+            step.emit("anon_vma_alloc", "dup_mmap",
                       f"fork: vma {parent.id} holds anonymous pages and has no anon_vma yet, so "
                       f"anon_vma {av} is allocated now (RFC2 defers every anon_vma to fork) and "
                       f"lists vma {parent.id} then its child copy vma {child.id}.",
@@ -174,7 +180,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
         else:
             anon_vma_link(step, av, child.id)
             set_vma_anon_vma(step, child.id, av)
-            step.emit("anon_vma_link", "mm/rmap.c:anon_vma_link",
+            step.emit("anon_vma_link", "fork_link",
                       f"fork: the child copy vma {child.id} joins anon_vma {av} of vma "
                       f"{parent.id}, at the head of its list.",
                       obj("anon_vma", av), obj("vma", child.id))
@@ -186,13 +192,13 @@ class AnonVmaRfc2(AnonVmaListDesign):
             st.w("page_mapping").update(dict.fromkeys(converted, av))
         if converted:
             st.count("direct_to_indirect", len(converted))
-            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
+            step.emit("direct_to_indirect", "page_add_rmap_fork",
                       f"fork: {id_list('frame', converted)} "
                       f"{'was' if len(converted) == 1 else 'were'} PageDirect to vma {parent.id}; "
                       f"{'it now points' if len(converted) == 1 else 'they now point'} at anon_vma "
                       f"{av} instead, because two vmas map "
                       f"{'it' if len(converted) == 1 else 'them'}, and can never be direct again "
-                      "unless a write fault finds a single mapper (J-3).",
+                      "unless a write fault finds a single mapper.",
                       obj("anon_vma", av), obj("vma", parent.id),
                       *(obj("frame", p) for p in converted[:64]))
 
@@ -222,13 +228,15 @@ class AnonVmaRfc2(AnonVmaListDesign):
             mapping[pfn] = av
         if links:
             st.count("direct_to_indirect", links)
-            step.emit("direct_to_indirect", "mm/rmap.c:page_add_rmap_fork",
-                      f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} turn "
-                      f"indirect on anon_vma {av}, and the child vma {child.id} is linked into its "
-                      f"list once per page ({links} times); a real kernel would corrupt the list.",
+            linked = ("once (with one page, linking once per page does no harm)" if links == 1
+                      else f"once per page ({links} times); a real kernel would corrupt the list")
+            step.emit("direct_to_indirect", "page_add_rmap_fork",
+                      f"fork (RFC2 as posted): {plural_pages(links)} of vma {parent.id} "
+                      f"{'turns' if links == 1 else 'turn'} indirect on anon_vma {av}, and the "
+                      f"child vma {child.id} is linked into its list {linked}.",
                       obj("anon_vma", av), obj("vma", child.id))
         if bugged:
-            self._bug(step, "BUG_ON(!PageDirect(page))",
+            self._bug(step, "bug_fork", "BUG_ON(!PageDirect(page))",
                       f"RFC2 as posted: fork of vma {parent.id} meets {id_list('frame', bugged)}, "
                       "already indirect from an earlier fork, and anon_vma_page_link_fork hits "
                       "BUG_ON(!PageDirect(page)); the simulator records the oops and goes on.")
@@ -237,7 +245,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     def before_vma_change(self, step: Step, vma_id: int, partner_anon_vma: int | None,
                           why: str) -> int | None:
-        """J-1: convert the vma's PageDirect pages before it is split, moved or merged."""
+        """semantics.md#rfc2-page-table-walk: convert the vma's PageDirect pages before it is
+        split, moved or merged."""
         st = step.state
         vma = st.vmas[vma_id]
         if self.literal:
@@ -267,18 +276,23 @@ class AnonVmaRfc2(AnonVmaListDesign):
             wflags[pfn] &= ~PG_DIRECT
             wmapping[pfn] = av
         st.count("direct_to_indirect", len(direct))
-        step.emit("direct_to_indirect", "J-1: page-table walk (Andrea, 12 Mar 2004)",
+        one = len(direct) == 1
+        step.emit("direct_to_indirect", "direct_walk",
                   f"Before the {why}, the simulator walks the page table of vma {vma_id} "
                   f"{span(vma.vm_start, vma.vm_end)}: {id_list('frame', direct)} "
-                  f"{'was' if len(direct) == 1 else 'were'} PageDirect to it and now point at "
-                  f"{how}, so no page is left pointing at a vma that no longer covers it (J-1).",
-                  obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]))
+                  f"{'was' if one else 'were'} PageDirect to it and now "
+                  f"{'points' if one else 'point'} at {how}, so no page is left pointing at a "
+                  "vma that no longer covers it (a modelling choice: the fix Andrea proposed and "
+                  "then rejected).",
+                  obj("vma", vma_id), obj("anon_vma", av), *(obj("frame", p) for p in direct[:64]),
+                  ref="docs/semantics.md#rfc2-page-table-walk")
         return av
 
     def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
                       source: Vma | None) -> str | None:
         """RFC2: "I can merge anonymous vma only if (!vma1->anon_vma || !vma2->anon_vma)";
-        with J-1 two vmas on the same anon_vma are the same object and may merge too."""
+        after the page-table walk (semantics.md#rfc2-page-table-walk) two vmas on the same
+        anon_vma hold no direct page and may merge too."""
         a1, a2 = anon_vma, neighbour.anon_vma
         if self.literal and a1 is not None and a1 == a2:
             return (f"both have anon_vma {a1}, and RFC2 as posted merges anonymous vmas only "
@@ -287,7 +301,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return None if why is None else why + ", so RFC2 refuses"
 
     def merges_on(self, caller: str) -> bool:
-        """J-6: merging as 2.6.7; ``rfc2_literal``: never from mprotect or mremap."""
+        """semantics.md#rfc2-merging: merging as 2.6.7; ``rfc2_literal``: never from mprotect or
+        mremap."""
         return not self.literal or caller in ("mmap", "merge")
 
     # ----- reclaim ----------------------------------------------------------------------
@@ -296,16 +311,19 @@ class AnonVmaRfc2(AnonVmaListDesign):
         """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""
         if not state.page_flags[pfn] & PG_DIRECT:
             return super().rmap_walk(state, pfn)
-        target = state.page_mapping[pfn]
+        target = state.page_mapping.get(pfn)
+        if target is None:  # a broken state the checker reports (as.vma is NULL)
+            return None, []
         return ({"kind": "vma", "id": target},
                 [self.probe_vma(state, target, state.page_index[pfn])])
 
     # ----- reporting ----------------------------------------------------------------------
 
-    def _bug(self, step: Step, rule: str, text: str) -> None:
+    def _bug(self, step: Step, role: str, rule: str, text: str) -> None:
+        """An oops of the posted patch: ``rule`` is the BUG_ON, ``role`` the function."""
         st = step.state
         st.bugs = (*st.bugs, Bug(rule, text))
-        step.emit("bug", "include/linux/mm.h:BUG_ON", text)
+        step.emit("bug", role, text)
 
     def mapping_json(self, state: State, pfn: int) -> dict[str, Any] | None:
         if state.page_flags[pfn] & PG_DIRECT:
@@ -313,7 +331,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return super().mapping_json(state, pfn)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D3.1-D3.4 of §10.4 (D3.5 follows from D3.2 and D3.4: a vma without an anon_vma
+        """D3.1-D3.4 of semantics.md#invariants (D3.5 follows from D3.2 and D3.4: a vma without an
+        anon_vma
         cannot be on a list, so it may map only direct pages and no shared slot), and every
         BUG_ON the literal mode recorded."""
         out: list[Violation] = [Violation(b.rule, b.text) for b in state.bugs]

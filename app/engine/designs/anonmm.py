@@ -37,7 +37,7 @@ from ..state import (
 )
 from .base import Design, Probes, Violation, rmap_sizes
 
-#: i386 sizes (§3.1, §8, §9.1, J-15)
+#: i386 sizes (semantics.md#sizes)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
 PAGE_RMAP_BYTES = 4  # int mapcount, which replaces the 4-byte pte union
 STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386 field sum, pte union (-4) swapped for mapcount (+4)
@@ -70,6 +70,7 @@ class Anonmm(Design):
     name = "anonmm"
     title = "anonmm (per-mm anobjrmap)"
     era = "Hugh Dickins, March 2004 (-mm \"rmap 10\"/\"rmap 11\", never released)"
+    era_key = "anonmm"
     description = (
         "Hugh Dickins's object-based reverse mapping for anonymous memory, which lived in "
         "-mm in spring 2004 before anon_vma replaced it. Every mm has one 24-byte anonmm; "
@@ -90,14 +91,14 @@ class Anonmm(Design):
         "struct anonmm (count, lock, mm, head, list_head; SMP field sum, one per mm; "
         "the slab is cache-line aligned)": SIZEOF_ANONMM,
     }
-    #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (J-8)
+    #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (semantics.md#anonmm-merging)
     anon_pgoff_linear = False
 
     # ----- anonmm objects -----------------------------------------------------------------
 
     @staticmethod
     def _alloc(step: Step) -> int:
-        """``kmem_cache_alloc(anonmm_cachep)``: ids are never reused (J-17)."""
+        """``kmem_cache_alloc(anonmm_cachep)``: ids are never reused (semantics.md#numbering)."""
         st = step.state
         st.count("anonmms_allocated")
         return st.alloc_id("anonmm")
@@ -126,13 +127,13 @@ class Anonmm(Design):
             self._put_anonmm(step, StructAnonmm(head.id, head.pid, head.id,
                                                 tuple(x for x in head.ring if x != aid),
                                                 head.count, head.moved))
-            step.emit("anonmm_free", "mm/rmap.c:free_anonmm",
+            step.emit("anonmm_free", "free_anonmm",
                       f"anonmm {aid} loses its last reference ({cause}): no mm and no page "
                       f"needs it any more, so it leaves the ring of anonmm {a.head} and is "
                       "freed.", obj("anonmm", aid), obj("anonmm", a.head))
             self._drop(step, a.head, f"anonmm {aid} left its ring")
             return
-        step.emit("anonmm_free", "mm/rmap.c:exit_rmap",
+        step.emit("anonmm_free", "exit_rmap",
                   f"The head anonmm {aid} is down to its own reference ({cause}): its mm has "
                   "exited, no other anonmm is left in its ring and no page points at it, so "
                   "it is freed.", obj("anonmm", aid))
@@ -145,7 +146,7 @@ class Anonmm(Design):
         aid = self._alloc(step)
         self._put_anonmm(step, StructAnonmm(aid, pid, aid, (aid,), 2))
         st.w("mm_anonmm")[pid] = aid
-        step.emit("exec_rmap", "mm/rmap.c:exec_rmap",
+        step.emit("exec_rmap", "exec_rmap",
                   f"exec: pid {pid} gets anonmm {aid}, the head of a new ring (count 2: one "
                   "reference for the mm, one for being the head).",
                   obj("mm", pid), obj("anonmm", aid))
@@ -159,7 +160,7 @@ class Anonmm(Design):
         self._put_anonmm(step, StructAnonmm(head.id, head.pid, head.id, (*head.ring, aid),
                                             head.count + 1, head.moved))
         st.w("mm_anonmm")[child] = aid
-        step.emit("dup_rmap", "mm/rmap.c:dup_rmap",
+        step.emit("dup_rmap", "dup_rmap",
                   f"fork: pid {child} gets anonmm {aid}, added at the tail of the ring of "
                   f"anonmm {head.id} (which gains a reference); no page changes, because "
                   "each page keeps its anonmm and its virtual address.",
@@ -183,7 +184,7 @@ class Anonmm(Design):
             what = "it heads a ring that still holds other anonmms, so it stays with no mm"
         else:
             what = "nothing else holds it"
-        step.emit("exit_rmap", "mm/rmap.c:exit_rmap",
+        step.emit("exit_rmap", "exit_rmap",
                   f"pid {pid} is gone: anonmm {aid} loses its mm and that reference; {what}.",
                   obj("mm", pid), obj("anonmm", aid))
         self._drop(step, aid, f"pid {pid} exited")
@@ -203,7 +204,7 @@ class Anonmm(Design):
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_anon_rmap`` of a fresh page (first write, COW copy)."""
         aid = self._page_add_anon_rmap(step, pfn, vma.pid, addr)
-        step.emit("page_add_anon_rmap", "mm/rmap.c:page_add_anon_rmap",
+        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} points at anonmm {aid} of pid {vma.pid}, which takes a "
                   f"reference, and page->index holds its virtual address {addr:#x}.",
                   obj("frame", pfn), obj("anonmm", aid))
@@ -214,7 +215,7 @@ class Anonmm(Design):
         if mapped_before:
             return
         aid = self._page_add_anon_rmap(step, pfn, vma.pid, addr)
-        step.emit("page_add_anon_rmap", "mm/rmap.c:page_add_anon_rmap",
+        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} was mapped nowhere, so it now points at anonmm {aid} of the "
                   f"faulting pid {vma.pid} (page->index {addr:#x}), whichever mm first "
                   "faulted it originally.", obj("frame", pfn), obj("anonmm", aid))
@@ -243,9 +244,9 @@ class Anonmm(Design):
             if old is not None:
                 self._drop(step, old, f"frame {pfn} moved to anonmm {aid}")
             self._get(step, aid)
-            step.emit("page_update_anon_rmap", f"mm/rmap.c:page_update_anon_rmap ({caller})",
-                      f"Only pid {pid} maps frame {pfn} now, so it moves from anonmm {old} to "
-                      f"anonmm {aid} of pid {pid} (the reference moves with it), at "
+            step.emit("page_update_anon_rmap", "page_update_anon_rmap",
+                      f"{caller}: only pid {pid} maps frame {pfn} now, so it moves from anonmm "
+                      f"{old} to anonmm {aid} of pid {pid} (the reference moves with it), at "
                       f"{addr:#x}: its reclaim walk will start at home.",
                       obj("frame", pfn), obj("anonmm", aid),
                       *((obj("anonmm", old),) if old is not None else ()))
@@ -318,7 +319,7 @@ class Anonmm(Design):
                 why = f"swap slot {slot} is shared with another mm"
             else:
                 continue
-            step.emit("rmap_needs_broken_cow", "mm/mremap.c:rmap_needs_broken_cow",
+            step.emit("rmap_needs_broken_cow", "rmap_needs_broken_cow",
                       f"mremap: {why}, so pid {pid}'s PTE at {addr:#x} cannot just move: an "
                       "anonmm page is found by its address, which must then be the same in "
                       "every mm. A write fault makes this mm a private copy first.",
@@ -334,7 +335,7 @@ class Anonmm(Design):
             broken.append((vpn, new, why))
         step.end_bulk()
         if broken:
-            step.emit("mremap_break_cow", "mm/mremap.c:move_page_tables",
+            step.emit("mremap_break_cow", "move_page_tables",
                       f"mremap of {span(start, end)}: {len(broken)} shared "
                       f"{'page was' if len(broken) == 1 else 'pages were'} copied before the "
                       f"move ({id_list('frame', [n for _, n, _ in broken])} now private to "
@@ -371,9 +372,10 @@ class Anonmm(Design):
                                             (st.step + 1, lo, hi)))
         if plain:
             pfns = sorted(plain)
-            step.emit("page_update_anon_rmap", "mm/rmap.c:page_update_anon_rmap",
-                      f"mremap: {id_list('frame', pfns)} moved with their PTEs, so "
-                      f"page->index follows them to the new addresses "
+            follows = ("its PTE, so page->index follows it to the new address" if len(pfns) == 1
+                       else "their PTEs, so page->index follows them to the new addresses")
+            step.emit("page_update_anon_rmap", "page_update_anon_rmap",
+                      f"mremap: {id_list('frame', pfns)} moved with {follows} "
                       f"({', '.join(f'{plain[p]:#x}' for p in pfns[:8])}"
                       f"{', ...' if len(pfns) > 8 else ''}).",
                       obj("anonmm", aid), *(obj("frame", p) for p in pfns[:64]))
@@ -383,10 +385,12 @@ class Anonmm(Design):
     @staticmethod
     def _walk_order(state: State, aid: int) -> Iterator[int]:
         """The anonmm ids in walk order: the page's own first, then the ring from the entry
-        after it, wrapping round. Whoever has exited is passed over by the walk (J-11).
+        after it, wrapping round. Whoever has exited is passed over by the walk
+        (semantics.md#walk-accounting).
 
         The kernel also passes over a live mm whose ``rss`` is 0; the simulator probes it
-        (a miss), because J-11 and §8 count every live mm of the ring as a candidate.
+        (a miss), because the walk accounting (semantics.md#walk-accounting) counts every live
+        mm of the ring as a candidate.
         """
         anonmms = state.anonmms
         head = anonmms.get(anonmms[aid].head)
@@ -421,7 +425,7 @@ class Anonmm(Design):
         if not passed:
             return
         probed = len(order) - len(passed)
-        step.emit("anonmm_skip", "mm/rmap.c:try_to_unmap_anon",
+        step.emit("anonmm_skip", "try_to_unmap_anon",
                   f"try_to_unmap_anon for frame {pfn}: the ring of anonmm "
                   f"{st.anonmms[aid].head} is walked from anonmm {aid}; "
                   f"{id_list('anonmm', passed)} "
@@ -467,7 +471,7 @@ class Anonmm(Design):
         return {"anon_vmas": [], "anonmms": out}
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D2.1-D2.5 of §10.3."""
+        """D2.1-D2.5 of semantics.md#invariants."""
         out: list[Violation] = []
         anonmms, mm_anonmm = state.anonmms, state.mm_anonmm
         flags, mapping, mcs, pindex = (state.page_flags, state.page_mapping,
@@ -627,7 +631,8 @@ class Anonmm(Design):
 class RingProbes:
     """The probes of an anonmm walk, computed as the walk goes: a walk that stops early
     (mapcount 0) never pays for the rest of a long ring. ``len`` gives the candidates (the
-    live mms; an exited mm's anonmm is passed over and not counted, J-11), counted when
+    live mms; an exited mm's anonmm is passed over and not counted, semantics.md#walk-accounting),
+    counted when
     the walk starts: at once when no anonmm lingers (the whole ring), else one by one.
     The ring is taken when the walk starts, since the walk itself may free an anonmm."""
 

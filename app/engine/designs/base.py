@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from .. import mprotect
-from ..events import Step
+from ..eras import ERAS, Era
+from ..events import Step, plain
 from ..fault import cow_is_reusable
 from ..mapindex import MapIndex
 from ..state import State, Vma, mk_pte_swap
@@ -56,17 +57,21 @@ class Probes(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """An invariant the state breaks: the rule's name (G9, D3.1, ...) and a sentence."""
+    """An invariant the state breaks: ``rule`` names it for readers of the code (G9, D3.1:
+    docs/semantics.md#invariants); ``text`` is the plain sentence a student reads."""
 
     rule: str
     text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", plain(self.text))
 
     def to_json(self) -> dict[str, str]:
         return {"rule": self.rule, "text": self.text}
 
 
 class Design:
-    """An anonymous-memory rmap design (one of D1-D5 of the behavioural reference).
+    """An anonymous-memory rmap design (one of the five of docs/semantics.md).
 
     Subclasses set the class attributes and override the hooks where they differ.
     """
@@ -75,15 +80,37 @@ class Design:
     title: ClassVar[str]
     era: ClassVar[str]
     description: ClassVar[str]
+    #: the key (``eras.ERAS``) of the kernel whose function names the narration uses
+    era_key: ClassVar[str]
     #: option name -> one-line description
     option_help: ClassVar[dict[str, str]] = {}
+    #: options that take the design to another era's names: option -> era key
+    option_eras: ClassVar[dict[str, str]] = {}
     #: the design's size table (i386 unless stated): what -> bytes, for the catalogue
     size_table: ClassVar[dict[str, int]] = {}
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
     anon_pgoff_linear: ClassVar[bool] = True
+    #: whether the era marks a swap-cache page with PG_swapcache and keeps its swap entry
+    #: in ``page->private`` (2.6.0 did neither, docs/semantics.md#pte-chain-swap-cache)
+    swapcache_flag: ClassVar[bool] = True
+    #: how a frame entering the swap cache is marked, for the narration
+    swap_cache_entry: ClassVar[str] = "PG_swapcache set, page->private = the swap entry"
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
+        #: the kernel this design and these options model, and its function names
+        self.kernel: Era = self.era_for(options)
+        self.funcs = self.kernel.funcs
+
+    def fn(self, role: str) -> str:
+        """The bare name of the era's function for ``role``, for a sentence."""
+        return self.funcs[role].rpartition(":")[2]
+
+    @classmethod
+    def era_for(cls, options: frozenset[str] | tuple[str, ...] = ()) -> Era:
+        """The era of the design with these options (an option may move it in time)."""
+        keys = {cls.option_eras[o] for o in options if o in cls.option_eras}
+        return ERAS[keys.pop() if len(keys) == 1 else cls.era_key]
 
     # ----- processes ----------------------------------------------------------------------
 
@@ -115,7 +142,8 @@ class Design:
         """``do_swap_page`` once the frame is found: add the rmap, drop the swap PTE's
         count, and say whether the PTE may be writable at once.
 
-        2.6 (D1-D4): the frame stays in the swap cache (swap is never full, J-13); the PTE
+        2.6 (D1-D4): the frame stays in the swap cache (swap is never full,
+        semantics.md#swap-cache); the PTE
         is writable only on a write fault by the frame's only user (``can_share_swap_page``).
         """
         st = step.state
@@ -132,15 +160,25 @@ class Design:
 
     # ----- fork -----------------------------------------------------------------------
 
+    #: whether ``dup_mmap`` does the rmap work of a vma before ``copy_page_range`` (6.x
+    #: ``anon_vma_fork``) rather than after it
+    anon_vma_fork_first: ClassVar[bool] = False
+
+    def copy_page_range_rmap(self, step: Step, pfns: list[int]) -> str:
+        """What ``copy_page_range`` itself does to the rmap of the pages it copies, as a
+        clause for its event (nothing by default)."""
+        return ""
+
     def fork_copies_ptes(self, state: State, parent: Vma) -> bool:
         """Whether ``copy_page_range`` runs for this vma (2.6: always)."""
         return True
 
     def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
                  swap_entries: int) -> None:
-        """``dup_mmap`` for one vma: the child copy exists and, when copied, its PTEs too,
-        mapcounts up. ``vpns``/``pfns`` are the present pages' page numbers and frames, in
-        step; ``swap_entries`` counts the swap PTEs copied."""
+        """``dup_mmap``'s rmap work for one vma: the child copy exists and, unless
+        ``anon_vma_fork_first``, its PTEs too, mapcounts up. ``vpns``/``pfns`` are the
+        present pages' page numbers and frames, in step; ``swap_entries`` counts the swap
+        PTEs copied."""
 
     # ----- vma restructuring ------------------------------------------------------------
 
@@ -198,19 +236,19 @@ class Design:
         """The end of ``sys_mprotect``, after the last ``mprotect_fixup``: ``prev`` is the vma
         the range now ends in, and ``ended_at_vma_end`` says whether the range ended exactly
         at the end of a vma. 2.6.7 and later merge only inside ``mprotect_fixup``: nothing
-        (2.5.38 ... 2.6.6 merge ``prev`` with the next vma here, J-7)."""
+        (2.5.38 ... 2.6.6 merge ``prev`` with the next vma here, semantics.md#pte-chain-merging)."""
 
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
         """Whether mprotect's ``change_protection`` leaves a present PTE writable.
 
         2.6 rewrites every PTE from ``vm_page_prot``: read-only for a private mapping
-        (J-16).
+        (semantics.md#mprotect-writable).
         """
         return False
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
         """The pgoff of the destination of an mremap move: kept by default (2.6.0, and RFC2
-        by J-4); 2.6.7+ reset it for a vma that was never faulted."""
+        by semantics.md#rfc2-offsets); 2.6.7+ reset it for a vma that was never faulted."""
         return pgoff
 
     def mremap_prepare(self, step: Step, vma_id: int, start: int, end: int) -> None:
@@ -254,7 +292,7 @@ class Design:
         return vma.linear_page_index(addr)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """The design's own invariants (§10)."""
+        """The design's own invariants (semantics.md#invariants)."""
         return []
 
     def check_key(self, state: State) -> tuple[Any, ...]:
@@ -267,7 +305,7 @@ class Design:
         raise NotImplementedError
 
     def memory(self, state: State) -> dict[str, int]:
-        """Metadata sizes in bytes (i386, §8/§9.1)."""
+        """Metadata sizes in bytes (i386, semantics.md#sizes)."""
         raise NotImplementedError
 
     def state_json(self, state: State) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from .base import Design, Probe, Violation, rmap_sizes
 #: A PTE address, named by the PTE's process and virtual page number.
 Entry = tuple[int, int]
 
-#: i386 sizes (§2.1, §8, §9.1, J-15)
+#: i386 sizes (semantics.md#sizes)
 PTE_UNION_BYTES = 4  # union { struct pte_chain *chain; pte_addr_t direct; } pte
 SIZEOF_LONG = 4  # next_and_idx
 SIZEOF_PTE_ADDR = 4  # pte_addr_t without CONFIG_HIGHMEM64G + CONFIG_HIGHPTE
@@ -95,7 +95,7 @@ class StructPteChain(NamedTuple):
 
 
 REMOVE = "page_remove_rmap"
-REMOVE_FUNC = "mm/rmap.c:page_remove_rmap"
+REMOVE_FUNC = "page_remove_rmap"
 
 
 def _chain_blocks(state: State, head: int) -> Iterator[StructPteChain]:
@@ -122,6 +122,7 @@ class PteChain(Design):
     name = "pte_chain"
     title = "pte_chain rmap (2.6.0)"
     era = "Linux 2.5.27 ... 2.6.6 (modelled: 2.6.0, December 2003)"
+    era_key = "2.6.0"
     description = (
         "The reverse mapping of Linux 2.6.0, for file and anonymous pages alike: every "
         "mapped page lists each PTE that maps it. A page mapped once is PageDirect, with "
@@ -145,8 +146,12 @@ class PteChain(Design):
         "struct pte_chain (one 32-byte cache line: next_and_idx + 7 PTE addresses; "
         "options l1_64 / l1_128: 64 / 128 bytes, 15 / 31 addresses)": L1_DEFAULT,
     }
-    #: 2.6.0's can_vma_merge_after/before: "if (!file) return 1" (J-7)
+    #: 2.6.0's can_vma_merge_after/before: "if (!file) return 1" (semantics.md#pte-chain-merging)
     anon_pgoff_linear = False
+    #: 2.6.0's PageSwapCache(page) is ``page->mapping == &swapper_space``
+    swapcache_flag = False
+    swap_cache_entry = ("page->mapping = &swapper_space and page->index = the swap entry; "
+                        "2.6.0 has no PG_swapcache flag")
 
     def __init__(self, options: frozenset[str]) -> None:
         super().__init__(options)
@@ -162,7 +167,8 @@ class PteChain(Design):
     # ----- the pte union and its chain ------------------------------------------------------
 
     def _alloc_block(self, st: State, n: int = 1) -> int:
-        """``pte_chain_alloc``: the first of ``n`` fresh block ids (never reused, J-17)."""
+        """``pte_chain_alloc``: the first of ``n`` fresh block ids (never reused,
+        semantics.md#numbering)."""
         ids = st.w("next_ids")
         first = ids.get("pte_chain", 1)
         ids["pte_chain"] = first + n
@@ -295,7 +301,7 @@ class PteChain(Design):
         ``pte.direct`` = the new PTE; the caller's preallocated block goes unused."""
         entry = (vma.pid, addr >> PAGE_SHIFT)
         self._add(step.state, pfn, entry)
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"Frame {pfn} is PageDirect: page->pte.direct holds the address of "
                   f"{_pte(entry)}, its only PTE; no pte_chain block is needed.",
                   obj("frame", pfn), pte_obj(vma.pid, addr))
@@ -325,7 +331,7 @@ class PteChain(Design):
         objects = [obj("frame", pfn), pte_obj(entry[0], entry[1] << PAGE_SHIFT)]
         if block is not None:
             objects.append(obj("pte_chain", block))
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap", text, *objects)
+        step.emit("page_add_rmap", "page_add_rmap", text, *objects)
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """``page_remove_rmap``: drop this PTE's entry; a chain is searched linearly and the
@@ -345,7 +351,7 @@ class PteChain(Design):
                 return
         done = self._remove(st, pfn, entry)
         if done is None:
-            step.emit("rmap_not_found", "mm/rmap.c:page_remove_rmap",
+            step.emit("rmap_not_found", "page_remove_rmap",
                       f"page_remove_rmap: frame {pfn} has no rmap entry for {_pte(entry)} "
                       "(\"page_remove_rmap: pte not found\"): the rmap is broken.",
                       obj("frame", pfn), pte_obj(pid, addr))
@@ -433,7 +439,7 @@ class PteChain(Design):
         made = (f"{plural(len(blocks), 'pte_chain block')} allocated "
                 f"({_id_span(blocks)}, {self.l1} bytes each, from lowmem)" if blocks
                 else "no block allocated")
-        step.emit("page_add_rmap", "mm/rmap.c:page_add_rmap",
+        step.emit("page_add_rmap", "page_add_rmap",
                   f"fork: copy_page_range adds the child's PTE to the rmap of each of the "
                   f"{plural(n, 'present page')} of vma {parent.id} "
                   f"{span(parent.vm_start, parent.vm_end)}: " + ", ".join(parts)
@@ -498,7 +504,7 @@ class PteChain(Design):
         tail += f"; {plural(len(freed), 'block')} freed" if freed else ""
         tail += f"; {plural(len(made), 'block')} allocated" if made else ""
         tail += ")"
-        step.emit("page_remove_rmap", "mm/mremap.c:copy_one_pte",
+        step.emit("page_remove_rmap", "copy_one_pte",
                   f"mremap re-registers each of the {plural(len(present), 'moved page')} of "
                   f"pid {pid} with page_remove_rmap + page_add_rmap: " + "; ".join(parts)
                   + tail + ".",
@@ -506,7 +512,8 @@ class PteChain(Design):
 
     def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
                        prot: str) -> Vma:
-        """2.5.38 ... 2.6.6 ``mprotect_fixup`` (J-7): only a range that starts at the vma's
+        """2.5.38 ... 2.6.6 ``mprotect_fixup`` (semantics.md#pte-chain-merging): only a range that
+        starts at the vma's
         start may merge, and only with ``prev`` (``mprotect_attempt_merge``): the whole vma
         is absorbed when the range covers it, otherwise the boundary shifts. Anything else
         splits, exactly as 2.6.7 does."""
@@ -532,7 +539,7 @@ class PteChain(Design):
         st.put_vma(grown)
         if end == vma.vm_end:
             remove_vma(step, vma.id)
-            step.emit("vma_merge", "mm/mprotect.c:mprotect_attempt_merge",
+            step.emit("vma_merge", "mprotect_attempt_merge",
                       f"mprotect of {span(vma.vm_start, end)} to {prot}: the range is all of "
                       f"vma {vma.id} and its predecessor vma {prev.id} is already {prot}, so vma "
                       f"{prev.id} grows to {span(prev.vm_start, end)} and vma {vma.id} is "
@@ -541,7 +548,7 @@ class PteChain(Design):
             st.put_vma(replace(vma, vm_start=end,
                                vm_pgoff=vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT)))
             st.refresh_mm(vma.pid)
-            step.emit("vma_merge", "mm/mprotect.c:mprotect_attempt_merge",
+            step.emit("vma_merge", "mprotect_attempt_merge",
                       f"mprotect of {span(vma.vm_start, end)} to {prot}: the range starts at "
                       f"vma {vma.id}'s start and its predecessor vma {prev.id} is already "
                       f"{prot}, so the boundary shifts: vma {prev.id} grows to "
@@ -551,7 +558,8 @@ class PteChain(Design):
         return st.vmas[prev.id]
 
     def mprotect_done(self, step: Step, prev: Vma, ended_at_vma_end: bool) -> None:
-        """The last lines of 2.6.0 ``sys_mprotect`` (J-7): only when the range ended exactly
+        """The last lines of 2.6.0 ``sys_mprotect`` (semantics.md#pte-chain-merging): only when the
+        range ended exactly
         at a vma's end, the vma now ending it (``prev``) absorbs the next vma if that is
         adjacent with the same flags. A range ending inside a vma left through ``goto out``
         and never gets here."""
@@ -564,7 +572,7 @@ class PteChain(Design):
             return
         st.put_vma(replace(prev, vm_end=nxt.vm_end))
         remove_vma(step, nxt.id)
-        step.emit("vma_merge", "mm/mprotect.c:sys_mprotect",
+        step.emit("vma_merge", "sys_mprotect",
                   f"The mprotect range ended exactly at the end of vma {prev.id}, and the next "
                   f"vma {nxt.id} is adjacent with the same flags ({prev.prot}), so vma "
                   f"{prev.id} grows to {span(prev.vm_start, nxt.vm_end)} and vma {nxt.id} is "
@@ -586,7 +594,8 @@ class PteChain(Design):
             del st.w("page_index")[pfn]
 
     def before_walk(self, step: Step, pfn: int) -> None:
-        """``page_referenced``'s side effect (J-11): "If the page has a single-entry
+        """``page_referenced``'s side effect (semantics.md#walk-accounting): "If the page has a
+        single-entry
         pte_chain, collapse that back to a PageDirect representation"."""
         st = step.state
         cur = st.page_pte.get(pfn)
@@ -601,7 +610,7 @@ class PteChain(Design):
         st.w("page_pte")[pfn] = entry
         st.w("page_flags")[pfn] |= PG_DIRECT
         st.w("counters")["indirect_to_direct"] += 1
-        step.emit("pte_chain_collapse", "mm/rmap.c:page_referenced",
+        step.emit("pte_chain_collapse", "page_referenced",
                   f"Reclaim's page_referenced scan finds frame {pfn} on a one-entry pte_chain: "
                   f"it collapses it back to PageDirect ({_pte(entry)}) and frees block {cur}.",
                   obj("frame", pfn), obj("pte_chain", cur),
@@ -609,7 +618,8 @@ class PteChain(Design):
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """2.6.0 ``try_to_unmap``: the direct PTE, or every chain entry in chain order (head
-        block first, each block from its first used slot: newest first, E14). Every entry is
+        block first, each block from its first used slot: newest first,
+        semantics.md#walk-accounting). Every entry is
         a real mapping, so the walk never misses. A probe's id is its block, 0 for the
         direct entry."""
         cur = state.page_pte.get(pfn)
@@ -649,7 +659,7 @@ class PteChain(Design):
     def memory(self, state: State) -> dict[str, int]:
         """The 4-byte pte union of every frame plus one cache line per pte_chain block; no
         rmap bytes per vma or mm. ``struct page`` is 40 bytes by the 2.6.0 field sum, 48 by
-        Andrea's count (J-15)."""
+        Andrea's count (semantics.md#sizes)."""
         frames = len(state.page_mapcount)
         return rmap_sizes(pages=PTE_UNION_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
                           objects={"pte_chain": self.l1 * len(state.pte_chains)},
@@ -668,7 +678,8 @@ class PteChain(Design):
         }
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D1.1-D1.6 of §10.2 (D1.6's "split, merge and mprotect never change a page" is a
+        """D1.1-D1.6 of semantics.md#invariants (D1.6's "split, merge and mprotect never change a
+        page" is a
         property of the operations, tested there; here: no rmap state outside pages)."""
         out: list[Violation] = []
         n = self.nrpte

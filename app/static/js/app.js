@@ -341,7 +341,7 @@ function walkList(w, title) {
   const wrap = document.createElement("div");
   const h = document.createElement("h3");
   const via = w.via ? ` via ${w.via.kind} ${w.via.id}` : "";
-  h.textContent = `${title}${via}: ${w.visited.length} visited of ${w.candidates} candidates`;
+  h.textContent = `${title}${via}: ${w.visited.length} visited of ${w.candidates} ${w.candidates === 1 ? "candidate" : "candidates"}`;
   const list = document.createElement("ol");
   list.className = "walk";
   for (const visit of w.visited) {

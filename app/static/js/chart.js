@@ -2,7 +2,8 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#1864ab", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a"];
-const METRICS = [["rmap_visits", "rmap visits (cumulative)"], ["rmap_bytes", "rmap metadata bytes"]];
+const METRICS = [["rmap_visits", "rmap visits (cumulative)"], ["rmap_bytes", "rmap metadata bytes"],
+  ["objects_allocated", "rmap objects allocated (cumulative)"]];
 
 function el(name, attrs, parent) {
   const e = document.createElementNS(SVG, name);
