@@ -157,6 +157,11 @@ def obj(kind: str, ident: int) -> dict[str, Any]:
     return {"kind": kind, "id": ident}
 
 
+def anon_vma_obj(ident: int | None) -> tuple[dict[str, Any], ...]:
+    """An anon_vma as event objects: one, or none for NULL (a vma without one)."""
+    return () if ident is None else (obj("anon_vma", ident),)
+
+
 def pte_obj(pid: int, addr: int) -> dict[str, Any]:
     """A PTE reference for an event."""
     return {"kind": "pte", "pid": pid, "addr": addr}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .events import Step
-from .state import PAGE_FLAG_NAMES, PG_ANON
+from .state import PAGE_FLAG_NAMES, PG_ANON, IntTable
 
 
 def alloc_page(step: Step, value: int) -> int:
@@ -21,11 +21,12 @@ def alloc_page(step: Step, value: int) -> int:
 def free_page(step: Step, pfn: int) -> None:
     """``__free_page``: the frame goes back to the allocator; every field is reset."""
     st = step.state
-    for name in ("page_mapcount", "page_flags", "page_value"):
+    always: tuple[IntTable, ...] = ("page_mapcount", "page_flags", "page_value")
+    for name in always:
         del st.w(name)[pfn]
-    for name in ("page_mapping", "page_index", "page_private"):
-        table = getattr(st, name)
-        if pfn in table:
+    maybe: tuple[IntTable, ...] = ("page_mapping", "page_index", "page_private")
+    for name in maybe:
+        if pfn in getattr(st, name):
             del st.w(name)[pfn]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
-from ..events import Step, obj
+from ..events import Step, anon_vma_obj, obj
 from ..mapindex import MapIndex
 from ..state import PAGE_SHIFT, PG_ANON, State, Vma
 from .anon_vma_list import LIST_SIZES, AnonVmaListDesign
@@ -103,7 +103,7 @@ class AnonVma267(AnonVmaListDesign):
         index = self._set_anon(step, pfn, vma, addr)
         step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} points at anon_vma {vma.anon_vma} of vma {vma.id}, with "
-                  f"page->index {index}.", obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                  f"page->index {index}.", obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
 
     def _set_anon(self, step: Step, pfn: int, vma: Vma, addr: int) -> int:
         st = step.state
@@ -125,7 +125,7 @@ class AnonVma267(AnonVmaListDesign):
         step.emit("page_add_anon_rmap", "page_add_anon_rmap",
                   f"Frame {pfn} was unmapped, so it now points at anon_vma {vma.anon_vma} of "
                   f"the faulting vma {vma.id} (page->index {index}).",
-                  obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                  obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """2.6.7/2.6.8 ``clear_page_anon`` at mapcount 0 (unless ``keep_mapping``)."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
 from ..eras import is_model
-from ..events import Step, id_list, obj, plural
+from ..events import Step, anon_vma_obj, id_list, obj, plural
 from ..mapindex import MapIndex
 from ..state import (
     PAGE_SHIFT,
@@ -45,7 +45,7 @@ from ..state import (
     mk_pte_swap,
 )
 from ..swap import delete_from_swap_cache, swap_slot_free
-from .base import Design, Probes, Violation, rmap_sizes
+from .base import Design, Probes, ProbeTuple, Violation, rmap_sizes
 
 V2_6_34 = "v2_6_34"
 V2_6_34_RC3 = "v2_6_34_rc3"
@@ -173,7 +173,7 @@ class AnonVmaChain(Design):
         return _avs(st)[av_id]
 
     def _put_av(self, st: State, av: AvcAnonVma) -> None:
-        st.w("anon_vmas")[av.id] = av
+        cast("dict[int, AvcAnonVma]", st.w("anon_vmas"))[av.id] = av
 
     def _anon_vma_alloc(self, step: Step, *, root: int | None, parent: int | None
                         ) -> AvcAnonVma:
@@ -336,7 +336,7 @@ class AnonVmaChain(Design):
 
     def _put_anon_vma(self, st: State, av_id: int) -> list[tuple[int, bool]]:
         """``put_anon_vma``: drop a reference; at 0 free it and drop the root's."""
-        out = []
+        out: list[tuple[int, bool]] = []
         av = self._av(st, av_id)
         av = replace(av, refcount=av.refcount - 1)
         self._put_av(st, av)
@@ -420,7 +420,7 @@ class AnonVmaChain(Design):
                   f"Frame {pfn} points at anon_vma {vma.anon_vma}, the own anon_vma of vma "
                   f"{vma.id}, with page->index {index}"
                   + (", and is PageAnonExclusive: one process maps it." if self.anon_exclusive
-                     else "."), obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                     else "."), obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
 
     def _swapin_target(self, st: State, vma: Vma, exclusive: bool) -> int | None:
         """The anon_vma a frame read from swap points at (``__folio_set_anon``): the vma's
@@ -488,7 +488,7 @@ class AnonVmaChain(Design):
             step.emit("folio_add_new_anon_rmap", "swapin_new_rmap",
                       f"Frame {pfn} was read from swap, so it is not anon yet: it now points at "
                       f"{why} (page->index {index}).",
-                      obj("frame", pfn), obj("anon_vma", target))
+                      obj("frame", pfn), *anon_vma_obj(target))
         else:
             if exclusive and self.anon_exclusive:
                 st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
@@ -521,6 +521,7 @@ class AnonVmaChain(Design):
                       "reuse: no swap PTE holds the slot.",
                       obj("frame", pfn), obj("slot", slot))
         old = st.page_mapping.get(pfn)
+        assert vma.anon_vma is not None  # a written anon page's vma has one
         st.w("page_mapping")[pfn] = vma.anon_vma
         flag = ""
         if self.anon_exclusive:
@@ -534,7 +535,7 @@ class AnonVmaChain(Design):
                     f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id},{flag}: its "
                     "reclaim walk no longer visits the relatives.")
         step.emit("folio_move_anon_rmap", "move_anon_rmap", text,
-                  obj("frame", pfn), obj("anon_vma", vma.anon_vma))
+                  obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """``folio_remove_rmap_pte``: ``mapping`` stays set until the frame is freed; an
@@ -622,7 +623,7 @@ class AnonVmaChain(Design):
                   f"The new vma {vma_id} made from vma {source} gets a copy of its chain "
                   f"({plural(n, 'AVC')}) and shares its anon_vma {st.vmas[vma_id].anon_vma}; "
                   "no page changes.", obj("vma", vma_id), obj("vma", source),
-                  obj("anon_vma", st.vmas[vma_id].anon_vma))
+                  *anon_vma_obj(st.vmas[vma_id].anon_vma))
 
     def vma_adjusted(self, step: Step, vma_id: int) -> None:
         """``anon_vma_interval_tree_pre/post_update_vma``: the vma's AVCs are taken out of
@@ -743,7 +744,7 @@ class AnonVmaChain(Design):
                       f"Use after free: frame {pfn} points at anon_vma {target}, which was freed "
                       "while the page was still mapped; 2.6.34-rc3 oopsed here (LWN 383162). "
                       "The simulator skips the walk, so the page stays mapped.",
-                      obj("frame", pfn), obj("anon_vma", target))
+                      obj("frame", pfn), *anon_vma_obj(target))
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``rmap_walk_anon``: ``anon_vma_interval_tree_foreach`` over the AVCs of the
@@ -904,13 +905,13 @@ class AnonVmaChain(Design):
                 if vma.anon_vma not in avs:
                     out.append(Violation("G10", f"vma {vma.id} points at anon_vma "
                                                 f"{vma.anon_vma}, which was freed."))
-        tree_key = self._tree_key(state)
+        key: Callable[[int], tuple[int, int]]
         if self.list_walk:
-            def key(avc_id: int) -> tuple[int, int]:
+            def list_key(avc_id: int) -> tuple[int, int]:
                 return (0, avcs[avc_id].seq)
-            order = "list (oldest first)"
+            key, order = list_key, "list (oldest first)"
         else:
-            key, order = tree_key, "interval-tree (pgoff, then insertion)"
+            key, order = self._tree_key(state), "interval-tree (pgoff, then insertion)"
         children: dict[int, int] = {}
         pins: dict[int, int] = {}
         for av in avs.values():
@@ -1001,7 +1002,7 @@ class AnonVmaChain(Design):
                 vma = vmas.get(vid) if vid is not None else None
                 if vma is None:
                     continue
-                if target not in chain_of(vid):
+                if target not in chain_of(vma.id):
                     out.append(Violation("D5.1", f"frame {pfn} points at anon_vma {target}, but "
                                                  f"vma {vid} (pid {pid}, {vpn << 12:#x}) that maps "
                                                  "it has no anon_vma_chain to it."))
@@ -1041,8 +1042,8 @@ class AnonVmaChain(Design):
                 if vid in vmas and vmas[vid].anon_vma is None:
                     out.append(Violation("D5.9", f"vma {vid} holds swap slot {slot} but has no "
                                                  "anon_vma."))
-            roots = {root_of(vmas[v].anon_vma) for v in sharers if v in vmas}
-            roots.discard(None)
+            roots = {root for v in sharers if v in vmas
+                     if (root := root_of(vmas[v].anon_vma)) is not None}
             if len(roots) > 1:
                 out.append(Violation("D5.8", f"swap slot {slot} is held by vmas "
                                              f"{sorted(sharers)} of different anon_vma families "
@@ -1084,14 +1085,14 @@ class AvcProbes:
         self.counted = (self.pos, self.seen + rest)
         return self.seen + rest
 
-    def __iter__(self) -> Iterator[tuple]:
+    def __iter__(self) -> Iterator[ProbeTuple]:
         avcs, vmas, index, list_walk = self.avcs, self.vmas, self.index, self.list_walk
         self.pos = self.seen = 0
         for pos, avc_id in enumerate(self.tree, 1):
             vma_id = avcs[avc_id].vma
             vma = vmas.get(vma_id)
             if vma is None:
-                probe: tuple = ("vma", vma_id, None, None, "stale pointer: the vma was freed")
+                probe: ProbeTuple = ("vma", vma_id, None, None, "stale pointer: the vma was freed")
             else:
                 start = vma.vm_start >> 12
                 vpn = start + index - vma.vm_pgoff

@@ -16,7 +16,7 @@ from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex
 from ..state import State, Vma
-from .base import Design, Probe, Violation, rmap_sizes
+from .base import Design, Probe, Probes, ProbeTuple, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
@@ -106,7 +106,7 @@ class AnonVmaListDesign(Design):
 
     # ----- reclaim ----------------------------------------------------------------------
 
-    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``try_to_unmap_anon``: every vma on the page's anon_vma list, head first."""
         target = state.page_mapping.get(pfn)
         if target is None:
@@ -202,7 +202,7 @@ class AnonVmaListDesign(Design):
         return out
 
 
-def _probe(vmas: dict[int, Vma], vma_id: int, index: int) -> tuple:
+def _probe(vmas: dict[int, Vma], vma_id: int, index: int) -> ProbeTuple:
     """``vma_address`` for one vma, as a probe tuple (kind, id, pid, vpn, note)."""
     vma = vmas.get(vma_id)
     if vma is None:
@@ -226,7 +226,7 @@ class VmaProbes:
     def __len__(self) -> int:
         return len(self.vma_ids)
 
-    def __iter__(self) -> Iterator[tuple]:
+    def __iter__(self) -> Iterator[ProbeTuple]:
         vmas, index = self.vmas, self.index
         for vma_id in self.vma_ids:
             yield _probe(vmas, vma_id, index)

@@ -34,7 +34,7 @@ from ..state import (
     ptes_in_range,
 )
 from .anon_vma_list import AnonVmaListDesign
-from .base import Probe, Violation
+from .base import Probes, Violation
 
 LITERAL = "rfc2_literal"
 
@@ -129,7 +129,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
         st = step.state
         if st.page_flags[pfn] & PG_DIRECT:
             return
-        av = st.page_mapping.get(pfn)
+        av = st.page_mapping[pfn]
         if self.literal:
             step.emit("page_stays_indirect", "do_wp_page",
                       f"RFC2 as posted leaves frame {pfn} indirect on anon_vma {av}, although only "
@@ -227,6 +227,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
             flags[pfn] = f & ~PG_DIRECT
             mapping[pfn] = av
         if links:
+            assert av is not None  # the first linked page allocated it
             st.count("direct_to_indirect", links)
             linked = ("once (with one page, linking once per page does no harm)" if links == 1
                       else f"once per page ({links} times); a real kernel would corrupt the list")
@@ -307,7 +308,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
 
     # ----- reclaim ----------------------------------------------------------------------
 
-    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
+    def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``try_to_unmap_anon``: one vma if PageDirect, else the anon_vma list."""
         if not state.page_flags[pfn] & PG_DIRECT:
             return super().rmap_walk(state, pfn)

@@ -35,7 +35,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probes, Violation, rmap_sizes
+from .base import Design, Probes, ProbeTuple, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
@@ -653,7 +653,7 @@ class RingProbes:
     def __len__(self) -> int:
         return self.count
 
-    def __iter__(self) -> Iterator[tuple]:
+    def __iter__(self) -> Iterator[ProbeTuple]:
         """The page's own anonmm, then the ring from the entry after it, wrapping round."""
         anonmms, vpn, ring, i = self.anonmms, self.vpn, self.ring, self.start
         # ring[i - 1] is the page's own anonmm (when it is on the ring): it comes first

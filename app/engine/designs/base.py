@@ -47,12 +47,17 @@ def rmap_sizes(*, pages: int, vmas: int, objects: dict[str, int], page_bytes: in
     return out
 
 
+#: a ``Probe``'s fields as a plain tuple (kind, id, pid, vpn, note): what the lazy walks
+#: yield, cheaper to build than the named tuple
+ProbeTuple = tuple[str, int, int | None, int | None, str | None]
+
+
 class Probes(Protocol):
     """What ``rmap_walk`` returns: a sized iterable of probes (``len`` = candidates)."""
 
     def __len__(self) -> int: ...
 
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> Iterator[Probe | ProbeTuple]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,7 +193,7 @@ class PteChain(Design):
             return "direct", None
         n = self.nrpte
         chains = st.w("pte_chains")
-        if type(cur) is tuple:
+        if isinstance(cur, tuple):
             bid = self._alloc_block(st)
             chains[bid] = StructPteChain(bid, pfn, (None,) * (n - 2) + (entry, cur))
             union[pfn] = bid
@@ -224,7 +224,7 @@ class PteChain(Design):
         cur = st.page_pte.get(pfn)
         if cur is None:
             return None
-        if type(cur) is tuple:
+        if isinstance(cur, tuple):
             if cur != entry:
                 return None
             del st.w("page_pte")[pfn]
@@ -290,7 +290,7 @@ class PteChain(Design):
         cur = state.page_pte.get(pfn)
         if cur is None:
             return []
-        if type(cur) is tuple:
+        if isinstance(cur, tuple):
             return [cur]
         return [e for block in _chain_blocks(state, cur) for e in block.used()]
 
@@ -367,6 +367,8 @@ class PteChain(Design):
                       "nothing to search.", obj("frame", pfn), pte_obj(pid, addr))
             return
         cur = st.page_pte.get(pfn)
+        shown = freed if freed is not None else cur  # the block the event points at
+        assert isinstance(shown, int)
         if freed is not None and cur is None:
             tail = f"block {freed} is now empty and freed, and the page is unmapped"
         elif freed is not None:
@@ -378,8 +380,7 @@ class PteChain(Design):
         step.emit(REMOVE, REMOVE_FUNC,
                   f"Frame {pfn} drops {_pte(entry)} from its pte_chain after a linear search "
                   f"of {plural(compared, 'entry', 'entries')}; {tail}.",
-                  obj("frame", pfn), pte_obj(pid, addr),
-                  obj("pte_chain", freed if freed is not None else cur))
+                  obj("frame", pfn), pte_obj(pid, addr), obj("pte_chain", shown))
 
     # ----- fork ---------------------------------------------------------------------------
 
@@ -427,7 +428,7 @@ class PteChain(Design):
                     converted += 1
                 else:
                     grown += 1
-                if what in ("converted", "new_block"):
+                if block is not None and what in ("converted", "new_block"):
                     blocks.append(block)
         parts = []
         if converted:
@@ -599,7 +600,7 @@ class PteChain(Design):
         pte_chain, collapse that back to a PageDirect representation"."""
         st = step.state
         cur = st.page_pte.get(pfn)
-        if cur is None or type(cur) is tuple:
+        if cur is None or isinstance(cur, tuple):
             return
         block = st.pte_chains[cur]
         if block.next is not None or block.idx != self.nrpte - 1:
@@ -625,7 +626,7 @@ class PteChain(Design):
         cur = state.page_pte.get(pfn)
         if cur is None:
             return None, []
-        if type(cur) is tuple:
+        if isinstance(cur, tuple):
             pid, vpn = cur
             return ({"kind": "pte", "id": 0, "pid": pid, "addr": vpn << PAGE_SHIFT},
                     [Probe("pte", 0, pid, vpn)])
@@ -648,7 +649,7 @@ class PteChain(Design):
         ``pte.chain`` as ``{"kind": "pte_chain", "id"}``; a page with neither but in the swap
         cache shows ``page->mapping`` itself, ``&swapper_space``."""
         cur = state.page_pte.get(pfn)
-        if type(cur) is tuple:
+        if isinstance(cur, tuple):
             return {"kind": "pte", "id": 0, "pid": cur[0], "addr": cur[1] << PAGE_SHIFT}
         if cur is not None:
             return {"kind": "pte_chain", "id": cur}
@@ -695,7 +696,7 @@ class PteChain(Design):
             mappers = sorted((p, v) for p, v, _ in index.page_mappers.get(pfn, ()))
             f = flags[pfn]
             entries: list[Entry] = []
-            if type(cur) is tuple:
+            if isinstance(cur, tuple):
                 entries = [cur]
             elif cur is not None:
                 entries = self._check_chain(state, pfn, cur, reached, out)
@@ -705,12 +706,12 @@ class PteChain(Design):
                                              f"{plural(len(entries), 'rmap entry', 'rmap entries')}"
                                              f"{' (page->pte is 0)' if cur is None else ''}."))
             # D1.2: PG_direct <=> pte.direct holds the one PTE mapping the page.
-            if bool(f & PG_DIRECT) != (type(cur) is tuple):
-                holds = "a PTE address" if type(cur) is tuple else "no PTE address"
+            if bool(f & PG_DIRECT) != (isinstance(cur, tuple)):
+                holds = "a PTE address" if isinstance(cur, tuple) else "no PTE address"
                 out.append(Violation("D1.2", f"frame {pfn} has PG_direct "
                                              f"{'set' if f & PG_DIRECT else 'clear'} but its "
                                              f"pte union holds {holds}."))
-            if type(cur) is tuple and (mc != 1 or mappers != [cur]):
+            if isinstance(cur, tuple) and (mc != 1 or mappers != [cur]):
                 out.append(Violation("D1.2", f"frame {pfn} is PageDirect to {_pte(cur)}, but "
                                              f"{plural(len(mappers), 'PTE')} map it"
                                              f"{'' if cur in mappers else ', not that one'}."))
