@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .state import State
+from .state import State, pte_fields
 
 if TYPE_CHECKING:
     from .designs.base import Design
@@ -32,7 +32,13 @@ class Event:
 
 
 class Visit(NamedTuple):
-    """One container the reclaim walk probed: hit, miss, or skip (address out of range)."""
+    """One container the reclaim walk probed: hit, miss, or skip (address out of range).
+
+    ``pte_before``/``pte_after`` are the raw PTE the probe found and what it holds after
+    (None: no PTE there, or a skip that never looked). For a vma, ``vma_address`` is
+    ``vm_start + ((page->index - vm_pgoff) << PAGE_SHIFT)``, inside the vma or not, with
+    the vma's ``vm_start``/``vm_end``/``vm_pgoff`` at the time of the walk.
+    """
 
     kind: str
     id: int
@@ -40,12 +46,22 @@ class Visit(NamedTuple):
     pid: int | None = None
     addr: int | None = None
     note: str | None = None
+    pte_before: int | None = None
+    pte_after: int | None = None
+    vma_address: int | None = None
+    vm_start: int | None = None
+    vm_end: int | None = None
+    vm_pgoff: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "id": self.id, "result": self.result,
                                "pid": self.pid, "addr": self.addr}
         if self.note:
             out["note"] = self.note
+        out["pte_before"] = None if self.pte_before is None else pte_fields(self.pte_before)
+        out["pte_after"] = None if self.pte_after is None else pte_fields(self.pte_after)
+        out.update(vma_address=self.vma_address, vm_start=self.vm_start, vm_end=self.vm_end,
+                   vm_pgoff=self.vm_pgoff)
         return out
 
 
@@ -54,7 +70,9 @@ class Walk:
     """The ``try_to_unmap`` walk of one frame (§8, J-11).
 
     ``visited`` stops once the mapcount reaches 0; ``candidates`` counts everything
-    the walk would iterate without that early exit.
+    the walk would iterate without that early exit. ``index`` is the ``page->index`` the
+    walk computes addresses from (None where the design's walk uses none), ``slot`` the
+    swap slot every hit PTE receives, ``mapcount`` the page's mapcount as the walk began.
     """
 
     pfn: int
@@ -63,12 +81,16 @@ class Walk:
     candidates: int
     unmapped: int
     remaining: int
+    index: int | None = None
+    slot: int | None = None
+    mapcount: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"pfn": self.pfn, "via": self.via,
                 "visited": [v.to_json() for v in self.visited],
                 "candidates": self.candidates, "unmapped": self.unmapped,
-                "remaining": self.remaining}
+                "remaining": self.remaining, "index": self.index, "slot": self.slot,
+                "mapcount": self.mapcount}
 
 
 @dataclass(slots=True)
