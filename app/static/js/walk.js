@@ -342,7 +342,12 @@ export class WalkPlayer {
       for (let j = 0; j <= upto; j += 1) for (const [id, cls] of seq[j].marks) marks.set(id, cls);
       const light = (id, cls) => diagram.nodes.get(id)?.classList.add(cls);
       for (const [id, cls] of marks) light(id, cls);
-      if (k >= 0 && k < seq.length) for (const id of seq[k].current) light(id, "walk-current");
+      if (k >= 0 && k < seq.length) {
+        for (const id of seq[k].current) light(id, "walk-current");
+        // keep what the walk is looking at in sight (the PTE rather than its container)
+        const shown = seq[k].current.map((id) => diagram.nodes.get(id)).filter(Boolean);
+        shown.at(-1)?.scrollIntoView({ block: "nearest", inline: "nearest" });
+      }
       panel.root.dataset.walkSubstep = String(upto);
       panel.root.dataset.walkDone = String(k >= seq.length - 1);
     });
@@ -387,6 +392,7 @@ export class WalkPlayer {
       if (w.k >= w.total && w.guesses) part.append(this.verdict(d, w.guesses[i]));
       box.append(part);
     });
+    box.querySelector("li.current")?.scrollIntoView({ block: "nearest" });
   }
 
   controls() {
