@@ -259,12 +259,17 @@ def test_predict_asks_before_the_walk_and_the_walk_reveals(lab):
     lab.wait_step(10)
     page.wait_for_selector("#walk[data-walk-state='predict']")
     expect(page.locator("#walk .walk-question")).to_contain_text("how many containers")
-    assert page.locator("#walk li[data-walk-line]").count() == 0  # nothing given away
+    # nothing given away: no walk line, no step events, no costs, until the walk ends
+    assert page.locator("#walk li[data-walk-line]").count() == 0
+    expect(page.locator("#narration")).to_be_hidden()
+    expect(page.locator(".panel .costs")).to_be_hidden()
     page.locator("#walk input[name='visits']").fill("3")
     page.locator("#walk input[name='hits']").fill("2")
     page.locator("#walk-next").click()
     page.wait_for_selector("#walk[data-walk-substep='0'][data-walk-state='paused']")
+    expect(page.locator("#narration")).to_be_hidden()
     step_through(page)
+    expect(page.locator("#narration")).to_be_visible()
     expect(page.locator("#walk .walk-verdict")).to_have_text(
         "It visited 2 containers. You said 3 visits. It hit 2 PTEs (pid 1 at 0x10000, "
         "pid 2 at 0x1000). You said 2 hits: right.")

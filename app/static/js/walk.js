@@ -105,7 +105,7 @@ function walkSteps({ design, options }, w, before, preview) {
     const n = w.candidates;
     let text;
     if (via.note === "freed") {
-      text = `page->mapping points at ${via.kind.replace("_", " ")} ${via.id}, which was freed: the walk cannot start.`;
+      text = `page->mapping points at ${via.kind} ${via.id}, which was freed: the walk cannot start.`;
     } else if (via.kind === "vma") {
       text = `PageDirect: page->as.vma points straight at vma ${via.id}, the only mapping; no list to walk.`;
     } else if (via.kind === "pte") {
@@ -114,10 +114,12 @@ function walkSteps({ design, options }, w, before, preview) {
       text = `page->pte.chain leads to pte_chain block ${via.id}: ${plural(n, "entry", "entries")}, each naming a PTE (pid, address) directly; no address to work out.`;
     } else if (via.kind === "anonmm") {
       text = `page->mapping leads to anonmm ${via.id}: the walk goes round its ring of ${plural(n, "mm")}, looking at the same address ${hex(w.index)} in each.`;
-    } else if (design === "anon_vma_chain" && !options.includes("v2_6_34")) {
-      text = `Not PageDirect: page->mapping leads to anon_vma ${via.id}; its interval tree gives ${plural(n, "vma")} whose range of page offsets covers page->index ${w.index}, in tree order.`;
     } else {
-      text = `Not PageDirect: page->mapping leads to anon_vma ${via.id}; walk its list of ${plural(n, "vma")}, head first.`;
+      // only RFC2 has PageDirect pages: there, reaching the anon_vma means "not PageDirect"
+      const direct = design === "anon_vma_rfc2" ? "Not PageDirect: " : "";
+      text = design === "anon_vma_chain" && !options.includes("v2_6_34")
+        ? `${direct}page->mapping leads to anon_vma ${via.id}; its interval tree gives ${plural(n, "vma")} whose range of page offsets covers page->index ${w.index}, in tree order.`
+        : `${direct}page->mapping leads to anon_vma ${via.id}; walk its list of ${plural(n, "vma")}, head first.`;
     }
     out.push({ text, func: "mm/rmap.c:try_to_unmap", current: [id], marks: [[id, "visit-via"]] });
   }
@@ -220,7 +222,14 @@ export class WalkPlayer {
   }
 
   async load(view) {
-    const before = await this.hooks.step(view.step - 1);
+    let before;
+    try {
+      before = await this.hooks.step(view.step - 1);
+    } catch (err) {
+      console.warn("the state before the step could not be loaded", err);
+      if (this.seen?.view === view) this.offer(view);
+      return;
+    }
     if (this.seen?.view === view) this.begin("step", view, before.designs);
   }
 
@@ -249,6 +258,9 @@ export class WalkPlayer {
       const before = beforeDesigns[i].state;
       if (mode === "preview" && !d.resident) {
         return [{ text: `Frame ${pfn} is not resident here: nothing to walk.`, current: [], marks: [] }];
+      }
+      if (!d.walks.length) {
+        return [{ text: "No reclaim walk in this design at this step (its events say why).", current: [], marks: [] }];
       }
       return d.walks.flatMap((w) => walkSteps(d, w, before, mode === "preview"));
     });
@@ -313,7 +325,17 @@ export class WalkPlayer {
     this.box.hidden = true;
     this.box.replaceChildren();
     delete this.box.dataset.walkState;
-    for (const p of this.lab.panels) delete p.root.dataset.walkSubstep;
+    this.hideOutcome(false);
+    for (const p of this.lab.panels) {
+      delete p.root.dataset.walkSubstep;
+      delete p.root.dataset.walkDone;
+    }
+  }
+
+  // Predict mode: the step's events and costs would give the walk away until it ends.
+  hideOutcome(hide) {
+    document.getElementById("narration").hidden = hide;
+    for (const p of this.lab.panels) p.root.classList.toggle("walk-predicting", hide);
   }
 
   // ----- drawing ------------------------------------------------------------------------------
@@ -328,6 +350,7 @@ export class WalkPlayer {
       if (k === null) {
         diagram.draw(layoutState(this.lab.view.designs[i].state));
         delete panel.root.dataset.walkSubstep;
+        delete panel.root.dataset.walkDone;
         return;
       }
       const seq = w.seqs[i];
@@ -365,6 +388,7 @@ export class WalkPlayer {
     box.dataset.walkTotal = String(w.total);
     box.dataset.walkState = w.k === -1 ? "predict" : w.k >= w.total ? "done"
       : this.timer || this.lab.timer ? "playing" : "paused";
+    this.hideOutcome(w.mode === "step" && this.lab.predict && w.k < w.total);
     const title = w.mode === "preview"
       ? `If frame ${w.pfn} were reclaimed now (a preview: nothing changes)`
       : `The reclaim walk of step ${w.view.step}, on the state before it`;
@@ -428,6 +452,7 @@ export class WalkPlayer {
       if (w.several) row.append(el("b", {}, `${d.design}: `));
       for (const [name, label] of [["visits", "visits"], ["hits", "hits"]]) {
         const input = el("input", { type: "number", min: "0", name, "data-index": String(i), "aria-label": `${d.design} ${label}` });
+        input.addEventListener("keydown", (event) => { if (event.key === "Enter") this.next(); });
         row.append(` ${label} `, input);
       }
       form.append(row);
