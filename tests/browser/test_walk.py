@@ -129,6 +129,38 @@ def test_walk_steps_back_skips_and_shows_the_swap_entry_midway(lab):
     expect(page.locator('g[data-id="frame:1"]')).to_have_count(1)
 
 
+def test_play_walk_plays_every_sub_step_at_the_chosen_speed_and_pauses(lab):
+    page = lab.page
+    arrive(lab, "?scenario=seed-story", 10)
+    page.select_option("#speed", "400")
+    page.evaluate("""() => {
+      window.subs = [];
+      const w = document.querySelector("#walk");
+      new MutationObserver(() => window.subs.push(w.dataset.walkSubstep))
+        .observe(w, { attributes: true, attributeFilter: ["data-walk-substep"] });
+    }""")
+    page.locator("#walk-play").click()
+    expect(page.locator("#walk")).to_have_attribute("data-walk-state", "playing")
+    expect(page.locator("#walk-play")).to_have_text("pause walk")
+    page.wait_for_selector("#walk[data-walk-state='done']", timeout=15_000)
+    subs = page.evaluate("window.subs")
+    assert [x for i, x in enumerate(subs) if i == 0 or subs[i - 1] != x] == [
+        str(n) for n in range(8)]  # 0 (play pressed) to 6, then 7: done
+    assert lab.step() == 10  # the walk's own play never moves the session
+    # pause: a walk started again stops where it is
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector("#walk[data-walk-substep='6']")
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_selector("#walk[data-walk-substep='0']")
+    page.locator("#walk-play").click()
+    page.locator("#walk-play").click()
+    expect(page.locator("#walk")).to_have_attribute("data-walk-state", "paused")
+    where = page.locator("#walk").get_attribute("data-walk-substep")
+    page.wait_for_timeout(900)
+    assert page.locator("#walk").get_attribute("data-walk-substep") == where
+
+
 def test_autoplay_waits_for_each_walk(lab):
     """AIM7 on 2.6.7 at the fast speed: the walks of steps 12 and 13 play to their end,
     each before the next step; the decisive "vma 4 miss, vma 3 hit" is drawn."""

@@ -199,6 +199,10 @@ export class WalkPlayer {
     this.box.hidden = true;
     const narration = document.getElementById("narration");
     narration.parentNode.insertBefore(this.box, narration);
+    // a new speed applies at once to a walk that is playing
+    document.getElementById("speed").addEventListener("change", () => {
+      if (this.timer) { this.stopTimer(); this.play(); }
+    });
   }
 
   // While a walk is on screen and not finished, → and ← belong to it.
@@ -299,7 +303,7 @@ export class WalkPlayer {
 
   play() {
     if (this.timer) { this.stopTimer(); this.show(); return; }
-    if (!this.active()) return;
+    if (!this.active() || this.lab.timer) return;  // autoplay already steps the walk
     this.timer = setInterval(() => { if (!this.next()) this.stopTimer(); }, this.hooks.speed());
     this.show();
   }
@@ -431,7 +435,8 @@ export class WalkPlayer {
     const done = w.k >= w.total;
     button("walk-back", "◀", "Previous sub-step of the walk (←)", () => this.prev(), w.k <= 0 || (done && w.mode === "preview"));
     button("walk-next", w.k === -1 ? "reveal" : "▶", "Next sub-step of the walk (→)", () => this.next(), done);
-    button("walk-play", this.timer ? "pause walk" : "play walk", "Play the walk at the chosen speed", () => this.play(), done);
+    button("walk-play", this.timer ? "pause walk" : "play walk", "Play the walk at the chosen speed",
+      () => this.play(), done || Boolean(this.lab.timer));
     button("walk-skip", "skip walk", "Jump to the end of the walk (s)", () => this.skip(), done);
     const where = el("span", { class: "walk-where" },
       w.k === -1 ? "predict first" : done ? "walk finished" : `sub-step ${w.k + 1} of ${w.total}`);
