@@ -19,6 +19,26 @@ function el(tag, attrs = {}, text = null) {
 
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+// Scroll the nearest scrolling box around `elem` (a diagram, the story) so that `elem` is in
+// sight; the page itself is left where the reader put it.
+function reveal(elem) {
+  if (!elem) return;
+  let box = elem.parentElement;
+  for (; box && box !== document.body; box = box.parentElement) {
+    const style = getComputedStyle(box);
+    if (/auto|scroll/.test(style.overflowY + style.overflowX)
+        && (box.scrollHeight > box.clientHeight || box.scrollWidth > box.clientWidth)) break;
+  }
+  if (!box || box === document.body) return;
+  const a = elem.getBoundingClientRect();
+  const c = box.getBoundingClientRect();
+  const margin = 8;
+  if (a.top < c.top) box.scrollTop -= c.top - a.top + margin;
+  else if (a.bottom > c.bottom) box.scrollTop += Math.min(a.top - c.top, a.bottom - c.bottom + margin);
+  if (a.left < c.left) box.scrollLeft -= c.left - a.left + margin;
+  else if (a.right > c.right) box.scrollLeft += Math.min(a.left - c.left, a.right - c.right + margin);
+}
+
 // What a PTE holds, in words ("maps frame 3", "holds swap slot 2", "is none").
 function pteText(pte) {
   if (!pte) return "is none";
@@ -373,7 +393,7 @@ export class WalkPlayer {
         for (const id of seq[k].current) light(id, "walk-current");
         // keep what the walk is looking at in sight (the PTE rather than its container)
         const shown = seq[k].current.map((id) => diagram.nodes.get(id)).filter(Boolean);
-        shown.at(-1)?.scrollIntoView({ block: "nearest", inline: "nearest" });
+        reveal(shown.at(-1));
       }
       panel.root.dataset.walkSubstep = String(upto);
       panel.root.dataset.walkDone = String(k >= seq.length - 1);
@@ -420,7 +440,7 @@ export class WalkPlayer {
       if (w.k >= w.total && w.guesses) part.append(this.verdict(d, w.guesses[i]));
       box.append(part);
     });
-    box.querySelector("li.current")?.scrollIntoView({ block: "nearest" });
+    reveal(box.querySelector("li.current"));
   }
 
   controls() {
