@@ -32,7 +32,6 @@ window.rmaplab = lab; // for the browser tests and the curious
 // the reclaim walk, played step by step on the state before the reclaim
 const walks = new WalkPlayer(lab, { step: (n) => api.step(lab.session.id, n),
   speed: () => Number($("speed").value) });
-lab.walks = walks;
 
 // ----- messages ------------------------------------------------------------------------
 

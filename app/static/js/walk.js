@@ -90,18 +90,15 @@ function freePage(state, w) {
 
 // ----- one design's walks as sub-steps ---------------------------------------------------------
 
-function viaId(via) {
-  if (via.kind === "pte") return `pte:${via.pid}:${via.addr}`;
-  return `${via.kind}:${via.id}`;
-}
-
 function indexText(design, w) {
   if (w.index == null) return "";
   return design === "anonmm" ? `, page->index ${hex(w.index)} (anonmm keeps the virtual address there)`
     : `, page->index ${w.index}`;
 }
 
-// The sub-steps of one walk: [{text, current: [ids], marks: [[id, class]], apply?}].
+// The sub-steps of one walk, each {text, func (the kernel function), current (the node ids
+// it looks at), marks ([id, class] it leaves lit), apply (what it does to the working copy
+// of the state), after (what the next walk finds done: the page freed)}.
 function walkSteps({ design, options }, w, before, preview) {
   const out = [];
   const page = findPage(before, w.pfn);
@@ -121,7 +118,7 @@ function walkSteps({ design, options }, w, before, preview) {
   if (!via) {
     out.push({ text: "The page has no rmap pointer: there is nothing to walk.", current: [frame], marks: [] });
   } else {
-    const id = viaId(via);
+    const id = visitNodeId(via);
     const n = w.candidates;
     let text;
     if (via.note === "freed") {
@@ -191,7 +188,7 @@ function walkSteps({ design, options }, w, before, preview) {
     out.push({
       text: `mapcount 0: every PTE that mapped frame ${w.pfn} now holds swap slot ${w.slot}.${early} `
         + `The page ${preview ? "would be" : "is"} written to slot ${w.slot}, ${preview ? "leave" : "leaves"} the swap cache and ${preview ? "be" : "is"} freed.`,
-      func: "mm/vmscan.c:shrink_list", current: [frame], marks: [], leaving: true,
+      func: "mm/vmscan.c:shrink_list", current: [frame], marks: [],
     });
   } else {
     out.push({
@@ -236,7 +233,7 @@ export class WalkPlayer {
     if (this.seen?.view === view && this.seen.session === session) { this.show(); return; }
     const prev = this.seen;
     this.seen = { view, session };
-    this.end(false);
+    this.end();
     const reclaimed = view.designs.some((d) => d.walks.length);
     if (!reclaimed) return;
     const fresh = !prev || prev.session !== session;
@@ -270,7 +267,7 @@ export class WalkPlayer {
   // "Show the walk that would reclaim frame N": the same player on the current state.
   preview(pfn, doc) {
     const view = this.lab.view;
-    this.end(false);
+    this.end();
     const designs = doc.designs.map((d, i) => ({ ...view.designs[i], walks: d.resident ? d.walks : [],
       resident: d.resident }));
     this.begin("preview", { ...view, designs }, view.designs, pfn);
@@ -288,8 +285,7 @@ export class WalkPlayer {
       }
       return d.walks.flatMap((w) => walkSteps(d, w, before, mode === "preview"));
     });
-    const lengths = seqs.map((s) => s.length);
-    this.walk = { mode, view, pfn, several, seqs, lengths, total: Math.max(...lengths),
+    this.walk = { mode, view, pfn, several, seqs, total: Math.max(...seqs.map((s) => s.length)),
       before: beforeDesigns.map((d) => d.state),
       k: this.lab.predict && !this.lab.timer ? -1 : 0, guesses: null };
     this.show();
@@ -341,10 +337,9 @@ export class WalkPlayer {
     this.show();
   }
 
-  // Drop the walk on screen (a new step arrived); redraw = put the real state back.
-  end(redraw = true) {
+  // Drop the walk on screen: a new step arrived, or a preview replaces it (both draw anew).
+  end() {
     this.stopTimer();
-    if (redraw && this.walk) this.draw(null);
     this.walk = null;
     this.box.hidden = true;
     this.box.replaceChildren();
