@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .state import State, pte_fields
+from .state import PAGE_SHIFT, State, Vma, pte_fields
 
 if TYPE_CHECKING:
     from .designs.base import Design
@@ -35,9 +35,9 @@ class Visit(NamedTuple):
     """One container the reclaim walk probed: hit, miss, or skip (address out of range).
 
     ``pte_before``/``pte_after`` are the raw PTE the probe found and what it holds after
-    (None: no PTE there, or a skip that never looked). For a vma, ``vma_address`` is
-    ``vm_start + ((page->index - vm_pgoff) << PAGE_SHIFT)``, inside the vma or not, with
-    the vma's ``vm_start``/``vm_end``/``vm_pgoff`` at the time of the walk.
+    (None: no PTE there, or a skip that never looked). ``vma`` is the vma a vma visit
+    probed, as the walk found it (immutable, so kept as is), and ``index`` the
+    ``page->index`` its ``vma_address`` is computed from; both None for other visits.
     """
 
     kind: str
@@ -48,10 +48,8 @@ class Visit(NamedTuple):
     note: str | None = None
     pte_before: int | None = None
     pte_after: int | None = None
-    vma_address: int | None = None
-    vm_start: int | None = None
-    vm_end: int | None = None
-    vm_pgoff: int | None = None
+    vma: Vma | None = None
+    index: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "id": self.id, "result": self.result,
@@ -60,8 +58,12 @@ class Visit(NamedTuple):
             out["note"] = self.note
         out["pte_before"] = None if self.pte_before is None else pte_fields(self.pte_before)
         out["pte_after"] = None if self.pte_after is None else pte_fields(self.pte_after)
-        out.update(vma_address=self.vma_address, vm_start=self.vm_start, vm_end=self.vm_end,
-                   vm_pgoff=self.vm_pgoff)
+        vma, index = self.vma, self.index
+        if vma is None or index is None:
+            out.update(vma_address=None, vm_start=None, vm_end=None, vm_pgoff=None)
+        else:  # vma_address(), inside the vma or not
+            out.update(vma_address=vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT),
+                       vm_start=vma.vm_start, vm_end=vma.vm_end, vm_pgoff=vma.vm_pgoff)
         return out
 
 

@@ -11,9 +11,6 @@ from .page import free_page
 from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
 
-#: a visit's vma fields (vma_address, vm_start, vm_end, vm_pgoff) when it is no vma
-NO_VMA = (None, None, None, None)
-
 
 def new_visit(fields: tuple) -> Visit:
     """A ``Visit`` without the named tuple's Python-level constructor (a hot path)."""
@@ -46,18 +43,17 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         if mc == 0:
             break
         kind, ident, pid, vpn, note = probe
-        vma = vmas.get(ident) if kind == "vma" and index is not None else None
-        where = NO_VMA if vma is None else (
-            vma.vm_start + ((index - vma.vm_pgoff) << 12), vma.vm_start, vma.vm_end, vma.vm_pgoff)
+        vma = vmas.get(ident) if kind == "vma" else None
         if vpn is None or pid is None:
-            visited.append(new_visit((kind, ident, "skip", pid, None, note, None, None, *where)))
+            visited.append(new_visit((kind, ident, "skip", pid, None, note, None, None, vma,
+                                      index)))
             skips += 1
             continue
         table = tables.get(pid)
         pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
             visited.append(new_visit((kind, ident, "miss", pid, vpn << 12, note, pte, pte,
-                                      *where)))
+                                      vma, index)))
             misses += 1
             continue
         if pid not in own_tables:  # st.w_ptes(pid), inlined: this is the hot path
@@ -69,7 +65,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         mapcount[pfn] = mc
         remove_rmap(step, pfn, pid, vpn << 12, mc)
         visited.append(new_visit((kind, ident, "hit", pid, vpn << 12, note, pte, swap_pte,
-                                  *where)))
+                                  vma, index)))
         unmapped += 1
     walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc, index, slot,
                 unmapped + mc)
