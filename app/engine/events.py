@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .state import State
+from .state import PAGE_SHIFT, State, Vma, pte_fields
 
 if TYPE_CHECKING:
     from .designs.base import Design
@@ -48,7 +48,13 @@ class Event:
 
 
 class Visit(NamedTuple):
-    """One container the reclaim walk probed: hit, miss, or skip (address out of range)."""
+    """One container the reclaim walk probed: hit, miss, or skip (address out of range).
+
+    ``pte_before``/``pte_after`` are the raw PTE the probe found and what it holds after
+    (None: no PTE there, or a skip that never looked). ``vma`` is the vma a vma visit
+    probed, as the walk found it (immutable, so kept as is), and ``page_index`` the
+    ``page->index`` its ``vma_address`` is computed from; both None for other visits.
+    """
 
     kind: str
     id: int
@@ -56,12 +62,24 @@ class Visit(NamedTuple):
     pid: int | None = None
     addr: int | None = None
     note: str | None = None
+    pte_before: int | None = None
+    pte_after: int | None = None
+    vma: Vma | None = None
+    page_index: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "id": self.id, "result": self.result,
                                "pid": self.pid, "addr": self.addr}
         if self.note:
             out["note"] = self.note
+        out["pte_before"] = None if self.pte_before is None else pte_fields(self.pte_before)
+        out["pte_after"] = None if self.pte_after is None else pte_fields(self.pte_after)
+        vma, index = self.vma, self.page_index
+        if vma is None or index is None:
+            out.update(vma_address=None, vm_start=None, vm_end=None, vm_pgoff=None)
+        else:  # vma_address(), inside the vma or not
+            out.update(vma_address=vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT),
+                       vm_start=vma.vm_start, vm_end=vma.vm_end, vm_pgoff=vma.vm_pgoff)
         return out
 
 
@@ -70,7 +88,9 @@ class Walk:
     """The ``try_to_unmap`` walk of one frame (semantics.md#sizes, semantics.md#walk-accounting).
 
     ``visited`` stops once the mapcount reaches 0; ``candidates`` counts everything
-    the walk would iterate without that early exit.
+    the walk would iterate without that early exit. ``index`` is the ``page->index`` the
+    walk computes addresses from (None where the design's walk uses none), ``slot`` the
+    swap slot every hit PTE receives, ``mapcount`` the page's mapcount as the walk began.
     """
 
     pfn: int
@@ -79,12 +99,16 @@ class Walk:
     candidates: int
     unmapped: int
     remaining: int
+    index: int | None = None
+    slot: int | None = None
+    mapcount: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"pfn": self.pfn, "via": self.via,
                 "visited": [v.to_json() for v in self.visited],
                 "candidates": self.candidates, "unmapped": self.unmapped,
-                "remaining": self.remaining}
+                "remaining": self.remaining, "index": self.index, "slot": self.slot,
+                "mapcount": self.mapcount}
 
 
 @dataclass(slots=True)

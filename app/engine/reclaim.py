@@ -1,12 +1,14 @@
 """Reclaim of one frame: ``add_to_swap``, ``try_to_unmap``, write-out and free
 (semantics.md#reclaim).
 
-Atomic and unconditional (semantics.md#reclaim): the frame is assumed inactive and unreferenced, it
-is
-written to its slot at once, and no ``page_referenced`` ageing walk is made.
+Atomic and unconditional (semantics.md#reclaim): the frame is assumed inactive and
+unreferenced, it is written to its slot at once, and no ``page_referenced`` ageing walk is
+made.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .events import Step, Visit, Walk, hexa, obj, plural
 from .page import free_page
@@ -14,7 +16,7 @@ from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
 
 
-def new_visit(fields: tuple) -> Visit:
+def new_visit(fields: tuple[Any, ...]) -> Visit:
     """A ``Visit`` without the named tuple's Python-level constructor (a hot path)."""
     return tuple.__new__(Visit, fields)
 
@@ -30,39 +32,41 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     via, probes = design.rmap_walk(st, pfn)
     mapcount = st.w("page_mapcount")
     swap_count = st.w("swap_ptes")
-    tables = st.w("ptes")
-    own_tables = st._own_pt
-    assert own_tables is not None
     remove_rmap = design.page_remove_rmap
     visited = []
     unmapped = misses = skips = 0
     swap_pte = design.swap_pte(st, pfn, slot)
     mc = mapcount[pfn]
+    vmas = st.vmas
+    # the page->index vma_address works from; a pte_chain walk needs none
+    index = None if via is None or via["kind"] in ("pte", "pte_chain") else st.page_index.get(pfn)
     for probe in probes:
         if mc == 0:
             break
         kind, ident, pid, vpn, note = probe
+        vma = vmas.get(ident) if kind == "vma" else None
         if vpn is None or pid is None:
-            visited.append(new_visit((kind, ident, "skip", pid, None, note)))
+            visited.append(new_visit((kind, ident, "skip", pid, None, note, None, None, vma,
+                                      index)))
             skips += 1
             continue
-        table = tables.get(pid)
+        table = st.ptes.get(pid)
         pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
-            visited.append(new_visit((kind, ident, "miss", pid, vpn << 12, note)))
+            visited.append(new_visit((kind, ident, "miss", pid, vpn << 12, note, pte, pte,
+                                      vma, index)))
             misses += 1
             continue
-        if pid not in own_tables:  # st.w_ptes(pid), inlined: this is the hot path
-            table = tables[pid] = dict(table)
-            own_tables.add(pid)
-        table[vpn] = swap_pte
+        st.w_ptes(pid)[vpn] = swap_pte
         swap_count[slot] += 1
         mc -= 1
         mapcount[pfn] = mc
         remove_rmap(step, pfn, pid, vpn << 12, mc)
-        visited.append(new_visit((kind, ident, "hit", pid, vpn << 12, note)))
+        visited.append(new_visit((kind, ident, "hit", pid, vpn << 12, note, pte, swap_pte,
+                                  vma, index)))
         unmapped += 1
-    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc)
+    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc, index, slot,
+                unmapped + mc)
     counters = st.w("counters")
     counters["rmap_walks"] += 1
     counters["rmap_visits"] += len(visited)

@@ -13,28 +13,11 @@ from .designs import Design, get_design
 from .events import StepResult
 from .memo import IdentityMemo
 from .page import page_flag_names
-from .state import (
-    OBJECT_COUNTERS,
-    PG_SWAPCACHE,
-    PTE_KIND,
-    PTE_PAGE,
-    PTE_SHIFT,
-    PTE_SWAP,
-    PTE_WRITE,
-    State,
-)
+from .state import OBJECT_COUNTERS, PG_SWAPCACHE, State, pte_fields
 
 
 def pte_json(vpn: int, pte: int) -> dict[str, Any]:
-    kind = pte & PTE_KIND
-    payload = pte >> PTE_SHIFT
-    return {
-        "addr": vpn << 12,
-        "kind": "page" if kind == PTE_PAGE else "swap" if kind == PTE_SWAP else "zero",
-        "pfn": payload if kind == PTE_PAGE else None,
-        "slot": payload if kind == PTE_SWAP else None,
-        "writable": bool(kind == PTE_PAGE and pte & PTE_WRITE),
-    }
+    return {"addr": vpn << 12, **pte_fields(pte)}
 
 
 def counters_json(state: State) -> dict[str, int]:

@@ -55,6 +55,18 @@ def mk_pte_swap(slot: int) -> int:
 PTE_ZERO_RO = PTE_ZERO
 
 
+def pte_fields(pte: int) -> dict[str, Any]:
+    """What a PTE holds, as the state document shows it (without its address)."""
+    kind = pte & PTE_KIND
+    payload = pte >> PTE_SHIFT
+    return {
+        "kind": "page" if kind == PTE_PAGE else "swap" if kind == PTE_SWAP else "zero",
+        "pfn": payload if kind == PTE_PAGE else None,
+        "slot": payload if kind == PTE_SWAP else None,
+        "writable": bool(kind == PTE_PAGE and pte & PTE_WRITE),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Vma:
     """``struct vm_area_struct`` of an anonymous private mapping.

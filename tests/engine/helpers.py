@@ -95,3 +95,16 @@ def corrupt(state: State, fn: Callable[[State], None]) -> State:
 def rules(state: State) -> set[str]:
     """The rules the checker says ``state`` breaks."""
     return {v.rule for v in check(state)}
+
+
+#: A walk's and a visit's fields as the behavioural reference states them; the walk
+#: player's fields (vma_address, the PTE before and after, ...) are tested on their own.
+WALK_KEYS = ("pfn", "via", "visited", "candidates", "unmapped", "remaining")
+VISIT_KEYS = ("kind", "id", "result", "pid", "addr", "note")
+
+
+def reference_walks(walks: list[dict]) -> list[dict]:
+    """Step-document walks cut down to the fields the reference tests compare."""
+    return [{**{k: w[k] for k in WALK_KEYS},
+             "visited": [{k: v[k] for k in VISIT_KEYS if k in v} for v in w["visited"]]}
+            for w in walks]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine import apply, parse_op
+from app.engine import apply, parse_op, run_scenario
+from app.scenarios import load_builtin
 
 from .helpers import fork, mmap, read, reclaim, run_ops, spawn, write
 
@@ -64,3 +65,54 @@ def test_reclaim_counts_walk_costs():
     c = result.state.counters
     assert (c["rmap_walks"], c["rmap_visits"], c["rmap_misses"], c["ptes_unmapped"]) == (1, 3, 1, 2)
     assert c["pages_reclaimed"] == 1
+
+
+
+# ----- what the walk player reads: addresses, PTEs before and after -------------------------
+
+def walk_of(name: str, design: str, index: int) -> dict:
+    """Step ``index``'s only walk of a built-in scenario, as the step document has it."""
+    doc = run_scenario(load_builtin(name), design=design)
+    [walk] = doc["steps"][index - 1]["walks"]
+    return walk
+
+
+def page(pfn: int, writable: bool) -> dict:
+    return {"kind": "page", "pfn": pfn, "slot": None, "writable": writable}
+
+
+def swap(slot: int) -> dict:
+    return {"kind": "swap", "pfn": None, "slot": slot, "writable": False}
+
+
+def test_walk_records_vma_address_and_the_ptes_before_and_after():
+    """AIM7 on 2.6.7: vma 5 and vma 4 map another frame at the same address; vma 3 hits."""
+    walk = walk_of("aim7-shape", "anon_vma_267", 12)
+    assert (walk["index"], walk["slot"], walk["mapcount"]) == (17, 1, 1)
+    rows = [(v["id"], v["result"], v["vma_address"], v["vm_start"], v["vm_pgoff"],
+             v["pte_before"], v["pte_after"]) for v in walk["visited"]]
+    assert rows == [(5, "miss", 0x11000, 0x10000, 16, page(18, True), page(18, True)),
+                    (4, "miss", 0x11000, 0x10000, 16, page(14, True), page(14, True)),
+                    (3, "hit", 0x11000, 0x10000, 16, page(10, True), swap(1))]
+    for v in walk["visited"]:
+        assert v["vma_address"] == v["vm_start"] + ((walk["index"] - v["vm_pgoff"]) << 12)
+
+
+def test_walk_records_a_skip_with_the_address_outside_the_vma():
+    walk = walk_of("seed-split-literal", "anon_vma_rfc2", 7)
+    [v] = walk["visited"]
+    assert v["result"] == "skip" and v["pte_before"] is None and v["pte_after"] is None
+    assert not v["vm_start"] <= v["vma_address"] < v["vm_end"]
+    assert v["vma_address"] == v["vm_start"] + ((walk["index"] - v["vm_pgoff"]) << 12)
+    assert walk["mapcount"] == 1 and walk["remaining"] == 1
+
+
+def test_walk_without_vmas_records_ptes_but_no_vma_fields():
+    chain = walk_of("seed-story", "pte_chain", 10)
+    assert chain["index"] is None and chain["mapcount"] == 2
+    assert [(v["pte_before"], v["pte_after"], v["vma_address"]) for v in chain["visited"]] == [
+        (page(1, False), swap(1), None), (page(1, False), swap(1), None)]
+    mm = walk_of("seed-story", "anonmm", 10)
+    assert mm["index"] == 0x1000
+    assert [(v["result"], v["addr"], v["vma_address"]) for v in mm["visited"]] == [
+        ("miss", 0x1000, None), ("hit", 0x1000, None)]

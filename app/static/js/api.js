@@ -42,6 +42,7 @@ export const api = {
   undo: (id) => request("POST", `/api/sessions/${id}/undo`),
   redo: (id) => request("POST", `/api/sessions/${id}/redo`),
   cursor: (id, step) => request("POST", `/api/sessions/${id}/cursor`, { step }),
+  step: (id, n) => request("GET", `/api/sessions/${id}/steps/${n}`),
   walk: (id, pfn, step) => request("GET", `/api/sessions/${id}/walk?pfn=${pfn}&step=${step}`),
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
   scenario: (id) => request("GET", `/api/sessions/${id}/scenario`),

@@ -5,15 +5,15 @@
 import { api, ApiError } from "./api.js";
 import { drawChart } from "./chart.js";
 import { Diagram } from "./diagram.js";
-import { hex, layoutState, objectNodeIds, visitNodeId } from "./layout.js";
+import { hex, layoutState, objectNodeIds } from "./layout.js";
 import { renderTables } from "./tables.js";
+import { WalkPlayer } from "./walk.js";
 
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
 const designInfo = new Map(initial.designs.map((d) => [d.name, d]));
 const params = new URLSearchParams(location.search);
 const embed = params.get("embed") === "1";
-const WALK_MS = 450;
 
 const lab = {
   session: null,     // id, designs, scenario, length, step
@@ -24,12 +24,14 @@ const lab = {
   series: null,
   tableView: false,
   timer: null,
-  walkTimers: [],
   busy: false,
   predict: params.get("predict") === "1",  // ask for a prediction before each step forward
   predicting: false,  // the next step's question is shown, its outcome not yet
 };
 window.rmaplab = lab; // for the browser tests and the curious
+// the reclaim walk, played step by step on the state before the reclaim
+const walks = new WalkPlayer(lab, { step: (n) => api.step(lab.session.id, n),
+  speed: () => Number($("speed").value) });
 
 // ----- messages ------------------------------------------------------------------------
 
@@ -239,7 +241,6 @@ function buildPanels() {
 
 function render() {
   const v = lab.view;
-  clearWalks();
   const started = performance.now();
   v.designs.forEach((d, i) => {
     const panel = lab.panels[i];
@@ -273,7 +274,7 @@ function render() {
   $("forward").disabled = $("last").disabled = s.step >= s.length;
   drawCosts();
   updateUrl();
-  setTimeout(() => animateWalks(), 250);
+  walks.rendered(v);
 }
 
 function opText(op) {
@@ -355,31 +356,6 @@ function walkList(w, title) {
   return wrap;
 }
 
-function clearWalks() {
-  for (const t of lab.walkTimers) clearTimeout(t);
-  lab.walkTimers = [];
-  for (const p of lab.panels) p.diagram.clearVisits();
-}
-
-function animateWalks(designWalks = null) {
-  const walks = designWalks ?? lab.view.designs.map((d) => d.walks);
-  walks.forEach((list, i) => {
-    let t = 0;
-    for (const w of list) {
-      if (w.via) {
-        const via = `${w.via.kind}:${w.via.id}`;
-        lab.walkTimers.push(setTimeout(() => lab.panels[i].diagram.visit(via, "via"), t));
-        t += WALK_MS;
-      }
-      for (const visit of w.visited) {
-        const id = visitNodeId(visit);
-        lab.walkTimers.push(setTimeout(() => lab.panels[i].diagram.visit(id, visit.result), t));
-        t += WALK_MS;
-      }
-    }
-  });
-}
-
 // The cost chart; in predict mode it stops at the current step, so it gives nothing away.
 function drawCosts() {
   drawChart($("chart"), lab.series, lab.session.step, (n) => go(n), lab.predict);
@@ -411,6 +387,7 @@ function go(step) {
 }
 
 function forward() {
+  if (walks.next()) return;  // a walk on screen takes the step first
   if (lab.session.step >= lab.session.length) { stop(); return; }
   if (lab.predict && !lab.timer && !lab.predicting) { ask(); return; }
   guarded(async () => moved(await api.redo(lab.session.id)));
@@ -466,6 +443,7 @@ function setPredict(on) {
 
 function back() {
   if (lab.predicting) { lab.predicting = false; narrate(); return; }
+  if (walks.prev()) return;
   if (lab.session.step > 0) guarded(async () => moved(await api.undo(lab.session.id)));
 }
 
@@ -666,17 +644,7 @@ function clicked(designIndex, id, event) {
 }
 
 async function previewWalk(pfn) {
-  const preview = await api.walk(lab.session.id, pfn, lab.session.step);
-  clearWalks();
-  const out = $("narration");
-  preview.designs.forEach((d) => {
-    const h = document.createElement("h3");
-    h.textContent = `If frame ${pfn} were reclaimed now (${d.design}):`;
-    out.prepend(...(d.resident ? d.walks.map((w) => walkList(w, `walk of frame ${pfn}`)) : []), h);
-    if (!d.resident) h.textContent += " it is not resident.";
-  });
-  animateWalks(preview.designs.map((d) => d.walks));
-  say(`The walk of frame ${pfn} is shown on the right; nothing changed.`, "info");
+  walks.preview(pfn, await api.walk(lab.session.id, pfn, lab.session.step));
 }
 
 // ----- export ------------------------------------------------------------------------------
@@ -817,6 +785,7 @@ function wire() {
     else if (event.key === "End") go(lab.session.length);
     else if (event.key === " ") { event.preventDefault(); play(); } else if (event.key === "t") $("view-toggle").click();
     else if (event.key === "?") $("help").showModal();
+    else if (event.key === "s") walks.skip();
     else if (event.key === "Escape") { closePopover(); menu.hidden = true; } else return;
   });
   document.addEventListener("click", (event) => {

@@ -177,18 +177,4 @@ export class Diagram {
   hover(id) {
     this.focus(id ? [id] : null, "hover");
   }
-
-  // Mark one visited container of a walk.
-  visit(id, result) {
-    const g = this.nodes.get(id);
-    if (!g) return;
-    g.classList.remove("visit-hit", "visit-miss", "visit-skip");
-    requestAnimationFrame(() => g.classList.add(`visit-${result}`));
-  }
-
-  clearVisits() {
-    for (const g of this.svg.querySelectorAll(".visit-hit, .visit-miss, .visit-skip, .visit-via")) {
-      g.classList.remove("visit-hit", "visit-miss", "visit-skip", "visit-via");
-    }
-  }
 }
