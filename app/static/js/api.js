@@ -44,5 +44,5 @@ export const api = {
   cursor: (id, step) => request("POST", `/api/sessions/${id}/cursor`, { step }),
   walk: (id, pfn, step) => request("GET", `/api/sessions/${id}/walk?pfn=${pfn}&step=${step}`),
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
-  scenario: (id) => request("GET", `/api/sessions/${id}/scenario`),
+  compare: (body) => request("POST", "/api/compare", body),
 };
