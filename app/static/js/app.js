@@ -116,7 +116,7 @@ function show(doc, scenarioName) {
 async function start() {
   const step = Number(params.get("step") || 0);
   const designs = params.get("designs") ? parseDesigns(params.get("designs")) : null;
-  if (params.get("s")) { await exporting.openLink(params.get("s"), step); return; }
+  if (params.get("s")) { await exporting.openLink(params.get("s"), params.has("step") ? step : null); return; }
   if (params.get("session")) {
     // Reopen a shared session as our own copy, so two viewers never move each other.
     const shared = await api.session(params.get("session"));

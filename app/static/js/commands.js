@@ -24,9 +24,11 @@ export const SIGNATURES = {
 };
 
 export class CommandError extends Error {
-  constructor(field, message) {
+  /** ``incomplete``: the line is right so far, only a field is still missing. */
+  constructor(field, message, incomplete = false) {
     super(message);
     this.field = field;
+    this.incomplete = incomplete;
   }
 }
 
@@ -87,9 +89,9 @@ export function parseCommand(text) {
   }
   const missing = free.find(([f, , opt]) => !opt && !(f in op));
   if (missing && !(op.op === "mprotect" && missing[0] === "prot")) {
-    throw new CommandError(missing[0], `${op.op} needs ${missing[0]} — usage: ${usage(op.op)}`);
+    throw new CommandError(missing[0], `${op.op} needs ${missing[0]} — usage: ${usage(op.op)}`, true);
   }
-  if (op.op === "mprotect" && !op.prot) throw new CommandError("prot", `mprotect needs prot — usage: ${usage("mprotect")}`);
+  if (op.op === "mprotect" && !op.prot) throw new CommandError("prot", `mprotect needs prot — usage: ${usage("mprotect")}`, true);
   if (op.op === "mmap" && !op.prot) op.prot = "rw";
   if (op.op === "mremap" && !op.new_pages) op.new_pages = op.pages;
   return op;

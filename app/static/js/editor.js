@@ -16,6 +16,7 @@ const CHECK_MS = 350;
 let ctx = null;  // from app.js: {lab, open, go, guarded, say, rendered}
 let rows = [];   // the draft: one command line per op
 let shownOps = null;  // the log the draft was taken from (JSON), to see when it changes
+let shownNames = null;  // the name, title and description the fields were taken from
 let timer = null;
 let checked = 0;  // the latest engine check, so a late answer never overwrites a newer one
 
@@ -90,6 +91,8 @@ function check() {
   });
   status();
   clearTimeout(timer);
+  checked += 1;  // any answer still on its way is about an older draft
+  $("oplog").dataset.checked = !ok ? "invalid" : dirty() ? "checking" : "ok";
   if (ok && dirty()) timer = setTimeout(engineCheck, CHECK_MS);
   return ok;
 }
@@ -173,12 +176,23 @@ function draw() {
 }
 
 /** Open the draft as the laboratory's log, at ``step`` (default: where we are). */
+function names() {
+  return { name: $("oplog-name").value.trim() || "my-scenario",
+    title: $("oplog-title").value.trim(), description: $("oplog-description").value.trim() };
+}
+
+function baseNames() {
+  const lab = ctx.lab;
+  const base = lab.origin || lab.session.scenario || {};
+  return { name: base.name || lab.scenario || "my-scenario", title: base.title || "",
+    description: base.description || "" };
+}
+
 async function replay(step = null) {
   if (!check()) throw new ApiError(422, "A step is not an op yet: fix the one marked in the list of steps.");
   const lab = ctx.lab;
   const ops = draftOps();
-  const origin = { name: $("oplog-name").value.trim() || "my-scenario",
-    title: $("oplog-title").value.trim(), description: $("oplog-description").value.trim() };
+  const origin = names();
   await ctx.open({ ops, designs: lab.session.designs,
     at_step: Math.min(step ?? lab.session.step, ops.length) }, null);
   lab.origin = origin;
@@ -189,9 +203,15 @@ async function replay(step = null) {
   ctx.rendered();
 }
 
+/** Replay the draft if its steps changed; a new name alone makes the log one's own. */
 function guardedReplay(then = null) {
   return ctx.guarded(async () => {
     if (dirty()) await replay();
+    else if (JSON.stringify(names()) !== JSON.stringify(baseNames())) {
+      ctx.lab.origin = names();
+      ctx.lab.scenario = null;
+      ctx.rendered();
+    }
     if (then) await then();
   });
 }
@@ -278,12 +298,15 @@ export function rendered() {
   if (now !== shownOps) {
     shownOps = now;
     rows = lab.ops.map(formatCommand);
-    const base = lab.origin || lab.session.scenario || {};
-    $("oplog-name").value = base.name || lab.scenario || "my-scenario";
-    $("oplog-title").value = base.title || "";
-    $("oplog-description").value = base.description || "";
     draw();
     check();
+  }
+  const base = baseNames();
+  if (JSON.stringify(base) !== shownNames) {
+    shownNames = JSON.stringify(base);
+    $("oplog-name").value = base.name;
+    $("oplog-title").value = base.title;
+    $("oplog-description").value = base.description;
   }
   $("oplog-count").textContent = String(lab.session.length);
   for (const li of $("oplog-list").children) {

@@ -100,8 +100,10 @@ function wireCommandLine() {
       return op;
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
-      hint.textContent = err.message;
-      input.setAttribute("aria-invalid", "true");
+      // while a line is only unfinished, show how it goes on; a wrong word is an error
+      hint.textContent = err.incomplete ? usage(text.split(/\s+/)[0].toLowerCase()) : err.message;
+      if (err.incomplete) input.removeAttribute("aria-invalid");
+      else input.setAttribute("aria-invalid", "true");
       return null;
     }
   };
