@@ -73,9 +73,7 @@ def test_reclaim_walk_is_listed_and_animated(lab):
 
 def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     page = lab.page
-    lab.open("?scenario=s1-first-touch&step=0")
-    page.select_option("#scenario", "")
-    page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+    lab.open_empty()
 
     def apply(line):
         before = lab.step()

@@ -148,13 +148,21 @@ def test_saved_scenarios_reappear_in_the_picker(lab, tmp_path):
     page.wait_for_function("window.rmaplab.session.length === 5 && !window.rmaplab.busy")
     assert lab.step() == 2
     expect(page.locator("#scenario option:checked")).to_have_text("kept (your scenario)")
+    # another design beside it: still one's own scenario, at the same step
+    page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
+    page.wait_for_function("document.querySelectorAll('.panel').length === 2"
+                           " && !window.rmaplab.busy")
+    assert lab.step() == 2
+    expect(page.locator("#scenario option:checked")).to_have_text("kept (your scenario)")
+    # choosing a built-in scenario leaves it
+    page.select_option("#scenario", "s1-first-touch")
+    page.wait_for_function("window.rmaplab.scenario === 's1-first-touch' && !window.rmaplab.busy")
+    expect(page.locator("#scenario")).to_have_value("s1-first-touch")
 
 
 def test_free_play_from_an_empty_machine_reaches_a_cow_fault_by_clicking(lab):
     page = lab.page
-    lab.open("?scenario=s1-first-touch")
-    page.select_option("#scenario", "")
-    page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+    lab.open_empty()
     expect(page.locator("#narration")).not_to_contain_text("step forward")
     expect(page.locator("#scenario-description")).to_contain_text("An empty machine")
     page.locator("#quick-starts").get_by_role("button", name="spawn process 1").click()
@@ -181,9 +189,7 @@ def test_free_play_from_an_empty_machine_reaches_a_cow_fault_by_clicking(lab):
 
 def test_quick_starts_open_at_their_last_step(lab):
     page = lab.page
-    lab.open("?scenario=s1-first-touch")
-    page.select_option("#scenario", "")
-    page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+    lab.open_empty()
     page.get_by_role("button", name="parent and child after fork").click()
     page.wait_for_function("window.rmaplab.session.length === 5 && !window.rmaplab.busy")
     assert lab.step() == 5

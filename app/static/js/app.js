@@ -106,7 +106,6 @@ async function open(body, scenarioName) {
 
 function show(doc, scenarioName) {
   lab.scenario = scenarioName ?? null;
-  lab.origin = null;  // a scenario of one's own (export.js, editor.js) sets it after
   adopt(doc);
   buildPanels();
   render();

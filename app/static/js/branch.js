@@ -45,9 +45,10 @@ async function back() {
   ctx.show(doc, story.scenario);
 }
 
-/** Leave every branch behind (another scenario was opened). */
+/** Leave every branch, and any scenario of one's own, behind (another scenario was chosen). */
 export function forget() {
   ctx.lab.stories = [];
+  ctx.lab.origin = null;
 }
 
 function hereOption() {
@@ -93,6 +94,7 @@ export function rendered() {
 export function install(context) {
   ctx = context;
   ctx.lab.stories = [];
+  ctx.lab.origin = null;  // a scenario of one's own: {name, title, description} (export.js)
   const button = document.createElement("button");
   button.type = "button";
   button.id = "back-to-story";

@@ -85,7 +85,8 @@ export async function openScenario(data, source, step = null) {
   await ctx.open({ ops: data.ops, designs, at_step: at }, null);
   ctx.lab.origin = { name: data.name || "untitled", title: data.title || "",
     description: data.description || "" };
-  document.getElementById("scenario-description").textContent = data.description || data.title || data.name || source;
+  document.getElementById("scenario-description").textContent = data.description || data.title
+    || `${ctx.lab.origin.name}: a scenario of your own, from ${source}, ${data.ops.length} steps.`;
   ctx.rendered();
 }
 
