@@ -256,6 +256,19 @@ def test_a_refused_mremap_shows_its_reason_beside_the_form(lab):
 def test_the_glossary_opens_from_a_narration_term(lab):
     page = lab.page
     lab.open("?scenario=seed-story&step=6")
+    # every occurrence of a term is a way in, not only the first of a sentence
+    unlinked = page.evaluate("""() => {
+      const w = document.createTreeWalker(document.getElementById('narration'),
+                                          NodeFilter.SHOW_TEXT);
+      const left = [];
+      for (let n = w.nextNode(); n; n = w.nextNode()) {
+        const term = /(?<![\\w>])anon_vma(?!\\w)/;
+        if (!n.parentElement.closest('.func, .term, h3') && term.test(n.data)) left.push(n.data);
+      }
+      return left;
+    }""")
+    assert unlinked == []
+    assert page.locator("#narration button.term[data-term='anon_vma']").count() >= 2
     term = page.locator("#narration button.term[data-term='anon_vma']").first
     term.click()
     glossary = page.locator("dialog#glossary")

@@ -85,26 +85,30 @@ export function openGlossary(term) {
   if (dt) { dt.classList.add("current"); dt.scrollIntoView({ block: "center" }); dt.focus(); }
 }
 
-/** The first glossary term of each text node under ``root`` becomes a button opening it. */
+/** Each glossary term in the text under ``root`` becomes a button opening its entry. */
 export function linkTerms(root) {
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const nodes = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     if (!n.parentElement.closest(".func, .term, button, a")) nodes.push(n);
   }
-  for (const node of nodes) {
-    const m = TERMS.exec(node.data);
-    if (!m) continue;
-    const after = node.splitText(m.index);
-    after.splitText(m[1].length);
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "term";
-    b.dataset.term = ALIASES.get(m[1]);
-    b.title = `${b.dataset.term}: open the glossary`;
-    b.textContent = m[1];
-    after.replaceWith(b);
+  for (let node of nodes) {
+    for (let m = TERMS.exec(node.data); m; m = TERMS.exec(node.data)) {
+      const after = node.splitText(m.index);
+      node = after.splitText(m[1].length);
+      after.replaceWith(termButton(m[1]));
+    }
   }
+}
+
+function termButton(text) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "term";
+  b.dataset.term = ALIASES.get(text);
+  b.title = `${b.dataset.term}: open the glossary`;
+  b.textContent = text;
+  return b;
 }
 
 /** The kernel function of an event, linked to its source at the variant's version. */
