@@ -53,9 +53,16 @@ def test_acting_mid_story_starts_a_branch_and_back_to_the_story_returns(lab):
     expect(page.locator("#step-title")).to_have_text("Step 6 of 12")
     expect(back).to_be_hidden()
     assert "scenario=seed-story" in page.url and "step=6" in page.url
-    # and the story plays on to its end, as prepared
+    # and the story plays on to its end, as prepared; acting there branches too
     page.keyboard.press("End")
     lab.wait_step(12)
+    page.fill("#command", "read 1 0x10000")
+    page.click("#opform button[type=submit]")
+    lab.wait_step(13)
+    expect(picker).to_have_text("seed-story, your branch from step 12")
+    back.click()
+    page.wait_for_function("window.rmaplab.session.length === 12 && !window.rmaplab.busy")
+    assert lab.step() == 12 and page.evaluate("window.rmaplab.session.id") == story
 
 
 def test_a_refused_act_mid_story_keeps_the_story(lab):

@@ -1,6 +1,7 @@
-// Branches, not truncation: acting at a step before the end of the log starts a new session
-// forked at that step, and the story (its session, its step, all its ops) is kept; a
-// "Back to the story" control returns to it. The picker and the description say what is shown.
+// Branches, not truncation: acting at a step before the end of the log (or anywhere in a
+// built-in scenario) starts a new session forked at that step, and the story (its session,
+// its step, all its ops) is kept; a "Back to the story" control returns to it. The picker
+// and the description say what is shown.
 
 import { api, ApiError } from "./api.js";
 
@@ -12,13 +13,14 @@ export function logLabel(lab) {
   return lab.scenario || lab.origin?.name || "free play";
 }
 
-/** Apply ``op`` at the current step: at the end of the log, to its session; before the end,
- * to a new session holding the log up to this step (the story is kept). Returns the session
- * document at the new step; a refused op leaves everything as it was. */
+/** Apply ``op`` at the current step: at the end of one's own log, to its session; before the
+ * end, or in a built-in scenario, to a new session holding the log up to this step (the
+ * story is kept). Returns the session document at the new step; a refused op leaves
+ * everything as it was. */
 export async function applyHere(op) {
   const { lab } = ctx;
   const s = lab.session;
-  if (s.step >= s.length) return api.apply(s.id, op, s.step);
+  if (s.step >= s.length && !lab.scenario) return api.apply(s.id, op, s.step);
   const fork = await api.createSession({ designs: s.designs, ops: lab.ops.slice(0, s.step),
     at_step: s.step });
   const doc = await api.apply(fork.id, op, s.step);
