@@ -65,6 +65,20 @@ def test_acting_mid_story_starts_a_branch_and_back_to_the_story_returns(lab):
     assert lab.step() == 12 and page.evaluate("window.rmaplab.session.id") == story
 
 
+def test_back_to_the_story_after_its_session_expired(lab, server):
+    page = lab.page
+    lab.expected_statuses = {404}
+    lab.open("?scenario=seed-story&step=4")
+    story = page.evaluate("window.rmaplab.session.id")
+    page.fill("#command", "read 1 0x1000")
+    page.click("#opform button[type=submit]")
+    lab.wait_step(5)
+    assert httpx.delete(f"{server.url}/api/sessions/{story}").status_code == 204
+    page.get_by_role("button", name="Back to the story").click()
+    page.wait_for_function("window.rmaplab.session.length === 12 && !window.rmaplab.busy")
+    assert lab.step() == 4 and page.evaluate("window.rmaplab.scenario") == "seed-story"
+
+
 def test_a_refused_act_mid_story_keeps_the_story(lab):
     page = lab.page
     lab.expected_statuses = {409}
@@ -120,6 +134,10 @@ def test_edited_op_log_replays_and_its_link_survives_a_restart(lab, server, tmp_
     # jump to any step from the list
     rows.nth(2).get_by_role("button", name="Go to step 3").click()
     lab.wait_step(3)
+    # the Export menu's link of one's own scenario carries it too
+    page.click("#export-button")
+    page.click("[data-export='link']")
+    expect(page.locator("#error")).to_contain_text("?s=")
     page.click("#oplog-copy-link")
     link = page.locator("#oplog-link")
     page.wait_for_function("document.getElementById('oplog-link').value.includes('s=')")
