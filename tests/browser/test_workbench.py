@@ -88,9 +88,13 @@ def test_a_refused_act_mid_story_keeps_the_story(lab):
     lab.wait_step(7)  # a branch
     page.get_by_role("button", name="Back to the story").click()
     page.wait_for_function("window.rmaplab.session.length === 12 && !window.rmaplab.busy")
+    deleted = []
+    page.on("request", lambda r: deleted.append(r.url) if r.method == "DELETE" else None)
     page.fill("#command", "fork 1 2")  # pid 2 exists: refused
     page.click("#opform button[type=submit]")
     expect(page.locator("#opform .act-error")).to_contain_text("already in use")
+    page.wait_for_timeout(300)
+    assert len(deleted) == 1  # the branch that never started is not left on the server
     assert lab.step() == 6 and page.evaluate("window.rmaplab.session.length") == 12
     expect(page.get_by_role("button", name="Back to the story")).to_be_hidden()
 

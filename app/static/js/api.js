@@ -45,4 +45,5 @@ export const api = {
   walk: (id, pfn, step) => request("GET", `/api/sessions/${id}/walk?pfn=${pfn}&step=${step}`),
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
   compare: (body) => request("POST", "/api/compare", body),
+  remove: (id) => request("DELETE", `/api/sessions/${id}`),
 };

@@ -23,7 +23,13 @@ export async function applyHere(op) {
   if (s.step >= s.length && !lab.scenario) return api.apply(s.id, op, s.step);
   const fork = await api.createSession({ designs: s.designs, ops: lab.ops.slice(0, s.step),
     at_step: s.step });
-  const doc = await api.apply(fork.id, op, s.step);
+  let doc;
+  try {
+    doc = await api.apply(fork.id, op, s.step);
+  } catch (err) {
+    api.remove(fork.id).catch(() => {});  // a branch that never started leaves nothing behind
+    throw err;
+  }
   lab.stories.push({ id: s.id, scenario: lab.scenario, origin: lab.origin, label: logLabel(lab),
     designs: s.designs, ops: lab.ops, step: s.step, length: s.length });
   return doc;
