@@ -325,6 +325,7 @@ def test_chart_legend_and_panels_name_the_options(lab):
     page = lab.page
     lab.open("?scenario=importer-bug-267&designs=anon_vma_267,anon_vma_267%2Bexact_267&step=6")
     legend = page.locator("#chart text.legend")
+    expect(legend).to_have_count(4)  # the series arrives after the first drawing
     texts = legend.all_text_contents()
     assert texts[0].startswith("anon_vma_267 ") and texts[1].startswith("anon_vma_267+exact_267 ")
     titles = page.locator(".panel h2").all_text_contents()
