@@ -186,9 +186,14 @@ class ScenarioBody(BaseModel):
     options: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list,
                                                                 max_length=8)
     ops: list[Op]
+    designs: list[DesignChoice] | None = Field(default=None, max_length=5,
+                                               description="the designs the laboratory shows "
+                                                           "side by side")
+    at_step: int | None = Field(default=None, ge=0, strict=True,
+                                description="the step the laboratory opens at")
 
     def engine_json(self) -> dict[str, Any]:
-        data = self.model_dump(exclude={"ops"})
+        data = self.model_dump(exclude={"ops"}, exclude_none=True)
         data["ops"] = [op.engine_json() for op in self.ops]
         return data
 

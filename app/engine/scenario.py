@@ -10,7 +10,8 @@ from .designs import DEFAULT_DESIGN, DESIGN_NAMES
 from .errors import ScenarioError
 from .ops import Op, op_to_json, parse_op
 
-SCENARIO_FIELDS = ("name", "title", "description", "design", "options", "ops")
+SCENARIO_FIELDS = ("name", "title", "description", "design", "options", "ops", "designs",
+                   "at_step")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ def parse_scenario(data: Any) -> Scenario:
     ops = data.get("ops")
     if not isinstance(ops, list):
         raise ScenarioError("scenario: ops must be a list of ops")
+    _check_view(data, len(ops))
     parsed = []
     for i, raw in enumerate(ops, start=1):
         try:
@@ -59,6 +61,21 @@ def parse_scenario(data: Any) -> Scenario:
         options=tuple(options),
         ops=tuple(parsed),
     )
+
+
+def _check_view(data: Mapping[str, Any], length: int) -> None:
+    """``designs`` and ``at_step`` say how the laboratory shows the scenario (the designs side
+    by side, the step it opens at); a run uses ``design`` and ``options``."""
+    designs = data.get("designs", [])
+    if not isinstance(designs, list) or not all(
+            isinstance(d, Mapping) and d.get("design") in DESIGN_NAMES
+            and isinstance(d.get("options", []), list) and set(d) <= {"design", "options"}
+            for d in designs):
+        raise ScenarioError("scenario: designs must be a list of {\"design\", \"options\"} "
+                            f"objects naming {', '.join(DESIGN_NAMES)}")
+    at_step = data.get("at_step", 0)
+    if type(at_step) is not int or not 0 <= at_step <= length:
+        raise ScenarioError(f"scenario: at_step must be a step from 0 to {length}")
 
 
 def scenario_to_json(scenario: Scenario) -> dict[str, Any]:

@@ -72,6 +72,13 @@ def lab(page, server):
             page.goto(f"{server.url}/{query}")
             page.wait_for_selector("body[data-ready='1']")
 
+        def open_empty(self) -> None:
+            """The empty machine, chosen in the picker as a student would."""
+            self.open("?scenario=s1-first-touch")
+            page.select_option("#scenario", "")
+            page.wait_for_function("window.rmaplab.session.length === 0"
+                                   " && !window.rmaplab.busy")
+
         def step(self) -> int:
             return page.evaluate("window.rmaplab.session.step")
 

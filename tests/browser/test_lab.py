@@ -8,6 +8,12 @@ import httpx
 from playwright.sync_api import expect
 
 
+def command(page, text):
+    """Type one op in the bottom command line and apply it."""
+    page.fill("#command", text)
+    page.click("#opform button[type=submit]")
+
+
 def node_ids(page, kind, design_index=0):
     panel = page.locator(".panel").nth(design_index)
     return set(panel.locator(f".node-{kind}").evaluate_all("els => els.map(e => e.dataset.id)"))
@@ -71,21 +77,16 @@ def test_reclaim_walk_is_listed_and_animated(lab):
 
 def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     page = lab.page
-    lab.open("?scenario=s1-first-touch&step=0")
-    page.select_option("#scenario", "")
-    page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+    lab.open_empty()
 
-    def apply(kind, **fields):
-        page.select_option("#op-kind", kind)
-        for name, value in fields.items():
-            page.fill(f"#op-fields [name='{name}']", str(value))
+    def apply(line):
         before = lab.step()
-        page.click("#opform button[type=submit]")
+        command(page, line)
         lab.wait_step(before + 1)
 
-    apply("spawn", pid=1)
-    apply("mmap", pid=1, addr="0x1000", pages=2)
-    apply("write", pid=1, addr="0x1000", value=7)
+    apply("spawn 1")
+    apply("mmap 1 0x1000 2")
+    apply("write 1 0x1000 7")
     frame = page.locator("[data-id='frame:1']")
     expect(frame.locator("text").first).to_have_text("F1  anon direct")
     # click the process, then fork from its menu
@@ -101,15 +102,17 @@ def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     assert "frame:2" in node_ids(page, "frame")
     # mremap the parent's vma through its menu
     page.locator("[data-id='vma:1']").click()
+    page.locator("#popover").get_by_role("button", name="mremap…").click()
     page.locator("#popover input[name='new_addr']").fill("0x9000")
-    page.locator("#popover").get_by_role("button", name="mremap").click()
+    page.locator("#popover").get_by_role("button", name="mremap", exact=True).click()
     lab.wait_step(6)
     state = lab.view()["designs"][0]["state"]
     assert [v["vm_start"] for v in state["mms"][0]["vmas"]] == [0x9000]
     # mprotect it read-only
     vma = state["mms"][0]["vmas"][0]["id"]
     page.locator(f"[data-id='vma:{vma}']").click()
-    page.locator("#popover").get_by_role("button", name="mprotect").click()
+    page.locator("#popover").get_by_role("button", name="mprotect…").click()
+    page.locator("#popover").get_by_role("button", name="mprotect", exact=True).click()
     lab.wait_step(7)
     # reclaim frame 1 from its menu
     page.locator("[data-id='frame:1']").click()
@@ -129,19 +132,19 @@ def test_refused_op_shows_its_message_and_changes_nothing(lab):
     lab.expected_statuses = {409, 422}
     lab.open("?scenario=s3-fork-shares&step=5")
     before = lab.view()
-    page.select_option("#op-kind", "fork")
-    page.fill("#op-fields [name='pid']", "9")
-    page.fill("#op-fields [name='child']", "10")
-    page.click("#opform button[type=submit]")
-    expect(page.locator("#error")).to_contain_text("unknown pid 9")
+    command(page, "fork 9 10")
+    error = page.locator("#opform .act-error")
+    expect(error).to_contain_text("unknown pid 9")
+    expect(error).to_contain_text("A limit of the simulator")
     assert lab.step() == 5 and lab.view() == before
-    page.select_option("#op-kind", "mmap")
-    page.fill("#op-fields [name='pid']", "1")
-    page.fill("#op-fields [name='addr']", "0x1001")
-    page.fill("#op-fields [name='pages']", "1")
-    page.click("#opform button[type=submit]")
-    expect(page.locator("#error")).to_contain_text("not page-aligned")
+    command(page, "mmap 1 0x1001 1")
+    expect(error).to_contain_text("not page-aligned")
+    expect(error).to_contain_text("The kernel's rule")
     assert lab.view() == before
+    # a line that is not an op is refused before it reaches the server, in plain words
+    command(page, "fork 1 x")
+    expect(error).to_contain_text("child must be a whole number, not “x”")
+    expect(page.locator("#error")).to_be_hidden()
 
 
 def test_url_reopens_the_same_step(lab):
@@ -158,10 +161,7 @@ def test_url_reopens_the_same_step(lab):
     assert lab.step() == 5
     assert [node_ids(page, "frame", i) for i in (0, 1)] == frames
     # a free-play session link reopens as the viewer's own copy
-    page.select_option("#op-kind", "read")
-    page.fill("#op-fields [name='pid']", "1")
-    page.fill("#op-fields [name='addr']", "0x1000")
-    page.click("#opform button[type=submit]")
+    command(page, "read 1 0x1000")
     lab.wait_step(6)
     shared = page.url
     assert "session=" in shared

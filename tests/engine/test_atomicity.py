@@ -406,3 +406,17 @@ def test_literal_mode_survives_a_freed_anon_vma(last):
     check(result.state)  # reports, does not crash
     if last["op"] != "munmap":
         assert any(e.kind == "use_after_free" for e in result.events)
+
+
+def test_the_laboratory_fields_of_a_scenario_are_checked():
+    from app.engine import parse_scenario
+
+    ops = [{"op": "spawn", "pid": 1}]
+    parse_scenario({"ops": ops, "designs": [{"design": "anon_vma_chain",
+                                             "options": ["v2_6_34"]}], "at_step": 1})
+    for bad, fragment in (({"at_step": 2}, "at_step must be a step from 0 to 1"),
+                          ({"at_step": True}, "at_step"),
+                          ({"designs": [{"design": "anon_vma_chain", "colour": 1}]}, "designs"),
+                          ({"designs": "pte_chain"}, "designs")):
+        with pytest.raises(ScenarioError, match=fragment):
+            parse_scenario({"ops": ops, **bad})

@@ -45,5 +45,6 @@ export const api = {
   step: (id, n) => request("GET", `/api/sessions/${id}/steps/${n}`),
   walk: (id, pfn, step) => request("GET", `/api/sessions/${id}/walk?pfn=${pfn}&step=${step}`),
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
-  scenario: (id) => request("GET", `/api/sessions/${id}/scenario`),
+  compare: (body) => request("POST", "/api/compare", body),
+  remove: (id) => request("DELETE", `/api/sessions/${id}`),
 };

@@ -8,6 +8,13 @@ import { Diagram } from "./diagram.js";
 import { hex, layoutState, objectNodeIds } from "./layout.js";
 import { renderTables } from "./tables.js";
 import { WalkPlayer } from "./walk.js";
+import * as branch from "./branch.js";
+import * as editor from "./editor.js";
+import { actAt } from "./errors.js";
+import * as exporting from "./export.js";
+import * as freeplay from "./freeplay.js";
+import * as glossary from "./glossary.js";
+import { variantEra, variantName } from "./variants.js";
 
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
@@ -96,7 +103,10 @@ function adopt(doc) {
 }
 
 async function open(body, scenarioName) {
-  const doc = await api.createSession(body);
+  show(await api.createSession(body), scenarioName);
+}
+
+function show(doc, scenarioName) {
   lab.scenario = scenarioName ?? null;
   adopt(doc);
   buildPanels();
@@ -107,6 +117,7 @@ async function open(body, scenarioName) {
 async function start() {
   const step = Number(params.get("step") || 0);
   const designs = params.get("designs") ? parseDesigns(params.get("designs")) : null;
+  if (params.get("s")) { await exporting.openLink(params.get("s"), params.has("step") ? step : null); return; }
   if (params.get("session")) {
     // Reopen a shared session as our own copy, so two viewers never move each other.
     const shared = await api.session(params.get("session"));
@@ -116,7 +127,11 @@ async function start() {
   }
   const name = params.get("scenario") || "seed-story";
   const known = initial.scenarios.find((s) => s.name === name);
-  if (!known) throw new ApiError(404, `no built-in scenario ${name}`);
+  if (!known) {
+    await open({ designs: designs ?? [] }, null);
+    exporting.notFound(name, initial.scenarios);
+    return;
+  }
   await open({ scenario: name, at_step: Math.min(step, known.steps),
     designs: designs ?? [] }, name);
 }
@@ -212,11 +227,11 @@ function buildPanels() {
     const head = document.createElement("header");
     const title = document.createElement("h2");
     const info = designInfo.get(d.design);
-    title.textContent = d.design + (d.options.length ? ` [${d.options.join(", ")}]` : "");
+    title.textContent = variantName(d);
     title.title = info?.description || "";
     const era = document.createElement("span");
     era.className = "era";
-    era.textContent = info ? `${info.title} · ${info.era}` : "";
+    era.textContent = info ? `${info.title} · ${variantEra(d)}` : "";
     const costs = document.createElement("span");
     costs.className = "costs";
     const badge = document.createElement("span");
@@ -294,7 +309,7 @@ function narrate() {
   v.designs.forEach((d, i) => {
     if (several) {
       const h = document.createElement("h3");
-      h.textContent = d.design + (d.options.length ? ` [${d.options.join(", ")}]` : "");
+      h.textContent = variantName(d);
       out.appendChild(h);
     }
     if (d.outcome === "segv") {
@@ -310,7 +325,8 @@ function narrate() {
     const list = document.createElement("ol");
     if (!d.events.length) {
       const li = document.createElement("li");
-      li.textContent = v.step ? "Nothing happened." : "Nothing yet: step forward (→) to play.";
+      li.textContent = v.step ? "Nothing happened."
+        : lab.session.length ? "Nothing yet: step forward (→) to play." : "An empty machine: nothing has happened yet.";
       list.appendChild(li);
     }
     for (const e of d.events) {
@@ -318,7 +334,7 @@ function narrate() {
       li.append(e.text);
       const f = document.createElement("span");
       f.className = "func";
-      f.textContent = e.func;
+      f.append(glossary.funcLink(d, e.func));
       li.appendChild(f);
       const ids = e.objects.flatMap((o) => objectNodeIds(o, d.state));
       li.addEventListener("mouseenter", () => lab.panels[i].diagram.focus(ids));
@@ -334,6 +350,16 @@ function narrate() {
       out.appendChild(p);
     }
   });
+  rendered();
+}
+
+// The modules that extend the laboratory redraw their parts after each narration.
+function rendered() {
+  glossary.linkTerms($("narration"));
+  glossary.describeDesigns(initial.designs);
+  branch.rendered();
+  freeplay.rendered();
+  editor.rendered();
 }
 
 const MARKS = { hit: "✓ hit", miss: "✗ miss", skip: "∅ skip" };
@@ -467,7 +493,7 @@ function stop() {
 async function applyOp(op) {
   stop();
   const s = lab.session;
-  const doc = await api.apply(s.id, op, s.step);
+  const doc = await branch.applyHere(op);  // before the end of the log: on a new branch
   lab.ops = [...lab.ops.slice(0, s.step), doc.view.op];
   lab.scenario = null;
   adopt({ ...doc, ops: undefined });
@@ -475,14 +501,6 @@ async function applyOp(op) {
   render();
   refreshSeries();
 }
-
-const OP_FIELDS = {
-  spawn: ["pid"], mmap: ["pid", "addr?", "pages", "prot"], read: ["pid", "addr"],
-  write: ["pid", "addr", "value"], fork: ["pid", "child"], exit: ["pid"],
-  munmap: ["pid", "addr", "pages"], mprotect: ["pid", "addr", "pages", "prot"],
-  mremap: ["pid", "addr", "pages", "new_pages", "new_addr?"], merge: ["pid", "addr"],
-  reclaim: ["pfn?", "pid?", "addr?", "count?"],
-};
 
 function fieldInput(name, value = "") {
   const optional = name.endsWith("?");
@@ -522,26 +540,6 @@ function readFields(form) {
   return op;
 }
 
-function fillOpForm() {
-  const kind = $("op-kind");
-  for (const name of Object.keys(OP_FIELDS)) {
-    const o = document.createElement("option");
-    o.value = name;
-    o.textContent = name;
-    kind.appendChild(o);
-  }
-  const refresh = () => {
-    const box = $("op-fields");
-    box.replaceChildren(...OP_FIELDS[kind.value].map((f) => fieldInput(f)));
-  };
-  kind.addEventListener("change", refresh);
-  refresh();
-  $("opform").addEventListener("submit", (event) => {
-    event.preventDefault();
-    guarded(() => applyOp({ op: kind.value, ...readFields($("opform")) }));
-  });
-}
-
 // ----- direct manipulation ----------------------------------------------------------------
 
 function closePopover() {
@@ -562,8 +560,13 @@ function popover(event, title, detail, actions) {
   }
   const box = document.createElement("div");
   box.className = "actions";
+  // several actions with fields: a button each, showing only that action's form
+  const several = actions.filter((a) => a.fields).length > 1;
+  const forms = [];
   for (const a of actions) {
-    if (a.fields) {
+    if (a.element) {
+      box.appendChild(a.element);
+    } else if (a.fields) {
       const form = document.createElement("form");
       for (const [name, value] of a.fields) form.appendChild(fieldInput(name, value));
       const b = document.createElement("button");
@@ -572,15 +575,27 @@ function popover(event, title, detail, actions) {
       form.appendChild(b);
       form.addEventListener("submit", (e) => {
         e.preventDefault();
-        closePopover();
-        guarded(() => applyOp({ ...a.op, ...readFields(form) }));
+        actAt(lab, form, () => applyOp({ ...a.op, ...readFields(form) })).then((ok) => ok && closePopover());
       });
+      forms.push(form);
+      if (several) {
+        form.hidden = true;
+        const open = document.createElement("button");
+        open.type = "button";
+        open.textContent = `${a.label}…`;
+        open.setAttribute("aria-expanded", "false");
+        open.addEventListener("click", () => {
+          for (const f of forms) { f.hidden = f !== form; f.previousElementSibling.setAttribute("aria-expanded", String(f === form)); }
+          form.querySelector("input, select")?.focus();
+        });
+        box.appendChild(open);
+      }
       box.appendChild(form);
     } else {
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = a.label;
-      b.addEventListener("click", () => { closePopover(); guarded(a.run); });
+      b.addEventListener("click", () => actAt(lab, box, a.run).then((ok) => ok && closePopover()));
       box.appendChild(b);
     }
   }
@@ -621,6 +636,7 @@ function clicked(designIndex, id, event) {
     const pid = vma.pid; const addr = hex(vma.vm_start); const pages = String(vma.pages);
     popover(event, `vma ${vma.id} of pid ${pid}`,
       `[${hex(vma.vm_start)}, ${hex(vma.vm_end)}) ${vma.prot}, vm_pgoff ${vma.vm_pgoff}, anon_vma ${vma.anon_vma ?? "NULL"}`, [
+        { element: freeplay.pageActions(vma) },
         { label: "mremap", op: { op: "mremap", pid }, fields: [["addr", addr], ["pages", pages], ["new_pages", pages], ["new_addr?", ""]] },
         { label: "mprotect", op: { op: "mprotect", pid }, fields: [["addr", addr], ["pages", pages], ["prot", vma.prot === "rw" ? "r" : "rw"]] },
         { label: "munmap", op: { op: "munmap", pid }, fields: [["addr", addr], ["pages", "1"]] },
@@ -717,12 +733,12 @@ async function exportAs(kind) {
     URL.revokeObjectURL(url);
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
     download(`${baseName()}.png`, blob);
-  } else if (kind === "scenario") {
-    const doc = await api.scenario(lab.session.id);
-    download(`${doc.name || "session"}.json`,
-      new Blob([JSON.stringify(doc, null, 1)], { type: "application/json" }));
+  } else if (kind === "scenario" || kind === "scenario-to-step") {
+    exporting.downloadScenario(exporting.scenarioDoc(lab, kind === "scenario-to-step"));
   } else if (kind === "link" || kind === "embed") {
-    const link = kind === "embed" ? linkTo({ embed: "1" }) : location.href;
+    // a log of one's own travels in the link itself; a built-in scenario by its name
+    const own = kind === "link" && !lab.scenario;
+    const link = kind === "embed" ? linkTo({ embed: "1" }) : own ? await exporting.scenarioLink(lab) : location.href;
     try { await navigator.clipboard.writeText(link); say(`Copied: ${link}`, "info"); } catch {
       say(`Link: ${link}`, "info");
     }
@@ -734,11 +750,7 @@ async function loadFile(file) {
   try { data = JSON.parse(await file.text()); } catch (err) {
     throw new ApiError(422, `${file.name} is not valid JSON: ${err.message}`);
   }
-  if (!data || !Array.isArray(data.ops)) throw new ApiError(422, `${file.name} has no "ops" list`);
-  const design = data.design || "anon_vma_rfc2";
-  await open({ ops: data.ops, designs: [{ design, options: data.options || [] }] }, null);
-  lab.session.scenario = { name: data.name, title: data.title, description: data.description };
-  $("scenario-description").textContent = data.description || data.title || file.name;
+  await exporting.openScenario(data, file.name);
   say(`Loaded ${file.name}: ${data.ops.length} steps. Step forward to play it.`, "info");
 }
 
@@ -795,6 +807,7 @@ function wire() {
 
 if (embed) document.body.classList.add("embed");
 fillPicker();
-fillOpForm();
+const context = { lab, open, show, applyOp, go, guarded, say, download, nextPid, closePopover, rendered };
+for (const module of [branch, editor, exporting, freeplay, glossary]) module.install(context);
 wire();
 guarded(start).then(() => { document.body.dataset.ready = "1"; });

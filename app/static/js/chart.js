@@ -1,5 +1,7 @@
 // A small chart of cumulative costs per design over the steps, with the current step marked.
 
+import { variantName } from "./variants.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#1864ab", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a"];
 const METRICS = [["rmap_visits", "rmap visits (cumulative)"], ["rmap_bytes", "rmap metadata bytes"],
@@ -33,7 +35,7 @@ export function drawChart(container, series, step, onPick, hideFuture = false) {
   const legends = METRICS.map(([key]) => {
     const labels = series.designs.map((d) => {
       const now = d.counters[Math.min(step, d.counters.length - 1)]?.[key] || 0;
-      return `${d.design} ${now}`;
+      return `${variantName(d)} ${now}`;
     });
     return { labels, places: legendPlaces(labels, w) };
   });
