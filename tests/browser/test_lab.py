@@ -13,6 +13,12 @@ def node_ids(page, kind, design_index=0):
     return set(panel.locator(f".node-{kind}").evaluate_all("els => els.map(e => e.dataset.id)"))
 
 
+def open_op_form(page):
+    """The op form lives in a drawer under the timeline."""
+    if page.locator("#opform").is_hidden():
+        page.click("#op-tab")
+
+
 def test_opens_the_seed_story_at_step_0(lab):
     lab.open()
     assert lab.step() == 0
@@ -70,6 +76,7 @@ def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     lab.open("?scenario=s1-first-touch&step=0")
     page.select_option("#scenario", "")
     page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
+    open_op_form(page)
 
     def apply(kind, **fields):
         page.select_option("#op-kind", kind)
@@ -88,7 +95,7 @@ def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     page.locator("[data-id='mm:1']").click()
     page.get_by_role("button", name="fork (child 2)").click()
     lab.wait_step(4)
-    expect(frame.locator("text").nth(1)).to_have_text("→ anon vma 1")
+    expect(frame.locator("text").nth(1)).to_have_text("mapping → anon_vma 1")
     # write in the child: a COW copy
     page.locator("[data-id='pte:2:4096']").click()
     page.locator("#popover input[name='value']").fill("9")
@@ -121,6 +128,7 @@ def test_refused_op_shows_its_message_and_changes_nothing(lab):
     lab.expected_statuses = {409, 422}
     lab.open("?scenario=s3-fork-shares&step=5")
     before = lab.view()
+    open_op_form(page)
     page.select_option("#op-kind", "fork")
     page.fill("#op-fields [name='pid']", "9")
     page.fill("#op-fields [name='child']", "10")
@@ -150,6 +158,7 @@ def test_url_reopens_the_same_step(lab):
     assert lab.step() == 5
     assert [node_ids(page, "frame", i) for i in (0, 1)] == frames
     # a free-play session link reopens as the viewer's own copy
+    open_op_form(page)
     page.select_option("#op-kind", "read")
     page.fill("#op-fields [name='pid']", "1")
     page.fill("#op-fields [name='addr']", "0x1000")
@@ -166,6 +175,7 @@ def test_url_reopens_the_same_step(lab):
 def test_compare_two_designs_in_two_clicks(lab):
     page = lab.page
     lab.open("?scenario=s4-aim7-shape&step=7")
+    page.click("#designs-button")
     page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
     page.wait_for_function("document.querySelectorAll('.panel').length === 2"
                            " && !window.rmaplab.busy")

@@ -930,12 +930,15 @@ function wire() {
   $("zoom-out").addEventListener("click", () => zoom(-1));
   $("zoom-fit").addEventListener("click", () => zoom(0));
   $("present-button").addEventListener("click", () => setPresent(!lab.present));
+  // the colours chosen are remembered where storage is allowed (not in a deck's frame)
   const theme = $("theme");
-  theme.value = localStorage.getItem("rmaplab-theme") || "";
+  const stored = { get: () => { try { return localStorage.getItem("rmaplab-theme"); } catch { return null; } },
+    set: (v) => { try { localStorage.setItem("rmaplab-theme", v); } catch { /* not remembered */ } } };
+  theme.value = stored.get() || "";
   const applyTheme = () => {
     if (theme.value) document.documentElement.dataset.theme = theme.value;
     else delete document.documentElement.dataset.theme;
-    localStorage.setItem("rmaplab-theme", theme.value);
+    stored.set(theme.value);
   };
   theme.addEventListener("change", applyTheme);
   applyTheme();

@@ -25,7 +25,7 @@ export const LIMITS = { ptesPerVma: 24, ptes: 320, frames: 160, processes: 24, s
 
 const HEADS = { vmas: "processes · vmas", ptes: "PTEs", frames: "frames", rmap: "rmap objects",
   swap: "swap slots" };
-const MAXCH = { vmas: 22, ptes: 18, frames: 22, rmap: 22, swap: 21 };
+const MAXCH = { vmas: 23, ptes: 18, frames: 22, rmap: 22, swap: 21 };
 const NO_ANON_VMA = new Set(["pte_chain", "anonmm"]);
 
 // What each arrow is, as the kernel names the field. Shown on hover and in the legend.
@@ -74,17 +74,33 @@ function plural(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** A line cut at spaces to at most `max` characters; continuation lines are indented. */
+/** A line cut to at most `max` characters, between " · " parts where it can, else between
+ * words; continuation lines are indented. */
 export function wrapLine(text, max) {
   if (text.length <= max) return [text];
   const out = [];
   let cur = "";
-  for (const word of text.split(" ")) {
-    const next = cur ? `${cur} ${word}` : word;
-    if (next.length > max && cur.trim()) { out.push(cur); cur = `  ${word}`; } else cur = next;
-  }
-  if (cur) out.push(cur);
-  return out;
+  const parts = text.split(" · ");
+  parts.forEach((part, i) => {
+    const tail = i < parts.length - 1 ? " ·" : "";
+    const next = cur ? `${cur} ${part}${tail}` : `${part}${tail}`;
+    if (next.length <= max || !cur.trim()) { cur = next; return; }
+    out.push(cur);
+    cur = `  ${part}${tail}`;
+  });
+  out.push(cur);
+  // a part longer than a line: between words
+  return out.flatMap((line) => {
+    if (line.length <= max) return [line];
+    const words = [];
+    let w = "";
+    for (const word of line.split(" ")) {
+      const next = w ? `${w} ${word}` : word;
+      if (next.length > max && w.trim()) { words.push(w); w = `  ${word}`; } else w = next;
+    }
+    words.push(w);
+    return words;
+  });
 }
 
 export const textWidth = (text) => text.length * CHAR;
@@ -135,8 +151,8 @@ function buildNodes(state) {
       // pte_chain and anonmm have no anon_vma at all: do not show an empty pointer
       const av = NO_ANON_VMA.has(state.design) ? "" : vma.anon_vma == null ? " · anon_vma NULL"
         : ` · anon_vma ${vma.anon_vma}`;
-      const v = add(box(`vma:${vma.id}`, "vma", "vmas", [`vma ${vma.id}  ${vma.prot}`,
-        `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`, `vm_pgoff ${vma.vm_pgoff}${av}`],
+      const v = add(box(`vma:${vma.id}`, "vma", "vmas", [`vma ${vma.id} ${vma.prot}${av}`,
+        `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`, `vm_pgoff ${vma.vm_pgoff}`],
       { pid: mm.pid, vma, group, classes: vma.prot === "none" ? ["prot-none"] : [], rows: [] }));
       for (const p of shown) {
         const classes = [`pte-${p.kind}`];
