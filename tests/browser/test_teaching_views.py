@@ -58,24 +58,35 @@ GEOMETRY = """(index) => {
       }
     }
   }
+  // arrows are polylines: each segment is clipped against every box but its two ends
   const m = svg.getScreenCTM();
-  const at = (p) => [m.a * p.x + m.c * p.y + m.e, m.b * p.x + m.d * p.y + m.f];
+  const at = ([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f];
+  const crosses = ([x1, y1], [x2, y2], r) => {
+    let t0 = 0; let t1 = 1;
+    const dx = x2 - x1; const dy = y2 - y1;
+    const sides = [[-dx, x1 - (r.left + 1)], [dx, (r.right - 1) - x1],
+      [-dy, y1 - (r.top + 1)], [dy, (r.bottom - 1) - y1]];
+    for (const [p, q] of sides) {
+      if (p === 0) { if (q < 0) return false; continue; }
+      const t = q / p;
+      if (p < 0) t0 = Math.max(t0, t); else t1 = Math.min(t1, t);
+      if (t0 > t1) return false;
+    }
+    return true;
+  };
   for (const line of svg.querySelectorAll('g.edge[data-edge] path.edge-line')) {
     const g = line.parentNode;
-    const len = line.getTotalLength();
+    const pts = line.getAttribute('d').slice(1).split(' L')
+      .map((p) => at(p.split(',').map(Number)));
     let under = null;
-    for (let s = 0; s <= len && !under; s += 2) {
-      const [x, y] = at(line.getPointAtLength(s));
+    for (let k = 1; k < pts.length && !under; k += 1) {
       for (const [id, r] of rects) {
         if (id === g.dataset.from || id === g.dataset.to) continue;
-        if (x > r.left + 1 && x < r.right - 1 && y > r.top + 1 && y < r.bottom - 1) {
-          under = id;
-          break;
-        }
+        if (crosses(pts[k - 1], pts[k], r)) { under = id; break; }
       }
     }
     if (under) problems.push(`edge ${g.dataset.edge} passes under ${under}`);
-    const [ex, ey] = at(line.getPointAtLength(len));
+    const [ex, ey] = pts[pts.length - 1];
     const target = rects.find(([id]) => id === g.dataset.to)[1];
     const onSide = (Math.abs(ex - target.left) < 1.5 || Math.abs(ex - target.right) < 1.5)
       && ey > target.top && ey < target.bottom;
@@ -107,7 +118,7 @@ def at_size(lab, width: int, height: int, query: str) -> None:
     lab.page.set_viewport_size({"width": width, "height": height})
     lab.page.emulate_media(reduced_motion="reduce")
     lab.open(query)
-    lab.page.wait_for_function("document.querySelector('.panel svg.diagram g.node')")
+    lab.page.wait_for_function("document.querySelector('.panel svg.diagram[data-arrangement]')")
 
 
 def test_projector_1280x720_one_design_fits_and_reads(lab):
@@ -412,3 +423,22 @@ def test_export_is_a_16_9_slide_with_narration_and_legend(lab, tmp_path):
     assert "anon_vma-&gt;head" in svg               # the legend
     assert "pid 1 forks pid 2" in svg               # the narration
     assert svg.count('class="diagram"') >= 3        # the slide and both designs
+
+
+def test_geometry_check_sees_a_box_in_the_way(lab):
+    """The measure above can fail: a box moved onto arrows and another box is reported."""
+    at_size(lab, 1440, 900, "?scenario=seed-story&step=6")
+    page = lab.page
+    assert page.evaluate(GEOMETRY, 0) == []
+    page.evaluate("""() => {
+      const vma = document.querySelector("[data-id='vma:1']");
+      const [x, y] = vma.dataset.at.match(/[0-9.]+/g).map(Number);
+      const frame = document.querySelector("[data-id='frame:2']");
+      // frame 2 now half covers vma 1 and the lane where its arrows arrive
+      frame.style.transform = `translate(${x + vma.getBBox().width / 2}px, ${y}px)`;
+      frame.querySelector('text').textContent = 'a label far too long for any box at all';
+    }""")
+    problems = " ".join(page.evaluate(GEOMETRY, 0))
+    assert "boxes vma:1 and frame:2 overlap" in problems or "frame:2 and vma:1" in problems
+    assert "passes under frame:2" in problems
+    assert "outside its box frame:2" in problems
