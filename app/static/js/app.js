@@ -356,10 +356,14 @@ function narrate() {
   const v = lab.view;
   $("step-title").textContent = `Step ${v.step}${v.step ? ` of ${lab.session.length}` : ""}`;
   $("step-op").textContent = opText(v.op);
-  const out = $("narration");
-  out.replaceChildren();
+  const all = $("narration");
+  all.replaceChildren();
   const several = v.designs.length > 1;
   v.designs.forEach((d, i) => {
+    // one block per design: side by side under the diagrams' columns
+    const out = document.createElement("section");
+    out.className = "design-narration";
+    all.appendChild(out);
     if (several) {
       const h = document.createElement("h3");
       h.textContent = d.design + (d.options.length ? ` [${d.options.join(", ")}]` : "");
