@@ -442,3 +442,14 @@ def test_geometry_check_sees_a_box_in_the_way(lab):
     assert "boxes vma:1 and frame:2 overlap" in problems or "frame:2 and vma:1" in problems
     assert "passes under frame:2" in problems
     assert "outside its box frame:2" in problems
+
+
+def test_system_dark_preference_picks_the_dark_theme(lab):
+    lab.page.emulate_media(color_scheme="dark")
+    at_size(lab, 1280, 720, "?scenario=seed-story&step=6")
+    page = lab.page
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    bg = page.locator(".panel svg.diagram").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert contrast(rgb(bg), (0, 0, 0)) < 2    # a dark diagram
+    page.select_option("#theme", "light")
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"

@@ -939,12 +939,13 @@ function wire() {
   const stored = { get: () => { try { return localStorage.getItem("rmaplab-theme"); } catch { return null; } },
     set: (v) => { try { localStorage.setItem("rmaplab-theme", v); } catch { /* not remembered */ } } };
   theme.value = stored.get() || "";
+  const dark = window.matchMedia("(prefers-color-scheme: dark)");
   const applyTheme = () => {
-    if (theme.value) document.documentElement.dataset.theme = theme.value;
-    else delete document.documentElement.dataset.theme;
+    document.documentElement.dataset.theme = theme.value || (dark.matches ? "dark" : "light");
     stored.set(theme.value);
   };
   theme.addEventListener("change", applyTheme);
+  dark.addEventListener("change", applyTheme);
   applyTheme();
   // the diagram refits whenever its space changes (window, drawers, zoom of the browser)
   let pending = 0;
