@@ -143,8 +143,12 @@ function buildNodes(state) {
     group += 1;
     add(box(`mm:${mm.pid}`, "mm", "vmas", [`pid ${mm.pid} · ${plural(mm.vmas.length, "vma")} · `
       + plural(mm.ptes.length, "PTE")], { pid: mm.pid, group }));
+    let next = 0;  // PTEs and vmas are both in address order
     for (const vma of mm.vmas) {
-      const mine = mm.ptes.filter((p) => p.addr >= vma.vm_start && p.addr < vma.vm_end);
+      while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_start) next += 1;
+      const first = next;
+      while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_end) next += 1;
+      const mine = mm.ptes.slice(first, next);
       const shown = summarise ? [] : mine.slice(0, LIMITS.ptesPerVma);
       const extra = mine.length - shown.length;
       hidden.ptes += extra;
@@ -312,11 +316,10 @@ const BANDS = {
   stack: [["vmas", "ptes"], ["frames"], ["rmap"], ["swap"]],
 };
 
-function arrange(cols, widths, arrangement, kf, kr) {
-  const stacks = {
-    vmas: stackProcesses(cols.vmas), frames: stackColumn(cols.frames, kf),
-    rmap: stackColumn(cols.rmap, kr), swap: stackColumn(cols.swap, 1),
-  };
+function arrange(widths, arrangement, kf, kr, stacked) {
+  const cols = stacked.cols;
+  const stacks = { vmas: stacked.vmas, frames: stacked.frames[kf], rmap: stacked.rmap[kr],
+    swap: stacked.swap };
   const bands = [];
   let top = 0;
   let width = 0;
@@ -352,14 +355,16 @@ function arrange(cols, widths, arrangement, kf, kr) {
 }
 
 function candidates(cols, widths) {
+  const kfs = [1, 2, 3].filter((k) => k === 1 || cols.frames.length >= 6 * k);
+  const krs = [1, 2].filter((k) => k === 1 || cols.rmap.length >= 3);
+  // each column stacked once per split, shared by every arrangement
+  const stacked = { cols, vmas: stackProcesses(cols.vmas), swap: stackColumn(cols.swap, 1),
+    frames: Object.fromEntries(kfs.map((k) => [k, stackColumn(cols.frames, k)])),
+    rmap: Object.fromEntries(krs.map((k) => [k, stackColumn(cols.rmap, k)])) };
   const out = [];
   for (const arrangement of Object.keys(BANDS)) {
-    for (const kf of [1, 2, 3]) {
-      if (kf > 1 && cols.frames.length < 6 * kf) continue;
-      for (const kr of [1, 2]) {
-        if (kr > 1 && cols.rmap.length < 3) continue;
-        out.push({ arrangement, kf, kr, ...arrange(cols, widths, arrangement, kf, kr) });
-      }
+    for (const kf of kfs) {
+      for (const kr of krs) out.push({ arrangement, kf, kr, ...arrange(widths, arrangement, kf, kr, stacked) });
     }
   }
   return out;
