@@ -76,7 +76,7 @@ function plural(n, noun) {
 
 /** A line cut to at most `max` characters, between " · " parts where it can, else between
  * words; continuation lines are indented. */
-export function wrapLine(text, max) {
+function wrapLine(text, max) {
   if (text.length <= max) return [text];
   const out = [];
   let cur = "";
@@ -103,7 +103,7 @@ export function wrapLine(text, max) {
   });
 }
 
-export const textWidth = (text) => text.length * CHAR;
+const textWidth = (text) => text.length * CHAR;
 
 function mappingText(m) {
   if (!m) return "mapping NULL";
@@ -371,7 +371,7 @@ function candidates(cols, widths) {
 }
 
 /** The scale at which a layout w×h fits the space: both sides, or the width on a scrolling page. */
-export function fitScale(w, h, space) {
+function fitScale(w, h, space) {
   if (space.scroll) return Math.min(space.width / w, 1.6);
   return Math.min(space.width / w, space.height / h);
 }
