@@ -370,10 +370,11 @@ function candidates(cols, widths) {
   return out;
 }
 
-/** The scale at which a layout w×h fits the space: both sides, or the width on a scrolling page. */
+/** The scale at which a layout w×h fits the space: both sides, or the width on a scrolling
+ * page; a small state is drawn at most twice its size. */
 function fitScale(w, h, space) {
   if (space.scroll) return Math.min(space.width / w, 1.6);
-  return Math.min(space.width / w, space.height / h);
+  return Math.min(space.width / w, space.height / h, 2);
 }
 
 /** The scale to draw at: fit, but never below 9 px text when scrolling down can show the rest. */
