@@ -27,11 +27,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: pages may be framed anywhere (the embed mode is for slides and course pages); scripts,
-#: styles and connections come from this origin only, and no inline script runs.
+#: pages may be framed anywhere (the embed mode is for slides and course pages, including a
+#: deck opened from disk: `*` does not match file:); scripts, styles and connections come from
+#: this origin only, and no inline script runs.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors *")
+       "form-action 'self'; frame-ancestors * file: http: https:")
 
 
 class _TooLarge(Exception):

@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 
 def command(page, text):
-    """Type one op in the bottom command line and apply it."""
+    """Type one op in the command line (in its drawer under the timeline) and apply it."""
+    open_op_form(page)
     page.fill("#command", text)
     page.click("#opform button[type=submit]")
 
@@ -17,6 +18,12 @@ def command(page, text):
 def node_ids(page, kind, design_index=0):
     panel = page.locator(".panel").nth(design_index)
     return set(panel.locator(f".node-{kind}").evaluate_all("els => els.map(e => e.dataset.id)"))
+
+
+def open_op_form(page):
+    """The op form lives in a drawer under the timeline."""
+    if page.locator("#opform").is_hidden():
+        page.click("#op-tab")
 
 
 def test_opens_the_seed_story_at_step_0(lab):
@@ -93,7 +100,7 @@ def test_free_play_fork_cow_mremap_mprotect_reclaim(lab):
     page.locator("[data-id='mm:1']").click()
     page.get_by_role("button", name="fork (child 2)").click()
     lab.wait_step(4)
-    expect(frame.locator("text").nth(1)).to_have_text("→ anon vma 1")
+    expect(frame.locator("text").nth(1)).to_have_text("mapping → anon_vma 1")
     # write in the child: a COW copy
     page.locator("[data-id='pte:2:4096']").click()
     page.locator("#popover input[name='value']").fill("9")
@@ -174,6 +181,7 @@ def test_url_reopens_the_same_step(lab):
 def test_compare_two_designs_in_two_clicks(lab):
     page = lab.page
     lab.open("?scenario=s4-aim7-shape&step=7")
+    page.click("#designs-button")
     page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
     page.wait_for_function("document.querySelectorAll('.panel').length === 2"
                            " && !window.rmaplab.busy")

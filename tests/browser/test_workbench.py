@@ -11,7 +11,7 @@ import zlib
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.test_lab import node_ids
+from tests.browser.test_lab import command, node_ids, open_op_form
 
 
 def scenario_link(doc: dict) -> str:
@@ -56,8 +56,7 @@ def test_acting_mid_story_starts_a_branch_and_back_to_the_story_returns(lab):
     # and the story plays on to its end, as prepared; acting there branches too
     page.keyboard.press("End")
     lab.wait_step(12)
-    page.fill("#command", "read 1 0x10000")
-    page.click("#opform button[type=submit]")
+    command(page, "read 1 0x10000")
     lab.wait_step(13)
     expect(picker).to_have_text("seed-story, your branch from step 12")
     back.click()
@@ -70,8 +69,7 @@ def test_back_to_the_story_after_its_session_expired(lab, server):
     lab.expected_statuses = {404}
     lab.open("?scenario=seed-story&step=4")
     story = page.evaluate("window.rmaplab.session.id")
-    page.fill("#command", "read 1 0x1000")
-    page.click("#opform button[type=submit]")
+    command(page, "read 1 0x1000")
     lab.wait_step(5)
     assert httpx.delete(f"{server.url}/api/sessions/{story}").status_code == 204
     page.get_by_role("button", name="Back to the story").click()
@@ -90,8 +88,7 @@ def test_a_refused_act_mid_story_keeps_the_story(lab):
     page.wait_for_function("window.rmaplab.session.length === 12 && !window.rmaplab.busy")
     deleted = []
     page.on("request", lambda r: deleted.append(r.url) if r.method == "DELETE" else None)
-    page.fill("#command", "fork 1 2")  # pid 2 exists: refused
-    page.click("#opform button[type=submit]")
+    command(page, "fork 1 2")  # pid 2 exists: refused
     expect(page.locator("#opform .act-error")).to_contain_text("already in use")
     page.wait_for_timeout(300)
     assert len(deleted) == 1  # the branch that never started is not left on the server
@@ -178,6 +175,7 @@ def test_saved_scenarios_reappear_in_the_picker(lab, tmp_path):
     assert lab.step() == 2
     expect(page.locator("#scenario option:checked")).to_have_text("kept (your scenario)")
     # another design beside it: still one's own scenario, at the same step
+    page.click("#designs-button")
     page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
     page.wait_for_function("document.querySelectorAll('.panel').length === 2"
                            " && !window.rmaplab.busy")
@@ -316,6 +314,7 @@ def test_the_glossary_opens_from_a_narration_term(lab):
     href = page.locator("#narration .func a").first.get_attribute("href")
     assert href.startswith("https://elixir.bootlin.com/linux/v2.6.7/A/ident/")
     # the design's description on click (touch screens have no hover)
+    page.click("#designs-button")
     page.locator("#designs .info").first.click()
     expect(page.locator("#design-note")).to_contain_text("pte_chain")
     expect(page.locator("#design-note")).to_contain_text("2.6.0")
@@ -354,12 +353,12 @@ def test_a_bad_link_says_what_was_not_found(lab):
 def test_the_command_line_completes_from_the_state(lab):
     page = lab.page
     lab.open("?scenario=s3-fork-shares&step=4")
+    open_op_form(page)
     page.fill("#command", "fork ")
     options = page.locator("#command-list option").evaluate_all("os => os.map(o => o.value)")
     assert "fork 1 3" in options and "fork 2 3" in options
     expect(page.locator("#command-usage")).to_have_text("fork pid child")
-    page.fill("#command", "mremap 1 0x1000 2 0x9000")
-    page.click("#opform button[type=submit]")
+    command(page, "mremap 1 0x1000 2 0x9000")
     lab.wait_step(5)
     assert lab.view()["op"] == {"op": "mremap", "pid": 1, "addr": 4096, "pages": 2,
                                 "new_pages": 2, "new_addr": 0x9000}

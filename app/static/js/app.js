@@ -4,8 +4,8 @@
 
 import { api, ApiError } from "./api.js";
 import { drawChart } from "./chart.js";
-import { Diagram } from "./diagram.js";
-import { hex, layoutState, objectNodeIds } from "./layout.js";
+import { Diagram, el, legend } from "./diagram.js";
+import { EDGE_KINDS, displayScale, hex, layoutState, objectNodeIds } from "./layout.js";
 import { renderTables } from "./tables.js";
 import { WalkPlayer } from "./walk.js";
 import * as branch from "./branch.js";
@@ -21,6 +21,8 @@ const initial = JSON.parse($("initial").textContent);
 const designInfo = new Map(initial.designs.map((d) => [d.name, d]));
 const params = new URLSearchParams(location.search);
 const embed = params.get("embed") === "1";
+const ZOOMS = [0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 2.5, 3];
+const narrow = window.matchMedia("(max-width: 760px)");
 
 const lab = {
   session: null,     // id, designs, scenario, length, step
@@ -34,11 +36,14 @@ const lab = {
   busy: false,
   predict: params.get("predict") === "1",  // ask for a prediction before each step forward
   predicting: false,  // the next step's question is shown, its outcome not yet
+  present: params.get("present") === "1",  // presentation mode: diagram and narration only
+  zoom: 1,           // times the scale that fits the diagram to its column
+  aboutTouched: false,  // the reader opened or closed the scenario's description
 };
 window.rmaplab = lab; // for the browser tests and the curious
 // the reclaim walk, played step by step on the state before the reclaim
 const walks = new WalkPlayer(lab, { step: (n) => api.step(lab.session.id, n),
-  speed: () => Number($("speed").value) });
+  speed: () => Number($("speed").value), draw: (panel, state) => drawPanel(panel, state) });
 
 // ----- messages ------------------------------------------------------------------------
 
@@ -85,6 +90,7 @@ function updateUrl() {
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
   if (lab.predict) p.set("predict", "1");
+  if (lab.present) p.set("present", "1");
   history.replaceState(null, "", `?${p.toString().replace(/%2C/g, ",").replace(/%2B/g, "+")}`);
 }
 
@@ -156,8 +162,10 @@ function fillPicker() {
       await open({ designs: lab.session.designs }, null);
       lab.session.scenario = null;
     } else {
-      await open({ scenario: select.value, designs: lab.session.designs }, select.value);
+      // a scenario opens on its own design and options (the bug it shows needs them)
+      await open({ scenario: select.value, designs: [] }, select.value);
     }
+    $("stage").focus();
   }));
 }
 
@@ -165,6 +173,8 @@ function fillDesigns() {
   const box = $("designs");
   box.replaceChildren();
   const chosen = new Map(lab.session.designs.map((d) => [d.design, d.options]));
+  $("designs-button").textContent = `${lab.session.designs.length === 1 ? lab.session.designs[0].design
+    : `${lab.session.designs.length} designs`} ▾`;
   for (const d of initial.designs) {
     const label = document.createElement("label");
     const check = document.createElement("input");
@@ -178,10 +188,8 @@ function fillDesigns() {
     box.appendChild(label);
     const options = Object.entries(d.options || {});
     if (options.length) {
-      const details = document.createElement("details");
-      const summary = document.createElement("summary");
-      summary.textContent = "options";
-      details.appendChild(summary);
+      const details = document.createElement("div");
+      details.className = "options";
       for (const [opt, help] of options) {
         const l = document.createElement("label");
         const c = document.createElement("input");
@@ -192,7 +200,7 @@ function fillDesigns() {
         c.addEventListener("change", () => switchDesigns());
         l.append(c, ` ${opt}`);
         l.title = help;
-        details.append(l, document.createElement("br"));
+        details.append(l);
       }
       box.appendChild(details);
     }
@@ -244,14 +252,80 @@ function buildPanels() {
     tables.className = "tables";
     tables.hidden = true;
     scroll.appendChild(tables);
+    diagram.onEdge = (id, field) => {
+      const [, ends] = id.split(/:(.*)/s);
+      say(`${field}: ${ends.replace(">", " → ").replace(/:/g, " ")}`, "info");
+    };
     panel.append(head, scroll);
     root.appendChild(panel);
-    return { root: panel, diagram, tables, costs, badge };
+    return { root: panel, diagram, tables, costs, badge, scroll };
   });
+  root.style.setProperty("--designs", String(lab.panels.length));
+  document.body.style.setProperty("--designs", String(lab.panels.length));
+  document.body.classList.toggle("multi", lab.panels.length > 1);
   fillDesigns();
   $("scenario").value = lab.scenario ?? (lab.ops.length ? "__custom" : "");
-  $("scenario-description").textContent = lab.session.scenario?.description
-    || (lab.scenario ? "" : "Free play: click a process, a vma, a page-table entry or a frame.");
+  describe(lab.session.scenario?.title || (lab.scenario ? lab.scenario : "Free play"),
+    lab.session.scenario?.description
+    || (lab.scenario ? "" : "Free play: click a process, a vma, a page-table entry or a frame."));
+}
+
+// The scenario's description: open at step 0, folded away once the story has started.
+function describe(title, text) {
+  $("scenario-title").textContent = title;
+  $("scenario-description").textContent = text;
+  if (!lab.aboutTouched) $("about").open = lab.session.step === 0;
+}
+
+// The space a panel's diagram may fill, in pixels.
+function spaceOf(panel) {
+  const box = panel.scroll;
+  if (narrow.matches) return { width: Math.max(200, box.clientWidth - 2), height: 0, scroll: true };
+  return { width: Math.max(200, box.clientWidth - 4), height: Math.max(120, box.clientHeight - 4),
+    scroll: false };
+}
+
+// Lay out and draw one panel's state at the size its column offers.
+function drawPanel(panel, state) {
+  const space = spaceOf(panel);
+  const layout = layoutState(state, space);
+  panel.diagram.draw(layout, displayScale(layout.width, layout.height, space, lab.zoom));
+  return layout;
+}
+
+// Lay out and draw every design at the size its column offers; the legend follows.
+function drawDiagrams() {
+  if (lab.tableView || !lab.view) return;
+  const kinds = new Set();
+  let ghosts = false;
+  lab.view.designs.forEach((d, i) => {
+    const layout = drawPanel(lab.panels[i], d.state);
+    for (const e of layout.edges) kinds.add(e.kind);
+    ghosts ||= layout.nodes.some((n) => n.kind === "ghost");
+  });
+  drawLegend(kinds, ghosts);
+}
+
+function drawLegend(kinds, ghosts) {
+  const list = $("legend");
+  list.replaceChildren();
+  const item = (swatch, field, about) => {
+    const li = document.createElement("li");
+    const svg = el("svg", { class: "diagram", viewBox: "0 0 44 14", "aria-hidden": "true" });
+    swatch(svg);
+    const code = document.createElement("code");
+    code.textContent = field;
+    li.append(svg, code, ` ${about}`);
+    list.appendChild(li);
+  };
+  for (const kind of Object.keys(EDGE_KINDS).filter((k) => kinds.has(k))) {
+    item((svg) => el("path", { class: "edge-line", d: "M2,7 L42,7" },
+      el("g", { class: `edge edge-${kind}` }, svg)), EDGE_KINDS[kind].field, EDGE_KINDS[kind].about);
+  }
+  if (ghosts) {
+    item((svg) => el("rect", { class: "box", x: 2, y: 1, width: 40, height: 12, rx: 3 },
+      el("g", { class: "node ghost" }, svg)), "freed", "an object already freed that something still points at");
+  }
 }
 
 function render() {
@@ -275,8 +349,8 @@ function render() {
     panel.diagram.svg.style.display = lab.tableView ? "none" : "";
     panel.tables.hidden = !lab.tableView;
     if (lab.tableView) renderTables(panel.tables, d.state);
-    else panel.diagram.draw(layoutState(d.state));
   });
+  drawDiagrams();
   lab.lastRenderMs = performance.now() - started;
   narrate();
   const s = lab.session;
@@ -303,10 +377,14 @@ function narrate() {
   const v = lab.view;
   $("step-title").textContent = `Step ${v.step}${v.step ? ` of ${lab.session.length}` : ""}`;
   $("step-op").textContent = opText(v.op);
-  const out = $("narration");
-  out.replaceChildren();
+  const all = $("narration");
+  all.replaceChildren();
   const several = v.designs.length > 1;
   v.designs.forEach((d, i) => {
+    // one block per design: side by side under the diagrams' columns
+    const out = document.createElement("section");
+    out.className = "design-narration";
+    all.appendChild(out);
     if (several) {
       const h = document.createElement("h3");
       h.textContent = variantName(d);
@@ -401,6 +479,7 @@ async function refreshSeries() {
 function moved(doc) {
   lab.predicting = false;
   adopt({ ...doc, ops: undefined });
+  if (!lab.aboutTouched && lab.session.step > 0) $("about").open = false;
   render();
   if (!lab.series) refreshSeries();
 }
@@ -674,39 +753,78 @@ function download(name, blob) {
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
 }
 
+// A 16:9 slide: the title and step, every design's diagram fit side by side, what happened
+// in this step, and the legend of the arrows.
+const SLIDE = { width: 1920, height: 1080 };
+
+function wrapWords(text, max) {
+  const out = [];
+  let cur = "";
+  for (const word of text.split(" ")) {
+    if (cur && `${cur} ${word}`.length > max) { out.push(cur); cur = word; } else cur = cur ? `${cur} ${word}` : word;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
 async function composedSvg() {
   const css = await (await fetch("/static/css/diagram.css")).text();
-  const svgs = lab.panels.map((p) => p.diagram.svg);
-  const gap = 24;
-  let width = 0; let height = 0;
-  for (const s of svgs) { width += Number(s.getAttribute("width")) + gap; height = Math.max(height, Number(s.getAttribute("height")) + 24); }
+  const { width, height } = SLIDE;
   const NS = "http://www.w3.org/2000/svg";
-  const out = document.createElementNS(NS, "svg");
-  out.setAttribute("xmlns", NS);
-  out.setAttribute("width", width);
-  out.setAttribute("height", height);
-  out.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  const style = document.createElementNS(NS, "style");
-  style.textContent = css;
-  out.appendChild(style);
-  let x = 0;
-  lab.session.designs.forEach((d, i) => {
-    const g = document.createElementNS(NS, "g");
-    g.setAttribute("transform", `translate(${x},0)`);
-    const label = document.createElementNS(NS, "text");
-    label.setAttribute("x", 4);
-    label.setAttribute("y", 14);
-    label.setAttribute("font-family", "sans-serif");
-    label.setAttribute("font-weight", "700");
-    label.textContent = `${d.design} — step ${lab.session.step}: ${opText(lab.view.op)}`;
-    const inner = svgs[i].cloneNode(true);
-    inner.setAttribute("y", 20);
-    inner.setAttribute("x", 0);
-    inner.classList.add("diagram");
-    g.append(label, inner);
-    out.appendChild(g);
-    x += Number(svgs[i].getAttribute("width")) + gap;
+  const out = el("svg", { xmlns: NS, class: "diagram", width, height, viewBox: `0 0 ${width} ${height}` });
+  el("style", {}, out).textContent = `${css}
+.slide-bg { fill: var(--d-bg); }
+.slide-text { fill: var(--d-ink); font-family: "DejaVu Sans", sans-serif; font-size: 17px; }
+.slide-text.strong { font-weight: 700; }
+.slide-title { font-size: 26px; font-weight: 700; }`;
+  el("rect", { width, height, class: "slide-bg" }, out);
+  const title = lab.session.scenario?.title || lab.scenario || "rmaplab session";
+  el("text", { x: 24, y: 38, class: "slide-text slide-title" }, out).textContent =
+    `${title} — step ${lab.session.step} of ${lab.session.length}: ${opText(lab.view.op)}`;
+  // the narration: each design's sentences, wrapped, in columns under the diagrams
+  const kinds = new Set();
+  let ghosts = false;
+  const n = lab.view.designs.length;
+  const colW = (width - 48 - (n - 1) * 24) / n;
+  const textLines = lab.view.designs.map((d) => {
+    const lines = [];
+    if (n > 1) lines.push([d.design + (d.options.length ? ` [${d.options.join(", ")}]` : ""), true]);
+    for (const e of d.events) wrapWords(`• ${e.text}`, Math.floor(colW / 9.2)).forEach((l) => lines.push([l, false]));
+    for (const w of d.walks) lines.push([`walk of frame ${w.pfn}: ${w.visited.length} visited of ${w.candidates} candidates`, false]);
+    if (!d.events.length) lines.push(["Nothing happened.", false]);
+    return lines.slice(0, 12);
   });
+  const narrationH = 12 + 22 * Math.max(...textLines.map((l) => l.length));
+  const legendW = width - 48;
+  // measure the legend by drawing it, then place it at the bottom
+  for (const d of lab.view.designs) {
+    const layout = layoutState(d.state);
+    for (const e of layout.edges) kinds.add(e.kind);
+    ghosts ||= layout.nodes.some((x) => x.kind === "ghost");
+  }
+  const legendG = el("g", {}, out);
+  const legendH = legend(legendG, kinds, legendW, ghosts);
+  const top = 56;
+  const diagramH = height - top - narrationH - legendH - 40;
+  lab.view.designs.forEach((d, i) => {
+    const space = { width: colW, height: diagramH, scroll: false };
+    const layout = layoutState(d.state, space);
+    const scale = Math.min(colW / layout.width, diagramH / layout.height);
+    const x = 24 + i * (colW + 24);
+    const g = el("g", { transform: `translate(${x},${top})` }, out);
+    const source = lab.panels[i].diagram;
+    const copy = new Diagram(document.createElement("div"), `${source.design}-slide`);
+    copy.draw(layout, scale);
+    const inner = copy.svg;
+    inner.setAttribute("x", 0);
+    inner.setAttribute("y", 0);
+    g.appendChild(inner);
+    textLines[i].forEach(([line, bold], k) => {
+      el("text", { x, y: top + diagramH + 30 + k * 22, class: bold ? "slide-text strong" : "slide-text" },
+        out).textContent = line;
+    });
+  });
+  legendG.setAttribute("transform", `translate(24,${height - legendH - 14})`);
   return new XMLSerializer().serializeToString(out);
 }
 
@@ -723,13 +841,12 @@ async function exportAs(kind) {
     const img = new Image();
     await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; img.src = url; });
     const canvas = document.createElement("canvas");
-    canvas.width = img.width * 2;
-    canvas.height = img.height * 2;
+    canvas.width = SLIDE.width;
+    canvas.height = SLIDE.height;
     const ctx = canvas.getContext("2d");
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.scale(2, 2);
-    ctx.drawImage(img, 0, 0);
+    ctx.drawImage(img, 0, 0, SLIDE.width, SLIDE.height);
     URL.revokeObjectURL(url);
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
     download(`${baseName()}.png`, blob);
@@ -768,17 +885,60 @@ function wire() {
   $("view-toggle").addEventListener("click", () => {
     lab.tableView = !lab.tableView;
     $("view-toggle").setAttribute("aria-pressed", String(lab.tableView));
-    $("view-toggle").textContent = lab.tableView ? "Diagram view" : "Table view";
+    $("view-toggle").textContent = lab.tableView ? "Diagram" : "Tables";
     render();
   });
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("predict").checked = lab.predict;
   $("predict").addEventListener("change", () => setPredict($("predict").checked));
   const menu = $("export-menu");
-  $("export-button").addEventListener("click", () => {
-    menu.hidden = !menu.hidden;
-    $("export-button").setAttribute("aria-expanded", String(!menu.hidden));
-  });
+  const menus = [[$("export-button"), menu], [$("designs-button"), $("designs")]];
+  const closeMenus = (except = null) => {
+    for (const [button, items] of menus) {
+      if (items === except) continue;
+      items.hidden = true;
+      button.setAttribute("aria-expanded", "false");
+    }
+  };
+  for (const [button, items] of menus) {
+    button.addEventListener("click", () => {
+      closeMenus(items);
+      items.hidden = !items.hidden;
+      button.setAttribute("aria-expanded", String(!items.hidden));
+    });
+  }
+  for (const [id, target] of [["chart-tab", "chart"], ["op-tab", "opform"]]) {
+    $(id).addEventListener("click", () => {
+      const open = $(target).hidden;
+      $(target).hidden = !open;
+      $(id).setAttribute("aria-expanded", String(open));
+    });
+  }
+  $("about").querySelector("summary").addEventListener("click", () => { lab.aboutTouched = true; });
+  $("zoom-in").addEventListener("click", () => zoom(1));
+  $("zoom-out").addEventListener("click", () => zoom(-1));
+  $("zoom-fit").addEventListener("click", () => zoom(0));
+  $("present-button").addEventListener("click", () => setPresent(!lab.present));
+  // the colours chosen are remembered where storage is allowed (not in a deck's frame)
+  const theme = $("theme");
+  const stored = { get: () => { try { return localStorage.getItem("rmaplab-theme"); } catch { return null; } },
+    set: (v) => { try { localStorage.setItem("rmaplab-theme", v); } catch { /* not remembered */ } } };
+  theme.value = stored.get() || "";
+  const dark = window.matchMedia("(prefers-color-scheme: dark)");
+  const applyTheme = () => {
+    document.documentElement.dataset.theme = theme.value || (dark.matches ? "dark" : "light");
+    stored.set(theme.value);
+  };
+  theme.addEventListener("change", applyTheme);
+  dark.addEventListener("change", applyTheme);
+  applyTheme();
+  // the diagram refits whenever its space changes (window, drawers, zoom of the browser)
+  let pending = 0;
+  new ResizeObserver(() => {
+    cancelAnimationFrame(pending);
+    pending = requestAnimationFrame(() => drawDiagrams());
+  }).observe($("stage"));
+  window.addEventListener("beforeprint", () => { $("legend-box").open = true; });
   for (const b of menu.querySelectorAll("[data-export]")) {
     b.addEventListener("click", () => { menu.hidden = true; guarded(() => exportAs(b.dataset.export)); });
   }
@@ -790,22 +950,62 @@ function wire() {
   });
   document.addEventListener("keydown", (event) => {
     const t = event.target;
-    // keys belong to fields being typed in (a checkbox or button keeps them for the lab)
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // keys belong to fields being typed in
     if (t.closest("select, textarea, dialog")
-        || (t.tagName === "INPUT" && !["checkbox", "button"].includes(t.type))) return;
+        || (t.tagName === "INPUT" && !["checkbox", "button", "range"].includes(t.type))) return;
+    const node = t.closest(".diagram [data-id]");
+    if (node && (event.key === "Enter" || event.key === " ")) {
+      // a box's actions, as a click would open them
+      event.preventDefault();
+      const box = node.getBoundingClientRect();
+      node.dispatchEvent(new MouseEvent("click", { bubbles: true, clientX: box.left + 4,
+        clientY: box.bottom }));
+      return;
+    }
+    // Space and Enter on a control work that control, never autoplay
+    if ((event.key === " " || event.key === "Enter")
+        && t.closest("button, a, summary, input, label, [role='button']")) return;
+    if (t.type === "range" && event.key.startsWith("Arrow")) return;
     if (event.key === "ArrowRight") { stop(); forward(); } else if (event.key === "ArrowLeft") { stop(); back(); } else if (event.key === "Home") go(0);
     else if (event.key === "End") go(lab.session.length);
     else if (event.key === " ") { event.preventDefault(); play(); } else if (event.key === "t") $("view-toggle").click();
     else if (event.key === "?") $("help").showModal();
     else if (event.key === "s") walks.skip();
-    else if (event.key === "Escape") { closePopover(); menu.hidden = true; } else return;
+    else if (event.key === "p") setPresent(!lab.present);
+    else if (event.key === "+" || event.key === "=") zoom(1);
+    else if (event.key === "-") zoom(-1);
+    else if (event.key === "0") zoom(0);
+    else if (event.key === "Escape") {
+      closePopover();
+      closeMenus();
+      if (lab.present) setPresent(false);
+    } else return;
   });
   document.addEventListener("click", (event) => {
     if (!event.target.closest("#popover, .diagram [data-id]")) closePopover();
+    if (!event.target.closest(".menu")) closeMenus();
   });
 }
 
+// Zoom: one step larger or smaller than the fitted size, or back to fit (0).
+function zoom(direction) {
+  const i = ZOOMS.indexOf(lab.zoom);
+  lab.zoom = direction === 0 ? 1 : ZOOMS[Math.max(0, Math.min(ZOOMS.length - 1, i + direction))];
+  $("zoom-fit").textContent = lab.zoom === 1 ? "fit" : `${Math.round(lab.zoom * 100)}%`;
+  drawDiagrams();
+}
+
+function setPresent(on) {
+  lab.present = on;
+  document.body.classList.toggle("present", on);
+  $("present-button").setAttribute("aria-pressed", String(on));
+  if (lab.session) { updateUrl(); drawDiagrams(); }
+  if (on) $("stage").focus();
+}
+
 if (embed) document.body.classList.add("embed");
+if (lab.present) setPresent(true);
 fillPicker();
 const context = { lab, open, show, applyOp, go, guarded, say, download, nextPid, closePopover, rendered };
 for (const module of [branch, editor, exporting, freeplay, glossary]) module.install(context);

@@ -109,7 +109,7 @@ export function install(context) {
   button.className = "back-to-story";
   button.hidden = true;
   button.addEventListener("click", () => ctx.guarded(back));
-  $("scenario").closest("label").after(button);
+  $("scenario").after(button);
   $("scenario").addEventListener("change", forget);
   $("load-file").addEventListener("change", forget);
 }

@@ -1,34 +1,55 @@
-// Pure geometry: one design's state document -> nodes and edges in fixed columns.
-// No DOM here, so it can be tested on its own. Every node and edge has a stable id made
-// from engine ids, so the renderer can animate the same object from one step to the next.
+// Pure geometry: one design's state document -> nodes and edges. No DOM here, so it can be
+// tested on its own. Every node and edge has a stable id made from engine ids, so the
+// renderer can animate the same object from one step to the next.
+//
+// Every label is measured (the diagram's font is monospaced) and wrapped to its column, so
+// it fits its box. Columns are arranged for the space the page offers: in one row, in two
+// bands (the process side above the rmap side), or stacked for a phone; long columns of
+// frames or rmap objects split into sub-columns. Arrows are routed orthogonally through the
+// gutters between columns and cross a column only where it has no box.
 
-export const ROW = 20;
+export const FONT = 12;            // every text of the diagram, in diagram units
+export const LINE = 15;
+const CHAR = 0.61 * FONT;          // DejaVu Sans Mono advances 0.602 em; a little slack
+const BADGE_CHAR = 0.72 * FONT;    // the badge's bold sans capitals
+const HEAD_CHAR = 0.78 * FONT;     // column heads: sans capitals, letter-spaced
+const PAD = 6;
+const ROW = 20;                    // one PTE row
+const LANE = 22;                   // the band beside a vma's title where its arrows arrive
+const GUTTER = 26;
+const MARGIN = 10;
+const HEAD = 26;
+const BAND_GAP = 34;
+const GAP = 10;                    // between stacked boxes: room for an arrow to cross
 export const LIMITS = { ptesPerVma: 24, ptes: 320, frames: 160, processes: 24, slots: 120 };
 
-export const COLUMNS = {
-  vmas: { x: 8, w: 232, title: "processes and vmas" },
-  ptes: { x: 262, w: 150, title: "page-table entries" },
-  frames: { x: 446, w: 214, title: "frames (struct page)" },
-  rmap: { x: 694, w: 212, title: "rmap objects" },
-  swap: { x: 940, w: 150, title: "swap slots" },
-};
-export const WIDTH = 1100;
+const HEADS = { vmas: "processes · vmas", ptes: "PTEs", frames: "frames", rmap: "rmap objects",
+  swap: "swap slots" };
+const MAXCH = { vmas: 23, ptes: 18, frames: 22, rmap: 22, swap: 21 };
 const NO_ANON_VMA = new Set(["pte_chain", "anonmm"]);
-const TOP = 30;
+
+// What each arrow is, as the kernel names the field. Shown on hover and in the legend.
+export const EDGE_KINDS = {
+  pte: { field: "pte → pfn", about: "a page-table entry maps a frame" },
+  swapent: { field: "swp_entry", about: "a swap PTE names its slot" },
+  zero: { field: "pte → zero page", about: "a PTE maps the shared zero page" },
+  mapping: { field: "page->mapping", about: "the frame's rmap pointer" },
+  "vma-anon": { field: "vma->anon_vma", about: "the vma's anon_vma" },
+  list: { field: "anon_vma->head", about: "the list the reclaim walk follows, in walk order" },
+  avc: { field: "avc->vma", about: "an anon_vma_chain links its anon_vma to a vma" },
+  parent: { field: "anon_vma->parent", about: "the anon_vma it was forked from" },
+  swapcache: { field: "swap cache", about: "a slot's page in the swap cache" },
+  anonmm: { field: "anonmm->mm", about: "the process an anonmm stands for" },
+  chain: { field: "pte_chain->ptes[]", about: "a pte_chain block lists a PTE" },
+};
+const MAPPING_FIELDS = { vma: "page->as.vma (PageDirect)", pte: "page->pte.direct (PageDirect)",
+  anon_vma: "page->mapping → anon_vma", anonmm: "page->mapping → anonmm" };
 
 export const hex = (n) => "0x" + Number(n).toString(16);
 
 // Node id of an engine object reference ({kind, id} / a PTE {kind: "pte", pid, addr}).
 export function objectNodeIds(obj, state) {
   switch (obj.kind) {
-    case "frame": return [`frame:${obj.id}`];
-    case "vma": return [`vma:${obj.id}`];
-    case "anon_vma": return [`anon_vma:${obj.id}`];
-    case "slot": return [`slot:${obj.id}`];
-    case "mm": return [`mm:${obj.id}`];
-    case "avc": return [`avc:${obj.id}`];
-    case "anonmm": return [`anonmm:${obj.id}`];
-    case "pte_chain": return [`pte_chain:${obj.id}`];
     case "pte": return [`pte:${obj.pid}:${obj.addr}`];
     case "pte_range": {
       const mm = (state?.mms || []).find((m) => m.pid === obj.pid);
@@ -36,6 +57,8 @@ export function objectNodeIds(obj, state) {
       return mm.ptes.filter((p) => p.addr >= obj.start && p.addr < obj.end)
         .map((p) => `pte:${obj.pid}:${p.addr}`);
     }
+    case "frame": case "vma": case "anon_vma": case "slot": case "mm": case "avc":
+    case "anonmm": case "pte_chain": return [`${obj.kind}:${obj.id}`];
     default: return [];
   }
 }
@@ -51,177 +74,360 @@ function plural(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-function ptesLabel(p) {
-  if (p.kind === "page") return [`${hex(p.addr)}`, `F${p.pfn} ${p.writable ? "rw" : "ro"}`];
-  if (p.kind === "swap") return [`${hex(p.addr)}`, `swap S${p.slot}`];
-  return [`${hex(p.addr)}`, "zero page ro"];
+/** A line cut to at most `max` characters, between " · " parts where it can, else between
+ * words; continuation lines are indented. */
+function wrapLine(text, max) {
+  if (text.length <= max) return [text];
+  const out = [];
+  let cur = "";
+  const parts = text.split(" · ");
+  parts.forEach((part, i) => {
+    const tail = i < parts.length - 1 ? " ·" : "";
+    const next = cur ? `${cur} ${part}${tail}` : `${part}${tail}`;
+    if (next.length <= max || !cur.trim()) { cur = next; return; }
+    out.push(cur);
+    cur = `  ${part}${tail}`;
+  });
+  out.push(cur);
+  // a part longer than a line: between words
+  return out.flatMap((line) => {
+    if (line.length <= max) return [line];
+    const words = [];
+    let w = "";
+    for (const word of line.split(" ")) {
+      const next = w ? `${w} ${word}` : word;
+      if (next.length > max && w.trim()) { words.push(w); w = `  ${word}`; } else w = next;
+    }
+    words.push(w);
+    return words;
+  });
 }
+
+const textWidth = (text) => text.length * CHAR;
 
 function mappingText(m) {
   if (!m) return "mapping NULL";
   if (m.kind === "vma") return `as.vma → vma ${m.id}`;
   if (m.kind === "pte") return `pte.direct → ${hex(m.addr)} (pid ${m.pid})`;
   if (m.kind === "swapper_space") return "mapping → swapper_space";
-  return `→ ${m.kind.replace("_", " ")} ${m.id}`;
+  return `mapping → ${m.kind} ${m.id}`;
 }
 
-function node(nodes, id, kind, col, y, h, lines, extra = {}) {
-  const c = COLUMNS[col];
-  const n = { id, kind, col, x: c.x, y, w: c.w, h, lines, ...extra };
-  nodes.push(n);
-  return n;
+// A box of text lines in a column; `group` keeps boxes together when a column splits.
+function box(id, kind, col, lines, extra = {}) {
+  const wrapped = extra.inline ? lines : lines.flatMap((l) => wrapLine(l, MAXCH[col]));
+  const h = extra.inline ? ROW - 2 : 7 + wrapped.length * LINE;
+  let need = extra.inline
+    ? textWidth(lines.join("  ")) + 2 * PAD
+    : Math.max(...wrapped.map(textWidth)) + 2 * PAD;
+  if (extra.badge) need = Math.max(need, textWidth(wrapped[0]) + 3 * PAD + badgeWidth(extra.badge));
+  return { id, kind, col, lines: wrapped, h, need: need + (extra.indent || 0), x: 0, y: 0, w: 0,
+    ...extra };
 }
 
-// Lay out one design's state. Returns {width, height, nodes, edges, hidden}.
-export function layoutState(state) {
+export const badgeWidth = (text) => text.length * BADGE_CHAR + 12;
+
+// ----- the boxes ---------------------------------------------------------------------------
+
+function buildNodes(state) {
   const nodes = [];
-  const edges = [];
-  const hidden = { ptes: 0, frames: 0, processes: 0, slots: 0 };
   const byId = new Map();
-  const add = (n) => { byId.set(n.id, n); return n; };
+  const add = (n) => { nodes.push(n); byId.set(n.id, n); return n; };
+  const hidden = { ptes: 0, frames: 0, processes: 0, slots: 0 };
 
-  // processes, vmas and their PTEs; beyond a total budget, each vma shows one summary row
-  let y = TOP;
   const mms = state.mms || [];
   const totalPtes = mms.reduce((n, mm) => n + mm.ptes.length, 0);
   const summarise = totalPtes > LIMITS.ptes;
-  mms.slice(0, LIMITS.processes).forEach((mm) => {
-    add(node(nodes, `mm:${mm.pid}`, "mm", "vmas", y, 34, [`pid ${mm.pid}`,
-      `${plural(mm.vmas.length, "vma")} · ${plural(mm.ptes.length, "PTE")}`],
-    { pid: mm.pid }));
-    y += 38;
-    if (!mm.vmas.length) { y += 8; return; }
+  let group = 0;
+  for (const mm of mms.slice(0, LIMITS.processes)) {
+    group += 1;
+    add(box(`mm:${mm.pid}`, "mm", "vmas", [`pid ${mm.pid} · ${plural(mm.vmas.length, "vma")} · `
+      + plural(mm.ptes.length, "PTE")], { pid: mm.pid, group }));
+    let next = 0;  // PTEs and vmas are both in address order
     for (const vma of mm.vmas) {
-      const mine = mm.ptes.filter((p) => p.addr >= vma.vm_start && p.addr < vma.vm_end);
+      while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_start) next += 1;
+      const first = next;
+      while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_end) next += 1;
+      const mine = mm.ptes.slice(first, next);
       const shown = summarise ? [] : mine.slice(0, LIMITS.ptesPerVma);
       const extra = mine.length - shown.length;
       hidden.ptes += extra;
-      const rows = Math.max(2, shown.length + (extra > 0 ? 1 : 0));
-      const h = Math.max(50, rows * ROW + 4);
       // pte_chain and anonmm have no anon_vma at all: do not show an empty pointer
       const av = NO_ANON_VMA.has(state.design) ? "" : vma.anon_vma == null ? " · anon_vma NULL"
         : ` · anon_vma ${vma.anon_vma}`;
-      add(node(nodes, `vma:${vma.id}`, "vma", "vmas", y, h, [
-        `vma ${vma.id}  ${vma.prot}`,
-        `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`,
-        `vm_pgoff ${vma.vm_pgoff}${av}`,
-      ], { pid: mm.pid, vma, classes: vma.prot === "none" ? ["prot-none"] : [] }));
-      shown.forEach((p, i) => {
+      const v = add(box(`vma:${vma.id}`, "vma", "vmas", [`vma ${vma.id} ${vma.prot}${av}`,
+        `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`, `vm_pgoff ${vma.vm_pgoff}`],
+      { pid: mm.pid, vma, group, classes: vma.prot === "none" ? ["prot-none"] : [], rows: [] }));
+      for (const p of shown) {
         const classes = [`pte-${p.kind}`];
         if (p.writable) classes.push("writable");
-        add(node(nodes, `pte:${mm.pid}:${p.addr}`, "pte", "ptes", y + 2 + i * ROW, ROW - 2,
-          ptesLabel(p), { pid: mm.pid, pte: p, classes, inline: true }));
-      });
+        const target = p.kind === "page" ? `F${p.pfn} ${p.writable ? "rw" : "ro"}`
+          : p.kind === "swap" ? `swap S${p.slot}` : "zero page ro";
+        v.rows.push(add(box(`pte:${mm.pid}:${p.addr}`, "pte", "ptes", [hex(p.addr), target],
+          { pid: mm.pid, pte: p, classes, inline: true })));
+      }
       if (extra > 0) {
         const kinds = ["page", "swap", "zero"].map((k) => [k, mine.filter((p) => p.kind === k).length])
           .filter(([, n]) => n).map(([k, n]) => `${n} ${k === "page" ? "present" : k}`);
         const label = shown.length ? `… ${extra} more ${extra === 1 ? "PTE" : "PTEs"}`
           : `${plural(mine.length, "PTE")}: ${kinds.join(", ")}`;
-        add(node(nodes, `pte-more:${vma.id}`, "more", "ptes", y + 2 + shown.length * ROW,
-          ROW - 2, [label], { inline: true }));
+        v.rows.push(add(box(`pte-more:${vma.id}`, "more", "ptes", [label], { inline: true })));
       }
-      y += h + 6;
     }
-    y += 10;
-  });
+  }
   hidden.processes = Math.max(0, mms.length - LIMITS.processes);
-  if (hidden.processes) {
-    add(node(nodes, "mm-more", "more", "vmas", y, 24, [`… ${hidden.processes} more processes`]));
-    y += 30;
-  }
-  const leftHeight = y;
+  if (hidden.processes) add(box("mm-more", "more", "vmas", [`… ${hidden.processes} more processes`]));
 
-  // frames (and the shared zero page, if any PTE maps it)
-  y = TOP;
-  const zeroUsers = [];
   const pages = state.pages || [];
-  for (const n of nodes) if (n.kind === "pte" && n.pte.kind === "zero") zeroUsers.push(n);
-  if (zeroUsers.length) {
-    add(node(nodes, "zero", "zero", "frames", y, 34, ["the zero page",
-      "shared, read-only, no rmap"]));
-    y += 40;
+  if (mms.some((mm) => mm.ptes.some((p) => p.kind === "zero"))) {
+    add(box("zero", "zero", "frames", ["the zero page", "shared, read-only, no rmap"]));
   }
-  pages.slice(0, LIMITS.frames).forEach((p) => {
-    const flags = p.flags.length ? p.flags.join(" ") : "no flags";
-    const classes = p.flags.map((f) => `flag-${f}`);
+  for (const p of pages.slice(0, LIMITS.frames)) {
     const index = p.index == null ? "" : ` · index ${p.mapping?.kind === "anonmm" ? hex(p.index) : p.index}`;
-    const slot = p.swap_slot == null ? "" : ` · swap S${p.swap_slot}`;
-    add(node(nodes, `frame:${p.pfn}`, "frame", "frames", y, 64, [
-      `F${p.pfn}  ${flags}`,
-      mappingText(p.mapping),
-      `mapcount ${p.mapcount}${index}${slot}`,
-      `value ${p.value}`,
-    ], { page: p, classes, badge: p.flags.includes("direct") ? "DIRECT" : null }));
-    y += 70;
-  });
-  hidden.frames = Math.max(0, pages.length - LIMITS.frames);
-  if (hidden.frames) {
-    add(node(nodes, "frame-more", "more", "frames", y, 24, [`… ${hidden.frames} more frames`]));
-    y += 30;
+    const lines = [`F${p.pfn}  ${p.flags.length ? p.flags.join(" ") : "no flags"}`,
+      mappingText(p.mapping), `mapcount ${p.mapcount}${index}`,
+      `${p.swap_slot == null ? "" : `swap S${p.swap_slot} · `}value ${p.value}`];
+    if (p.page_mapping) lines.push(`page_mapping() = ${p.page_mapping}`);
+    add(box(`frame:${p.pfn}`, "frame", "frames", lines, { page: p,
+      classes: p.flags.map((f) => `flag-${f}`), badge: p.flags.includes("direct") ? "DIRECT" : null }));
   }
-  const frameHeight = y;
+  hidden.frames = Math.max(0, pages.length - LIMITS.frames);
+  if (hidden.frames) add(box("frame-more", "more", "frames", [`… ${hidden.frames} more frames`]));
 
-  // the design's rmap objects
-  y = TOP;
   const avcs = new Map((state.anon_vma_chains || []).map((c) => [c.id, c]));
   for (const av of state.anon_vmas || []) {
+    group += 1;
     const lines = [`anon_vma ${av.id}`];
     if (av.root !== undefined) {
       lines.push(`root ${av.root} · parent ${av.parent} · refcount ${av.refcount}`);
       lines.push(`children ${av.num_children} · active vmas ${av.num_active_vmas}`);
     }
-    lines.push(av.vmas.length ? `walk: ${av.vmas.map((v) => `vma ${v}`).join(" → ")}`
-      : "walk: (empty)");
-    const n = add(node(nodes, `anon_vma:${av.id}`, "anon_vma", "rmap", y, 10 + lines.length * 14,
-      lines, { anonVma: av }));
-    y += n.h + 4;
+    lines.push(av.vmas.length ? `walk: ${av.vmas.map((v) => `vma ${v}`).join(" → ")}` : "walk: (empty)");
+    add(box(`anon_vma:${av.id}`, "anon_vma", "rmap", lines, { anonVma: av, group }));
     for (const cid of av.avcs || []) {
       const c = avcs.get(cid);
-      if (!c) continue;
-      add(node(nodes, `avc:${c.id}`, "avc", "rmap", y, 18, [`avc ${c.id}: vma ${c.vma} ↔ anon_vma ${c.anon_vma}`],
-        { avc: c, inline: true, indent: 14 }));
-      y += 20;
+      if (c) {
+        add(box(`avc:${c.id}`, "avc", "rmap", [`avc ${c.id} → vma ${c.vma}`],
+          { avc: c, inline: true, indent: 14, group }));
+      }
     }
-    y += 8;
   }
   for (const am of state.anonmms || []) {
-    const lines = [`anonmm ${am.id}${am.head === am.id ? " (head)" : ""}`,
+    group += 1;
+    add(box(`anonmm:${am.id}`, "anonmm", "rmap", [`anonmm ${am.id}${am.head === am.id ? " (head)" : ""}`,
       am.pid == null ? "mm gone (lingers for its pages)" : `mm of pid ${am.pid}`,
-      `count ${am.count} · ring ${am.ring.join(" → ")}`];
-    add(node(nodes, `anonmm:${am.id}`, "anonmm", "rmap", y, 50, lines, { anonmm: am,
+      `count ${am.count} · ring ${am.ring.join(" → ")}`], { anonmm: am, group,
       classes: am.pid == null ? ["dead"] : [] }));
-    y += 56;
   }
   for (const block of state.pte_chains || []) {
-    const lines = [`pte_chain ${block.id} (frame ${block.pfn})`,
-      ...block.entries.map((e) => `${hex(e.addr)} of pid ${e.pid}`)];
-    const n = add(node(nodes, `pte_chain:${block.id}`, "pte_chain", "rmap", y,
-      10 + lines.length * 14, lines, { block }));
-    y += n.h + 6;
+    group += 1;
+    add(box(`pte_chain:${block.id}`, "pte_chain", "rmap", [`pte_chain ${block.id} (frame ${block.pfn})`,
+      ...block.entries.map((e) => `${hex(e.addr)} of pid ${e.pid}`)], { block, group }));
   }
-  const rmapHeight = y;
 
-  // swap slots
-  y = TOP;
   const swap = state.swap || [];
-  swap.slice(0, LIMITS.slots).forEach((s) => {
-    add(node(nodes, `slot:${s.slot}`, "slot", "swap", y, 50, [
-      `S${s.slot}  ${s.ptes} swap PTE${s.ptes === 1 ? "" : "s"}`,
-      s.cached_pfn == null ? "not in the swap cache" : `swap cache → F${s.cached_pfn}`,
-      `value ${s.value}`,
-    ], { slot: s }));
-    y += 56;
-  });
-  hidden.slots = Math.max(0, swap.length - LIMITS.slots);
-  if (hidden.slots) {
-    add(node(nodes, "slot-more", "more", "swap", y, 24, [`… ${hidden.slots} more slots`]));
-    y += 30;
+  for (const s of swap.slice(0, LIMITS.slots)) {
+    add(box(`slot:${s.slot}`, "slot", "swap", [`S${s.slot}  ${s.ptes} swap PTE${s.ptes === 1 ? "" : "s"}`,
+      s.cached_pfn == null ? "swap cache: none" : `swap cache → F${s.cached_pfn}`,
+      `value ${s.value}`], { slot: s }));
   }
-  const swapHeight = y;
+  hidden.slots = Math.max(0, swap.length - LIMITS.slots);
+  if (hidden.slots) add(box("slot-more", "more", "swap", [`… ${hidden.slots} more slots`]));
+  return { nodes, byId, hidden };
+}
 
-  // every pointer is an arrow
-  const edge = (from, to, kind, label) => {
-    if (byId.has(from) && byId.has(to)) edges.push({ id: `${kind}:${from}>${to}`, from, to, kind, label });
+// A freed object that something still points at is drawn as a ghost, so the dangling pointer
+// shows (rc3-oops: a frame whose page->mapping names an anon_vma that was freed).
+function addGhosts(state, nodes, byId) {
+  const alive = {
+    anon_vma: new Set((state.anon_vmas || []).map((a) => a.id)),
+    vma: new Set((state.mms || []).flatMap((m) => m.vmas.map((v) => v.id))),
+    anonmm: new Set((state.anonmms || []).map((a) => a.id)),
+  };
+  const wanted = [];
+  for (const p of state.pages || []) if (p.mapping) wanted.push(p.mapping);
+  for (const mm of state.mms || []) {
+    for (const v of mm.vmas) if (v.anon_vma != null) wanted.push({ kind: "anon_vma", id: v.anon_vma });
+  }
+  for (const ref of wanted) {
+    const id = `${ref.kind}:${ref.id}`;
+    if (!alive[ref.kind] || alive[ref.kind].has(ref.id) || byId.has(id)) continue;
+    const n = box(id, "ghost", ref.kind === "vma" ? "vmas" : "rmap",
+      [`${ref.kind} ${ref.id}`, "freed, still pointed at"], { classes: ["ghost"], group: -nodes.length });
+    nodes.push(n);
+    byId.set(id, n);
+  }
+}
+
+// ----- arrangements ------------------------------------------------------------------------
+
+// Stack one column's boxes from y, keeping groups together; split into k sub-columns.
+function stackColumn(list, k) {
+  const groups = [];
+  for (const n of list) {
+    const last = groups[groups.length - 1];
+    if (last && n.group != null && last[0].group === n.group) last.push(n);
+    else groups.push([n]);
+  }
+  const heightOf = (g) => g.reduce((s, n) => s + n.h + (n.inline ? 2 : GAP), 0);
+  const total = groups.reduce((s, g) => s + heightOf(g), 0);
+  const per = total / k;
+  const subs = [[]];
+  let acc = 0;
+  for (const g of groups) {
+    if (acc >= per && subs.length < k && subs[subs.length - 1].length) { subs.push([]); acc = 0; }
+    subs[subs.length - 1].push(g);
+    acc += heightOf(g);
+  }
+  return subs.map((gs) => {
+    let y = 0;
+    const placed = [];
+    for (const g of gs) {
+      for (const n of g) {
+        placed.push([n, y]);
+        y += n.h + (n.inline ? 2 : GAP);
+      }
+    }
+    return { placed, height: y };
+  });
+}
+
+// The process side: each vma's PTE rows start below its title lane.
+function stackProcesses(list) {
+  let y = 0;
+  const placed = [];
+  for (const n of list) {
+    if (n.kind === "pte" || (n.kind === "more" && n.col === "ptes")) continue;
+    if (n.kind === "mm" && y > 0) y += 6;
+    placed.push([n, y]);
+    if (n.kind === "vma") {
+      n.h = Math.max(n.h, LANE + n.rows.length * ROW);
+      n.rows.forEach((r, i) => placed.push([r, y + LANE + i * ROW]));
+    }
+    y += n.h + (n.kind === "mm" ? 4 : GAP);
+  }
+  return { placed, height: y };
+}
+
+const PREFER = { wide: 1, two: 0.92, stack: 0.7 };
+const BANDS = {
+  wide: [["vmas", "ptes", "frames", "rmap", "swap"]],
+  two: [["vmas", "ptes", "frames"], ["rmap", "swap"]],
+  stack: [["vmas", "ptes"], ["frames"], ["rmap"], ["swap"]],
+};
+
+function arrange(widths, arrangement, kf, kr, stacked) {
+  const cols = stacked.cols;
+  const stacks = { vmas: stacked.vmas, frames: stacked.frames[kf], rmap: stacked.rmap[kr],
+    swap: stacked.swap };
+  const bands = [];
+  let top = 0;
+  let width = 0;
+  for (const keys of BANDS[arrangement]) {
+    const columns = [];
+    let x = MARGIN;
+    for (const key of keys) {
+      if (key === "ptes") {
+        if (!cols.ptes.length) continue;
+        columns.push({ key, x, w: widths.ptes, placed: stacks.vmas.placed.filter(([n]) => n.col === "ptes"),
+          height: stacks.vmas.height });
+        x += widths.ptes + GUTTER;
+      } else if (key === "vmas") {
+        columns.push({ key, x, w: widths.vmas, placed: stacks.vmas.placed.filter(([n]) => n.col === "vmas"),
+          height: stacks.vmas.height });
+        x += widths.vmas + GUTTER;
+      } else {
+        if (!cols[key].length) continue;
+        stacks[key].forEach((sub, i) => {
+          columns.push({ key, sub: i, x, w: widths[key], placed: sub.placed, height: sub.height });
+          x += widths[key] + GUTTER;
+        });
+      }
+    }
+    if (!columns.length) continue;
+    const height = HEAD + Math.max(...columns.map((c) => c.height));
+    bands.push({ top, height, columns });
+    width = Math.max(width, x);
+    top += height + BAND_GAP;
+  }
+  const height = top - BAND_GAP + 12;
+  return { bands, width: width + (bands.length > 1 ? GUTTER : 0), height };
+}
+
+function candidates(cols, widths) {
+  const kfs = [1, 2, 3].filter((k) => k === 1 || cols.frames.length >= 6 * k);
+  const krs = [1, 2].filter((k) => k === 1 || cols.rmap.length >= 3);
+  // each column stacked once per split, shared by every arrangement
+  const stacked = { cols, vmas: stackProcesses(cols.vmas), swap: stackColumn(cols.swap, 1),
+    frames: Object.fromEntries(kfs.map((k) => [k, stackColumn(cols.frames, k)])),
+    rmap: Object.fromEntries(krs.map((k) => [k, stackColumn(cols.rmap, k)])) };
+  const out = [];
+  for (const arrangement of Object.keys(BANDS)) {
+    for (const kf of kfs) {
+      for (const kr of krs) out.push({ arrangement, kf, kr, ...arrange(widths, arrangement, kf, kr, stacked) });
+    }
+  }
+  return out;
+}
+
+/** The scale at which a layout w×h fits the space: both sides, or the width on a scrolling
+ * page; a small state is drawn at most twice its size. */
+function fitScale(w, h, space) {
+  if (space.scroll) return Math.min(space.width / w, 1.6);
+  return Math.min(space.width / w, space.height / h, 2);
+}
+
+/** The scale to draw at: fit, but never below 9 px text when scrolling down can show the rest. */
+export function displayScale(w, h, space, zoom = 1) {
+  let s = fitScale(w, h, space);
+  if (!space.scroll && s * FONT < 9) s = Math.max(s, Math.min(space.width / w, 9 / FONT));
+  return s * zoom;
+}
+
+// Lay out one design's state for the space {width, height, scroll} (pixels) it is drawn in.
+// Returns {width, height, nodes, edges, hidden, heads, arrangement}.
+export function layoutState(state, space = { width: 1100, height: 800, scroll: false }) {
+  const { nodes, byId, hidden } = buildNodes(state);
+  addGhosts(state, nodes, byId);
+  const cols = { vmas: [], ptes: [], frames: [], rmap: [], swap: [] };
+  for (const n of nodes) cols[n.col].push(n);
+  const widths = {};
+  for (const [key, list] of Object.entries(cols)) {
+    widths[key] = Math.ceil(Math.max(HEADS[key].length * HEAD_CHAR, ...list.map((n) => n.need)));
+  }
+  // one row reads best; bands and sub-columns only when they draw clearly larger
+  let best = null;
+  for (const c of candidates(cols, widths)) {
+    c.scale = fitScale(c.width, c.height, space) * PREFER[c.arrangement] / (1 + 0.06 * (c.kf + c.kr - 2));
+    if (!best || c.scale > best.scale * 1.02) best = c;
+  }
+  const heads = [];
+  for (const band of best.bands) {
+    for (const c of band.columns) {
+      c.y0 = band.top;
+      if (!c.sub) heads.push({ key: c.key, x: c.x, y: band.top + 16, text: HEADS[c.key] });
+      for (const [n, y] of c.placed) {
+        n.x = c.x;
+        n.y = band.top + HEAD + y;
+        n.w = c.w;
+        n.column = c;
+      }
+    }
+  }
+  const edges = routeAll(nodes, byId, best);
+  return { width: best.width, height: best.height, nodes, edges, hidden, heads,
+    arrangement: `${best.arrangement}/${best.kf}/${best.kr}` };
+}
+
+// ----- arrows ------------------------------------------------------------------------------
+
+function buildEdges(nodes, byId) {
+  const edges = [];
+  const edge = (from, to, kind, label, field) => {
+    if (byId.has(from) && byId.has(to)) {
+      edges.push({ id: `${kind}:${from}>${to}`, from, to, kind, label,
+        field: field || EDGE_KINDS[kind].field });
+    }
   };
   for (const n of nodes) {
     if (n.kind === "pte") {
@@ -233,9 +439,9 @@ export function layoutState(state) {
       edge(n.id, `anon_vma:${n.vma.anon_vma}`, "vma-anon");
     } else if (n.kind === "frame") {
       const m = n.page.mapping;
-      if (!m) continue;
-      if (m.kind === "pte") edge(n.id, `pte:${m.pid}:${m.addr}`, "mapping");
-      else if (m.kind !== "swapper_space") edge(n.id, `${m.kind}:${m.id}`, "mapping");
+      if (!m || m.kind === "swapper_space") continue;
+      const to = m.kind === "pte" ? `pte:${m.pid}:${m.addr}` : `${m.kind}:${m.id}`;
+      edge(n.id, to, "mapping", null, MAPPING_FIELDS[m.kind]);
     } else if (n.kind === "slot" && n.slot.cached_pfn != null) {
       edge(n.id, `frame:${n.slot.cached_pfn}`, "swapcache");
     } else if (n.kind === "anon_vma") {
@@ -245,33 +451,146 @@ export function layoutState(state) {
     } else if (n.kind === "avc") {
       edge(n.id, `vma:${n.avc.vma}`, "avc");
     } else if (n.kind === "anonmm") {
-      const am = n.anonmm;
-      if (am.pid != null) edge(n.id, `mm:${am.pid}`, "anonmm");
+      if (n.anonmm.pid != null) edge(n.id, `mm:${n.anonmm.pid}`, "anonmm");
     } else if (n.kind === "pte_chain") {
       for (const e of n.block.entries) edge(n.id, `pte:${e.pid}:${e.addr}`, "chain");
     }
   }
-  for (const e of edges) routeEdge(e, byId);
-  const height = Math.max(leftHeight, frameHeight, rmapHeight, swapHeight, 120) + 10;
-  return { width: WIDTH, height, nodes, edges, hidden };
+  return edges;
 }
 
-// A cubic curve from the side of `from` facing `to` to the side of `to` facing `from`.
-export function routeEdge(e, byId) {
-  const a = byId.get(e.from);
-  const b = byId.get(e.to);
-  const ay = a.y + Math.min(a.h / 2, 12);
-  const by = b.y + Math.min(b.h / 2, 12);
-  let x1; let x2; let dir;
-  if (b.x > a.x + a.w / 2) { x1 = a.x + a.w; x2 = b.x; dir = 1; } else if (b.x + b.w < a.x + a.w / 2) {
-    x1 = a.x; x2 = b.x + b.w; dir = -1;
-  } else { // same column: loop out on the right
-    x1 = a.x + a.w; x2 = b.x + b.w; dir = 0;
+// Where an arrow leaves or reaches a box: beside the line it concerns.
+function anchorY(n, role, kind) {
+  if (n.kind === "vma") return n.y + (role === "from" ? 7 : 16);
+  if (n.kind === "frame" && role === "from" && kind === "mapping") return n.y + 4 + LINE * 1.5;
+  if (n.inline || n.kind === "mm" || n.kind === "ghost") return n.y + n.h / 2;
+  return n.y + 4 + LINE / 2;
+}
+
+// Free stretches of a column, where an arrow may cross it.
+function freeSpans(column) {
+  const busy = column.placed.map(([n]) => [n.y - 3, n.y + n.h + 3]).sort((a, b) => a[0] - b[0]);
+  const spans = [];
+  let y = column.y0 + HEAD;
+  for (const [a, b] of busy) {
+    if (a > y) spans.push([y, a]);
+    y = Math.max(y, b);
   }
-  const bend = dir === 0 ? 40 : Math.max(30, Math.abs(x2 - x1) / 2);
-  const c1 = dir === 0 ? x1 + bend : x1 + dir * bend;
-  const c2 = dir === 0 ? x2 + bend : x2 - dir * bend;
-  e.d = `M${x1},${ay} C${c1},${ay} ${c2},${by} ${x2},${by}`;
-  e.mid = { x: (x1 + x2) / 2 + (dir === 0 ? bend * 0.75 : 0), y: (ay + by) / 2 };
-  return e;
+  spans.push([y, column.band.top + column.band.height + BAND_GAP / 2]);
+  return spans;
+}
+
+function nearestFree(column, target) {
+  let best = null;
+  for (const [lo, hi] of column.free) {
+    if (hi - lo < 3) continue;
+    const y = Math.min(Math.max(target, lo + 1.5), hi - 1.5);
+    if (best === null || Math.abs(y - target) < Math.abs(best - target)) best = y;
+  }
+  return best;
+}
+
+function routeAll(nodes, byId, layout) {
+  const edges = buildEdges(nodes, byId);
+  for (const band of layout.bands) {
+    band.columns.forEach((c, i) => { c.band = band; c.index = i; c.free = freeSpans(c); });
+  }
+  const lanes = new Map();
+  const lane = (gutter, x0, w) => {
+    const k = lanes.get(gutter) || 0;
+    lanes.set(gutter, k + 1);
+    const n = Math.max(1, Math.floor((w - 8) / 4));
+    return x0 + 4 + (k % n) * 4 + ((Math.floor(k / n) % 2) * 2);
+  };
+  // gutter to the right of column c (or left of the first column when side = "left")
+  const gutterX = (band, i, side) => {
+    const cols = band.columns;
+    if (side === "left") return i === 0 ? lane(`${band.top}:L`, 0, MARGIN) : gutterX(band, i - 1, "right");
+    const c = cols[i];
+    const x0 = c.x + c.w;
+    const w = i + 1 < cols.length ? cols[i + 1].x - x0 : GUTTER;
+    return lane(`${band.top}:${i}`, x0, w);
+  };
+  const trunk = () => lane("trunk", layout.width - GUTTER, GUTTER);
+
+  for (const e of edges) {
+    const a = byId.get(e.from);
+    const b = byId.get(e.to);
+    const ca = a.column; const cb = b.column;
+    const ya = anchorY(a, "from", e.kind);
+    const yb = anchorY(b, "to", e.kind);
+    const pts = [];
+    // cross the columns `between` (in travel order), jogging in the gutters, to reach yb
+    const cross = (between, gutters, endX) => {
+      let y = pts[pts.length - 1][1];
+      between.forEach((col, k) => {
+        // keep the height while the column lets it through; beside the target, aim at it
+        const yc = k === between.length - 1 ? nearestFree(col, yb) : nearestFree(col, y);
+        const gx = gutters[k];
+        pts.push([gx, y]);
+        if (yc !== y) { pts.push([gx, yc]); y = yc; }
+      });
+      const gx = gutters[between.length];
+      pts.push([gx, y]);
+      if (y !== yb) pts.push([gx, yb]);
+      pts.push([endX, yb]);
+    };
+    if (ca.band === cb.band && ca.index !== cb.index) {
+      const cols = ca.band.columns;
+      const right = cb.index > ca.index;
+      const step = right ? 1 : -1;
+      const between = [];
+      for (let i = ca.index + step; i !== cb.index; i += step) between.push(cols[i]);
+      const gutters = [];
+      for (let i = ca.index; i !== cb.index; i += step) gutters.push(gutterX(ca.band, i, right ? "right" : "left"));
+      pts.push([right ? a.x + a.w : a.x + (a.indent || 0), ya]);
+      cross(between, gutters, right ? b.x + (b.indent || 0) : b.x + b.w);
+    } else if (ca.band === cb.band) {
+      // same column: a loop through the gutter on its right
+      const gx = gutterX(ca.band, ca.index, "right");
+      pts.push([a.x + a.w, ya], [gx, ya], [gx, yb], [b.x + b.w, yb]);
+    } else {
+      // another band: out to the right, up or down the trunk, in from the right
+      const colsA = ca.band.columns; const colsB = cb.band.columns;
+      const tx = trunk();
+      pts.push([a.x + a.w, ya]);
+      let y = ya;
+      for (let i = ca.index + 1; i < colsA.length; i += 1) {
+        const gx = gutterX(ca.band, i - 1, "right");
+        const yc = nearestFree(colsA[i], y);
+        pts.push([gx, y]);
+        if (yc !== y) { pts.push([gx, yc]); y = yc; }
+      }
+      pts.push([tx, y]);
+      const between = colsB.slice(cb.index + 1).reverse();
+      const gutters = [];
+      for (let i = colsB.length - 1; i >= cb.index; i -= 1) gutters.push(gutterX(cb.band, i, "right"));
+      // the trunk runs in the last gutter of band B, so that gutter is the trunk itself
+      gutters[0] = tx;
+      cross(between, gutters, b.x + b.w);
+    }
+    e.points = simplify(pts);
+    e.d = `M${e.points.map(([x, y]) => `${round(x)},${round(y)}`).join(" L")}`;
+    const [lx, ly] = e.points[e.points.length - 1];
+    const into = e.points[e.points.length - 2];
+    e.mid = { x: into[0] < lx ? lx - 10 : lx + 4, y: ly - 4 };
+  }
+  return edges;
+}
+
+const round = (v) => Math.round(v * 10) / 10;
+
+// Drop repeated points and points on a straight run.
+function simplify(pts) {
+  const out = [];
+  for (const p of pts) {
+    const last = out[out.length - 1];
+    if (last && last[0] === p[0] && last[1] === p[1]) continue;
+    if (out.length >= 2) {
+      const q = out[out.length - 2];
+      if ((q[0] === last[0] && last[0] === p[0]) || (q[1] === last[1] && last[1] === p[1])) out.pop();
+    }
+    out.push(p);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
 // waits, finished. The player's position is in the DOM (data-walk-* attributes, lit
 // classes) so that it can be read without timing.
 
-import { hex, layoutState, visitNodeId } from "./layout.js";
+import { hex, visitNodeId } from "./layout.js";
 
 const LIT = ["visit-hit", "visit-miss", "visit-skip", "visit-via", "walk-visited", "walk-current",
   "walk-frame"];
@@ -204,7 +204,8 @@ function walkSteps({ design, options }, w, before, preview) {
 
 export class WalkPlayer {
   // lab: the laboratory (panels, view, session, tableView); hooks: {step(n) → a step view
-  // from the server, speed() → ms per sub-step}.
+  // from the server, speed() → ms per sub-step, draw(panel, state): lay out and draw a
+  // state in a panel at the size its column offers}.
   constructor(lab, hooks) {
     this.lab = lab;
     this.hooks = hooks;
@@ -367,7 +368,7 @@ export class WalkPlayer {
       for (const g of diagram.svg.querySelectorAll(LIT.map((c) => `.${c}`).join(","))) g.classList.remove(...LIT);
       if (this.lab.tableView) return;
       if (k === null) {
-        diagram.draw(layoutState(this.lab.view.designs[i].state));
+        this.hooks.draw(panel, this.lab.view.designs[i].state);
         delete panel.root.dataset.walkSubstep;
         delete panel.root.dataset.walkDone;
         return;
@@ -379,7 +380,7 @@ export class WalkPlayer {
         seq[j].apply?.(state);
         if (j < upto) seq[j].after?.(state);
       }
-      diagram.draw(layoutState(state));
+      this.hooks.draw(panel, state);
       const marks = new Map();  // a later mark of a node replaces an earlier one
       for (let j = 0; j <= upto; j += 1) for (const [id, cls] of seq[j].marks) marks.set(id, cls);
       const light = (id, cls) => diagram.nodes.get(id)?.classList.add(cls);
