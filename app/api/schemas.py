@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..engine.ops import MAX_PAGES, MAX_VALUE, parse_address
+from ..engine.ops import MAX_ID, MAX_PAGES, MAX_PID, MAX_VALUE, parse_address
 from ..engine.state import PAGE_SIZE
 
 Prot = Literal["none", "r", "w", "x", "rw", "rx", "wx", "rwx"]
@@ -36,7 +36,9 @@ Address = Annotated[int, BeforeValidator(_address),
                     Field(description="an address: an integer or a \"0x...\" string",
                           json_schema_extra={"anyOf": [{"type": "integer"},
                                                        {"type": "string"}]})]
-Pid = Annotated[int, Field(ge=1, strict=True, description="a process id (positive)")]
+Pid = Annotated[int, Field(ge=1, le=MAX_PID, strict=True,
+                           description="a process id (1 to PID_MAX_LIMIT)")]
+Pfn = Annotated[int, Field(ge=1, le=MAX_ID, strict=True, description="a frame number")]
 Pages = Annotated[int, Field(ge=1, le=MAX_PAGES, strict=True)]
 Value = Annotated[int, Field(ge=-MAX_VALUE, le=MAX_VALUE, strict=True)]
 
@@ -133,7 +135,7 @@ class MergeOp(_Op):
 
 class ReclaimOp(_Op):
     op: Literal["reclaim"]
-    pfn: Pid | None = None
+    pfn: Pfn | None = None
     pid: Pid | None = None
     addr: Address | None = None
     count: Pages | None = None

@@ -26,6 +26,17 @@ CHECKED = ("mms", "ptes", "vmas", "anon_vmas", "page_mapcount", "page_flags", "p
            "page_index", "page_private", "swap_ptes", "swap_cache", "page_pte", "pte_chains",
            "anonmms", "mm_anonmm", "avcs", "vma_chain", "bugs")
 _verdicts: IdentityMemo[tuple[Violation, ...]] = IdentityMemo(32)
+MODES = ("full", "incremental")
+_mode = "full"
+
+
+def set_mode(mode: str) -> None:
+    """``full``: check the whole state after every step (the default, and the tests');
+    ``incremental``: check what the step touched (the service and the CLI)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"unknown check mode {mode!r}; the modes are {', '.join(MODES)}")
+    _mode = mode
 
 
 def check(state: State) -> list[Violation]:
