@@ -16,6 +16,7 @@ from .engine import (
     design_class,
     run_scenario,
 )
+from .engine.check import MODES, set_mode
 from .engine.compare import parse_variant
 from .render import render_compare, render_run
 from .scenarios import builtin_names, load_builtin, load_scenario
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                            "exactly as written, e.g. anon_vma_267,anon_vma_267+exact_267")
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
+    for command in (run, comp):
+        command.add_argument("--check", choices=MODES, default="incremental",
+                             help="after each step, check the invariants of what the step "
+                                  "touched (incremental, the default) or of the whole state "
+                                  "(full: slower, the test suite's)")
     serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         uvicorn.run("app.main:app", host=args.host, port=args.port)
         return 0
+    if args.command in ("run", "compare"):
+        set_mode(args.check)
     try:
         if args.command == "scenarios":
             for name in builtin_names():

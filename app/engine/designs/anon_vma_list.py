@@ -29,6 +29,8 @@ STRUCT_PAGE_ANDREA = 44  # "44 bytes instead of 48 bytes" (seed)
 class AnonVmaListDesign(Design):
     """The list-based anon_vma designs (D3, D4)."""
 
+    check_scoped = True
+
     size_table: ClassVar[dict[str, int]] = {
         "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
         "struct page, Andrea's count": STRUCT_PAGE_ANDREA,

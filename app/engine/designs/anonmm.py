@@ -92,6 +92,7 @@ class Anonmm(Design):
     }
     #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (J-8)
     anon_pgoff_linear = False
+    check_scoped = True
 
     # ----- anonmm objects -----------------------------------------------------------------
 

@@ -79,6 +79,10 @@ class Design:
     size_table: ClassVar[dict[str, int]] = {}
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
     anon_pgoff_linear: ClassVar[bool] = True
+    #: whether ``check`` may be given a map index of only the frames and slots that a step
+    #: touched (the incremental checker): true where ``check`` looks at frames and slots
+    #: only through the index, and every other loop covers the whole state
+    check_scoped: ClassVar[bool] = False
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
