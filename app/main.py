@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sessions.pool.start()
         yield
         sessions.pool.stop()
 

@@ -50,6 +50,10 @@ class Worker:
         child.close()
         self.conn = parent
 
+    def start(self) -> None:
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+
     def stop(self) -> None:
         if self.proc is not None:
             self.conn.close()
@@ -62,8 +66,7 @@ class Worker:
         """Run one job; the reply, or the ServiceError it stands for."""
         await self.lock.acquire()
         try:
-            if self.proc is None or not self.proc.is_alive():
-                self._start()
+            self.start()
             self.conn.send((name, sid, args))
         except BaseException:
             self.lock.release()
@@ -143,6 +146,10 @@ class Pool:
     async def stateless(self, name: str, *args: Any) -> Any:
         """A run or a comparison, in the run worker."""
         return await self.runs.call(name, None, args)
+
+    def start(self) -> None:
+        for worker in [*self.sessions, self.runs]:
+            worker.start()
 
     def stop(self) -> None:
         for worker in [*self.sessions, self.runs]:

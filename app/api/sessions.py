@@ -46,6 +46,11 @@ class Open:
 
     record: SessionRecord
     version: int = field(default_factory=lambda: next(_versions))
+    #: when its activity was last written to the store (reads write it at most every
+    #: TOUCH_EVERY seconds; ``record.updated`` is the last use)
+    stored: float = field(default_factory=time.time)
+    #: when a request other than its creation last used it
+    used: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -116,9 +121,10 @@ class SessionManager:
             raise Forbidden("this is a read-only link to a session (its view id): open a copy "
                             "to change it")
         self._open.move_to_end(record.id)
-        if now - record.updated > TOUCH_EVERY:
+        if now - entry.stored > TOUCH_EVERY:
             self._store(lambda: self.store.touch(record.id, now))
-            record.updated = now
+            entry.stored = now
+        record.updated = entry.used = now
         return entry
 
     def _remember(self, entry: Open) -> None:
@@ -192,13 +198,21 @@ class SessionManager:
         return data
 
     def _expire(self, now: float) -> None:
-        """Drop the sessions idle past the TTL, then the longest idle beyond the count."""
+        """Drop the sessions idle past the TTL, then the longest idle beyond the count;
+        never one used since its creation in the last TOUCH_EVERY seconds (someone is
+        looking at it, and that use may not be stored yet)."""
+        recent = {sid for sid, e in self._open.items() if now - e.used < TOUCH_EVERY}
+
+        def in_use(sid: str) -> bool:
+            return sid in recent
+
         def expire() -> None:
-            gone = self.store.idle_since(now - self.settings.session_ttl)
+            gone = [g for g in self.store.idle_since(now - self.settings.session_ttl)
+                    if not in_use(g)]
             excess = self.store.count() - len(gone) - (self.settings.max_sessions - 1)
             if excess > 0:
-                gone += [g for g in self.store.oldest_idle(excess + len(gone))
-                         if g not in gone][:excess]
+                gone += [g for g in self.store.oldest_idle(excess + len(gone) + len(recent))
+                         if g not in gone and not in_use(g)][:excess]
             for session_id in gone:
                 self.store.delete(session_id)
                 entry = self._open.get(session_id)

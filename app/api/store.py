@@ -8,6 +8,7 @@ acknowledged. A shared store for several workers can implement the same interfac
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -89,6 +90,7 @@ class SqliteStore:
     """The embedded store: one SQLite file in WAL mode (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
@@ -182,4 +184,9 @@ class SqliteStore:
                 "SELECT id FROM sessions WHERE updated < ?", (then,))]
 
     def probe(self) -> None:
+        if self.path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if os.statvfs(folder).f_bavail == 0:
+                raise sqlite3.OperationalError(f"database or disk is full (no space left in "
+                                               f"{folder})")
         self._tx([("INSERT OR REPLACE INTO health (id, at) VALUES (1, julianday('now'))", ())])
