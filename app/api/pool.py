@@ -3,7 +3,8 @@
 ``Pool`` starts its worker processes on first use. A worker runs one job at a time; the
 jobs of one worker wait their turn in order. Sessions go to a fixed worker (by id), so
 each worker keeps the states of its own sessions; stateless runs and comparisons go to a
-separate worker at a lower CPU priority, so a long run never queues a session's step.
+separate worker that gets the CPU only when the sessions leave it (SCHED_IDLE), so a long
+run never queues a session's step.
 
 A job whose client disconnects is cancelled: the coroutine awaiting it is cancelled, the
 worker gets SIGUSR1 and stops the job at once. A job past its CPU budget stops itself.
@@ -34,9 +35,9 @@ class NeedLog(Exception):
 class Worker:
     """One engine process and the pipe to it; jobs run one at a time, in order."""
 
-    def __init__(self, settings: Settings, nice: int) -> None:
+    def __init__(self, settings: Settings, background: bool) -> None:
         self.settings = settings
-        self.nice = nice
+        self.background = background
         self.lock = asyncio.Lock()
         self.proc: Any = None
         self.conn: Any = None
@@ -44,7 +45,7 @@ class Worker:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(child, self.settings, self.nice),
+        self.proc = ctx.Process(target=serve, args=(child, self.settings, self.background),
                                 daemon=True, name="rmaplab-engine")
         self.proc.start()
         child.close()
@@ -122,8 +123,8 @@ class Pool:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.sessions = [Worker(settings, 0) for _ in range(settings.session_workers)]
-        self.runs = Worker(settings, 5)
+        self.sessions = [Worker(settings, False) for _ in range(settings.session_workers)]
+        self.runs = Worker(settings, True)
 
     @classmethod
     def shared(cls, settings: Settings) -> Pool:

@@ -151,6 +151,13 @@ def _limits(request: Request, ops: list[Any], where: list[str | int]) -> None:
                                   "type": "limit"}])
 
 
+def ok(description: str, status: int = 200, **extra: Any) -> dict[int | str, Any]:
+    """The success entry of a route answering JSON bytes (no response model)."""
+    return {status: {"description": description,
+                     "content": {"application/json": {"schema": {"type": "object"}}},
+                     **extra}}
+
+
 # ----- catalogue ---------------------------------------------------------------------------
 
 
@@ -181,18 +188,32 @@ async def scenario(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     return load_builtin(name)
 
 
+@router.get("/scenarios/{name}/view", summary="A built-in scenario as a read-only session "
+            "(its view id; nothing is created per viewer)", response_class=Response,
+            responses=ok("the read-only session at step 0") | E404 | E409 | E422 | E503)
+async def scenario_view(name: Annotated[str, Path(max_length=80)], request: Request,
+                        designs: Annotated[str | None, Query(
+                            max_length=400, pattern=r"^[a-z0-9_]+(\+[a-z0-9_]+)*"
+                                                    r"(,[a-z0-9_]+(\+[a-z0-9_]+)*)*$",
+                            description="design[+option...],... (default: the scenario's)")
+                        ] = None) -> Response:
+    if name not in builtin_names():
+        raise NotFound(f"no built-in scenario {name!r}")
+    data = load_builtin(name)
+    doc = {k: data.get(k) for k in ("name", "title", "description", "design", "options")}
+    chosen = []
+    for spec in (designs.split(",") if designs else [])[:5]:
+        design, *options = spec.split("+")
+        chosen.append({"design": design, "options": options})
+    ops = [op_to_json(parse_op(op)) for op in data["ops"]]
+    return await answer(request, manager(request).builtin(name, chosen, doc, ops))
+
+
 # ----- sessions ----------------------------------------------------------------------------
 
 SESSION_LINKS = {name: {"operationId": name, "parameters": {"session_id": "$response.body#/id"}}
                  for name in ("get_session", "apply_op", "undo", "redo", "cursor", "step",
                               "walk", "series", "export_scenario", "delete_session")}
-
-
-def ok(description: str, status: int = 200, **extra: Any) -> dict[int | str, Any]:
-    """The success entry of a route answering JSON bytes (no response model)."""
-    return {status: {"description": description,
-                     "content": {"application/json": {"schema": {"type": "object"}}},
-                     **extra}}
 
 
 @router.post("/sessions", status_code=201, summary="Open a session (at step 0 by default)",

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Any, TypeVar
 
 from ..engine.designs import DEFAULT_DESIGN
@@ -93,6 +95,8 @@ class SessionManager:
         self.creations = RateLimit(settings.create_burst, settings.create_per_minute)
         self._open: OrderedDict[str, Open] = OrderedDict()
         self._views: dict[str, str] = {}
+        #: read-only sessions of the built-in scenarios, by view id (never stored)
+        self._builtin: OrderedDict[str, Open] = OrderedDict()
 
     def _store(self, fn: Callable[[], T]) -> T:
         return store_call(self.settings, fn)
@@ -101,6 +105,12 @@ class SessionManager:
 
     def _find(self, token: str, write: bool) -> Open:
         """The session of an id (or, to read, of a view id), counted as activity."""
+        builtin = self._builtin.get(token)
+        if builtin is not None:
+            if write:
+                raise Forbidden("this is a built-in scenario's read-only view: open a session "
+                                "of it to change it")
+            return builtin
         sid = self._views.get(token, token)
         entry = self._open.get(sid)
         if entry is None:
@@ -307,6 +317,29 @@ class SessionManager:
                 raise NotFound(f"step {at} does not exist")
             return await self._job(entry, "walk", at, pfn)
         return await self._locked(token, False, body)
+
+    async def builtin(self, name: str, designs: list[dict[str, Any]],
+                      scenario: dict[str, Any], ops: list[dict[str, Any]]) -> bytes:
+        """A built-in scenario as a read-only session shared by every viewer (no session
+        is created for looking): its view id names the scenario and the designs."""
+        if not designs:
+            designs = [{"design": scenario.get("design") or DEFAULT_DESIGN,
+                        "options": scenario.get("options") or []}]
+        designs = [variant_json(v) for v in variants_of(designs)]
+        digest = blake2b(json.dumps([name, designs]).encode(), digest_size=12).hexdigest()
+        view_id = f"scenario-{digest}"
+        entry = self._builtin.get(view_id)
+        if entry is None:
+            now = time.time()
+            entry = Open(SessionRecord(secrets.token_urlsafe(24), designs, scenario, ops, 0,
+                                       now, now, view_id))
+            await self.pool.session("create", entry.record.id, entry.version, designs, ops,
+                                    self._head(entry, view_id))
+            self._builtin[view_id] = entry
+            while len(self._builtin) > RECORDS:
+                self._builtin.popitem(last=False)
+        self._builtin.move_to_end(view_id)
+        return await self.get(view_id)
 
     def healthy(self) -> None:
         """Raise ``Unavailable`` unless the store can be written now."""

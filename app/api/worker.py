@@ -341,7 +341,7 @@ class Engine:
         return encode(doc, self.settings)
 
 
-def serve(conn: Connection, settings: Settings, nice: int) -> None:
+def serve(conn: Connection, settings: Settings, background: bool) -> None:
     """A worker process: run jobs from ``conn`` one at a time until it closes.
 
     A job is (method name, session id or None, args); the reply is ("ok", bytes or None),
@@ -352,8 +352,11 @@ def serve(conn: Connection, settings: Settings, nice: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops its workers itself
     signal.signal(signal.SIGPROF, _stop("budget"))
     signal.signal(signal.SIGUSR1, _stop("cancelled"))
-    if nice:
-        os.nice(nice)
+    if background:  # runs wait for sessions: the CPU is theirs first
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            os.nice(19)
     set_mode("incremental")
     engine = Engine(settings)
     while True:

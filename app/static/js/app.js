@@ -69,9 +69,11 @@ function parseDesigns(text) {
 }
 
 function updateUrl() {
+  // a link carries the view id, never the session's own id: whoever opens it can look,
+  // and changes a copy of their own; this browser keeps its own ids (owners) to reuse
   const p = new URLSearchParams();
-  if (lab.scenario) p.set("scenario", lab.scenario);
-  else p.set("session", lab.session.id);
+  if (lab.scenario && lab.session.read_only) p.set("scenario", lab.scenario);
+  else p.set("view", lab.session.view_id);
   p.set("designs", designSpec());
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
@@ -85,16 +87,24 @@ function linkTo(extra = {}) {
   return url.toString();
 }
 
+const OWNER = "rmaplab.owner.";
+
 function adopt(doc) {
-  lab.session = { id: doc.id, designs: doc.designs, scenario: doc.scenario,
-    length: doc.length, step: doc.step };
+  lab.session = { id: doc.id, view_id: doc.view_id, read_only: doc.read_only,
+    designs: doc.designs, scenario: doc.scenario, length: doc.length, step: doc.step };
+  if (!doc.read_only) {
+    try { localStorage.setItem(OWNER + doc.view_id, doc.id); } catch { /* private mode */ }
+  }
   if (doc.ops) lab.ops = doc.ops;
   lab.view = doc.view;
   lab.series = null;
 }
 
 async function open(body, scenarioName) {
-  const doc = await api.createSession(body);
+  shown(await api.createSession(body), scenarioName);
+}
+
+function shown(doc, scenarioName) {
   lab.scenario = scenarioName ?? null;
   adopt(doc);
   buildPanels();
@@ -102,9 +112,49 @@ async function open(body, scenarioName) {
   refreshSeries();
 }
 
+// A built-in scenario, read-only: no session exists until the first change.
+async function view(name, designs, step) {
+  const spec = designs?.length ? designs.map((d) => d.design + d.options.map((o) => `+${o}`)
+    .join("")).join(",") : null;
+  const doc = await api.scenarioView(name, spec);
+  if (step) doc.view = await api.step(doc.id, Math.min(step, doc.length));
+  shown({ ...doc, step: doc.view.step }, name);
+}
+
+// Before a change to a read-only session: a session of our own, at the same step.
+async function own() {
+  if (!lab.session.read_only) return;
+  const s = lab.session;
+  const body = lab.scenario ? { scenario: lab.scenario, designs: s.designs, at_step: s.step }
+    : { designs: s.designs, ops: lab.ops, at_step: s.step };
+  const scenario = lab.scenario;
+  adopt(await api.createSession(body));
+  lab.scenario = scenario;
+}
+
+// A move along the log: read-only sessions ask for the step, without moving anything.
+async function moveTo(step, change) {
+  const s = lab.session;
+  if (!s.read_only) return change();
+  return { ...s, view: await api.step(s.id, step), step };
+}
+
 async function start() {
   const step = Number(params.get("step") || 0);
   const designs = params.get("designs") ? parseDesigns(params.get("designs")) : null;
+  if (params.get("view")) {
+    let owner = null;
+    try { owner = localStorage.getItem(OWNER + params.get("view")); } catch { /* none */ }
+    // ours: reuse it (a reload); anyone else's: look at it, read-only
+    const doc = await (owner ? api.session(owner).catch(() => api.session(params.get("view")))
+      : api.session(params.get("view")));
+    if (doc.read_only && step !== doc.step) {
+      doc.view = await api.step(doc.id, Math.min(step, doc.length));
+      doc.step = doc.view.step;
+    }
+    shown(doc, null);
+    return;
+  }
   if (params.get("session")) {
     // Reopen a shared session as our own copy, so two viewers never move each other.
     const shared = await api.session(params.get("session"));
@@ -115,8 +165,7 @@ async function start() {
   const name = params.get("scenario") || "seed-story";
   const known = initial.scenarios.find((s) => s.name === name);
   if (!known) throw new ApiError(404, `no built-in scenario ${name}`);
-  await open({ scenario: name, at_step: Math.min(step, known.steps),
-    designs: designs ?? [] }, name);
+  await view(name, designs, Math.min(step, known.steps));
 }
 
 // ----- the picker and the design switches ------------------------------------------------
@@ -139,7 +188,7 @@ function fillPicker() {
       await open({ designs: lab.session.designs }, null);
       lab.session.scenario = null;
     } else {
-      await open({ scenario: select.value, designs: lab.session.designs }, select.value);
+      await view(select.value, lab.session.designs, 0);
     }
   }));
 }
@@ -191,6 +240,10 @@ function switchDesigns() {
       .map((o) => o.dataset.option) }));
   if (!designs.length) { say("Choose at least one design."); fillDesigns(); return; }
   guarded(async () => {
+    if (lab.scenario && lab.session.read_only) {
+      await view(lab.scenario, designs, lab.session.step);
+      return;
+    }
     const body = lab.scenario
       ? { scenario: lab.scenario, designs, at_step: lab.session.step }
       : { designs, ops: lab.ops, at_step: lab.session.step };
@@ -407,13 +460,14 @@ function go(step) {
   const s = lab.session;
   step = Math.max(0, Math.min(s.length, step));
   if (step === s.step) return;
-  guarded(async () => moved(await api.cursor(s.id, step)));
+  guarded(async () => moved(await moveTo(step, () => api.cursor(s.id, step))));
 }
 
 function forward() {
   if (lab.session.step >= lab.session.length) { stop(); return; }
   if (lab.predict && !lab.timer && !lab.predicting) { ask(); return; }
-  guarded(async () => moved(await api.redo(lab.session.id)));
+  const s = lab.session;
+  guarded(async () => moved(await moveTo(s.step + 1, () => api.redo(s.id))));
 }
 
 // ----- predict, then reveal -------------------------------------------------------------
@@ -466,7 +520,8 @@ function setPredict(on) {
 
 function back() {
   if (lab.predicting) { lab.predicting = false; narrate(); return; }
-  if (lab.session.step > 0) guarded(async () => moved(await api.undo(lab.session.id)));
+  const s = lab.session;
+  if (s.step > 0) guarded(async () => moved(await moveTo(s.step - 1, () => api.undo(s.id))));
 }
 
 function play() {
@@ -488,6 +543,7 @@ function stop() {
 
 async function applyOp(op) {
   stop();
+  await own();
   const s = lab.session;
   const doc = await api.apply(s.id, op, s.step);
   lab.ops = [...lab.ops.slice(0, s.step), doc.view.op];
@@ -751,6 +807,8 @@ async function exportAs(kind) {
     download(`${baseName()}.png`, blob);
   } else if (kind === "scenario") {
     const doc = await api.scenario(lab.session.id);
+    // a read-only view is wherever this page is, not at its session's own step
+    if (lab.session.read_only) doc.ops = lab.ops.slice(0, lab.session.step);
     download(`${doc.name || "session"}.json`,
       new Blob([JSON.stringify(doc, null, 1)], { type: "application/json" }));
   } else if (kind === "link" || kind === "embed") {
