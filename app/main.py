@@ -21,6 +21,7 @@ from .api.routes import QUOTE, router
 from .api.schemas import ErrorBody
 from .api.sessions import SessionManager
 from .api.store import SessionStore, SqliteStore
+from .apidocs import add_docs
 from .engine import DesignUnavailable, EngineError, OpError, available_designs
 from .pages import STATIC
 from .pages import router as pages_router
@@ -92,7 +93,8 @@ class Guard:
                 headers += [(b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"no-referrer")]
                 content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
+                own = b"content-security-policy" in dict(headers)
+                if content_type.startswith(b"text/html") and not own:
                     headers.append((b"content-security-policy", CSP.encode()))
                 message["headers"] = headers
             await send(message)
@@ -160,7 +162,8 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
         yield
         sessions.pool.stop()
 
-    app = FastAPI(title="rmaplab", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="rmaplab", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="A laboratory for Linux anonymous-page reverse mapping: "
                               "sessions with time travel, scripted runs and comparisons "
                               "of five rmap designs.")
@@ -168,6 +171,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.state.sessions = sessions
     app.include_router(router)
     app.include_router(pages_router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service, its designs and its store",
