@@ -11,14 +11,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from .api.config import Settings
 from .api.errors import ServiceError
 from .api.routes import QUOTE, router
-from .api.schemas import ErrorBody
+from .api.schemas import ErrorBody, limit_schema
 from .api.sessions import SessionManager
 from .api.store import SessionStore, SqliteStore
 from .apidocs import add_docs
@@ -103,12 +104,13 @@ class Guard:
 
     async def _options(self, scope: Scope, send: Send) -> None:
         """204 with ``Allow``: every method some route serves at this path (404 if none)."""
-        app = scope["app"]
-        methods = {"OPTIONS"}
-        for route in app.router.routes:
-            match, _ = route.matches({**scope, "method": "GET"})
-            if match != Match.NONE:
-                methods |= set(getattr(route, "methods", None) or {"GET", "HEAD"})
+        routes = scope["app"].router.routes
+        methods = {m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                   if any(r.matches({**scope, "method": m})[0] == Match.FULL
+                          for r in routes if m == "GET" or not isinstance(r, Mount))}
+        if "GET" in methods:
+            methods.add("HEAD")
+        methods.add("OPTIONS")
         if methods == {"OPTIONS"}:
             await _plain(send, 404, b'{"detail":"Not Found"}')
             return
@@ -131,13 +133,15 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 
 
 def _quoted(value: Any) -> Any:
-    """A bad input as an error may quote it: itself if short, else its first characters."""
+    """A bad input as an error may quote it: itself if short JSON, else the start of its
+    text."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    except ValueError:  # a NaN, an infinity
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # bytes, a NaN, ...
         text = repr(value)
-    if len(text) <= QUOTE and text == json.dumps(value, default=repr, allow_nan=True):
-        return value
+    else:
+        if len(text) <= QUOTE:
+            return value
     return text[:QUOTE] + ("…" if len(text) > QUOTE else "")
 
 
@@ -169,6 +173,17 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
                               "of five rmap designs.")
     app.state.settings = settings
     app.state.sessions = sessions
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = limit_schema(
+                get_openapi(title=app.title, version=app.version,
+                            description=app.description, routes=app.routes),
+                settings.max_pages, settings.max_run_ops,
+                min(settings.max_steps, settings.max_run_ops))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(router)
     app.include_router(pages_router)
     add_docs(app)

@@ -10,20 +10,29 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ..engine import DESIGN_NAMES, available_designs, design_class, op_to_json, parse_op
 from ..engine.ops import MAX_ID
 from ..scenarios import builtin_names, load_builtin, summaries
 from .errors import NotFound, Unprocessable
 from .limits import op_problem
-from .schemas import CompareRequest, ErrorBody, OpRequest, RunRequest, SessionCreate
+from .schemas import (
+    VARIANTS,
+    CompareRequest,
+    ErrorBody,
+    OpRequest,
+    RunRequest,
+    SessionCreate,
+    Step,
+)
 from .sessions import SessionManager
 
 #: how much of a bad input an error quotes
@@ -101,12 +110,14 @@ E503 = {503: {"model": ErrorBody, "description": "the engine work ran past "
                                                   "RMAPLAB_MAX_REQUEST_SECONDS, or the session "
                                                   "store failed (named)"}}
 SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-JSON = {"content": {"application/json": {}}}
+_VARIANT = "(" + "|".join(re.escape(v) for v in VARIANTS) + ")"
+#: up to five design variants, comma-separated
+VARIANTS_PATTERN = f"^{_VARIANT}(,{_VARIANT}){{0,4}}$"
 
 
 class CursorRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    step: int = Field(ge=0, le=MAX_ID, strict=True)
+    step: Step
 
 
 def manager(request: Request) -> SessionManager:
@@ -193,8 +204,7 @@ async def scenario(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
             responses=ok("the read-only session at step 0") | E404 | E409 | E422 | E503)
 async def scenario_view(name: Annotated[str, Path(max_length=80)], request: Request,
                         designs: Annotated[str | None, Query(
-                            max_length=400, pattern=r"^[a-z0-9_]+(\+[a-z0-9_]+)*"
-                                                    r"(,[a-z0-9_]+(\+[a-z0-9_]+)*)*$",
+                            max_length=400, pattern=VARIANTS_PATTERN,
                             description="design[+option...],... (default: the scenario's)")
                         ] = None) -> Response:
     if name not in builtin_names():
@@ -202,7 +212,7 @@ async def scenario_view(name: Annotated[str, Path(max_length=80)], request: Requ
     data = load_builtin(name)
     doc = {k: data.get(k) for k in ("name", "title", "description", "design", "options")}
     chosen = []
-    for spec in (designs.split(",") if designs else [])[:5]:
+    for spec in designs.split(",") if designs else []:
         design, *options = spec.split("+")
         chosen.append({"design": design, "options": options})
     ops = [op_to_json(parse_op(op)) for op in data["ops"]]

@@ -181,8 +181,8 @@ class SessionManager:
         if len(ops) > min(s.max_steps, s.max_run_ops):
             raise Unprocessable(f"ops: {len(ops)} ops; the limit is "
                                 f"{min(s.max_steps, s.max_run_ops)} (RMAPLAB_MAX_STEPS)")
-        if at_step is not None and at_step > len(ops):
-            raise Unprocessable(f"at_step: {at_step} is beyond the {len(ops)} ops")
+        if at_step is not None and at_step > len(ops):  # well formed, but not for this log
+            raise Conflict(f"at_step: {at_step} is beyond the {len(ops)} ops")
         now = time.time()
         wait = self.creations.take(client, now)
         if wait:

@@ -32,8 +32,8 @@ from ..engine import (
     StepFailed,
     StepResult,
     apply,
-    check_design,
     compare_scenario,
+    design_class,
     new_state,
     op_to_json,
     parse_op,
@@ -42,6 +42,7 @@ from ..engine import (
     step_to_json,
 )
 from ..engine.check import set_mode
+from ..engine.designs import get_design
 from ..engine.ops import Reclaim
 from ..engine.serialize import counters_json, invariants_json
 from .config import Settings
@@ -87,7 +88,7 @@ def variants_of(designs: list[dict[str, Any]]) -> list[Variant]:
     for d in designs:
         options = frozenset(d.get("options", []))
         try:
-            check_design(d["design"], options)
+            get_design(d["design"], options)
         except EngineError as exc:
             raise Unprocessable(str(exc)) from None
         out.append((d["design"], options))
@@ -315,9 +316,11 @@ class Engine:
             all_states: bool) -> bytes:
         out = []
         on_step = self._sized()
+        chosen = scenario.get("options", []) if options is None else options
         for name in designs:
+            own = [o for o in chosen if o in design_class(name).option_help]
             try:
-                out.append(run_scenario(scenario, design=name, options=options,
+                out.append(run_scenario(scenario, design=name, options=own,
                                         all_states=all_states, guard=self._limit,
                                         on_step=on_step if all_states else None))
             except StepFailed as exc:

@@ -89,11 +89,27 @@ def test_a_fork_storm_run_does_not_freeze_twenty_participants(server):
     assert time.perf_counter() - t < 0.5
 
 
-def test_a_run_beyond_the_budget_is_stopped_and_named(server):
+def test_the_fork_storm_is_refused_at_a_limit(server):
     r = httpx.post(server.url + "/api/runs", json={"scenario": FORK_STORM}, timeout=60)
-    # within the budget its final state is still more than RMAPLAB_MAX_RESPONSE
     assert r.status_code in (409, 503), r.text
-    assert "RMAPLAB_MAX_REQUEST_SECONDS" in r.text or "RMAPLAB_MAX_RESPONSE" in r.text
+    assert "RMAPLAB_MAX_PTES" in r.text or "RMAPLAB_MAX_REQUEST_SECONDS" in r.text
+
+
+def test_a_run_beyond_the_cpu_budget_is_stopped_and_named(tmp_path):
+    s = Server(tmp_path / "budget.sqlite3", RMAPLAB_MAX_PTES="1000000",
+               RMAPLAB_MAX_REQUEST_SECONDS="0.5").start()
+    try:
+        t = time.perf_counter()
+        r = httpx.post(s.url + "/api/runs", json={"scenario": FORK_STORM}, timeout=60)
+        assert r.status_code == 503, r.text
+        assert "RMAPLAB_MAX_REQUEST_SECONDS" in r.text and "0.5" in r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert time.perf_counter() - t < 20  # stopped, not run to the end
+        # the worker that ran it serves again
+        r = httpx.post(s.url + "/api/compare", json={"scenario": {"ops": SETUP}}, timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        s.stop()
 
 
 def test_201_processes_hit_the_process_limit_in_runs_and_compare(server):
