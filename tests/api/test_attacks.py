@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
-import threading
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,15 +19,8 @@ import pytest
 
 from .server import Server
 
-FORK_STORM = {"name": "fork-storm", "ops": [
-    {"op": "spawn", "pid": 1},
-    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
-    {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
-    *({"op": "fork", "pid": 1, "child": c} for c in range(2, 62))]}
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 8, "prot": "rw"},
-         {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 8},
-         {"op": "fork", "pid": 1, "child": 2}]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from room_under_attack import FORK_STORM, SETUP, room
 
 
 @pytest.fixture(scope="module")
@@ -37,50 +30,10 @@ def server(tmp_path_factory):
     s.stop()
 
 
-def _participant(url: str, rounds: int, latencies: list[float], errors: list[str]) -> None:
-    with httpx.Client(base_url=url, timeout=10) as c:
-        sid = c.post("/api/sessions", json={"ops": SETUP, "at_step": 4}).json()["id"]
-        for i in range(rounds):
-            op = {"op": "write" if i % 2 else "read", "pid": 1 + i % 2,
-                  "addr": 0x10000 + (i % 8) * 0x1000}
-            if i % 2:
-                op["value"] = i
-            t = time.perf_counter()
-            r = c.post(f"/api/sessions/{sid}/ops", json={"op": op})
-            latencies.append(time.perf_counter() - t)
-            if r.status_code != 200:
-                errors.append(f"{r.status_code} {r.text[:200]}")
-            time.sleep(0.3)
-
-
 def test_a_fork_storm_run_does_not_freeze_twenty_participants(server):
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop = threading.Event()
-    attempts = []
-
-    def attacker() -> None:
-        while not stop.is_set() and len(attempts) < 6:
-            try:
-                r = httpx.post(server.url + "/api/runs", json={"scenario": FORK_STORM},
-                               timeout=1)
-                attempts.append(r.status_code)
-            except httpx.TimeoutException:
-                attempts.append("gave up")
-
-    threads = [threading.Thread(target=_participant, args=(server.url, 15, latencies, errors))
-               for _ in range(20)]
-    bad = threading.Thread(target=attacker)
-    bad.start()
-    time.sleep(0.2)
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stop.set()
-    bad.join()
+    latencies, errors, attempts = room(server.url, 20, 15, attack=True)
     assert not errors, errors[:5]
-    assert "gave up" in attempts or 503 in attempts, attempts
+    assert attempts and set(attempts) <= {"gave up", 409, 503}, attempts
     p99 = statistics.quantiles(latencies, n=100)[98]
     assert p99 < 0.25, f"p99 {p99 * 1000:.0f} ms over {len(latencies)} steps"
     # the abandoned run was stopped: the service answers at once
