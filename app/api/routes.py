@@ -140,6 +140,7 @@ async def answer(request: Request, work: Awaitable[bytes | None]) -> Response:
         gone.cancel()
         if not job.done():
             job.cancel()
+            await asyncio.wait({job})
     if job.cancelled():
         return Response(status_code=499)
     data = job.result()

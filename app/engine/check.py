@@ -90,6 +90,9 @@ def _verdict(state: State, design: Design) -> list[Violation]:
     if _mode == "incremental":
         base = next((s for s in reversed(_sound) if s.state.design == state.design and
                      s.state.options == state.options), None)
+    if base is not None and len(_changed(base.state.page_mapcount, state.page_mapcount)) * 2 > \
+            len(state.page_mapcount):
+        base = None  # the step touched most frames (a fork): checking all of it costs less
     if base is None:
         index, scope = MapIndex.build(state), None
     else:
