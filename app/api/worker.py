@@ -107,6 +107,8 @@ class Live:
     recent: tuple[int, tuple[State, ...], tuple[StepResult, ...] | None] | None = None
     #: counters[n]: every design's counters after step n, for the steps computed so far
     counters: list[list[dict[str, int]]] = field(default_factory=list)
+    #: ``size()`` when it was last cached
+    bytes: int = 0
 
     def size(self) -> int:
         """Estimated bytes held: every entry of every snapshot (shared tables count once
@@ -134,6 +136,8 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.live: OrderedDict[str, Live] = OrderedDict()
+        #: the estimated bytes of every cached session
+        self.held = 0
 
     # ----- the cache -----------------------------------------------------------------------
 
@@ -145,15 +149,20 @@ class Engine:
         return live
 
     def _keep(self, sid: str, live: Live) -> None:
+        """Cache ``live``; the least recently used go while the estimate (each session's as
+        of its last change) is over RMAPLAB_LIVE_MEMORY_MB."""
+        old = self.live.pop(sid, None)
+        self.held -= old.bytes if old is not None else 0
+        live.bytes = live.size()
         self.live[sid] = live
-        self.live.move_to_end(sid)
-        budget = self.settings.live_memory_mb << 20
-        while len(self.live) > 1 and sum(x.size() for x in self.live.values()) > budget:
-            self.live.popitem(last=False)
+        self.held += live.bytes
+        while len(self.live) > 1 and self.held > self.settings.live_memory_mb << 20:
+            self.held -= self.live.popitem(last=False)[1].bytes
 
     def forget(self, sid: str | None) -> None:
-        if sid is not None:
-            self.live.pop(sid, None)
+        old = self.live.pop(sid, None) if sid is not None else None
+        if old is not None:
+            self.held -= old.bytes
 
     def load(self, sid: str, version: int, designs: list[dict[str, Any]],
              ops: list[dict[str, Any]]) -> None:
@@ -244,6 +253,7 @@ class Engine:
         live = self.live[sid]
         try:
             self._replay(live, len(ops))
+            self._keep(sid, live)  # with its snapshots now
             return self._session_doc(live, head, head["step"], with_log=True)
         except BaseException:
             self.forget(sid)

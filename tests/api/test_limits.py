@@ -98,3 +98,18 @@ def test_the_pte_limit_counts_zero_page_ptes():
 def test_healthz_checks_the_store(client):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_a_worker_keeps_session_states_within_its_memory_budget():
+    from app.api.config import Settings
+    from app.api.worker import Engine
+
+    engine = Engine(Settings(db=":memory:", live_memory_mb=2))
+    ops = [SPAWN, {"op": "mmap", "pid": 1, "addr": 65536, "pages": 4096, "prot": "rw"},
+           {"op": "write", "pid": 1, "addr": 65536, "value": 1, "pages": 4096}]
+    head = {"id": "x", "step": 3}
+    for sid in ("a", "b", "c"):
+        engine.create(sid, 1, [{"design": "anon_vma_rfc2"}], ops, head)
+    assert list(engine.live) == ["c"] or len(engine.live) < 3
+    assert engine.held <= 2 << 20 or len(engine.live) == 1
+    assert "a" not in engine.live  # the least recent went first; its log brings it back
