@@ -95,6 +95,8 @@ class SessionManager:
         self.creations = RateLimit(settings.create_burst, settings.create_per_minute)
         self._open: OrderedDict[str, Open] = OrderedDict()
         self._views: dict[str, str] = {}
+        #: when the store was last probed for /healthz, and the fault it showed
+        self._probed: tuple[float, Unavailable | None] = (float("-inf"), None)
         #: read-only sessions of the built-in scenarios, by view id (never stored)
         self._builtin: OrderedDict[str, Open] = OrderedDict()
 
@@ -342,5 +344,14 @@ class SessionManager:
         return await self.get(view_id)
 
     def healthy(self) -> None:
-        """Raise ``Unavailable`` unless the store can be written now."""
-        self._store(self.store.probe)
+        """Raise ``Unavailable`` unless the store can be written (probed at most once a
+        second: a health check is not a write load)."""
+        now = time.monotonic()
+        if now - self._probed[0] >= 1:
+            try:
+                self._store(self.store.probe)
+                self._probed = (now, None)
+            except Unavailable as exc:
+                self._probed = (now, exc)
+        if self._probed[1] is not None:
+            raise self._probed[1]

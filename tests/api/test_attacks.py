@@ -183,7 +183,9 @@ def _faulty(s: Server) -> None:
         r = c.post("/api/sessions", json={"ops": SETUP})
         assert r.status_code == 503, r.text
         assert "RMAPLAB_DB" in r.text
-        r = c.get("/healthz")
+        deadline = time.monotonic() + 3  # /healthz probes the store once a second
+        while (r := c.get("/healthz")).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert r.status_code == 503 and "RMAPLAB_DB" in r.text, r.text
 
 
