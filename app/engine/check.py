@@ -80,16 +80,14 @@ class _Sound:
     index: MapIndex
 
 
-#: recent sound states (incremental mode), newest last
-_sound: deque[_Sound] = deque(maxlen=4)
+#: recent sound states (incremental mode), newest last: enough for the sessions a worker
+#: serves in turn to find their parents
+_sound: deque[_Sound] = deque(maxlen=16)
 _GONE = object()
 
 
 def _verdict(state: State, design: Design) -> list[Violation]:
-    base = None
-    if _mode == "incremental":
-        base = next((s for s in reversed(_sound) if s.state.design == state.design and
-                     s.state.options == state.options), None)
+    base = _base(state) if _mode == "incremental" else None
     if base is not None and len(_changed(base.state.page_mapcount, state.page_mapcount)) * 2 > \
             len(state.page_mapcount):
         base = None  # the step touched most frames (a fork): checking all of it costs less
@@ -101,6 +99,19 @@ def _verdict(state: State, design: Design) -> list[Violation]:
     if _mode == "incremental" and not out:
         _sound.append(_Sound(state, index))
     return out
+
+
+def _base(state: State) -> _Sound | None:
+    """The remembered sound state that shares the most checked tables with ``state`` (its
+    parent, normally: a step copies only what it writes), if it shares at least half."""
+    best, shared = None, len(CHECKED) // 2 - 1
+    for sound in _sound:
+        if sound.state.design != state.design or sound.state.options != state.options:
+            continue
+        same = sum(getattr(sound.state, name) is getattr(state, name) for name in CHECKED)
+        if same > shared:
+            best, shared = sound, same
+    return best
 
 
 def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> set[Any]:
