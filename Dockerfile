@@ -1,12 +1,16 @@
-# rmaplab: the laboratory and its API in one uvicorn process on 0.0.0.0:8000.
+# rmaplab: the laboratory and its API in one uvicorn process on 0.0.0.0:8000 (which starts
+# its own engine worker processes).
 #
 #   docker build -t rmaplab .
 #   docker run -p 8000:8000 -v rmaplab-data:/data rmaplab
 #
 # Configuration is by environment variables (docs/workshop.md, docs/api.md "Limits"):
 #   RMAPLAB_DB               the SQLite file; on the /data volume by default
-#   RMAPLAB_MAX_PAGES, RMAPLAB_MAX_PROCESSES, RMAPLAB_MAX_FRAMES, RMAPLAB_MAX_STEPS,
-#   RMAPLAB_MAX_RUN_OPS, RMAPLAB_MAX_SESSIONS, RMAPLAB_MAX_BODY, RMAPLAB_SNAPSHOT_EVERY
+#   RMAPLAB_MAX_PAGES, RMAPLAB_MAX_PROCESSES, RMAPLAB_MAX_FRAMES, RMAPLAB_MAX_PTES,
+#   RMAPLAB_MAX_VMAS, RMAPLAB_MAX_STEPS, RMAPLAB_MAX_RUN_OPS, RMAPLAB_MAX_SESSIONS,
+#   RMAPLAB_SESSION_TTL, RMAPLAB_CREATE_BURST, RMAPLAB_CREATE_PER_MINUTE, RMAPLAB_MAX_BODY,
+#   RMAPLAB_MAX_RESPONSE, RMAPLAB_MAX_REQUEST_SECONDS, RMAPLAB_WORKERS,
+#   RMAPLAB_LIVE_MEMORY_MB, RMAPLAB_SNAPSHOT_EVERY
 #                            the limits; unset means the service's defaults
 #   UVICORN_HOST, UVICORN_PORT   where uvicorn listens (the health check follows the port)
 #

@@ -19,6 +19,7 @@ from .engine import (
     design_class,
     run_scenario,
 )
+from .engine.check import MODES, set_mode
 from .engine.compare import parse_variant
 from .kernelcheck.cli import add_parser as add_kernel_check
 from .render import render_compare, render_run
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--json", action="store_true",
                       help="print the compare document (with each design's run document)")
     comp.set_defaults(func=_compare)
+    for command in (run, comp):
+        command.add_argument("--check", choices=MODES, default="incremental",
+                             help="after each step, check the invariants of what the step "
+                                  "touched (incremental, the default) or of the whole state "
+                                  "(full: slower, the test suite's)")
     serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
@@ -120,12 +126,14 @@ def _designs_list(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    set_mode(args.check)
     doc = compare_scenario(load_scenario(args.scenario), _designs(args.designs))
     _output(args, doc, render_compare)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
+    set_mode(args.check)
     doc = run_scenario(load_scenario(args.scenario), design=args.design,
                        options=args.options, all_states=args.all_states)
     _output(args, doc, render_run)

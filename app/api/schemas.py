@@ -7,51 +7,82 @@ accept exactly the same ops. Errors name the exact location (422).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+import re
+from functools import reduce
+from itertools import combinations
+from operator import or_
+from typing import Annotated, Any, Literal, get_args
 
+from annotated_types import Ge, Le
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
-    field_validator,
+    Strict,
+    WithJsonSchema,
+    create_model,
     model_validator,
 )
 
-from ..engine.ops import MAX_PAGES, MAX_VALUE, parse_address
-from ..engine.state import PAGE_SIZE
+from ..engine import DESIGN_NAMES, EngineError, design_class, new_state
+from ..engine.ops import MAX_ID, MAX_PAGES, MAX_PID, MAX_VALUE, parse_address
+from ..engine.state import PAGE_SIZE, TASK_SIZE
 
 Prot = Literal["none", "r", "w", "x", "rw", "rx", "wx", "rwx"]
+#: "0x..." below TASK_SIZE (0xc0000000), and the same ending in 000 (page-aligned)
+HEX = r"^0[xX]0*([0-9a-bA-B][0-9a-fA-F]{7}|[0-9a-fA-F]{1,7})$"
+HEX_ALIGNED = r"^0[xX]0*([0-9a-bA-B][0-9a-fA-F]{4}|[0-9a-fA-F]{0,4})000$"
 
 
-def _address(value: Any) -> int:
-    try:
-        return parse_address(value)
-    except Exception as exc:  # the engine's message, e.g. "addr: -1 is negative"
-        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+def _integral(value: Any) -> Any:
+    """JSON Schema's integers include 5.0: an integral number is taken as the integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
-Address = Annotated[int, BeforeValidator(_address),
-                    Field(description="an address: an integer or a \"0x...\" string",
-                          json_schema_extra={"anyOf": [{"type": "integer"},
-                                                       {"type": "string"}]})]
-Pid = Annotated[int, Field(ge=1, strict=True, description="a process id (positive)")]
-Pages = Annotated[int, Field(ge=1, le=MAX_PAGES, strict=True)]
-Value = Annotated[int, Field(ge=-MAX_VALUE, le=MAX_VALUE, strict=True)]
+def Int(ge: int, le: int) -> Any:
+    """An integer in [ge, le]: no strings, no booleans, no fractions."""
+    return Annotated[int, Strict(), Ge(ge), Le(le), BeforeValidator(_integral)]
+
+
+def _address(aligned: bool) -> Any:
+    def parse(value: Any) -> int:
+        value = _integral(value)
+        if isinstance(value, str) and not re.fullmatch(HEX, value):
+            raise ValueError(f"{value[:40]!r} is not an address: an integer or a \"0x...\" "
+                             f"string below {TASK_SIZE:#x}")
+        try:
+            addr = parse_address(value)
+        except EngineError as exc:  # the engine's message, e.g. "addr: -1 is negative"
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        if aligned and addr % PAGE_SIZE:
+            raise ValueError(f"{addr:#x} is not page-aligned (a multiple of {PAGE_SIZE:#x})")
+        return addr
+
+    number: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": TASK_SIZE - 1}
+    if aligned:
+        number["multipleOf"] = PAGE_SIZE
+    what = "a page-aligned address" if aligned else "an address"
+    return Annotated[int, BeforeValidator(parse), WithJsonSchema({
+        "anyOf": [number, {"type": "string", "pattern": HEX_ALIGNED if aligned else HEX}],
+        "description": f"{what}: an integer or a \"0x...\" string, below TASK_SIZE"})]
+
+
+Address = _address(False)
+Aligned = _address(True)
+Pid = Annotated[Int(ge=1, le=MAX_PID), Field(description="a process id (1 to PID_MAX_LIMIT)")]
+Pfn = Annotated[Int(ge=1, le=MAX_ID), Field(description="a frame number")]
+#: the maximum is RMAPLAB_MAX_PAGES in each app's schema (``limit_schema``)
+Pages = Int(ge=1, le=MAX_PAGES)
+Value = Int(ge=-MAX_VALUE, le=MAX_VALUE)
+Step = Int(ge=0, le=MAX_ID)
 
 
 class _Op(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    #: the address fields that must be page-aligned
-    aligned: ClassVar[tuple[str, ...]] = ()
-
-    @field_validator("addr", "new_addr", check_fields=False)
-    @classmethod
-    def _page_aligned(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is not None and info.field_name in cls.aligned and value % PAGE_SIZE:
-            raise ValueError(f"{value:#x} is not page-aligned (a multiple of {PAGE_SIZE:#x})")
-        return value
 
     def engine_json(self) -> dict[str, Any]:
         """The op as the scenario format's JSON object."""
@@ -68,8 +99,7 @@ class MmapOp(_Op):
     pid: Pid
     pages: Pages
     prot: Prot
-    addr: Address | None = None
-    aligned = ("addr",)
+    addr: Aligned | None = None
 
 
 class ReadOp(_Op):
@@ -101,28 +131,25 @@ class ExitOp(_Op):
 class MunmapOp(_Op):
     op: Literal["munmap"]
     pid: Pid
-    addr: Address
+    addr: Aligned
     pages: Pages
-    aligned = ("addr",)
 
 
 class MprotectOp(_Op):
     op: Literal["mprotect"]
     pid: Pid
-    addr: Address
+    addr: Aligned
     pages: Pages
     prot: Prot
-    aligned = ("addr",)
 
 
 class MremapOp(_Op):
     op: Literal["mremap"]
     pid: Pid
-    addr: Address
+    addr: Aligned
     pages: Pages
     new_pages: Pages
-    new_addr: Address | None = None
-    aligned = ("addr", "new_addr")
+    new_addr: Aligned | None = None
 
 
 class MergeOp(_Op):
@@ -131,18 +158,26 @@ class MergeOp(_Op):
     addr: Address
 
 
+_FORMS = (("pfn",), ("pid", "addr"), ("count",))
+
+
 class ReclaimOp(_Op):
+    """Exactly one form: ``pfn``, ``pid`` with ``addr``, or ``count``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": list(form), "not": {"anyOf": [{"required": [f]} for other in _FORMS
+                                                   if other != form for f in other]}}
+        for form in _FORMS]})
     op: Literal["reclaim"]
-    pfn: Pid | None = None
-    pid: Pid | None = None
-    addr: Address | None = None
-    count: Pages | None = None
+    pfn: Pfn = None  # type: ignore[assignment]
+    pid: Pid = None  # type: ignore[assignment]
+    addr: Address = None  # type: ignore[assignment]
+    count: Pages = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_form(self) -> ReclaimOp:
-        forms = [self.pfn is not None, self.pid is not None or self.addr is not None,
-                 self.count is not None]
-        if sum(forms) != 1:
+        given = [form for form in _FORMS if any(getattr(self, f) is not None for f in form)]
+        if len(given) != 1:
             raise ValueError("give exactly one of pfn, pid with addr, or count")
         if (self.pid is None) != (self.addr is None):
             raise ValueError("pid and addr go together")
@@ -158,21 +193,88 @@ class OpRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     op: Op
-    expected_step: int | None = Field(default=None, ge=0, strict=True,
-                                      description="refuse with 409 unless the session is at "
+    expected_step: Step | None = Field(default=None,
+                                       description="refuse with 409 unless the session is at "
                                                   "this step (optimistic concurrency)")
 
 
 DesignName = Literal["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"]
 
 
-class DesignChoice(BaseModel):
-    """A design and its options."""
+def _problem(design: str, options: tuple[str, ...]) -> str | None:
+    """Why the design cannot run with these options (the engine's words), or None."""
+    try:
+        new_state(design, frozenset(options))
+    except EngineError as exc:
+        return str(exc)
+    return None
 
-    model_config = ConfigDict(extra="forbid")
-    design: DesignName
-    options: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list,
-                                                                max_length=8)
+
+def _options_schema(design: str) -> dict[str, Any]:
+    """The options a design takes, and the pairs that exclude each other."""
+    known = tuple(design_class(design).option_help)
+    clash = [pair for pair in combinations(known, 2) if _problem(design, pair)]
+    schema: dict[str, Any] = {"type": "array", "maxItems": len(known), "uniqueItems": True,
+                              "items": {"enum": list(known)} if known else {}}
+    if clash:
+        schema["not"] = {"anyOf": [{"allOf": [{"contains": {"const": o}} for o in pair]}
+                                   for pair in clash]}
+    return schema
+
+
+def _options_valid(design: str) -> Any:
+    def check(options: list[str]) -> list[str]:
+        if len(set(options)) != len(options):
+            raise ValueError("an option is named twice")
+        problem = _problem(design, tuple(options))
+        if problem:
+            raise ValueError(problem)
+        return options
+    return Annotated[list[str], Field(max_length=8), BeforeValidator(_check_list),
+                     AfterValidator(check), WithJsonSchema(_options_schema(design))]
+
+
+def _check_list(value: Any) -> Any:
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ValueError("options must be a list of option names")
+    return value
+
+
+def _choice(design: str) -> type[BaseModel]:
+    return create_model(f"DesignChoice_{design}", __config__=ConfigDict(extra="forbid"),
+                        __doc__=f"The design {design} and its options.",
+                        design=(Literal[design], ...),
+                        options=(_options_valid(design), Field(default_factory=list)))
+
+
+#: a design and its options: one model per design, chosen by ``design``
+DesignChoice = Annotated[reduce(or_, (_choice(d) for d in DESIGN_NAMES)),
+                         Field(discriminator="design")]
+#: every option of every design
+Option = Literal[tuple(o for d in DESIGN_NAMES for o in design_class(d).option_help)]
+#: option pairs that exclude each other, whatever the design
+CLASHES = [pair for d in DESIGN_NAMES for pair in combinations(design_class(d).option_help, 2)
+           if _problem(d, pair)]
+
+
+def _no_clash(options: list[str]) -> list[str]:
+    for a, b in CLASHES:
+        if a in options and b in options:
+            raise ValueError(f"the options {a!r} and {b!r} exclude each other")
+    return options
+
+
+#: the options of a scenario or a run: each known, no two that exclude each other
+Options = Annotated[list[Option], Field(max_length=8), AfterValidator(_no_clash),
+                    WithJsonSchema({"type": "array", "maxItems": 8,
+                                    "items": {"enum": list(get_args(Option))},
+                                    "not": {"anyOf": [{"allOf": [{"contains": {"const": o}}
+                                                                 for o in pair]}
+                                                      for pair in CLASHES]}})]
+#: every design variant ``name[+option...]`` (options in their listed order), for compare
+VARIANTS = [
+    "+".join((d, *c)) for d in DESIGN_NAMES for k in range(len(design_class(d).option_help) + 1)
+    for c in combinations(design_class(d).option_help, k) if not _problem(d, c)]
 
 
 class ScenarioBody(BaseModel):
@@ -183,8 +285,10 @@ class ScenarioBody(BaseModel):
     title: Annotated[str, Field(max_length=200)] = ""
     description: Annotated[str, Field(max_length=4000)] = ""
     design: DesignName = "anon_vma_rfc2"
-    options: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list,
-                                                                max_length=8)
+    options: Options = Field(
+        default_factory=list,
+        description="options of the scenario's design (a design run or compared with it "
+                    "takes those of them that are its own)")
     ops: list[Op]
     designs: list[DesignChoice] | None = Field(default=None, max_length=5,
                                                description="the designs the laboratory shows "
@@ -208,12 +312,15 @@ class SessionCreate(BaseModel):
     scenario: Annotated[str, Field(max_length=80)] | None = Field(
         default=None, description="the name of a built-in scenario to load")
     ops: list[Op] | None = Field(default=None, description="inline ops to apply")
-    at_step: int | None = Field(default=None, ge=0, strict=True,
-                                description="leave the session at this step (default: the end)")
+    at_step: Step | None = Field(default=None,
+                                 description="leave the session at this step (default: 0)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "not": {"required": ["scenario", "ops"]}})
 
     @model_validator(mode="after")
     def _one_source(self) -> SessionCreate:
-        if self.scenario is not None and self.ops is not None:
+        if {"scenario", "ops"} <= self.model_fields_set:
             raise ValueError("give a scenario name or inline ops, not both")
         return self
 
@@ -224,8 +331,10 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario: ScenarioBody
     designs: list[DesignName] | None = Field(default=None, max_length=5)
-    options: list[Annotated[str, Field(max_length=40)]] | None = Field(default=None,
-                                                                       max_length=8)
+    options: Options | None = Field(
+        default=None,
+        description="replace the scenario's options; each design takes those that are its "
+                    "own")
     states: Literal["final", "all"] = "final"
 
 
@@ -234,11 +343,32 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scenario: ScenarioBody
-    designs: list[Annotated[str, Field(max_length=80)]] | None = Field(default=None,
-                                                                        max_length=8)
+    designs: list[Literal[tuple(VARIANTS)]] | None = Field(  # type: ignore[valid-type]
+        default=None, max_length=8,
+        description="design variants, name+option+... (default: every design)")
 
 
 class ErrorBody(BaseModel):
     """Every error response: a message that names the problem."""
 
     detail: Any
+
+
+def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: int
+                 ) -> dict[str, Any]:
+    """The OpenAPI document with this service's limits: page counts up to
+    RMAPLAB_MAX_PAGES, scenarios up to RMAPLAB_MAX_RUN_OPS ops, a new session's log up to
+    RMAPLAB_MAX_STEPS."""
+    components = schema.get("components", {}).get("schemas", {})
+    for name, model in components.items():
+        props = model.get("properties", {})
+        for field in ("pages", "new_pages", "count"):
+            if field in props and "maximum" in props[field]:
+                props[field]["maximum"] = max_pages
+        if "ops" in props:
+            limit = max_log if name == "SessionCreate" else max_ops
+            ops = props["ops"]
+            for branch in ops.get("anyOf", [ops]):
+                if branch.get("type") == "array":
+                    branch["maxItems"] = limit
+    return schema

@@ -8,6 +8,8 @@ acknowledged. A shared store for several workers can implement the same interfac
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ class SessionRecord:
     cursor: int = 0
     created: float = 0.0
     updated: float = 0.0
+    #: the read-only token of the session (a shared link)
+    view_id: str = ""
 
 
 class SessionStore(Protocol):
@@ -36,12 +40,16 @@ class SessionStore(Protocol):
 
     def create(self, record: SessionRecord) -> None: ...
 
-    def load(self, session_id: str) -> SessionRecord | None: ...
+    def load(self, token: str) -> SessionRecord | None:
+        """The session whose id, or view id, is ``token``."""
 
     def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
         """Drop the log beyond ``cursor``, append ``op`` as step cursor + 1, move there."""
 
     def set_cursor(self, session_id: str, cursor: int, now: float) -> None: ...
+
+    def touch(self, session_id: str, now: float) -> None:
+        """A request used the session: it is not idle."""
 
     def delete(self, session_id: str) -> bool: ...
 
@@ -49,6 +57,12 @@ class SessionStore(Protocol):
 
     def oldest_idle(self, n: int) -> list[str]:
         """The ids of the ``n`` sessions idle the longest."""
+
+    def idle_since(self, then: float) -> list[str]:
+        """The ids of the sessions unused since ``then``."""
+
+    def probe(self) -> None:
+        """Raise unless the store can be written now."""
 
 
 SCHEMA = """
@@ -58,9 +72,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     scenario TEXT,
     cursor INTEGER NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    view_id TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated);
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS ops (
     session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
@@ -74,6 +90,7 @@ class SqliteStore:
     """The embedded store: one SQLite file in WAL mode (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
@@ -82,6 +99,11 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            columns = [r[1] for r in self._db.execute("PRAGMA table_info(sessions)")]
+            if "view_id" not in columns:  # a store from before view links
+                self._db.execute("ALTER TABLE sessions ADD COLUMN view_id TEXT")
+            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS sessions_view "
+                             "ON sessions (view_id)")
 
     def close(self) -> None:
         with self._lock:
@@ -100,27 +122,31 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def create(self, record: SessionRecord) -> None:
-        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
+        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated, "
+                       "view_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (record.id, json.dumps(record.designs),
                         None if record.scenario is None else json.dumps(record.scenario),
-                        record.cursor, record.created, record.updated))]
+                        record.cursor, record.created, record.updated, record.view_id))]
         statements += [("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
                         (record.id, i, json.dumps(op))) for i, op in enumerate(record.ops, 1)]
         self._tx(statements)
 
-    def load(self, session_id: str) -> SessionRecord | None:
+    def load(self, token: str) -> SessionRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT designs, scenario, cursor, created, updated "
-                                   "FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = self._db.execute("SELECT id, designs, scenario, cursor, created, updated, "
+                                   "view_id FROM sessions WHERE id = ? OR view_id = ?",
+                                   (token, token)).fetchone()
             if row is None:
                 return None
+            session_id, designs, scenario, cursor, created, updated, view_id = row
             ops = [json.loads(r[0]) for r in self._db.execute(
                 "SELECT op FROM ops WHERE session = ? ORDER BY seq", (session_id,))]
-        designs, scenario, cursor, created, updated = row
+        if view_id is None:  # a session from before view links gets one now
+            view_id = secrets.token_urlsafe(24)
+            self._tx([("UPDATE sessions SET view_id = ? WHERE id = ?", (view_id, session_id))])
         return SessionRecord(session_id, json.loads(designs),
                              None if scenario is None else json.loads(scenario), ops, cursor,
-                             created, updated)
+                             created, updated, view_id)
 
     def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
         self._tx([
@@ -135,6 +161,9 @@ class SqliteStore:
         self._tx([("UPDATE sessions SET cursor = ?, updated = ? WHERE id = ?",
                    (cursor, now, session_id))])
 
+    def touch(self, session_id: str, now: float) -> None:
+        self._tx([("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))])
+
     def delete(self, session_id: str) -> bool:
         with self._lock:
             cur = self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
@@ -148,3 +177,16 @@ class SqliteStore:
         with self._lock:
             return [r[0] for r in self._db.execute(
                 "SELECT id FROM sessions ORDER BY updated LIMIT ?", (n,))]
+
+    def idle_since(self, then: float) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT id FROM sessions WHERE updated < ?", (then,))]
+
+    def probe(self) -> None:
+        if self.path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if os.statvfs(folder).f_bavail == 0:
+                raise sqlite3.OperationalError(f"database or disk is full (no space left in "
+                                               f"{folder})")
+        self._tx([("INSERT OR REPLACE INTO health (id, at) VALUES (1, julianday('now'))", ())])

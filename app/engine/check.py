@@ -7,10 +7,15 @@ in a buggy teaching mode (``rfc2_literal``), where it is the lesson.
 
 from __future__ import annotations
 
-from .designs import Violation, get_design
-from .mapindex import MapIndex
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .designs import Design, Violation, get_design
+from .mapindex import MapIndex, Mapper
 from .memo import IdentityMemo
 from .state import (
+    PAGE_SHIFT,
     PAGE_SIZE,
     PG_SWAPCACHE,
     PTE_KIND,
@@ -19,6 +24,7 @@ from .state import (
     PTE_WRITE,
     PTE_ZERO,
     State,
+    ptes_in_range,
 )
 
 #: The tables the invariants read. Values and counters are not among them, so a step that
@@ -27,6 +33,17 @@ CHECKED = ("mms", "ptes", "vmas", "anon_vmas", "page_mapcount", "page_flags", "p
            "page_index", "page_private", "swap_ptes", "swap_cache", "page_pte", "pte_chains",
            "anonmms", "mm_anonmm", "avcs", "vma_chain", "bugs")
 _verdicts: IdentityMemo[tuple[Violation, ...]] = IdentityMemo(32)
+MODES = ("full", "incremental")
+_mode = "full"
+
+
+def set_mode(mode: str) -> None:
+    """``full``: check the whole state after every step (the default, and the tests');
+    ``incremental``: check what the step touched (the service and the CLI)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"unknown check mode {mode!r}; the modes are {', '.join(MODES)}")
+    _mode = mode
 
 
 def check(state: State) -> list[Violation]:
@@ -34,27 +51,214 @@ def check(state: State) -> list[Violation]:
 
     A state whose checked tables are the very same objects as a recent state's has that
     state's verdict (``IdentityMemo``): a read, or a write into a present page, costs no
-    new check.
+    new check. In ``incremental`` mode a state is checked against a recent sound state of
+    the same design: only what differs between them (``Scope``) is checked again.
     """
     design = get_design(state.design, state.options)
     key = (*(getattr(state, name) for name in CHECKED), design, *design.check_key(state))
-    return list(_verdicts.get(key, lambda: tuple(_check(state))))
+    return list(_verdicts.get(key, lambda: tuple(_verdict(state, design))))
 
 
-def _check(state: State) -> list[Violation]:
-    index = MapIndex.build(state)
-    out: list[Violation] = []
-    _layout(state, index, out)
-    _frames(state, index, out)
-    _swap(state, index, out)
-    _rmap(state, index, out)
-    out += get_design(state.design, state.options).check(state, index)
+@dataclass(slots=True)
+class Scope:
+    """What differs between a sound base state and the state being checked: every object
+    whose invariants could have changed. Objects outside it keep the base's (sound)
+    verdict."""
+
+    #: processes whose vma list or vmas changed
+    pids: set[int] = field(default_factory=set)
+    #: (pid, vpn) of every PTE that changed, or lies in a vma that changed
+    ptes: set[tuple[int, int]] = field(default_factory=set)
+    frames: set[int] = field(default_factory=set)
+    slots: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Sound:
+    """A state found sound, with its map index: the base of its successors' checks."""
+
+    state: State
+    index: MapIndex
+
+
+#: recent sound states (incremental mode), newest last: enough for the sessions a worker
+#: serves in turn to find their parents
+_sound: deque[_Sound] = deque(maxlen=16)
+_GONE = object()
+
+
+def _verdict(state: State, design: Design) -> list[Violation]:
+    base = _base(state) if _mode == "incremental" else None
+    if base is not None and len(_changed(base.state.page_mapcount, state.page_mapcount)) * 2 > \
+            len(state.page_mapcount):
+        base = None  # the step touched most frames (a fork): checking all of it costs less
+    if base is None:
+        index, scope = MapIndex.build(state), None
+    else:
+        index, scope = _advance(base, state)
+    out = _check(state, design, index, scope)
+    if _mode == "incremental" and not out:
+        _sound.append(_Sound(state, index))
     return out
 
 
-def _layout(st: State, index: MapIndex, out: list[Violation]) -> None:
+def _base(state: State) -> _Sound | None:
+    """The remembered sound state that shares the most checked tables with ``state`` (its
+    parent, normally: a step copies only what it writes), if it shares at least half."""
+    best, shared = None, len(CHECKED) // 2 - 1
+    for sound in _sound:
+        if sound.state.design != state.design or sound.state.options != state.options:
+            continue
+        same = sum(getattr(sound.state, name) is getattr(state, name) for name in CHECKED)
+        if same > shared:
+            best, shared = sound, same
+    return best
+
+
+def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> set[Any]:
+    """The keys whose value differs between two versions of a table."""
+    if old is new:
+        return set()
+    out = {k for k, v in new.items() if old.get(k, _GONE) != v}
+    out.update(k for k in old if k not in new)
+    return out
+
+
+def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
+    """The map index of ``new`` from the base's, and the scope of the check."""
+    old = base.state
+    scope = Scope()
+    ptes = scope.ptes
+    for pid in _changed(old.ptes, new.ptes):
+        ptes.update((pid, vpn) for vpn in _changed(old.ptes.get(pid, {}), new.ptes.get(pid, {})))
+    vmas = _changed(old.vmas, new.vmas) | _changed(old.vma_chain, new.vma_chain)
+    anon_vmas = _changed(old.anon_vmas, new.anon_vmas)
+    for avc_id in _changed(old.avcs, new.avcs):
+        for st in (old, new):
+            avc = st.avcs.get(avc_id)
+            if avc is not None:
+                vmas.add(avc.vma)
+                anon_vmas.add(avc.anon_vma)
+    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
+        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
+    anonmms = _changed(old.anonmms, new.anonmms)
+    owners = _changed(old.mm_anonmm, new.mm_anonmm)
+    for pid in owners:
+        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
+                       if a is not None)
+    if anonmms:  # a ring's members reach it through their head
+        anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
+        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
+                      if a in st.anonmms and st.anonmms[a].pid is not None)
+    for pid in owners:  # every PTE of a process whose anonmm changed
+        for st in (old, new):
+            ptes.update((pid, vpn) for vpn in st.ptes.get(pid, ()))
+    scope.pids = _changed(old.mms, new.mms)
+    for vid in vmas:
+        for st in (old, new):
+            vma = st.vmas.get(vid)
+            if vma is None:
+                continue
+            scope.pids.add(vma.pid)
+            for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
+                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
+                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
+    frames, slots = scope.frames, scope.slots
+    for name in ("page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
+                 "page_pte"):
+        frames |= _changed(getattr(old, name), getattr(new, name))
+    frames.update(b.pfn for st in (old, new) for b in (
+        st.pte_chains.get(i) for i in _changed(old.pte_chains, new.pte_chains)) if b)
+    targets = anon_vmas | anonmms | vmas
+    if targets:  # pages whose page->mapping points at a changed object
+        frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
+    slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
+    index = _reindex(base.index, old, new, ptes, frames, slots)
+    for pfn in list(frames):
+        for st in (old, new):
+            slot = st.page_private.get(pfn)
+            if slot is not None:
+                slots.add(slot)
+    for slot in list(slots):
+        for st in (old, new):
+            pfn = st.swap_cache.get(slot)
+            if pfn is not None:
+                frames.add(pfn)
+    return index, scope
+
+
+def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],
+             frames: set[int], slots: set[int]) -> MapIndex:
+    """``index`` (of ``old``) brought up to ``new`` by redoing the entries of ``ptes``; the
+    frames and slots whose mappers changed join ``frames`` and ``slots``."""
+    gone: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    added: dict[tuple[int, int], list[Mapper]] = {}
+    outside = []
+    for pid, vpn in ptes:
+        before = old.ptes.get(pid, {}).get(vpn)
+        after = new.ptes.get(pid, {}).get(vpn)
+        if before is not None and before & PTE_KIND != PTE_ZERO:
+            gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
+        if after is None:
+            continue
+        vma = new.vma_at(pid, vpn << PAGE_SHIFT)
+        if vma is None:
+            outside.append((pid, vpn))
+        if after & PTE_KIND != PTE_ZERO:
+            added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
+                (pid, vpn, vma.id if vma is not None else None))
+    out = MapIndex(dict(index.page_mappers), dict(index.slot_holders),
+                   [o for o in index.outside if o not in ptes] + outside)
+    for kind, ident in gone.keys() | added.keys():
+        table, touched = ((out.page_mappers, frames) if kind == PTE_PAGE else
+                          (out.slot_holders, slots))
+        touched.add(ident)
+        drop = gone.get((kind, ident), ())
+        mappers = [m for m in table.get(ident, ()) if (m[0], m[1]) not in drop] if drop \
+            else list(table.get(ident, ()))
+        mappers += added.get((kind, ident), ())
+        if mappers:
+            table[ident] = mappers
+        else:
+            table.pop(ident, None)
+    return out
+
+
+def _check(state: State, design: Design, index: MapIndex, scope: Scope | None
+           ) -> list[Violation]:
+    out: list[Violation] = []
+    _layout(state, index, out, scope)
+    _frames(state, index, out, scope)
+    _swap(state, index, out, scope)
+    _rmap(state, index, out, scope)
+    if scope is not None and design.check_scoped:
+        index = MapIndex({f: index.page_mappers[f] for f in scope.frames
+                          if f in index.page_mappers},
+                         {s: index.slot_holders[s] for s in scope.slots
+                          if s in index.slot_holders}, index.outside)
+    out += design.check(state, index)
+    return out
+
+
+def _in(table: dict[int, Any], keys: set[int] | None) -> dict[int, Any]:
+    """The entries of ``table`` under ``keys`` (all of them when ``keys`` is None)."""
+    if keys is None:
+        return table
+    return {k: table[k] for k in keys if k in table}
+
+
+def _ptes(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
+    """(pid, vpn, pte) of every PTE in scope (all of them without a scope)."""
+    if scope is None:
+        return [(pid, vpn, pte) for pid, table in st.ptes.items() for vpn, pte in table.items()]
+    return [(pid, vpn, pte) for pid, vpn in scope.ptes
+            if (pte := st.ptes.get(pid, {}).get(vpn)) is not None]
+
+
+def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
-    for pid, mm in st.mms.items():
+    mms = st.mms if scope is None else {p: st.mms[p] for p in scope.pids if p in st.mms}
+    for pid, mm in mms.items():
         last_end = -1
         for vid in mm.vmas:
             vma = st.vmas.get(vid)
@@ -72,10 +276,10 @@ def _layout(st: State, index: MapIndex, out: list[Violation]) -> None:
             last_end = vma.vm_end
         if mm.starts != tuple(st.vmas[v].vm_start for v in mm.vmas if v in st.vmas):
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
-        for vpn, pte in st.ptes.get(pid, {}).items():
-            if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
-                out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
-                                           f"{vpn << 12:#x}."))
+    for pid, vpn, pte in _ptes(st, scope):
+        if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
+            out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
+                                       f"{vpn << 12:#x}."))
     for pid, vpn in index.outside:
         out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << 12:#x} outside every vma."))
     owned = {v for mm in st.mms.values() for v in mm.vmas}
@@ -86,45 +290,50 @@ def _layout(st: State, index: MapIndex, out: list[Violation]) -> None:
         out.append(Violation("G2", "page tables and processes do not match."))
 
 
-def _frames(st: State, index: MapIndex, out: list[Violation]) -> None:
+def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
-    for pfn, mappers in index.page_mappers.items():
+    mapped = _in(index.page_mappers, scope and scope.frames)
+    for pfn, mappers in mapped.items():
         if pfn not in st.page_mapcount:
             where = ", ".join(f"pid {p} {v << 12:#x}" for p, v, _ in mappers)
             out.append(Violation("G4", f"frame {pfn} is freed but still mapped ({where})."))
-    for pfn, mc in st.page_mapcount.items():
-        mapped = len(index.page_mappers.get(pfn, ()))
-        if mc != mapped:
-            out.append(Violation("G3", f"frame {pfn} has mapcount {mc} but {mapped} present "
+    for pfn, mc in _in(st.page_mapcount, scope and scope.frames).items():
+        n = len(index.page_mappers.get(pfn, ()))
+        if mc != n:
+            out.append(Violation("G3", f"frame {pfn} has mapcount {mc} but {n} present "
                                        "PTEs map it."))
         if mc == 0 and not st.page_flags[pfn] & PG_SWAPCACHE:
             out.append(Violation("G4", f"frame {pfn} is allocated, unmapped and not in the swap "
                                        "cache: it should have been freed."))
-    for pid, table in st.ptes.items():
-        for vpn, pte in table.items():
-            if pte & PTE_KIND != PTE_PAGE or not pte & PTE_WRITE:
-                continue
-            pfn = pte >> PTE_SHIFT
-            if st.page_mapcount.get(pfn) != 1:
-                mc = st.page_mapcount.get(pfn)
-                out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                           f"{vpn << 12:#x} but "
-                                           + ("the frame is freed." if mc is None
-                                              else f"its mapcount is {mc}.")))
-            elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(
-                    st.page_private[pfn], 0):
-                out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable but swap PTEs "
-                                           f"still hold its slot {st.page_private[pfn]}."))
+    writable = _ptes(st, scope)
+    if scope is not None:  # and every PTE mapping a frame in scope
+        writable += [(pid, vpn, st.ptes[pid][vpn]) for m in mapped.values()
+                     for pid, vpn, _ in m if (pid, vpn) not in scope.ptes]
+    for pid, vpn, pte in writable:
+        if pte & PTE_KIND != PTE_PAGE or not pte & PTE_WRITE:
+            continue
+        pfn = pte >> PTE_SHIFT
+        if st.page_mapcount.get(pfn) != 1:
+            mc = st.page_mapcount.get(pfn)
+            out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
+                                       f"{vpn << 12:#x} but "
+                                       + ("the frame is freed." if mc is None
+                                          else f"its mapcount is {mc}.")))
+        elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(
+                st.page_private[pfn], 0):
+            out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable but swap PTEs "
+                                       f"still hold its slot {st.page_private[pfn]}."))
 
 
-def _swap(st: State, index: MapIndex, out: list[Violation]) -> None:
+def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G5 (swap cache bijection), G6 (swap counts)."""
-    for slot, pfn in st.swap_cache.items():
+    slots = scope and scope.slots
+    for slot, pfn in _in(st.swap_cache, slots).items():
         if pfn not in st.page_mapcount or not st.page_flags[pfn] & PG_SWAPCACHE or \
                 st.page_private.get(pfn) != slot:
             out.append(Violation("G5", f"slot {slot} caches frame {pfn}, which does not point "
                                        "back at it."))
-    for pfn, flags in st.page_flags.items():
+    for pfn, flags in _in(st.page_flags, scope and scope.frames).items():
         if flags & PG_SWAPCACHE:
             slot = st.page_private.get(pfn)
             if slot is None or st.swap_cache.get(slot) != pfn:
@@ -133,10 +342,10 @@ def _swap(st: State, index: MapIndex, out: list[Violation]) -> None:
             if slot not in st.swap_ptes:
                 out.append(Violation("G5", f"frame {pfn} is in the swap cache of slot {slot}, "
                                            "which is not allocated."))
-    for slot in index.slot_holders:
+    for slot in _in(index.slot_holders, slots):
         if slot not in st.swap_ptes:
             out.append(Violation("G6", f"swap PTEs hold slot {slot}, which is free."))
-    for slot, ptes in st.swap_ptes.items():
+    for slot, ptes in _in(st.swap_ptes, slots).items():
         held = len(index.slot_holders.get(slot, ()))
         if ptes != held:
             out.append(Violation("G6", f"slot {slot} counts {ptes} swap PTEs but {held} hold it."))
@@ -144,10 +353,10 @@ def _swap(st: State, index: MapIndex, out: list[Violation]) -> None:
             out.append(Violation("G6", f"slot {slot} is held by nothing but was not freed."))
 
 
-def _rmap(st: State, index: MapIndex, out: list[Violation]) -> None:
+def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G9 (rmap completeness) and G11 (offsets), through the design's own walk."""
     design = get_design(st.design, st.options)
-    for pfn, mappers in index.page_mappers.items():
+    for pfn, mappers in _in(index.page_mappers, scope and scope.frames).items():
         if pfn not in st.page_mapcount:
             continue
         _, probes = design.rmap_walk(st, pfn)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .designs import available_designs, check_design, design_class
-from .run import StepFailed, run_scenario
+from .run import Guard, StepFailed, StepHook, run_scenario
 from .scenario import Scenario, parse_scenario
 
 
@@ -82,12 +82,14 @@ def parse_variant(spec: str) -> tuple[str, list[str]]:
 
 
 def compare_scenario(data: Mapping[str, Any] | Scenario,
-                     designs: Iterable[str] | None = None) -> dict[str, Any]:
+                     designs: Iterable[str] | None = None, *, guard: Guard | None = None,
+                     on_step: StepHook | None = None) -> dict[str, Any]:
     """The compare document: one summary (and full run) per design, and the agreement.
 
     Without ``designs``, every available design runs, each with the scenario's options
     that belong to it. Otherwise each entry runs exactly as named: ``name`` with no
-    option, ``name+option+...`` with those options.
+    option, ``name+option+...`` with those options. ``guard`` and ``on_step`` go to
+    each run (``run_scenario``).
     """
     scenario = data if isinstance(data, Scenario) else parse_scenario(data)
     if designs is None:
@@ -98,7 +100,8 @@ def compare_scenario(data: Mapping[str, Any] | Scenario,
     rows = []
     for name, options in variants:
         try:
-            doc = run_scenario(scenario, design=name, options=options)
+            doc = run_scenario(scenario, design=name, options=options, guard=guard,
+                               on_step=on_step)
         except StepFailed as exc:
             rows.append(_summary(name, options, None, exc))
             continue

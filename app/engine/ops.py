@@ -26,6 +26,10 @@ from .state import PAGE_SHIFT, PAGE_SIZE, PROTS, TASK_SIZE, Mm, State
 MAX_PAGES = TASK_SIZE >> PAGE_SHIFT
 #: values are exact in JSON consumers that use doubles (JavaScript)
 MAX_VALUE = 2**53 - 1
+#: the kernel's PID_MAX_LIMIT: the largest pid
+MAX_PID = 4194304
+#: the largest frame, slot or vma id an op may name
+MAX_ID = 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +168,9 @@ def _parse_field(op: str, name: str, value: Any) -> Any:
         return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise ScenarioError(f"{name}: {value!r} is not an integer")
-    if kind == "id" and value < 1:
-        raise ScenarioError(f"{name}: {value} must be a positive integer")
+    if kind == "id" and not 1 <= value <= (MAX_ID if name == "pfn" else MAX_PID):
+        limit = "2^31" if name == "pfn" else f"{MAX_PID} (PID_MAX_LIMIT)"
+        raise ScenarioError(f"{name}: {value} must be a positive integer up to {limit}")
     if kind == "count" and not 1 <= value <= MAX_PAGES:
         raise ScenarioError(f"{name}: {value} must be between 1 and {MAX_PAGES}")
     if kind == "value" and abs(value) > MAX_VALUE:

@@ -167,15 +167,44 @@ def test_url_reopens_the_same_step(lab):
     page.wait_for_selector("body[data-ready='1']")
     assert lab.step() == 5
     assert [node_ids(page, "frame", i) for i in (0, 1)] == frames
-    # a free-play session link reopens as the viewer's own copy
+    # looking at a built-in scenario created no session: it is the shared read-only view
+    assert page.evaluate("window.rmaplab.session.read_only") is True
+    # the first change makes a session of our own; its link carries the view id only
     command(page, "read 1 0x1000")
     lab.wait_step(6)
+    mine = page.evaluate("window.rmaplab.session")
+    assert mine["read_only"] is False
     shared = page.url
-    assert "session=" in shared
+    assert f"view={mine['view_id']}" in shared and mine["id"] not in shared
+    # a reload reuses the same session
     page.goto(shared)
     page.wait_for_selector("body[data-ready='1']")
     assert lab.step() == 6
+    assert page.evaluate("window.rmaplab.session.id") == mine["id"]
     assert page.evaluate("window.rmaplab.ops.length") == 6
+
+
+def test_a_shared_link_is_read_only_until_the_viewer_changes_a_copy(lab, browser, server,
+                                                                    browser_context_args):
+    page = lab.page
+    lab.open("?scenario=s3-fork-shares&step=2")
+    command(page, "read 1 0x1000")
+    lab.wait_step(3)
+    owner = page.evaluate("window.rmaplab.session")
+    # another participant: a browser with no stored sessions
+    other = browser.new_context(**browser_context_args).new_page()
+    other.goto(page.url)
+    other.wait_for_selector("body[data-ready='1']")
+    seen = other.evaluate("window.rmaplab.session")
+    assert seen["read_only"] is True and seen["id"] == owner["view_id"]
+    r = httpx.post(f"{server.url}/api/sessions/{owner['view_id']}/undo")
+    assert r.status_code == 403
+    command(other, "read 1 0x2000")
+    other.wait_for_function("window.rmaplab.session.step === 4")
+    copy = other.evaluate("window.rmaplab.session")
+    assert copy["read_only"] is False and copy["id"] != owner["id"]
+    # the owner's session did not move
+    assert httpx.get(f"{server.url}/api/sessions/{owner['id']}").json()["step"] == 3
 
 
 def test_compare_two_designs_in_two_clicks(lab):

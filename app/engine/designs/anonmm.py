@@ -93,6 +93,7 @@ class Anonmm(Design):
     }
     #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (semantics.md#anonmm-merging)
     anon_pgoff_linear = False
+    check_scoped = True
 
     # ----- anonmm objects -----------------------------------------------------------------
 

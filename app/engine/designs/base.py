@@ -100,6 +100,10 @@ class Design:
     swapcache_flag: ClassVar[bool] = True
     #: how a frame entering the swap cache is marked, for the narration
     swap_cache_entry: ClassVar[str] = "PG_swapcache set, page->private = the swap entry"
+    #: whether ``check`` may be given a map index of only the frames and slots that a step
+    #: touched (the incremental checker): true where ``check`` looks at frames and slots
+    #: only through the index, and every other loop covers the whole state
+    check_scoped: ClassVar[bool] = False
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options

@@ -30,13 +30,26 @@ async function request(method, path, body) {
   const response = await fetch(path, init);
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) throw new ApiError(response.status, data.detail);
+  if (!response.ok) {
+    // 429 (too many new sessions) and 503 (busy, over a budget, or the store failed) say
+    // when to come back; the message names the reason
+    const wait = response.headers.get("retry-after");
+    const error = new ApiError(response.status, data.detail);
+    if ((response.status === 429 || response.status === 503) && wait) {
+      error.message += ` (try again in ${wait} s)`;
+    }
+    throw error;
+  }
   return data;
 }
 
 export const api = {
   createSession: (body) => request("POST", "/api/sessions", body),
   session: (id) => request("GET", `/api/sessions/${id}`),
+  // a built-in scenario as a read-only session shared by all viewers (nothing is created)
+  scenarioView: (name, designs) => request("GET",
+    `/api/scenarios/${encodeURIComponent(name)}/view${designs ? `?designs=${encodeURIComponent(designs)}` : ""}`),
+  step: (id, step) => request("GET", `/api/sessions/${id}/steps/${step}`),
   apply: (id, op, expectedStep) =>
     request("POST", `/api/sessions/${id}/ops`, { op, expected_step: expectedStep }),
   undo: (id) => request("POST", `/api/sessions/${id}/undo`),

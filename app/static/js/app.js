@@ -83,9 +83,11 @@ function parseDesigns(text) {
 }
 
 function updateUrl() {
+  // a link carries the view id, never the session's own id: whoever opens it can look,
+  // and changes a copy of their own; this browser keeps its own ids (owners) to reuse
   const p = new URLSearchParams();
-  if (lab.scenario) p.set("scenario", lab.scenario);
-  else p.set("session", lab.session.id);
+  if (lab.scenario && lab.session.read_only) p.set("scenario", lab.scenario);
+  else p.set("view", lab.session.view_id);
   p.set("designs", designSpec());
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
@@ -100,9 +102,14 @@ function linkTo(extra = {}) {
   return url.toString();
 }
 
+const OWNER = "rmaplab.owner.";
+
 function adopt(doc) {
-  lab.session = { id: doc.id, designs: doc.designs, scenario: doc.scenario,
-    length: doc.length, step: doc.step };
+  lab.session = { id: doc.id, view_id: doc.view_id, read_only: doc.read_only,
+    designs: doc.designs, scenario: doc.scenario, length: doc.length, step: doc.step };
+  if (!doc.read_only) {
+    try { localStorage.setItem(OWNER + doc.view_id, doc.id); } catch { /* private mode */ }
+  }
   if (doc.ops) lab.ops = doc.ops;
   lab.view = doc.view;
   lab.series = null;
@@ -120,10 +127,50 @@ function show(doc, scenarioName) {
   refreshSeries();
 }
 
+// A built-in scenario, read-only: no session exists until the first change.
+async function view(name, designs, step) {
+  const spec = designs?.length ? designs.map((d) => d.design + d.options.map((o) => `+${o}`)
+    .join("")).join(",") : null;
+  const doc = await api.scenarioView(name, spec);
+  if (step) doc.view = await api.step(doc.id, Math.min(step, doc.length));
+  show({ ...doc, step: doc.view.step }, name);
+}
+
+// Before a change to a read-only session: a session of our own, at the same step.
+async function own() {
+  if (!lab.session.read_only) return;
+  const s = lab.session;
+  const body = lab.scenario ? { scenario: lab.scenario, designs: s.designs, at_step: s.step }
+    : { designs: s.designs, ops: lab.ops, at_step: s.step };
+  const scenario = lab.scenario;
+  adopt(await api.createSession(body));
+  lab.scenario = scenario;
+}
+
+// A move along the log: read-only sessions ask for the step, without moving anything.
+async function moveTo(step, change) {
+  const s = lab.session;
+  if (!s.read_only) return change();
+  return { ...s, view: await api.step(s.id, step), step };
+}
+
 async function start() {
   const step = Number(params.get("step") || 0);
   const designs = params.get("designs") ? parseDesigns(params.get("designs")) : null;
   if (params.get("s")) { await exporting.openLink(params.get("s"), params.has("step") ? step : null); return; }
+  if (params.get("view")) {
+    let owner = null;
+    try { owner = localStorage.getItem(OWNER + params.get("view")); } catch { /* none */ }
+    // ours: reuse it (a reload); anyone else's: look at it, read-only
+    const doc = await (owner ? api.session(owner).catch(() => api.session(params.get("view")))
+      : api.session(params.get("view")));
+    if (doc.read_only && step !== doc.step) {
+      doc.view = await api.step(doc.id, Math.min(step, doc.length));
+      doc.step = doc.view.step;
+    }
+    show(doc, null);
+    return;
+  }
   if (params.get("session")) {
     // Reopen a shared session as our own copy, so two viewers never move each other.
     const shared = await api.session(params.get("session"));
@@ -138,8 +185,7 @@ async function start() {
     exporting.notFound(name, initial.scenarios);
     return;
   }
-  await open({ scenario: name, at_step: Math.min(step, known.steps),
-    designs: designs ?? [] }, name);
+  await view(name, designs, Math.min(step, known.steps));
 }
 
 // ----- the picker and the design switches ------------------------------------------------
@@ -163,7 +209,7 @@ function fillPicker() {
       lab.session.scenario = null;
     } else {
       // a scenario opens on its own design and options (the bug it shows needs them)
-      await open({ scenario: select.value, designs: [] }, select.value);
+      await view(select.value, [], 0);
     }
     $("stage").focus();
   }));
@@ -216,6 +262,10 @@ function switchDesigns() {
       .map((o) => o.dataset.option) }));
   if (!designs.length) { say("Choose at least one design."); fillDesigns(); return; }
   guarded(async () => {
+    if (lab.scenario && lab.session.read_only) {
+      await view(lab.scenario, designs, lab.session.step);
+      return;
+    }
     const body = lab.scenario
       ? { scenario: lab.scenario, designs, at_step: lab.session.step }
       : { designs, ops: lab.ops, at_step: lab.session.step };
@@ -488,14 +538,15 @@ function go(step) {
   const s = lab.session;
   step = Math.max(0, Math.min(s.length, step));
   if (step === s.step) return;
-  guarded(async () => moved(await api.cursor(s.id, step)));
+  guarded(async () => moved(await moveTo(step, () => api.cursor(s.id, step))));
 }
 
 function forward() {
   if (walks.next()) return;  // a walk on screen takes the step first
   if (lab.session.step >= lab.session.length) { stop(); return; }
   if (lab.predict && !lab.timer && !lab.predicting) { ask(); return; }
-  guarded(async () => moved(await api.redo(lab.session.id)));
+  const s = lab.session;
+  guarded(async () => moved(await moveTo(s.step + 1, () => api.redo(s.id))));
 }
 
 // ----- predict, then reveal -------------------------------------------------------------
@@ -549,7 +600,8 @@ function setPredict(on) {
 function back() {
   if (lab.predicting) { lab.predicting = false; narrate(); return; }
   if (walks.prev()) return;
-  if (lab.session.step > 0) guarded(async () => moved(await api.undo(lab.session.id)));
+  const s = lab.session;
+  if (s.step > 0) guarded(async () => moved(await moveTo(s.step - 1, () => api.undo(s.id))));
 }
 
 function play() {
@@ -571,6 +623,7 @@ function stop() {
 
 async function applyOp(op) {
   stop();
+  if (!lab.scenario) await own();  // someone else's session, read-only: ours first
   const s = lab.session;
   const doc = await branch.applyHere(op);  // before the end of the log: on a new branch
   lab.ops = [...lab.ops.slice(0, s.step), doc.view.op];

@@ -31,7 +31,7 @@ export async function applyHere(op) {
     throw err;
   }
   lab.stories.push({ id: s.id, scenario: lab.scenario, origin: lab.origin, label: logLabel(lab),
-    designs: s.designs, ops: lab.ops, step: s.step, length: s.length });
+    designs: s.designs, ops: lab.ops, step: s.step, length: s.length, readOnly: s.read_only });
   return doc;
 }
 
@@ -41,7 +41,12 @@ async function back() {
   const story = lab.stories.at(-1);
   let doc;
   try {
-    doc = { ...await api.cursor(story.id, story.step), ops: story.ops };
+    if (story.readOnly) {  // a built-in scenario's shared view: look at the step again
+      doc = { ...await api.session(story.id), ops: story.ops, step: story.step,
+        view: await api.step(story.id, story.step) };
+    } else {
+      doc = { ...await api.cursor(story.id, story.step), ops: story.ops };
+    }
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
     // the story's session expired: rebuild it from what the page kept
