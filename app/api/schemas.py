@@ -293,8 +293,9 @@ class ScenarioBody(BaseModel):
     designs: list[DesignChoice] | None = Field(default=None, max_length=5,
                                                description="the designs the laboratory shows "
                                                            "side by side")
-    at_step: int | None = Field(default=None, ge=0, strict=True,
-                                description="the step the laboratory opens at")
+    at_step: Step | None = Field(default=None,
+                                description="the step the laboratory opens at (past the last "
+                                            "step: the last)")
 
     def engine_json(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"ops"}, exclude_none=True)

@@ -74,8 +74,9 @@ def _check_view(data: Mapping[str, Any], length: int) -> None:
         raise ScenarioError("scenario: designs must be a list of {\"design\", \"options\"} "
                             f"objects naming {', '.join(DESIGN_NAMES)}")
     at_step = data.get("at_step", 0)
-    if type(at_step) is not int or not 0 <= at_step <= length:
-        raise ScenarioError(f"scenario: at_step must be a step from 0 to {length}")
+    if type(at_step) is not int or at_step < 0:
+        raise ScenarioError("scenario: at_step must be a step, a whole number from 0 (past "
+                            f"the last step, {length}, it means the last)")
 
 
 def scenario_to_json(scenario: Scenario) -> dict[str, Any]:

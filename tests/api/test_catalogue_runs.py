@@ -111,7 +111,7 @@ def test_scenarios_may_say_how_the_laboratory_shows_them(client):
     shown = {**TINY, "designs": [{"design": "anon_vma_267", "options": ["exact_267"]},
                                  {"design": "pte_chain"}], "at_step": 3}
     assert client.post("/api/runs", json={"scenario": shown}).status_code == 200
-    for bad, where in (({"at_step": 9}, "at_step"), ({"at_step": -1}, "at_step"),
+    for bad, where in (({"at_step": -1}, "at_step"),
                        ({"designs": [{"design": "nope"}]}, "designs")):
         r = client.post("/api/runs", json={"scenario": {**TINY, **bad}})
         assert r.status_code == 422 and where in json.dumps(r.json()["detail"]), r.text

@@ -414,7 +414,8 @@ def test_the_laboratory_fields_of_a_scenario_are_checked():
     ops = [{"op": "spawn", "pid": 1}]
     parse_scenario({"ops": ops, "designs": [{"design": "anon_vma_chain",
                                              "options": ["v2_6_34"]}], "at_step": 1})
-    for bad, fragment in (({"at_step": 2}, "at_step must be a step from 0 to 1"),
+    parse_scenario({"ops": ops, "at_step": 2})  # past the last step: the last
+    for bad, fragment in (({"at_step": -1}, "at_step must be a step"),
                           ({"at_step": True}, "at_step"),
                           ({"designs": [{"design": "anon_vma_chain", "colour": 1}]}, "designs"),
                           ({"designs": "pte_chain"}, "designs")):
