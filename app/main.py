@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api.config import Settings
+from .api.rooms import install as install_rooms
 from .api.routes import router
 from .api.sessions import ServiceError, SessionManager
 from .api.store import SessionStore, SqliteStore
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.state.sessions = SessionManager(store, settings)
     app.include_router(router)
     app.include_router(pages_router)
+    install_rooms(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service and its designs")
