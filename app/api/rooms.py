@@ -192,6 +192,7 @@ class Rooms:
         out = self.public(room)
         out["following"] = self.channels[room.code].streams if room.code in self.channels else 0
         out["participants"] = self.store.participants(room.code)
+        out["ops"] = room.scenario["ops"]  # to explore on one's own from the room's step
         if instructor:
             out["questions"] = [self._question(room, q, True)
                                 for q in self.store.questions(room.code)]
