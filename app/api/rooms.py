@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
@@ -90,6 +91,9 @@ class Channel:
         self.changed = asyncio.Event()
         self.streams = 0
         self.closed = False
+        #: closed because the room ended (not because the server stops: then followers
+        #: reconnect by themselves when it is back)
+        self.ended = False
 
     def publish(self, seq: int, payload: bytes) -> None:
         if seq <= self.seq:
@@ -97,8 +101,8 @@ class Channel:
         self.seq, self.payload = seq, payload
         self._wake()
 
-    def close(self) -> None:
-        self.closed = True
+    def close(self, ended: bool) -> None:
+        self.closed, self.ended = True, ended
         self._wake()
 
     def _wake(self) -> None:
@@ -128,7 +132,7 @@ class Rooms:
         for code in self.store.expire(time.time() - self.limits.room_idle):
             channel = self.channels.pop(code, None)
             if channel is not None:
-                channel.close()
+                channel.close(ended=True)
             self.locks.pop(code, None)
             self.buckets = {k: v for k, v in self.buckets.items() if k[0] != code}
 
@@ -332,7 +336,35 @@ class Rooms:
 
     # ----- the stream ---------------------------------------------------------------------
 
+    def close_streams(self) -> None:
+        """End every event stream (the server is stopping: nothing would end them)."""
+        for channel in self.channels.values():
+            channel.close(ended=False)
+        self.channels.clear()
+
+    def _close_streams_on_exit(self) -> None:
+        """Chain a handler before the server's own for SIGTERM and SIGINT: a server
+        waits for open responses before it exits, and an event stream never ends."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if getattr(previous, "closes_rooms", False):
+                continue
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.close_streams)
+                if callable(previous):
+                    previous(signum, frame)
+
+            handler.closes_rooms = True  # type: ignore[attr-defined]
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread (a test client): nothing to chain
+                return
+
     def channel(self, room: RoomRecord) -> Channel:
+        if not self.channels:
+            self._close_streams_on_exit()
         channel = self.channels.get(room.code)
         if channel is None:
             channel = Channel(room.seq, json.dumps(self.public(room)).encode())
@@ -356,7 +388,8 @@ class Rooms:
                     await asyncio.wait_for(changed.wait(), self.limits.room_heartbeat)
                 except TimeoutError:
                     yield b": heartbeat\n\n"
-            yield b"event: closed\ndata: {}\n\n"
+            if channel.ended:
+                yield b"event: closed\ndata: {}\n\n"
         finally:
             self.streams -= 1
             channel.streams -= 1

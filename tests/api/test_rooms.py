@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -357,3 +358,21 @@ def test_the_pages_and_the_qr_code(client, room):
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
     assert qr.text.startswith("<svg") and "viewBox" in qr.text
     assert client.get("/r/ZZZZZZZZ/qr.svg").status_code == 404
+
+
+def test_an_expired_room_ends_its_streams(client, room, monkeypatch):
+    code, _ = room
+    service = client.app.state.rooms
+
+    async def follow() -> list[bytes]:
+        stream = service.events(service.channel(service.room(code)), -1)
+        got = [await anext(stream), await anext(stream)]
+        monkeypatch.setattr(rooms_module.time, "time", lambda: 1e12)
+        service.expire()
+        got += [chunk async for chunk in stream]
+        return got
+
+    retry, first, closed = asyncio.run(follow())
+    assert retry == b"retry: 2000\n\n" and first.startswith(b"id: 1\ndata: {")
+    assert closed == b"event: closed\ndata: {}\n\n"
+    assert service.streams == 0
