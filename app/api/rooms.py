@@ -200,6 +200,8 @@ class Rooms:
         if instructor:
             out["questions"] = [self._question(room, q, True)
                                 for q in self.store.questions(room.code)]
+            out["question"] = next((q for q in out["questions"] if q["id"] == room.question),
+                                   None)
         return out
 
     def changed(self, room: RoomRecord) -> None:

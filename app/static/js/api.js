@@ -45,4 +45,5 @@ export const api = {
   walk: (id, pfn, step) => request("GET", `/api/sessions/${id}/walk?pfn=${pfn}&step=${step}`),
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
   scenario: (id) => request("GET", `/api/sessions/${id}/scenario`),
+  createRoom: (body) => request("POST", "/api/rooms", body),
 };

@@ -4,6 +4,7 @@
 
 import { api, ApiError } from "./api.js";
 import { drawChart } from "./chart.js";
+import { wireClassroom } from "./classroom.js";
 import { Diagram } from "./diagram.js";
 import { hex, layoutState, objectNodeIds, visitNodeId } from "./layout.js";
 import { renderTables } from "./tables.js";
@@ -76,6 +77,7 @@ function updateUrl() {
   p.set("step", String(lab.session.step));
   if (embed) p.set("embed", "1");
   if (lab.predict) p.set("predict", "1");
+  if (params.get("room")) p.set("room", params.get("room"));
   history.replaceState(null, "", `?${p.toString().replace(/%2C/g, ",").replace(/%2B/g, "+")}`);
 }
 
@@ -828,4 +830,5 @@ if (embed) document.body.classList.add("embed");
 fillPicker();
 fillOpForm();
 wire();
+wireClassroom(lab, params.get("room"), say);
 guarded(start).then(() => { document.body.dataset.ready = "1"; });

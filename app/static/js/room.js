@@ -3,7 +3,7 @@
 // the questions; sees who follows and the live tally). Draws with the laboratory's own
 // diagram modules.
 
-import { ApiError } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { Diagram } from "./diagram.js";
 import { hex, layoutState } from "./layout.js";
 
@@ -214,16 +214,22 @@ function showQuestion() {
   box.hidden = !q && !room.instructor;
   $("q-prompt").textContent = q ? q.prompt : "No question is put to the room now.";
   const body = $("q-body");
-  body.replaceChildren();
   const status = $("q-status");
   status.textContent = "";
-  if (!q) return;
-  const mine = room.answers[q.id];
   if (room.instructor) {
+    // the tally stays drawn while it is polled (tick); another question starts afresh
+    if (!q || body.dataset.question !== String(q.id)) body.replaceChildren();
+    body.dataset.question = q ? String(q.id) : "";
+    $("reveal").hidden = !q;
+    if (!q) return;
+    if (q.tally) tallyChart(body, q.tally, q.answer ?? null);
     status.textContent = q.answer == null ? "No right answer is set." : `Answer: ${q.answer}`;
     $("reveal").textContent = q.revealed ? "Hide the tally" : "Reveal the tally";
-    return; // the tally is polled (tick)
+    return;
   }
+  body.replaceChildren();
+  if (!q) return;
+  const mine = room.answers[q.id];
   if (q.revealed) {
     tallyChart(body, q.tally, q.answer ?? null);
     if (q.answer == null) status.textContent = "The tally is revealed.";
@@ -263,12 +269,8 @@ function listen() {
 async function explore() {
   await guarded(async () => {
     const doc = room.doc;
-    const response = await fetch("/api/sessions", {
-      method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ops: doc.ops, designs: doc.designs, at_step: doc.step }),
-    });
-    const session = await response.json();
-    if (!response.ok) throw new ApiError(response.status, session.detail);
+    const session = await api.createSession({ ops: doc.ops, designs: doc.designs,
+      at_step: doc.step });
     const designs = doc.designs.map((d) => [d.design, ...d.options].join("+")).join(",");
     location.href = `/?session=${session.id}&designs=${designs}&step=${doc.step}&room=${code}`;
   });
@@ -276,23 +278,38 @@ async function explore() {
 
 // ----- the instructor ----------------------------------------------------------------------
 
-function move(step) {
-  const s = Math.max(0, Math.min(room.doc.length, step));
-  if (s === room.doc.step) return Promise.resolve();
-  return guarded(async () => adopt(await call("POST", "/cursor", { step: s })));
+// The instructor's actions run one after another, each from the room as the previous one
+// left it: two quick presses of → are two steps.
+let queue = Promise.resolve();
+
+function act(work) {
+  queue = queue.then(() => guarded(work));
+  return queue;
+}
+
+function move(delta, to = null) {
+  return act(async () => {
+    const step = Math.max(0, Math.min(room.doc.length, to ?? room.doc.step + delta));
+    if (step !== room.doc.step) await adopt(await call("POST", "/cursor", { step }));
+  });
 }
 
 function forward() {
-  const q = room.doc.question;
-  if (q && !q.revealed) return reveal(true);  // answers first, then the step that shows it
-  return move(room.doc.step + 1);
+  return act(async () => {
+    const q = room.doc.question;
+    if (q && !q.revealed) {  // answers first, then the step that shows it
+      await adopt(await call("POST", "/question", { question: q.id, revealed: true }));
+    } else if (room.doc.step < room.doc.length) {
+      await adopt(await call("POST", "/cursor", { step: room.doc.step + 1 }));
+    }
+  });
 }
 
-function reveal(on) {
-  const q = room.doc.question;
-  if (!q) return Promise.resolve();
-  return guarded(async () => adopt(await call("POST", "/question",
-    { question: q.id, revealed: on ?? !q.revealed })));
+function reveal() {
+  return act(async () => {
+    const q = room.doc.question;
+    if (q) await adopt(await call("POST", "/question", { question: q.id, revealed: !q.revealed }));
+  });
 }
 
 function instructorState() {
@@ -333,11 +350,11 @@ async function tick() {
 
 function wireInstructor() {
   $("join-link").textContent = initial.join;
-  $("back").addEventListener("click", () => move(room.doc.step - 1));
+  $("back").addEventListener("click", () => move(-1));
   $("forward").addEventListener("click", () => forward());
-  $("slider").addEventListener("change", () => move(Number($("slider").value)));
+  $("slider").addEventListener("change", () => move(0, Number($("slider").value)));
   $("reveal").addEventListener("click", () => reveal());
-  $("q-pick").addEventListener("change", () => guarded(async () => adopt(await call(
+  $("q-pick").addEventListener("change", () => act(async () => adopt(await call(
     "POST", "/question", { question: $("q-pick").value ? Number($("q-pick").value) : null })))
     .then(tick));
   for (const d of initial.designs) {
@@ -348,7 +365,7 @@ function wireInstructor() {
     box.addEventListener("change", () => {
       const chosen = [...$("room-designs").querySelectorAll("input:checked")].map((b) => b.value);
       if (!chosen.length) { box.checked = true; return; }
-      guarded(async () => adopt(await call("POST", "/designs", { designs: chosen })));
+      act(async () => adopt(await call("POST", "/designs", { designs: chosen })));
     });
     label.append(box, ` ${d.name}`);
     $("room-designs").appendChild(label);
@@ -366,9 +383,10 @@ function wireInstructor() {
     });
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, textarea, select")) return;
+    // the arrows are the lesson's, even on the step slider (it would skip the reveal)
+    if (event.target.closest("input:not([type=range]), textarea, select")) return;
     if (event.key === "ArrowRight") { event.preventDefault(); forward(); }
-    if (event.key === "ArrowLeft") { event.preventDefault(); move(room.doc.step - 1); }
+    if (event.key === "ArrowLeft") { event.preventDefault(); move(-1); }
   });
   setInterval(tick, TALLY_MS);
 }
