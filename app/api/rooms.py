@@ -387,7 +387,8 @@ class Rooms:
                     yield b"id: %d\ndata: %s\n\n" % (last, channel.payload)
                     continue
                 try:
-                    await asyncio.wait_for(changed.wait(), self.limits.room_heartbeat)
+                    async with asyncio.timeout(self.limits.room_heartbeat):
+                        await changed.wait()
                 except TimeoutError:
                     yield b": heartbeat\n\n"
             if channel.ended:
