@@ -74,7 +74,8 @@ def test_a_room_from_an_inline_scenario_with_designs_and_a_step(client):
                               {"design": "anon_vma_chain", "options": []}]
     # at step 3 the lesson's question about step 4 is put to the room
     assert doc["question"]["prompt"] == "mapcount after the fork?"
-    assert "answer" not in doc["question"]
+    assert doc["question"]["answer"] == "2"  # the instructor's view
+    assert "answer" not in client.get(f"/api/rooms/{doc['code']}").json()["question"]
     assert [q["answer"] for q in doc["questions"]] == ["2", "2"]
 
 
