@@ -4,6 +4,8 @@ browser, two people (two contexts, each under the pages' own CSP, so the tests w
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -128,3 +130,23 @@ def test_start_a_class_from_the_lab(lab):
     expect(lab.page.locator("#step-title")).to_have_text("Step 11 of 13")
     expect(lab.page.locator(".panel h2")).to_have_text(["anon_vma_267", "anon_vma_chain"])
     expect(lab.page.locator(".q-prompt")).to_contain_text("How many vmas will the 2.6.7 walk")
+
+
+def test_a_class_from_a_loaded_file_keeps_its_lesson(lab):
+    lesson = {"name": "my-lesson", "title": "My lesson", "ops": [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x10000", "value": 7},
+        {"op": "fork", "pid": 1, "child": 2}],
+        "questions": [{"step": 1, "prompt": "Who spawns?", "choices": ["pid 1", "pid 2"],
+                       "answer": "pid 1"}]}
+    lab.open()
+    lab.page.locator("#load-file").set_input_files(files=[{
+        "name": "my-lesson.json", "mimeType": "application/json",
+        "buffer": json.dumps(lesson).encode()}])
+    expect(lab.page.locator("#error")).to_contain_text("Loaded my-lesson.json")
+    lab.page.get_by_role("button", name="Start a class").click()
+    lab.page.wait_for_selector("body[data-role='instructor'][data-ready='1']")
+    expect(lab.page.locator("#room-title")).to_have_text("My lesson")
+    expect(lab.page.locator(".q-prompt")).to_have_text("Who spawns?")
+    expect(lab.page.locator("#q-status")).to_have_text("Answer: pid 1")

@@ -21,6 +21,7 @@ const lab = {
   ops: [],           // the session's op log
   view: null,        // the current step's view
   scenario: null,    // the built-in scenario the log came from, while unmodified
+  file: null,        // the scenario file the log came from (Load a scenario file…)
   panels: [],        // per design: {root, diagram, tables}
   series: null,
   tableView: false,
@@ -98,6 +99,7 @@ function adopt(doc) {
 async function open(body, scenarioName) {
   const doc = await api.createSession(body);
   lab.scenario = scenarioName ?? null;
+  lab.file = null;
   adopt(doc);
   buildPanels();
   render();
@@ -772,6 +774,7 @@ async function loadFile(file) {
   const design = data.design || "anon_vma_rfc2";
   await open({ ops: data.ops, designs: [{ design, options: data.options || [] }] }, null);
   lab.session.scenario = { name: data.name, title: data.title, description: data.description };
+  lab.file = data;  // a class started from it keeps its name and lesson
   $("scenario-description").textContent = data.description || data.title || file.name;
   say(`Loaded ${file.name}: ${data.ops.length} steps. Step forward to play it.`, "info");
 }
