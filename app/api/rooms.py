@@ -29,6 +29,7 @@ from ..engine import EngineError, ScenarioError, parse_scenario, scenario_to_jso
 from ..engine.lessons import MAX_CHOICE, MAX_PROMPT, parse_choices
 from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
+from .lessons import router as lessons_router
 from .room_engine import StepViews, check_room, engine_call, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
 from .schemas import DesignChoice, ErrorBody
@@ -650,7 +651,9 @@ async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=
 
 
 def install(app: FastAPI) -> None:
-    """Add rooms to the service: their store (in the service's database), routes, pages."""
+    """Add rooms to the service: their store (in the service's database), routes, pages,
+    and the built-in lessons' answers (for Predict first)."""
     app.state.rooms = Rooms(SqliteRoomStore(app.state.settings.db), RoomLimits.from_env())
     app.include_router(router)
+    app.include_router(lessons_router)
     app.include_router(pages_router)

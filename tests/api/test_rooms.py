@@ -377,3 +377,13 @@ def test_an_expired_room_ends_its_streams(client, room, monkeypatch):
     assert retry == b"retry: 2000\n\n" and first.startswith(b"id: 1\ndata: {")
     assert closed == b"event: closed\ndata: {}\n\n"
     assert service.streams == 0
+
+
+def test_a_builtin_lesson_with_its_answers(client):
+    r = client.get("/api/lessons/aim7-shape")
+    assert r.status_code == 200
+    questions = r.json()["questions"]
+    assert [(q["step"], q["answer"]) for q in questions] == [(4, "2"), (8, "6"), (12, "3"),
+                                                              (12, "1"), (13, "5")]
+    assert client.get("/api/lessons/s1-first-touch").json()["questions"] == []
+    assert client.get("/api/lessons/no-such").status_code == 404

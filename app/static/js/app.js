@@ -7,6 +7,7 @@ import { drawChart } from "./chart.js";
 import { wireClassroom } from "./classroom.js";
 import { Diagram } from "./diagram.js";
 import { hex, layoutState, objectNodeIds, visitNodeId } from "./layout.js";
+import { askLesson } from "./lesson.js";
 import { renderTables } from "./tables.js";
 
 const $ = (id) => document.getElementById(id);
@@ -458,11 +459,13 @@ function ask() {
   reveal.addEventListener("click", () => forward());
   out.append(q, hint, reveal);
   reveal.focus();
+  askLesson(lab, lab.scenario, lab.session.step + 1, [q, hint]);
 }
 
 function setPredict(on) {
   lab.predict = on;
   $("predict").checked = on;
+  $("scenario-description").hidden = on;  // it tells the story the questions ask about
   if (!on && lab.predicting) { lab.predicting = false; narrate(); }
   drawCosts();
   updateUrl();
@@ -798,6 +801,7 @@ function wire() {
   });
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("predict").checked = lab.predict;
+  $("scenario-description").hidden = lab.predict;
   $("predict").addEventListener("change", () => setPredict($("predict").checked));
   const menu = $("export-menu");
   $("export-button").addEventListener("click", () => {
