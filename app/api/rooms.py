@@ -18,6 +18,7 @@ import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from ..engine import EngineError, ScenarioError, parse_scenario, scenario_to_jso
 from ..engine.lessons import MAX_CHOICE, MAX_PROMPT, parse_choices
 from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
+from .config import Settings
 from .lessons import router as lessons_router
 from .room_engine import StepViews, check_room, engine_call, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
@@ -117,9 +119,11 @@ class Channel:
 class Rooms:
     """Every room operation; the routes parse, call and answer."""
 
-    def __init__(self, store: RoomStore, limits: RoomLimits) -> None:
+    def __init__(self, store: RoomStore, limits: RoomLimits, settings: Settings) -> None:
         self.store = store
         self.limits = limits
+        #: the service's limits on one state, which a room's designs obey too
+        self.state_limits = (settings.max_processes, settings.max_frames)
         self.views = StepViews()
         self.channels: dict[str, Channel] = {}
         self.streams = 0
@@ -152,8 +156,13 @@ class Rooms:
             raise _error(403, "this needs the room's key in the X-Room-Key header" if key is None
                          else "the X-Room-Key header is not this room's key")
 
-    def lock(self, code: str) -> asyncio.Lock:
-        return self.locks.setdefault(code, asyncio.Lock())
+    @asynccontextmanager
+    async def driving(self, code: str, key: str | None) -> AsyncIterator[RoomRecord]:
+        """The room for one of the instructor's changes, which never interleave."""
+        room = self.room(code)
+        self.instructor(room, key)
+        async with self.locks.setdefault(room.code, asyncio.Lock()):
+            yield self.room(code)
 
     # ----- documents ----------------------------------------------------------------------
 
@@ -212,16 +221,15 @@ class Rooms:
 
     # ----- creating -----------------------------------------------------------------------
 
-    async def create(self, scenario: dict[str, Any], designs: list[dict[str, Any]], step: int,
-                     limits: dict[str, int]) -> dict[str, Any]:
+    async def create(self, scenario: dict[str, Any], designs: list[dict[str, Any]], step: int
+                     ) -> dict[str, Any]:
         if step > len(scenario["ops"]):
             raise _error(422, f"step: {step} is beyond the scenario's {len(scenario['ops'])} "
                               "steps")
         if not designs:
             designs = [{"design": scenario["design"], "options": scenario["options"]}]
         try:
-            answers = await engine_call(check_room, scenario, designs,
-                                        limits["max_processes"], limits["max_frames"])
+            answers = await engine_call(check_room, scenario, designs, *self.state_limits)
         except EngineError as exc:
             raise _error(422, str(exc)) from None
         self.expire()
@@ -256,7 +264,7 @@ class Rooms:
                           ) -> RoomRecord:
         try:
             await engine_call(check_room, {**room.scenario, "questions": []}, designs,
-                              1 << 30, 1 << 30)
+                              *self.state_limits)
         except EngineError as exc:
             raise _error(422, str(exc)) from None
         room = self.store.change(room.code, time.time(), designs=designs)
@@ -324,12 +332,15 @@ class Rooms:
         q = self._find(room, question)
         if q.revealed:
             raise _error(409, f"question {question} was revealed; its answers are closed")
-        value = answer if q.choices is not None else _normal(answer)
-        if q.choices is not None and value not in q.choices:
-            raise _error(422, f"answer: {answer!r} is not one of the choices "
-                              f"({', '.join(q.choices)})")
-        if not value or len(value) > MAX_TYPED_ANSWER:
-            raise _error(422, f"answer: give 1 to {MAX_TYPED_ANSWER} characters")
+        if q.choices is not None:
+            value = answer
+            if value not in q.choices:
+                raise _error(422, f"answer: {answer!r} is not one of the choices "
+                                  f"({', '.join(q.choices)})")
+        else:
+            value = _normal(answer)
+            if not value or len(value) > MAX_TYPED_ANSWER:
+                raise _error(422, f"answer: give 1 to {MAX_TYPED_ANSWER} characters")
         self._spend(room.code, participant)
         self.store.answer(room.code, question, participant, value, time.time())
         return {"question": question, "answer": value}
@@ -474,7 +485,7 @@ class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     participant: Annotated[str, Field(min_length=1, max_length=64)]
     question: int = Field(ge=1, strict=True)
-    answer: StrictStr | StrictInt
+    answer: Annotated[StrictStr, Field(max_length=MAX_CHOICE)] | StrictInt
 
 
 def rooms(request: Request) -> Rooms:
@@ -522,10 +533,7 @@ def _scenario(spec: str | dict[str, Any], request: Request) -> dict[str, Any]:
                                  s409="the server holds as many rooms as it may"))
 async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
     scenario = _scenario(body.scenario, request)
-    settings = request.app.state.settings
-    return await rooms(request).create(scenario, _designs(body.designs), body.step,
-                                       {"max_processes": settings.max_processes,
-                                        "max_frames": settings.max_frames})
+    return await rooms(request).create(scenario, _designs(body.designs), body.step)
 
 
 @router.get("/{code}", summary="The room now (with the key: every question and answer)",
@@ -544,9 +552,7 @@ async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, A
 async def move_room(code: Code, body: CursorBody, request: Request, key: Key = None
                     ) -> dict[str, Any]:
     service = rooms(request)
-    async with service.lock(code.upper()):
-        room = service.room(code)
-        service.instructor(room, key)
+    async with service.driving(code, key) as room:
         return service.document(await service.move(room, body.step), True)
 
 
@@ -555,9 +561,7 @@ async def move_room(code: Code, body: CursorBody, request: Request, key: Key = N
 async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key = None
                        ) -> dict[str, Any]:
     service = rooms(request)
-    async with service.lock(code.upper()):
-        room = service.room(code)
-        service.instructor(room, key)
+    async with service.driving(code, key) as room:
         return service.document(await service.set_designs(room, _designs(body.designs)), True)
 
 
@@ -566,9 +570,7 @@ async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key
 async def room_question(code: Code, body: QuestionBody, request: Request, key: Key = None
                         ) -> dict[str, Any]:
     service = rooms(request)
-    async with service.lock(code.upper()):
-        room = service.room(code)
-        service.instructor(room, key)
+    async with service.driving(code, key) as room:
         return service.document(await service.ask(room, body.question, body.revealed), True)
 
 
@@ -584,9 +586,7 @@ async def new_question(code: Code, body: NewQuestion, request: Request, key: Key
             choices = parse_choices(body.choices, "choices")
         except ScenarioError as exc:
             raise _error(422, str(exc)) from None
-    async with service.lock(code.upper()):
-        room = service.room(code)
-        service.instructor(room, key)
+    async with service.driving(code, key) as room:
         return {"id": await service.add_question(room, body.prompt, choices, body.answer,
                                                  body.step)}
 
@@ -653,7 +653,8 @@ async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=
 def install(app: FastAPI) -> None:
     """Add rooms to the service: their store (in the service's database), routes, pages,
     and the built-in lessons' answers (for Predict first)."""
-    app.state.rooms = Rooms(SqliteRoomStore(app.state.settings.db), RoomLimits.from_env())
+    settings = app.state.settings
+    app.state.rooms = Rooms(SqliteRoomStore(settings.db), RoomLimits.from_env(), settings)
     app.include_router(router)
     app.include_router(lessons_router)
     app.include_router(pages_router)

@@ -387,3 +387,34 @@ def test_a_builtin_lesson_with_its_answers(client):
                                                               (12, "1"), (13, "5")]
     assert client.get("/api/lessons/s1-first-touch").json()["questions"] == []
     assert client.get("/api/lessons/no-such").status_code == 404
+
+
+def test_a_long_choice_is_a_valid_answer(client, room):
+    code, key = room
+    long = "no: the two vmas have different anon_vmas, so vma_merge refuses"
+    ident = client.post(f"/api/rooms/{code}/questions",
+                        json={"prompt": "Why?", "choices": [long, "yes"]}, headers=key).json()
+    r = client.post(f"/api/rooms/{code}/answers",
+                    json={"participant": join(client, code), "question": ident["id"],
+                          "answer": long})
+    assert r.status_code == 201, r.text
+
+
+def test_unknown_rooms_leave_nothing_behind(client):
+    for code in ("AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
+        r = client.post(f"/api/rooms/{code}/cursor", json={"step": 1},
+                        headers={"X-Room-Key": "k"})
+        assert r.status_code == 404
+    assert client.app.state.rooms.locks == {}
+
+
+def test_a_room_obeys_the_state_limits():
+    client = make_client(max_processes=2)
+    doc = client.post("/api/rooms", json={"scenario": LESSON}).json()
+    r = client.post(f"/api/rooms/{doc['code']}/designs", json={"designs": ["pte_chain"]},
+                    headers={"X-Room-Key": doc["key"]})
+    assert r.status_code == 200
+    three = {**LESSON, "ops": [*LESSON["ops"], {"op": "fork", "pid": 1, "child": 3}],
+             "questions": []}
+    r = client.post("/api/rooms", json={"scenario": three})
+    assert r.status_code == 422 and "RMAPLAB_MAX_PROCESSES" in r.json()["detail"]
