@@ -159,14 +159,22 @@ function tallyChart(container, tally, answer) {
   container.appendChild(total);
 }
 
+async function join() {
+  room.participant = (await call("POST", "/join")).participant;
+  localStorage.setItem(`rmaplab-room-${code}`, room.participant);
+}
+
 async function answer(q, value) {
   await guarded(async () => {
-    if (!room.participant) {
-      room.participant = (await call("POST", "/join")).participant;
-      localStorage.setItem(`rmaplab-room-${code}`, room.participant);
-    }
-    const done = await call("POST", "/answers",
+    if (!room.participant) await join();
+    const send = () => call("POST", "/answers",
       { participant: room.participant, question: q.id, answer: value });
+    // a token the room no longer knows (its database was reset): join again, once
+    const done = await send().catch(async (err) => {
+      if (!(err instanceof ApiError) || err.status !== 403) throw err;
+      await join();
+      return send();
+    });
     room.answers[q.id] = done.answer;
     sessionStorage.setItem(`rmaplab-answers-${code}`, JSON.stringify(room.answers));
     showQuestion();
