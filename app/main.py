@@ -19,6 +19,7 @@ from starlette.routing import Match, Mount
 from . import __version__
 from .api.config import Settings
 from .api.errors import ServiceError
+from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
 from .api.schemas import ErrorBody, limit_schema
 from .api.sessions import SessionManager
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.include_router(router)
     app.include_router(pages_router)
     add_docs(app)
+    install_rooms(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service, its designs and its store",

@@ -8,10 +8,11 @@ from typing import Any
 
 from .designs import DEFAULT_DESIGN, DESIGN_NAMES
 from .errors import ScenarioError
+from .lessons import parse_questions
 from .ops import Op, op_to_json, parse_op
 
 SCENARIO_FIELDS = ("name", "title", "description", "design", "options", "ops", "designs",
-                   "at_step")
+                   "at_step", "questions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class Scenario:
     design: str
     options: tuple[str, ...]
     ops: tuple[Op, ...]
+    #: the lesson's questions (engine/lessons.py), kept as validated JSON objects
+    questions: tuple[dict[str, Any], ...] = ()
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -60,6 +63,8 @@ def parse_scenario(data: Any) -> Scenario:
         design=design,
         options=tuple(options),
         ops=tuple(parsed),
+        questions=parse_questions(data["questions"], len(parsed)) if "questions" in data
+        else (),
     )
 
 
@@ -81,6 +86,10 @@ def _check_view(data: Mapping[str, Any], length: int) -> None:
 
 def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
     """The scenario as a JSON object (the export format)."""
-    return {"name": scenario.name, "title": scenario.title,
-            "description": scenario.description, "design": scenario.design,
-            "options": list(scenario.options), "ops": [op_to_json(op) for op in scenario.ops]}
+    out: dict[str, Any] = {"name": scenario.name, "title": scenario.title,
+                           "description": scenario.description, "design": scenario.design,
+                           "options": list(scenario.options),
+                           "ops": [op_to_json(op) for op in scenario.ops]}
+    if scenario.questions:
+        out["questions"] = list(scenario.questions)
+    return out

@@ -194,11 +194,10 @@ def test_a_full_disk_is_503_and_unhealthy(tmp_path):
         s = Server(folder / "sessions.sqlite3").start()
         try:
             filler = folder / "filler"
-            with filler.open("wb") as f:
+            with filler.open("wb", buffering=0) as f:  # unbuffered: closing writes nothing
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 except OSError:
                     pass
             _faulty(s)

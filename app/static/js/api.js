@@ -60,4 +60,5 @@ export const api = {
   series: (id) => request("GET", `/api/sessions/${id}/counters`),
   compare: (body) => request("POST", "/api/compare", body),
   remove: (id) => request("DELETE", `/api/sessions/${id}`),
+  createRoom: (body) => request("POST", "/api/rooms", body),
 };

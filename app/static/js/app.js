@@ -4,8 +4,10 @@
 
 import { api, ApiError } from "./api.js";
 import { drawChart } from "./chart.js";
+import { wireClassroom } from "./classroom.js";
 import { Diagram, el, legend } from "./diagram.js";
 import { EDGE_KINDS, displayScale, hex, layoutState, objectNodeIds } from "./layout.js";
+import { askLesson } from "./lesson.js";
 import { renderTables } from "./tables.js";
 import { WalkPlayer } from "./walk.js";
 import * as branch from "./branch.js";
@@ -29,6 +31,7 @@ const lab = {
   ops: [],           // the session's op log
   view: null,        // the current step's view
   scenario: null,    // the built-in scenario the log came from, while unmodified
+  file: null,        // the scenario file the log came from (Load a scenario file…)
   panels: [],        // per design: {root, diagram, tables}
   series: null,
   tableView: false,
@@ -93,6 +96,7 @@ function updateUrl() {
   if (embed) p.set("embed", "1");
   if (lab.predict) p.set("predict", "1");
   if (lab.present) p.set("present", "1");
+  if (params.get("room")) p.set("room", params.get("room"));
   history.replaceState(null, "", `?${p.toString().replace(/%2C/g, ",").replace(/%2B/g, "+")}`);
 }
 
@@ -121,6 +125,7 @@ async function open(body, scenarioName) {
 
 function show(doc, scenarioName) {
   lab.scenario = scenarioName ?? null;
+  lab.file = null;
   adopt(doc);
   buildPanels();
   render();
@@ -587,11 +592,13 @@ function ask() {
   reveal.addEventListener("click", () => forward());
   out.append(q, hint, reveal);
   reveal.focus();
+  askLesson(lab, lab.scenario, lab.session.step + 1, [q, hint]);
 }
 
 function setPredict(on) {
   lab.predict = on;
   $("predict").checked = on;
+  $("scenario-description").hidden = on;  // it tells the story the questions ask about
   if (!on && lab.predicting) { lab.predicting = false; narrate(); }
   drawCosts();
   updateUrl();
@@ -921,6 +928,7 @@ async function loadFile(file) {
     throw new ApiError(422, `${file.name} is not valid JSON: ${err.message}`);
   }
   await exporting.openScenario(data, file.name);
+  lab.file = data;  // a class started from it keeps its name and lesson
   say(`Loaded ${file.name}: ${data.ops.length} steps. Step forward to play it.`, "info");
 }
 
@@ -943,6 +951,7 @@ function wire() {
   });
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("predict").checked = lab.predict;
+  $("scenario-description").hidden = lab.predict;
   $("predict").addEventListener("change", () => setPredict($("predict").checked));
   const menu = $("export-menu");
   const menus = [[$("export-button"), menu], [$("designs-button"), $("designs")]];
@@ -1063,4 +1072,5 @@ fillPicker();
 const context = { lab, open, show, applyOp, go, guarded, say, download, nextPid, closePopover, rendered };
 for (const module of [branch, editor, exporting, freeplay, glossary]) module.install(context);
 wire();
+wireClassroom(lab, params.get("room"), say);
 guarded(start).then(() => { document.body.dataset.ready = "1"; });
