@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .store import connect_sqlite
+
 
 @dataclass(slots=True)
 class RoomRecord:
@@ -135,15 +137,9 @@ class SqliteRoomStore:
     """Rooms in their own tables of the service's SQLite file (WAL), or ``:memory:``."""
 
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
         self._lock = threading.Lock()
         with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+            self._db = connect_sqlite(path, SCHEMA)
 
     def close(self) -> None:
         with self._lock:

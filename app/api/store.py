@@ -86,19 +86,26 @@ CREATE TABLE IF NOT EXISTS ops (
 """
 
 
+def connect_sqlite(path: str, schema: str) -> sqlite3.Connection:
+    """A connection to the service's SQLite file in WAL mode (or ``:memory:`` for tests),
+    shared by threads under the caller's lock, with the tables of ``schema`` made."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    if path != ":memory:":
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.executescript(schema)
+    return db
+
+
 class SqliteStore:
     """The embedded store: one SQLite file in WAL mode (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+            self._db = connect_sqlite(path, SCHEMA)
             columns = [r[1] for r in self._db.execute("PRAGMA table_info(sessions)")]
             if "view_id" not in columns:  # a store from before view links
                 self._db.execute("ALTER TABLE sessions ADD COLUMN view_id TEXT")

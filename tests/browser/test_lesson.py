@@ -31,4 +31,5 @@ def test_predict_first_checks_the_lessons_answers(lab):
     expect(page.locator(".predict-question")).to_contain_text("Does this write fault?")
     expect(page.locator(".lesson-question")).to_have_count(0)
     page.locator("#predict").uncheck()
+    page.locator("#scenario-title").click()  # the description folds once a story has begun
     expect(page.locator("#scenario-description")).to_be_visible()
