@@ -89,6 +89,14 @@ def lab(page, server):
             page.wait_for_function(f"window.rmaplab.session && window.rmaplab.session.step === {n}"
                                    " && !window.rmaplab.busy")
 
+        def export(self, kind: str, path: Path) -> bytes:
+            """Export → ``kind`` (a ``data-export`` of the menu), saved at ``path``."""
+            page.click("#export-button")
+            with page.expect_download() as info:
+                page.click(f"[data-export='{kind}']")
+            info.value.save_as(path)
+            return path.read_bytes()
+
         def shot(self, name: str) -> Path:
             ARTIFACTS.mkdir(exist_ok=True)
             path = ARTIFACTS / f"{name}.png"

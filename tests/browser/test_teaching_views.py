@@ -409,15 +409,9 @@ def test_print_shows_the_diagram_without_controls(lab):
 
 def test_export_is_a_16_9_slide_with_narration_and_legend(lab, tmp_path):
     at_size(lab, 1440, 900, "?scenario=seed-story&step=6&designs=anon_vma_rfc2,anon_vma_chain")
-    page = lab.page
     files = {}
     for kind in ("svg", "png"):
-        page.click("#export-button")
-        with page.expect_download() as info:
-            page.click(f"[data-export='{kind}']")
-        path = tmp_path / f"slide.{kind}"
-        info.value.save_as(path)
-        files[kind] = path.read_bytes()
+        files[kind] = lab.export(kind, tmp_path / f"slide.{kind}")
     width, height = struct.unpack(">II", files["png"][16:24])
     assert (width, height) == (1920, 1080)
     svg = files["svg"].decode()
