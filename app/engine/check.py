@@ -131,25 +131,8 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
     ptes = scope.ptes
     for pid in _changed(old.ptes, new.ptes):
         ptes.update((pid, vpn) for vpn in _changed(old.ptes.get(pid, {}), new.ptes.get(pid, {})))
-    vmas = _changed(old.vmas, new.vmas) | _changed(old.vma_chain, new.vma_chain)
-    anon_vmas = _changed(old.anon_vmas, new.anon_vmas)
-    for avc_id in _changed(old.avcs, new.avcs):
-        for st in (old, new):
-            avc = st.avcs.get(avc_id)
-            if avc is not None:
-                vmas.add(avc.vma)
-                anon_vmas.add(avc.anon_vma)
-    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
-        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
-    anonmms = _changed(old.anonmms, new.anonmms)
-    owners = _changed(old.mm_anonmm, new.mm_anonmm)
-    for pid in owners:
-        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
-                       if a is not None)
-    if anonmms:  # a ring's members reach it through their head
-        anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
-        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
-                      if a in st.anonmms and st.anonmms[a].pid is not None)
+    vmas, anon_vmas = _changed_vmas(old, new)
+    anonmms, owners = _changed_anonmms(old, new)
     for pid in owners:  # every PTE of a process whose anonmm changed
         for st in (old, new):
             ptes.update((pid, vpn) for vpn in st.ptes.get(pid, ()))
@@ -174,6 +157,42 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
         frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
     slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
     index = _reindex(base.index, old, new, ptes, frames, slots)
+    _pair_swap_cache(old, new, frames, slots)
+    return index, scope
+
+
+def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
+    """The vmas and anon_vmas that changed, directly or through an anon_vma_chain."""
+    vmas = _changed(old.vmas, new.vmas) | _changed(old.vma_chain, new.vma_chain)
+    anon_vmas = _changed(old.anon_vmas, new.anon_vmas)
+    for avc_id in _changed(old.avcs, new.avcs):
+        for st in (old, new):
+            avc = st.avcs.get(avc_id)
+            if avc is not None:
+                vmas.add(avc.vma)
+                anon_vmas.add(avc.anon_vma)
+    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
+        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
+    return vmas, anon_vmas
+
+
+def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
+    """The anonmms that changed (with every member of a changed ring), and the processes
+    that own one of them or whose ``mm->anonmm`` changed."""
+    anonmms = _changed(old.anonmms, new.anonmms)
+    owners = _changed(old.mm_anonmm, new.mm_anonmm)
+    for pid in owners:
+        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
+                       if a is not None)
+    if anonmms:  # a ring's members reach it through their head
+        anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
+        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
+                      if a in st.anonmms and st.anonmms[a].pid is not None)
+    return anonmms, owners
+
+
+def _pair_swap_cache(old: State, new: State, frames: set[int], slots: set[int]) -> None:
+    """A frame in scope brings its swap slot, and a slot its cached frame (old or new)."""
     for pfn in list(frames):
         for st in (old, new):
             slot = st.page_private.get(pfn)
@@ -184,7 +203,6 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
             pfn = st.swap_cache.get(slot)
             if pfn is not None:
                 frames.add(pfn)
-    return index, scope
 
 
 def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],

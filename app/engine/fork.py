@@ -81,20 +81,26 @@ def do_fork(step: Step, pid: int, child: int) -> None:
         zero = len(entries) - len(pfns) - swapped
         rmap_note = design.copy_page_range_rmap(step, pfns)
         if pfns or swapped or zero:
-            parts = []
-            if pfns:
-                parts.append(f"{plural(len(pfns), 'present page')} now read-only in both and "
-                             "mapcount +1 each")
-            if swapped:
-                parts.append(f"{plural(swapped, 'swap entry', 'swap entries')} duplicated "
-                             "(swap_duplicate)")
-            if zero:
-                parts.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')} copied")
             step.emit("copy_page_range", "copy_page_range",
                       f"copy_page_range: vma {vid} {span(parent.vm_start, parent.vm_end)} "
-                      f"-> child vma {copy.id}: " + ", ".join(parts) + rmap_note + ".",
+                      f"-> child vma {copy.id}: " + _copied(len(pfns), swapped, zero)
+                      + rmap_note + ".",
                       obj("vma", vid), obj("vma", copy.id),
                       {"kind": "pte_range", "pid": child, "start": parent.vm_start,
                        "end": parent.vm_end})
         if not design.anon_vma_fork_first:
             design.fork_vma(step, st.vmas[vid], st.vmas[copy.id], vpns, pfns, swapped)
+
+
+def _copied(pages: int, swapped: int, zero: int) -> str:
+    """What ``copy_page_range`` did to a vma's entries, for its event."""
+    parts = []
+    if pages:
+        parts.append(f"{plural(pages, 'present page')} now read-only in both and "
+                     "mapcount +1 each")
+    if swapped:
+        parts.append(f"{plural(swapped, 'swap entry', 'swap entries')} duplicated "
+                     "(swap_duplicate)")
+    if zero:
+        parts.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')} copied")
+    return ", ".join(parts)

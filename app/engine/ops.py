@@ -273,14 +273,7 @@ def _dispatch(step: Step, op: Op) -> None:
     st = step.state
     match op:
         case Spawn(pid):
-            if pid in st.used_pids:
-                raise OpError(f"spawn: pid {pid} is already in use or was used before")
-            st.used_pids = st.used_pids | {pid}
-            st.w("mms")[pid] = Mm(pid)
-            st.w("ptes")[pid] = {}
-            step.emit("spawn", "execve",
-                      f"pid {pid} starts with an empty address space.", obj("mm", pid))
-            step.design.mm_spawned(step, pid)
+            _spawn(step, pid)
         case Mmap(pid, pages, prot, addr):
             _need_pid(st, pid)
             vma, mapped = do_mmap(step, pid, addr, pages, prot)
@@ -322,14 +315,32 @@ def _dispatch(step: Step, op: Op) -> None:
             _need_pid(st, pid)
             _merge(step, pid, addr)
         case Reclaim(pfn, pid, addr, count):
-            if pfn is not None:
-                reclaim_frame(step, pfn)
-            elif count is not None:
-                reclaim_lru(step, count)
-            else:
-                assert pid is not None and addr is not None
-                _need_pid(st, pid)
-                reclaim_at(step, pid, addr)
+            _reclaim(step, pfn, pid, addr, count)
+
+
+def _spawn(step: Step, pid: int) -> None:
+    st = step.state
+    if pid in st.used_pids:
+        raise OpError(f"spawn: pid {pid} is already in use or was used before")
+    st.used_pids = st.used_pids | {pid}
+    st.w("mms")[pid] = Mm(pid)
+    st.w("ptes")[pid] = {}
+    step.emit("spawn", "execve",
+              f"pid {pid} starts with an empty address space.", obj("mm", pid))
+    step.design.mm_spawned(step, pid)
+
+
+def _reclaim(step: Step, pfn: int | None, pid: int | None, addr: int | None,
+             count: int | None) -> None:
+    """One frame by number, ``count`` frames off the LRU, or the frame mapped at an address."""
+    if pfn is not None:
+        reclaim_frame(step, pfn)
+    elif count is not None:
+        reclaim_lru(step, count)
+    else:
+        assert pid is not None and addr is not None
+        _need_pid(step.state, pid)
+        reclaim_at(step, pid, addr)
 
 
 def _end_ok(name: str, end: int) -> None:

@@ -183,20 +183,7 @@ class Comparator:
             pte_a.note = "without root the frame number is hidden: a present page and the " \
                          "zero page look the same"
         positions = sorted(set(eng.ptes) | set(ker.ptes))
-        for pos in positions:
-            e, k = eng.ptes.get(pos), ker.ptes.get(pos)
-            ekind = e["kind"] if e else "none"
-            kkind = k.kind if k else "none"
-            same = ekind == kkind or (kkind == "present" and ekind in ("page", "zero"))
-            if not same:
-                pte_a.differ(f"PTE {pos_text(pos)}", engine_pte_text(e), kernel_pte_text(k))
-            if k is not None and k.kind == "page" and k.flags is not None:
-                if not kpf_has(k.flags, KPF_ANON):
-                    pte_a.differ(f"PTE {pos_text(pos)}", "an anonymous page",
-                                 f"frame {k.pfn:#x} is not PageAnon")
-                if kpf_has(k.flags, KPF_COMPOUND_HEAD) or kpf_has(k.flags, KPF_COMPOUND_TAIL):
-                    pte_a.differ(f"PTE {pos_text(pos)}", "a small page",
-                                 f"frame {k.pfn:#x} is part of a large folio")
+        _compare_ptes(pte_a, positions, eng, ker)
         # identity classes: which positions share one frame / one slot
         both_page = [p for p in positions if p in eng.ptes and p in ker.ptes
                      and eng.ptes[p]["kind"] == "page" and ker.ptes[p].kind == "page"]
@@ -254,6 +241,25 @@ class Comparator:
             sc_a.status = NOT_OBSERVABLE
             sc_a.note = "kpageflags needs root"
         return notes
+
+
+def _compare_ptes(pte_a: Aspect, positions: list[tuple[int, int]], eng: EngineView,
+                  ker: KernelView) -> None:
+    """The kind of each PTE on both sides; a kernel page must be a small anonymous one."""
+    for pos in positions:
+        e, k = eng.ptes.get(pos), ker.ptes.get(pos)
+        ekind = e["kind"] if e else "none"
+        kkind = k.kind if k else "none"
+        same = ekind == kkind or (kkind == "present" and ekind in ("page", "zero"))
+        if not same:
+            pte_a.differ(f"PTE {pos_text(pos)}", engine_pte_text(e), kernel_pte_text(k))
+        if k is not None and k.kind == "page" and k.flags is not None:
+            if not kpf_has(k.flags, KPF_ANON):
+                pte_a.differ(f"PTE {pos_text(pos)}", "an anonymous page",
+                             f"frame {k.pfn:#x} is not PageAnon")
+            if kpf_has(k.flags, KPF_COMPOUND_HEAD) or kpf_has(k.flags, KPF_COMPOUND_TAIL):
+                pte_a.differ(f"PTE {pos_text(pos)}", "a small page",
+                             f"frame {k.pfn:#x} is part of a large folio")
 
 
 def _partition(aspect: Aspect, what: str, positions: list[tuple[int, int]], eng_key: Any,

@@ -243,10 +243,8 @@ class ReferenceModel:
             return Prediction()
         return True, act
 
-    def _plan_mremap(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
-        table = self._need(op["pid"])
-        start, pages, new_pages = op["addr"] >> PAGE_SHIFT, op["pages"], op["new_pages"]
-        new_addr = op.get("new_addr")
+    def _mremap_source(self, table: dict[int, Page], start: int, pages: int) -> str:
+        """The prot of the range mremap moves, which must be mapped whole with one prot."""
         self._end_ok(start, pages)
         old = range(start, start + pages)
         if any(v not in table for v in old):
@@ -254,28 +252,37 @@ class ReferenceModel:
         prot = table[start][0]
         if any(table[v][0] != prot for v in old):
             raise ModelReject("mremap: the old range spans vmas of different prot (EFAULT)")
+        return prot
+
+    def _mremap_fixed_dest(self, table: dict[int, Page], start: int, pages: int,
+                           new_pages: int, new_addr: int) -> int:
+        """The first page of a fixed mremap destination, which must be free and apart from
+        the old range."""
+        dest = new_addr >> PAGE_SHIFT
+        self._end_ok(dest, new_pages)
+        if dest < start + pages and start < dest + new_pages:
+            raise ModelReject("mremap: the new range overlaps the old one (EINVAL)")
+        if any(v in table for v in range(dest, dest + new_pages)):
+            raise ModelReject("mremap onto a mapped range")
+        return dest
+
+    def _plan_mremap(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
+        table = self._need(op["pid"])
+        start, pages, new_pages = op["addr"] >> PAGE_SHIFT, op["pages"], op["new_pages"]
+        new_addr = op.get("new_addr")
+        prot = self._mremap_source(table, start, pages)
         # One page always lies inside one vma; several may straddle a vma boundary.
         certain = pages == 1
 
         def move(count: int, dest: int) -> None:
-            """Move ``count`` pages from ``start`` to ``dest``; the rest of new_pages is new."""
-            moved = [table.pop(v) for v in range(start, start + count)]
-            for i, page in enumerate(moved):
-                table[dest + i] = page
-            for v in range(dest + count, dest + new_pages):
-                table[v] = (prot, 0)
+            _move_pages(table, start, count, dest, new_pages, prot)
 
         def unmap(lo: int, hi: int) -> None:
             for v in range(lo, hi):
                 del table[v]
 
         if new_addr is not None:
-            dest = new_addr >> PAGE_SHIFT
-            self._end_ok(dest, new_pages)
-            if dest < start + pages and start < dest + new_pages:
-                raise ModelReject("mremap: the new range overlaps the old one (EINVAL)")
-            if any(v in table for v in range(dest, dest + new_pages)):
-                raise ModelReject("mremap onto a mapped range")
+            dest = self._mremap_fixed_dest(table, start, pages, new_pages, new_addr)
 
             def act_fixed() -> Prediction:
                 if new_pages < pages:
@@ -319,3 +326,13 @@ class ReferenceModel:
             self._need(op["pid"])
         # Reclaim never changes what any process reads.
         return True, Prediction
+
+
+def _move_pages(table: dict[int, Page], start: int, count: int, dest: int, new_pages: int,
+                prot: str) -> None:
+    """Move ``count`` pages from ``start`` to ``dest``; the rest of ``new_pages`` is new."""
+    moved = [table.pop(v) for v in range(start, start + count)]
+    for i, page in enumerate(moved):
+        table[dest + i] = page
+    for v in range(dest + count, dest + new_pages):
+        table[v] = (prot, 0)

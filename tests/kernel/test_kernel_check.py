@@ -187,12 +187,7 @@ def random_ops(rng, n):
             add({"op": "mprotect", "pid": pid, "addr": at, "pages": rng.randrange(1, room + 1),
                  "prot": rng.choice(prots)})
         elif k < 0.74:
-            pages = rng.randrange(1, room + 1)
-            for _ in range(10):
-                if add({"op": "mremap", "pid": pid, "addr": at, "pages": pages,
-                        "new_pages": rng.choice([pages, pages, 1, 3]),
-                        "new_addr": rng.randrange(1, 24) * 0x1000}):
-                    break
+            _mremap_somewhere(rng, add, pid, at, rng.randrange(1, room + 1))
         elif k < 0.80:
             add({"op": "munmap", "pid": pid, "addr": at, "pages": rng.randrange(1, 3)})
         elif k < 0.88:
@@ -204,6 +199,15 @@ def random_ops(rng, n):
         else:
             add({"op": "merge", "pid": pid, "addr": at})
     return ops
+
+
+def _mremap_somewhere(rng, add, pid, at, pages):
+    """Up to ten tries at moving ``pages`` pages at ``at`` to a random address."""
+    for _ in range(10):
+        if add({"op": "mremap", "pid": pid, "addr": at, "pages": pages,
+                "new_pages": rng.choice([pages, pages, 1, 3]),
+                "new_addr": rng.randrange(1, 24) * 0x1000}):
+            break
 
 
 def test_known_limits_are_documented():

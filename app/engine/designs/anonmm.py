@@ -474,15 +474,22 @@ class Anonmm(Design):
     def check(self, state: State, index: MapIndex) -> list[Violation]:
         """D2.1-D2.5 of semantics.md#invariants."""
         out: list[Violation] = []
+        self._check_mm_links(state, out)
+        self._check_rings(state, out)
+        self._check_counts(state, out)
+        self._check_pages(state, index, out)
+        self._check_slots(state, index, out)
+        # D2.5: right after an mremap, the destination is exclusive to the mm.
+        for a in state.anonmms.values():
+            if a.moved is None or a.moved[0] != state.step or a.pid is None:
+                continue
+            out += self._check_moved(state, a, a.moved[1], a.moved[2])
+        return out
+
+    @staticmethod
+    def _check_mm_links(state: State, out: list[Violation]) -> None:
+        """D2.3: each live mm points at a live anonmm of its own, an exited one at none."""
         anonmms, mm_anonmm = state.anonmms, state.mm_anonmm
-        flags, mapping, mcs, pindex = (state.page_flags, state.page_mapping,
-                                       state.page_mapcount, state.page_index)
-
-        def ring_of(pid: int) -> int | None:
-            a = anonmms.get(mm_anonmm.get(pid, 0))
-            return None if a is None else a.head
-
-        # D2.3: the rings and the mm <-> anonmm links.
         for pid in state.mms:
             a = anonmms.get(mm_anonmm.get(pid, 0))
             if a is None:
@@ -495,6 +502,12 @@ class Anonmm(Design):
             if pid not in state.mms:
                 out.append(Violation("D2.3", f"pid {pid} has exited but still has anonmm "
                                              f"{mm_anonmm[pid]}."))
+
+    @staticmethod
+    def _check_rings(state: State, out: list[Violation]) -> None:
+        """D2.3: each anonmm's link back to its mm, and the rings, each headed by its first
+        member, each anonmm in one ring."""
+        anonmms, mm_anonmm = state.anonmms, state.mm_anonmm
         members: dict[int, int] = {}
         for a in anonmms.values():
             if a.pid is not None and mm_anonmm.get(a.pid) != a.id:
@@ -526,9 +539,12 @@ class Anonmm(Design):
                     out.append(Violation("D2.3", f"anonmm {m} is in a ring more than once."))
                 members[m] = a.id
 
-        # D2.4: the counts, one reference per mapped page pointing at the anonmm.
+    @staticmethod
+    def _check_counts(state: State, out: list[Violation]) -> None:
+        """D2.4: the counts, one reference per mapped page pointing at the anonmm."""
+        anonmms, flags, mapping = state.anonmms, state.page_flags, state.page_mapping
         pages: dict[int, int] = dict.fromkeys(anonmms, 0)
-        for pfn, mc in mcs.items():
+        for pfn, mc in state.page_mapcount.items():
             target = mapping.get(pfn)
             if mc == 0:
                 if target is not None or flags[pfn] & PG_ANON:
@@ -552,10 +568,12 @@ class Anonmm(Design):
                                              f"{' and its ring is empty' if a.head == a.id else ''}"
                                              ", but it was not freed."))
 
-        # D2.1 / D2.2: every mapped page, and every swap slot, belongs to one family and
-        # one virtual address.
+    @staticmethod
+    def _check_pages(state: State, index: MapIndex, out: list[Violation]) -> None:
+        """D2.1 / D2.2: every mapped page belongs to one family and one virtual address."""
+        anonmms, flags, mapping = state.anonmms, state.page_flags, state.page_mapping
         for pfn, mappers in index.page_mappers.items():
-            if pfn not in mcs:
+            if pfn not in state.page_mapcount:
                 continue
             target = mapping.get(pfn)
             a = anonmms.get(target) if target is not None else None
@@ -568,19 +586,25 @@ class Anonmm(Design):
                                              f"live anonmm (mapping {target})."))
                 continue
             for pid, vpn, _ in mappers:
-                if ring_of(pid) != a.head:
+                if _ring_of(state, pid) != a.head:
                     out.append(Violation("D2.1", f"frame {pfn} points at anonmm {target} (ring "
                                                  f"{a.head}), but pid {pid}, which maps it at "
-                                                 f"{vpn << 12:#x}, is in ring {ring_of(pid)}."))
+                                                 f"{vpn << 12:#x}, is in ring "
+                                                 f"{_ring_of(state, pid)}."))
             vaddrs = {vpn for _, vpn, _ in mappers}
             if len(vaddrs) > 1:
                 at = ", ".join(f"{v << 12:#x}" for v in sorted(vaddrs))
                 out.append(Violation("D2.2", f"frame {pfn} is mapped at different addresses "
                                              f"({at}): one page->index cannot lead to them "
                                              "all."))
-            elif pindex.get(pfn) not in {v << 12 for v in vaddrs}:
-                out.append(Violation("D2.2", f"frame {pfn} has page->index {pindex.get(pfn)}, "
+            elif state.page_index.get(pfn) not in {v << 12 for v in vaddrs}:
+                out.append(Violation("D2.2", f"frame {pfn} has page->index "
+                                             f"{state.page_index.get(pfn)}, "
                                              "not the address where it is mapped."))
+
+    @staticmethod
+    def _check_slots(state: State, index: MapIndex, out: list[Violation]) -> None:
+        """D2.1 / D2.2: every swap slot belongs to one family and one virtual address."""
         for slot, holders in index.slot_holders.items():
             sharers = list(holders)
             cached = state.swap_cache.get(slot)
@@ -590,16 +614,9 @@ class Anonmm(Design):
                 out.append(Violation("D2.2", f"swap slot {slot} is shared at different "
                                              "addresses: whoever swaps it in first decides "
                                              "page->index, and the others become unreachable."))
-            if len({ring_of(pid) for pid, _, _ in sharers}) > 1:
+            if len({_ring_of(state, pid) for pid, _, _ in sharers}) > 1:
                 out.append(Violation("D2.1", f"swap slot {slot} is shared by mms of different "
                                              "rings."))
-
-        # D2.5: right after an mremap, the destination is exclusive to the mm.
-        for a in anonmms.values():
-            if a.moved is None or a.moved[0] != state.step or a.pid is None:
-                continue
-            out += self._check_moved(state, a, a.moved[1], a.moved[2])
-        return out
 
     @staticmethod
     def _check_moved(state: State, a: StructAnonmm, lo: int, hi: int) -> list[Violation]:
@@ -627,6 +644,12 @@ class Anonmm(Design):
                     out.append(Violation("D2.5", f"{where} holds swap slot {slot}, which "
                                                  "another PTE holds too."))
         return out
+
+
+def _ring_of(state: State, pid: int) -> int | None:
+    """The head of the ring ``pid``'s anonmm is on (None when it has no live anonmm)."""
+    a = state.anonmms.get(state.mm_anonmm.get(pid, 0))
+    return None if a is None else a.head
 
 
 class RingProbes:

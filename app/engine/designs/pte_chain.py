@@ -717,18 +717,8 @@ class PteChain(Design):
                                              f"{'' if cur in mappers else ', not that one'}."))
             # D1.3: the chain's entries are exactly the PTEs mapping the page.
             if cur is not None and type(cur) is not tuple and sorted(entries) != mappers:
-                extra = sorted(set(entries) - set(mappers))
-                missing = sorted(set(mappers) - set(entries))
-                dups = sorted({e for e in entries if entries.count(e) > 1})
-                what = []
-                if dups:
-                    what.append("duplicates " + ", ".join(_pte(e) for e in dups))
-                if extra:
-                    what.append("stale " + ", ".join(_pte(e) for e in extra))
-                if missing:
-                    what.append("missing " + ", ".join(_pte(e) for e in missing))
                 out.append(Violation("D1.3", f"the pte_chain of frame {pfn} does not match the "
-                                             f"PTEs that map it: {'; '.join(what)}."))
+                                             f"PTEs that map it: {_mismatch(entries, mappers)}."))
             # D1.5: page->mapping and page->index of a 2.6.0 anonymous page.
             out += self._check_mapping(state, pfn, f)
         for bid, block in chains.items():
@@ -811,6 +801,21 @@ class PteChain(Design):
                                          f"page->mapping is NULL and page->index means nothing, "
                                          f"but it holds {index}."))
         return out
+
+
+def _mismatch(entries: list[Entry], mappers: list[Entry]) -> str:
+    """How a page's chain differs from the PTEs that map it (D1.3)."""
+    extra = sorted(set(entries) - set(mappers))
+    missing = sorted(set(mappers) - set(entries))
+    dups = sorted({e for e in entries if entries.count(e) > 1})
+    what = []
+    if dups:
+        what.append("duplicates " + ", ".join(_pte(e) for e in dups))
+    if extra:
+        what.append("stale " + ", ".join(_pte(e) for e in extra))
+    if missing:
+        what.append("missing " + ", ".join(_pte(e) for e in missing))
+    return "; ".join(what)
 
 
 def _id_span(ids: list[int]) -> str:
