@@ -1,41 +1,18 @@
-"""D1: pte_chain rmap (Rik van Riel, 2.5.27 ... 2.6.6), modelled on Linux 2.6.0.
-
-Every mapped page knows each PTE that maps it. ``struct page`` carries a union ``pte``:
-a page mapped once has ``PG_direct`` set and ``pte.direct`` holds the address of its one
-PTE ("->pte_chain points directly at pte"); any other mapped page points at a list of
-``struct pte_chain`` blocks (Andrew Morton's cache-line arrays), each holding NRPTE PTE
-addresses: 7 with 32-byte cache lines. The reclaim walk is exact, every entry is a real
-mapping, but fork pays for it: one rmap insertion per resident page, and a 32-byte block
-for every page that was direct; munmap and exit pay a linear search of the chain per
-PTE, so a family of k processes exiting costs O(k^2) on every shared page. And every
-block comes from lowmem.
-
-``PG_direct`` here is 2.6.0's: the page points at a *PTE*. It is not the PG_direct of
-Andrea's anon_vma RFC2 (D3), where ``page->as.vma`` points at a *vma*.
-
-2.6.0 has no ``PG_anon``: an anonymous page is one whose ``page->mapping`` is NULL, or
-``&swapper_space`` (with ``page->index`` = the swap entry) while it is in the swap cache.
-The simulator therefore clears the engine's ``anon`` flag on every frame of this design.
-There is no anon_vma, no per-vma and no per-mm rmap state at all.
-
-The simulator names a PTE address by (pid, virtual page number), which is what the
-kernel recovers from it through the page-table page (``ptep_to_mm``,
-``ptep_to_address``).
-"""
+"""The D1 strategy: the hooks of 2.6.0 mm/rmap.c, mm/memory.c, mm/mremap.c and
+mm/mprotect.c over the pte union and its chain (``chain``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from itertools import islice, repeat
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
-from ..errors import DesignUnavailable
-from ..events import Step, hexa, id_list, obj, plural, pte_obj, span
-from ..mapindex import MapIndex
-from ..mmap import remove_vma, split_vma
-from ..mprotect import change_protection
-from ..state import (
+from ...errors import DesignUnavailable
+from ...events import Step, id_list, obj, plural, pte_obj, span
+from ...mapindex import MapIndex
+from ...mmap import remove_vma, split_vma
+from ...mprotect import change_protection
+from ...state import (
     PAGE_SHIFT,
     PG_ANON,
     PG_DIRECT,
@@ -47,18 +24,21 @@ from ..state import (
     State,
     Vma,
 )
-from .base import Design, Probe, Violation, rmap_sizes
-
-#: A PTE address, named by the PTE's process and virtual page number.
-Entry = tuple[int, int]
-
-#: i386 sizes (semantics.md#sizes)
-PTE_UNION_BYTES = 4  # union { struct pte_chain *chain; pte_addr_t direct; } pte
-SIZEOF_LONG = 4  # next_and_idx
-SIZEOF_PTE_ADDR = 4  # pte_addr_t without CONFIG_HIGHMEM64G + CONFIG_HIGHPTE
-STRUCT_PAGE_FIELD_SUM = 40  # 2.6.0 i386: flags count list(2) mapping index lru(2) pte private
-STRUCT_PAGE_ANDREA = 48  # "the page_t is 48 bytes on 2.4 and 2.6" (the seed)
-VMA_RMAP_BYTES = 0  # vm_area_struct is "exactly 64 bytes on ia32", none of it rmap
+from ..base import Design, Probe, Violation, rmap_sizes
+from .chain import add_entry, alloc_blocks, remove_entry
+from .check import check_invariants
+from .structs import (
+    PTE_UNION_BYTES,
+    SIZEOF_LONG,
+    SIZEOF_PTE_ADDR,
+    STRUCT_PAGE_ANDREA,
+    STRUCT_PAGE_FIELD_SUM,
+    VMA_RMAP_BYTES,
+    Entry,
+    StructPteChain,
+    chain_blocks,
+    pte_text,
+)
 
 L1_64 = "l1_64"
 L1_128 = "l1_128"
@@ -67,53 +47,8 @@ L1_OPTIONS = {L1_64: 64, L1_128: 128}
 L1_DEFAULT = 32
 
 
-class StructPteChain(NamedTuple):
-    """``struct pte_chain`` of 2.6.0 mm/rmap.c: one cache line of PTE addresses.
-
-    A named tuple: fork of a large process makes one per page, and tuples are cheap.
-
-    ``entries`` are the ``ptes[NRPTE]`` slots, each a PTE (pid, vpn) or None (0). Only
-    the head block of a page has free slots, all at its start (``pte_chain_idx``);
-    every later block is full. ``next`` is the id of the next block (the pointer half of
-    ``next_and_idx``). ``pfn`` is simulator bookkeeping for drawing and checking: a
-    kernel block does not know its page.
-    """
-
-    id: int
-    pfn: int
-    entries: tuple[Entry | None, ...]
-    next: int | None = None
-
-    @property
-    def idx(self) -> int:
-        """``pte_chain_idx``: the first used slot (the free slots are before it)."""
-        return self.entries.count(None)
-
-    def used(self) -> list[Entry]:
-        """The entries in slot order: the order ``try_to_unmap`` visits them."""
-        return [e for e in self.entries if e is not None]
-
-
 REMOVE = "page_remove_rmap"
 REMOVE_FUNC = "page_remove_rmap"
-
-
-def _chain_blocks(state: State, head: int) -> Iterator[StructPteChain]:
-    """The blocks of the chain that starts at block ``head``, head first. A dangling
-    ``next`` ends the walk, and so does a cycle (never more steps than there are blocks):
-    the checker reports both, the walk must not hang on them."""
-    chains = state.pte_chains
-    bid: int | None = head
-    for _ in range(len(chains)):
-        block = chains.get(bid) if bid is not None else None
-        if block is None:
-            return
-        yield block
-        bid = block.next
-
-
-def _pte(entry: Entry) -> str:
-    return f"pte({entry[0]}, {hexa(entry[1] << PAGE_SHIFT)})"
 
 
 class PteChain(Design):
@@ -166,125 +101,6 @@ class PteChain(Design):
 
     # ----- the pte union and its chain ------------------------------------------------------
 
-    def _alloc_block(self, st: State, n: int = 1) -> int:
-        """``pte_chain_alloc``: the first of ``n`` fresh block ids (never reused,
-        semantics.md#numbering)."""
-        ids = st.w("next_ids")
-        first = ids.get("pte_chain", 1)
-        ids["pte_chain"] = first + n
-        st.w("counters")["pte_chains_allocated"] += n
-        return first
-
-    def _add(self, st: State, pfn: int, entry: Entry) -> tuple[str, int | None]:
-        """2.6.0 ``page_add_rmap``: what happened ("direct", "converted", "added",
-        "new_block") and the block involved.
-
-        An unmapped page becomes PageDirect. A direct page becomes a chain: the caller's
-        preallocated block takes the old entry in its last slot and the new one just
-        before it. Otherwise the new entry fills the last free slot of the head block, or
-        a new head block when that one is full.
-        """
-        union = st.w("page_pte")
-        cur = union.get(pfn)
-        if cur is None:
-            union[pfn] = entry
-            flags = st.w("page_flags")
-            flags[pfn] = (flags[pfn] | PG_DIRECT) & ~PG_ANON
-            return "direct", None
-        n = self.nrpte
-        chains = st.w("pte_chains")
-        if isinstance(cur, tuple):
-            bid = self._alloc_block(st)
-            chains[bid] = StructPteChain(bid, pfn, (None,) * (n - 2) + (entry, cur))
-            union[pfn] = bid
-            st.w("page_flags")[pfn] &= ~PG_DIRECT
-            st.w("counters")["direct_to_indirect"] += 1
-            return "converted", bid
-        head = chains[cur]
-        ents = head.entries
-        if ents[0] is not None:
-            bid = self._alloc_block(st)
-            chains[bid] = StructPteChain(bid, pfn, (None,) * (n - 1) + (entry,), cur)
-            union[pfn] = bid
-            return "new_block", bid
-        i = ents.count(None) - 1
-        chains[cur] = StructPteChain(cur, pfn, (*ents[:i], entry, *ents[i + 1:]), head.next)
-        return "added", cur
-
-    def _remove(self, st: State, pfn: int, entry: Entry) -> tuple[int, int | None] | None:
-        """2.6.0 ``page_remove_rmap``: (chain entries compared, block freed or None), or
-        None when the page has no such entry.
-
-        A direct page just clears ``pte.direct``. A chain is searched linearly, head block
-        first; the head block's first entry moves into the victim's slot, and the head
-        block is freed when that empties it. A chain left with one entry is *not*
-        collapsed back to PageDirect ("this code doesn't collapse singletons back to
-        PageDirect on the remove path"); only ``page_referenced`` does that.
-        """
-        cur = st.page_pte.get(pfn)
-        if cur is None:
-            return None
-        if isinstance(cur, tuple):
-            if cur != entry:
-                return None
-            del st.w("page_pte")[pfn]
-            st.w("page_flags")[pfn] &= ~PG_DIRECT
-            return 0, None
-        chains = st.pte_chains
-        start = chains[cur]
-        ents = start.entries
-        victim_i = ents.count(None)
-        try:
-            i = ents.index(entry, victim_i)
-        except ValueError:
-            return self._remove_further(st, pfn, entry, start, victim_i)
-        if victim_i == self.nrpte - 1:  # the head held only this entry: free it
-            return i - victim_i + 1, self._free_head(st, pfn, start)
-        head = list(ents)
-        head[i] = ents[victim_i]
-        head[victim_i] = None
-        st.w("pte_chains")[cur] = StructPteChain(cur, pfn, tuple(head), start.next)
-        return i - victim_i + 1, None
-
-    def _remove_further(self, st: State, pfn: int, entry: Entry, start: StructPteChain,
-                        victim_i: int) -> tuple[int, int | None] | None:
-        """The rest of the linear search, past the head block (every later block is full)."""
-        chains = st.pte_chains
-        compared = len(start.entries) - victim_i
-        bid = start.next
-        for _ in range(len(chains)):
-            pc = chains.get(bid) if bid is not None else None
-            if pc is None:
-                return None
-            try:
-                i = pc.entries.index(entry)
-            except ValueError:
-                compared += len(pc.entries)
-                bid = pc.next
-                continue
-            block = list(pc.entries)
-            block[i] = start.entries[victim_i]
-            st.w("pte_chains")[pc.id] = StructPteChain(pc.id, pfn, tuple(block), pc.next)
-            compared += i + 1
-            if victim_i == self.nrpte - 1:
-                return compared, self._free_head(st, pfn, start)
-            head = list(start.entries)
-            head[victim_i] = None
-            st.w("pte_chains")[start.id] = StructPteChain(start.id, pfn, tuple(head), start.next)
-            return compared, None
-        return None
-
-    @staticmethod
-    def _free_head(st: State, pfn: int, start: StructPteChain) -> int:
-        """``__pte_chain_free`` of an emptied head block; ``page->pte.chain`` moves on to
-        the next block, or becomes 0 (the page is unmapped)."""
-        del st.w("pte_chains")[start.id]
-        if start.next is None:
-            del st.w("page_pte")[pfn]
-        else:
-            st.w("page_pte")[pfn] = start.next
-        return start.id
-
     def chain_entries(self, state: State, pfn: int) -> list[Entry]:
         """Every rmap entry of a page, in walk order (head block first, newest first)."""
         cur = state.page_pte.get(pfn)
@@ -292,7 +108,7 @@ class PteChain(Design):
             return []
         if isinstance(cur, tuple):
             return [cur]
-        return [e for block in _chain_blocks(state, cur) for e in block.used()]
+        return [e for block in chain_blocks(state, cur) for e in block.used()]
 
     # ----- faults -------------------------------------------------------------------------
 
@@ -300,10 +116,10 @@ class PteChain(Design):
         """``page_add_rmap`` of a fresh page (first write, COW copy): PageDirect, with
         ``pte.direct`` = the new PTE; the caller's preallocated block goes unused."""
         entry = (vma.pid, addr >> PAGE_SHIFT)
-        self._add(step.state, pfn, entry)
+        add_entry(step.state, self.nrpte, pfn, entry)
         step.emit("page_add_rmap", "page_add_rmap",
                   f"Frame {pfn} is PageDirect: page->pte.direct holds the address of "
-                  f"{_pte(entry)}, its only PTE; no pte_chain block is needed.",
+                  f"{pte_text(entry)}, its only PTE; no pte_chain block is needed.",
                   obj("frame", pfn), pte_obj(vma.pid, addr))
 
     def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
@@ -311,11 +127,11 @@ class PteChain(Design):
         """``do_swap_page`` → ``page_add_rmap``: direct for the first mapping, else the
         chain grows."""
         self._narrate_add(step, pfn, (vma.pid, addr >> PAGE_SHIFT),
-                          *self._add(step.state, pfn, (vma.pid, addr >> PAGE_SHIFT)))
+                          *add_entry(step.state, self.nrpte, pfn, (vma.pid, addr >> PAGE_SHIFT)))
 
     def _narrate_add(self, step: Step, pfn: int, entry: Entry, what: str,
                      block: int | None) -> None:
-        where = _pte(entry)
+        where = pte_text(entry)
         if what == "direct":
             text = (f"Nothing maps frame {pfn}, so it becomes PageDirect: page->pte.direct "
                     f"holds the address of {where}.")
@@ -347,12 +163,12 @@ class PteChain(Design):
         if slot is not None:
             pte = st.ptes.get(pid, {}).get(entry[1])
             if pte is not None and pte & PTE_KIND == PTE_SWAP and pte >> PTE_SHIFT == slot:
-                self._remove(st, pfn, entry)
+                remove_entry(st, self.nrpte, pfn, entry)
                 return
-        done = self._remove(st, pfn, entry)
+        done = remove_entry(st, self.nrpte, pfn, entry)
         if done is None:
             step.emit("rmap_not_found", "page_remove_rmap",
-                      f"page_remove_rmap: frame {pfn} has no rmap entry for {_pte(entry)} "
+                      f"page_remove_rmap: frame {pfn} has no rmap entry for {pte_text(entry)} "
                       "(\"page_remove_rmap: pte not found\"): the rmap is broken.",
                       obj("frame", pfn), pte_obj(pid, addr))
             return
@@ -363,7 +179,7 @@ class PteChain(Design):
             return
         if not compared:
             step.emit(REMOVE, REMOVE_FUNC,
-                      f"Frame {pfn} was PageDirect to {_pte(entry)}: pte.direct is cleared, "
+                      f"Frame {pfn} was PageDirect to {pte_text(entry)}: pte.direct is cleared, "
                       "nothing to search.", obj("frame", pfn), pte_obj(pid, addr))
             return
         cur = st.page_pte.get(pfn)
@@ -378,7 +194,7 @@ class PteChain(Design):
                     + (" (a one-entry chain stays a chain: the remove path never collapses "
                        "it back to PageDirect)" if mapcount == 1 else ""))
         step.emit(REMOVE, REMOVE_FUNC,
-                  f"Frame {pfn} drops {_pte(entry)} from its pte_chain after a linear search "
+                  f"Frame {pfn} drops {pte_text(entry)} from its pte_chain after a linear search "
                   f"of {plural(compared, 'entry', 'entries')}; {tail}.",
                   obj("frame", pfn), pte_obj(pid, addr), obj("pte_chain", shown))
 
@@ -406,7 +222,7 @@ class PteChain(Design):
         heads = [union.get(p) for p in pfns]
         n = len(pfns)
         if all(type(h) is tuple for h in heads):
-            first = self._alloc_block(st, n)
+            first = alloc_blocks(st, n)
             ids = range(first, first + n)
             # ptes[NRPTE-1] = the old direct entry, ptes[NRPTE-2] = the child's PTE
             keys = zip(repeat(cpid), vpns, strict=False)
@@ -421,9 +237,8 @@ class PteChain(Design):
         else:
             converted = grown = 0
             blocks = []
-            add = self._add
             for vpn, pfn in zip(vpns, pfns, strict=True):
-                what, block = add(st, pfn, (cpid, vpn))
+                what, block = add_entry(st, self.nrpte, pfn, (cpid, vpn))
                 if what == "converted":
                     converted += 1
                 else:
@@ -470,12 +285,12 @@ class PteChain(Design):
         frames = []
         for old, new, pfn in reversed(present):
             was_direct = type(st.page_pte.get(pfn)) is tuple
-            done = self._remove(st, pfn, (pid, old))
+            done = remove_entry(st, self.nrpte, pfn, (pid, old))
             if done is not None:
                 compared += done[0]
                 if done[1] is not None:
                     freed.append(done[1])
-            what, block = self._add(st, pfn, (pid, new))
+            what, block = add_entry(st, self.nrpte, pfn, (pid, new))
             if what in ("converted", "new_block"):
                 made.append(block)  # type: ignore[arg-type]
             if was_direct:
@@ -613,7 +428,7 @@ class PteChain(Design):
         st.w("counters")["indirect_to_direct"] += 1
         step.emit("pte_chain_collapse", "page_referenced",
                   f"Reclaim's page_referenced scan finds frame {pfn} on a one-entry pte_chain: "
-                  f"it collapses it back to PageDirect ({_pte(entry)}) and frees block {cur}.",
+                  f"it collapses it back to PageDirect ({pte_text(entry)}) and frees block {cur}.",
                   obj("frame", pfn), obj("pte_chain", cur),
                   pte_obj(entry[0], entry[1] << PAGE_SHIFT))
 
@@ -631,7 +446,7 @@ class PteChain(Design):
             return ({"kind": "pte", "id": 0, "pid": pid, "addr": vpn << PAGE_SHIFT},
                     [Probe("pte", 0, pid, vpn)])
         probes = [Probe("pte", block.id, e[0], e[1])
-                  for block in _chain_blocks(state, cur) for e in block.used()]
+                  for block in chain_blocks(state, cur) for e in block.used()]
         via: dict[str, Any] = {"kind": "pte_chain", "id": cur}
         if cur not in state.pte_chains:
             via["note"] = "freed"
@@ -679,145 +494,8 @@ class PteChain(Design):
         }
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D1.1-D1.6 of semantics.md#invariants (D1.6's "split, merge and mprotect never change a
-        page" is a
-        property of the operations, tested there; here: no rmap state outside pages)."""
-        out: list[Violation] = []
-        n = self.nrpte
-        chains = state.pte_chains
-        flags = state.page_flags
-        reached: dict[int, int] = {}
-        for pfn in state.page_pte:
-            if pfn not in state.page_mapcount:
-                out.append(Violation("G10", f"frame {pfn} is freed but its page->pte still "
-                                            "points at an rmap entry."))
-        for pfn, mc in state.page_mapcount.items():
-            cur = state.page_pte.get(pfn)
-            mappers = sorted((p, v) for p, v, _ in index.page_mappers.get(pfn, ()))
-            f = flags[pfn]
-            entries: list[Entry] = []
-            if isinstance(cur, tuple):
-                entries = [cur]
-            elif cur is not None:
-                entries = self._check_chain(state, pfn, cur, reached, out)
-            # D1.1: no rmap entry <=> unmapped; "mapcount" is the number of rmap entries.
-            if (cur is None) != (mc == 0) or len(entries) != mc:
-                out.append(Violation("D1.1", f"frame {pfn} has mapcount {mc} but "
-                                             f"{plural(len(entries), 'rmap entry', 'rmap entries')}"
-                                             f"{' (page->pte is 0)' if cur is None else ''}."))
-            # D1.2: PG_direct <=> pte.direct holds the one PTE mapping the page.
-            if bool(f & PG_DIRECT) != (isinstance(cur, tuple)):
-                holds = "a PTE address" if isinstance(cur, tuple) else "no PTE address"
-                out.append(Violation("D1.2", f"frame {pfn} has PG_direct "
-                                             f"{'set' if f & PG_DIRECT else 'clear'} but its "
-                                             f"pte union holds {holds}."))
-            if isinstance(cur, tuple) and (mc != 1 or mappers != [cur]):
-                out.append(Violation("D1.2", f"frame {pfn} is PageDirect to {_pte(cur)}, but "
-                                             f"{plural(len(mappers), 'PTE')} map it"
-                                             f"{'' if cur in mappers else ', not that one'}."))
-            # D1.3: the chain's entries are exactly the PTEs mapping the page.
-            if cur is not None and type(cur) is not tuple and sorted(entries) != mappers:
-                out.append(Violation("D1.3", f"the pte_chain of frame {pfn} does not match the "
-                                             f"PTEs that map it: {_mismatch(entries, mappers)}."))
-            # D1.5: page->mapping and page->index of a 2.6.0 anonymous page.
-            out += self._check_mapping(state, pfn, f)
-        for bid, block in chains.items():
-            if bid not in reached:
-                out.append(Violation("D1.4", f"pte_chain block {bid} (frame {block.pfn}) is "
-                                             "on no page's chain: a leaked block."))
-            if len(block.entries) != n:
-                out.append(Violation("D1.4", f"pte_chain block {bid} has "
-                                             f"{len(block.entries)} slots, not NRPTE = {n}."))
-        # D1.6: nothing per vma or per mm.
-        with_av = sorted(v.id for v in state.vmas.values() if v.anon_vma is not None)
-        if with_av or state.anon_vmas or state.avcs or state.anonmms or state.vma_chain \
-                or state.mm_anonmm:
-            out.append(Violation("D1.6", "2.6.0 keeps no rmap state per vma or per mm, but "
-                                         "the state holds some (anon_vma, anon_vma_chain or "
-                                         "anonmm objects"
-                                         + (f"; vmas {with_av} have an anon_vma" if with_av
-                                            else "") + ")."))
-        return out
-
-    def _check_chain(self, state: State, pfn: int, head: int, reached: dict[int, int],
-                     out: list[Violation]) -> list[Entry]:
-        """D1.4 (block shape) along one page's chain; returns its entries in walk order."""
-        chains = state.pte_chains
-        entries: list[Entry] = []
-        bid: int | None = head
-        n = self.nrpte
-        while bid is not None:
-            if bid in reached:
-                out.append(Violation("D1.4", f"pte_chain block {bid} is reached twice (from "
-                                             f"frame {reached[bid]} and frame {pfn}): a "
-                                             "shared block or a cycle."))
-                break
-            block = chains.get(bid)
-            if block is None:
-                out.append(Violation("G10", f"the pte_chain of frame {pfn} leads to block "
-                                            f"{bid}, which was freed."))
-                break
-            reached[bid] = pfn
-            if block.pfn != pfn:
-                out.append(Violation("D1.4", f"pte_chain block {bid} belongs to frame "
-                                             f"{block.pfn} but is on the chain of frame {pfn}."))
-            used = block.used()
-            idx = block.idx
-            if bid == head:
-                if not used or any(e is None for e in block.entries[idx:]):
-                    out.append(Violation("D1.4", f"head pte_chain block {bid} of frame {pfn} "
-                                                 "must hold its free slots at its start and at "
-                                                 "least one entry."))
-            elif idx or len(used) != n:
-                out.append(Violation("D1.4", f"pte_chain block {bid} of frame {pfn} is not "
-                                             f"the head but has {plural(idx, 'free slot')}: "
-                                             "only the head block may have free slots."))
-            entries += used
-            bid = block.next
-        return entries
-
-    @staticmethod
-    def _check_mapping(state: State, pfn: int, f: int) -> list[Violation]:
-        """D1.5: no ``PG_anon`` in 2.6.0; ``index`` is the swap entry of a swap-cache page
-        and nothing otherwise (``mapping`` is NULL or ``&swapper_space`` by construction:
-        the design stores no object in it, D1.6)."""
-        out = []
-        if pfn in state.page_mapping:
-            out.append(Violation("D1.5", f"frame {pfn} has page->mapping pointing at object "
-                                         f"{state.page_mapping[pfn]}; a 2.6.0 anonymous page's "
-                                         "mapping is NULL or &swapper_space."))
-        if f & PG_ANON:
-            out.append(Violation("D1.5", f"frame {pfn} has PG_anon, which 2.6.0 does not have: "
-                                         "an anonymous page is one whose mapping is NULL or "
-                                         "&swapper_space."))
-        index = state.page_index.get(pfn)
-        if f & PG_SWAPCACHE:
-            slot = state.page_private.get(pfn)
-            if index != slot:
-                out.append(Violation("D1.5", f"frame {pfn} is in the swap cache as slot {slot}, "
-                                             f"so page->index must be {slot}, not {index}."))
-        elif index is not None:
-            out.append(Violation("D1.5", f"frame {pfn} is not in the swap cache, so its "
-                                         f"page->mapping is NULL and page->index means nothing, "
-                                         f"but it holds {index}."))
-        return out
-
-
-def _mismatch(entries: list[Entry], mappers: list[Entry]) -> str:
-    """How a page's chain differs from the PTEs that map it (D1.3)."""
-    extra = sorted(set(entries) - set(mappers))
-    missing = sorted(set(mappers) - set(entries))
-    dups = sorted({e for e in entries if entries.count(e) > 1})
-    what = []
-    if dups:
-        what.append("duplicates " + ", ".join(_pte(e) for e in dups))
-    if extra:
-        what.append("stale " + ", ".join(_pte(e) for e in extra))
-    if missing:
-        what.append("missing " + ", ".join(_pte(e) for e in missing))
-    return "; ".join(what)
-
-
+        """D1.1-D1.6 of semantics.md#invariants (``check.check_invariants``)."""
+        return check_invariants(state, index, self.nrpte)
 def _id_span(ids: list[int]) -> str:
     """'1-5' for a consecutive run, else the id list."""
     if len(ids) > 2 and ids == list(range(ids[0], ids[0] + len(ids))):

@@ -1,42 +1,21 @@
-"""D5: anon_vma + anon_vma_chain (Rik van Riel, 2.6.34, 2010) as in current mainline.
-
-Every vma that holds anonymous pages has a *chain* of anon_vma_chain objects (AVCs), one
-per anon_vma its pages may live in: its own anon_vma first, its ancestors' after it, the
-root last. Every anon_vma indexes the AVCs that link it to vmas in an interval tree keyed
-by the vma's pgoff range. Fork gives the child's vma a copy of the parent's chain
-(``anon_vma_clone``) plus its own new anon_vma, where its copy-on-write pages go, so a page
-private to one child is found through that child's anon_vma alone: the AIM7 problem of
-the 2.6.7 design (one anon_vma per fork family) is gone, at the price of an AVC per
-ancestor per vma.
-
-Modelled version (docs/semantics.md#anon-vma-chain): Linux 6.18/6.19 including the
-January 2026 mremap-merge fixes (61f67c230a5e, 3b617fd3d317): the 3.7 interval tree
-(bf181b9f9d8d), the 3.19 reuse of orphaned anon_vmas (7a3ef208e662) in its 6.0 form
-with ``num_children`` and ``num_active_vmas`` (2555283eb40d), ``PageAnonExclusive`` and
-the exclusive swap-PTE marker (5.19+), the 6.16 merge rule (879bca0a2c4f). Options go
-back in time (semantics.md#avc-options).
-
-Simplified: no locks (the root's rwsem is only named), no KSM, migration or pinning
-references on anon_vmas, small pages only, a disk-like swap device (semantics.md#swap-cache).
-"""
+"""The D5 strategy: the hooks of mm/rmap.c, mm/vma.c and mm/memory.c of Linux 6.18/6.19
+(and, by option, back to 2.6.34) over the objects of ``structs``."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar, cast
 
-from ..eras import is_model
-from ..events import Step, anon_vma_obj, id_list, obj, plural
-from ..mapindex import MapIndex, Mapper
-from ..state import (
+from ...eras import is_model
+from ...events import Step, anon_vma_obj, id_list, obj, plural
+from ...mapindex import MapIndex
+from ...state import (
     PAGE_SHIFT,
     PG_ANON,
     PG_ANON_EXCLUSIVE,
     PG_SWAPCACHE,
     PTE_KIND,
-    PTE_PAGE,
     PTE_SHIFT,
     PTE_SWAP,
     PTE_WRITE,
@@ -44,60 +23,27 @@ from ..state import (
     Vma,
     mk_pte_swap,
 )
-from ..swap import delete_from_swap_cache, swap_slot_free
-from .base import Design, Probes, ProbeTuple, Violation, rmap_sizes
+from ...swap import delete_from_swap_cache, swap_slot_free
+from ..base import Design, Probes, Violation, rmap_sizes
+from .check import check_invariants
+from .interval_tree import AvcProbes, tree_key
+from .structs import (
+    PAGE_RMAP_BYTES,
+    SIZEOF_ANON_VMA,
+    SIZEOF_ANON_VMA_2634,
+    SIZEOF_AVC,
+    SIZEOF_AVC_2634,
+    STRUCT_PAGE_FIELD_SUM,
+    VMA_RMAP_BYTES,
+    Avc,
+    AvcAnonVma,
+    avc_anon_vmas,
+)
 
 V2_6_34 = "v2_6_34"
 V2_6_34_RC3 = "v2_6_34_rc3"
 V3_0_TO_6_15 = "v3_0_to_6_15"
 NO_REUSE = "no_reuse"
-
-#: 32-bit field sums (semantics.md#sizes), in bytes.
-SIZEOF_AVC = 32  # 3.7+: vma, anon_vma, same_vma (list_head), rb (rb_node 12), rb_subtree_last
-SIZEOF_AVC_2634 = 24  # 2.6.34: vma, anon_vma, same_vma, same_anon_vma (two list_heads)
-#: No source states it: root 4 + rwsem 24 (count, owner, osq, wait_lock, wait_list) +
-#: refcount 4 + num_children 4 + num_active_vmas 4 + parent 4 + rb_root_cached 8.
-SIZEOF_ANON_VMA = 52
-SIZEOF_ANON_VMA_2634 = 12  # spinlock + list_head, SMP, no KSM/MIGRATION refcounts
-VMA_RMAP_BYTES = 12  # anon_vma_chain (list_head) + anon_vma pointer
-PAGE_RMAP_BYTES = 4  # _mapcount (PageAnonExclusive is a flag bit)
-#: flags, the 5-word union, _mapcount, _refcount (no memcg_data); 2.6.34 also sums to 32.
-STRUCT_PAGE_FIELD_SUM = 32
-
-
-@dataclass(frozen=True, slots=True)
-class AvcAnonVma:
-    """``struct anon_vma`` of 6.x: root, refcount, num_children, num_active_vmas, parent
-    and the interval tree of AVCs (``tree``: the AVC ids, in insertion order; the walk
-    order is computed from their vmas' current pgoffs and re-insertion sequence)."""
-
-    id: int
-    root: int
-    parent: int
-    num_children: int = 0
-    num_active_vmas: int = 0
-    refcount: int = 1
-    tree: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Avc:
-    """``struct anon_vma_chain``: one link between a vma and an anon_vma.
-
-    ``seq`` is when it was last inserted into its anon_vma's interval tree: equal pgoffs
-    iterate oldest-inserted first, and any change of the vma's range re-inserts
-    (semantics.md#walk-accounting).
-    """
-
-    id: int
-    vma: int
-    anon_vma: int
-    seq: int
-
-
-def _avs(state: State) -> dict[int, AvcAnonVma]:
-    """The state's anon_vma table, holding this design's objects."""
-    return cast("dict[int, AvcAnonVma]", state.anon_vmas)
 
 
 class AnonVmaChain(Design):
@@ -170,7 +116,7 @@ class AnonVmaChain(Design):
 
     @staticmethod
     def _av(st: State, av_id: int) -> AvcAnonVma:
-        return _avs(st)[av_id]
+        return avc_anon_vmas(st)[av_id]
 
     def _put_av(self, st: State, av: AvcAnonVma) -> None:
         cast("dict[int, AvcAnonVma]", st.w("anon_vmas"))[av.id] = av
@@ -209,18 +155,6 @@ class AnonVmaChain(Design):
         self._put_av(st, replace(av, tree=tree))
         return avc_id
 
-    @staticmethod
-    def _tree_key(st: State) -> Callable[[int], tuple[int, int]]:
-        """The interval tree's order of an AVC: its vma's ``vm_pgoff``, then insertion."""
-        avcs, vmas = st.avcs, st.vmas
-
-        def key(avc_id: int) -> tuple[int, int]:
-            avc = avcs[avc_id]
-            vma = vmas.get(avc.vma)
-            return (vma.vm_pgoff if vma is not None else -1, avc.seq)
-
-        return key
-
     def _set_anon_vma(self, st: State, vma_id: int, av_id: int | None) -> None:
         st.put_vma(replace(st.vmas[vma_id], anon_vma=av_id))
 
@@ -228,7 +162,7 @@ class AnonVmaChain(Design):
         av = self._av(st, av_id)
         self._put_av(st, replace(av, num_active_vmas=av.num_active_vmas + delta))
 
-    def _chain_avs(self, st: State, vma_id: int) -> list[int]:
+    def _chainavs(self, st: State, vma_id: int) -> list[int]:
         """The anon_vmas of a vma's chain, newest first."""
         avcs = st.avcs
         return [avcs[a].anon_vma for a in st.vma_chain.get(vma_id, ())]
@@ -430,7 +364,7 @@ class AnonVmaChain(Design):
         if own is None or exclusive or self.rc3:
             return own
         if self.list_walk:
-            chain = self._chain_avs(st, vma.id)
+            chain = self._chainavs(st, vma.id)
             return chain[-1] if chain else own
         return self._av(st, own).root if own in st.anon_vmas else own
 
@@ -639,7 +573,7 @@ class AnonVmaChain(Design):
         avcs = st.w("avcs")
         for avc_id in reversed(chain):
             avcs[avc_id] = replace(avcs[avc_id], seq=st.alloc_id("avc_seq"))
-        key = self._tree_key(st)
+        key = tree_key(st)
         for avc_id in chain:
             av = self._av(st, avcs[avc_id].anon_vma)
             self._put_av(st, replace(av, tree=tuple(sorted(av.tree, key=key))))
@@ -754,7 +688,7 @@ class AnonVmaChain(Design):
         target = state.page_mapping.get(pfn)
         if target is None:
             return None, []
-        av = _avs(state).get(target)
+        av = avc_anon_vmas(state).get(target)
         if av is None:
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
         return ({"kind": "anon_vma", "id": target},
@@ -795,7 +729,7 @@ class AnonVmaChain(Design):
         chain newest first (``vma_chains``), and the swap PTEs carrying the exclusive
         marker (``exclusive_swap_ptes``)."""
         anon_vmas = []
-        for _, av in sorted(_avs(state).items()):
+        for _, av in sorted(avc_anon_vmas(state).items()):
             anon_vmas.append({
                 "id": av.id, "vmas": [state.avcs[a].vma for a in av.tree if a in state.avcs],
                 "avcs": list(av.tree),
@@ -819,337 +753,9 @@ class AnonVmaChain(Design):
         return {"anon_vmas": anon_vmas, "anon_vma_chains": chains, "vma_chains": vma_chains,
                 "exclusive_swap_ptes": marked}
 
-    # ----- invariants (semantics.md#invariants, semantics.md#avc-exclusive)
+    # ----- invariants (semantics.md#invariants, semantics.md#avc-exclusive): in check.py
     # -----------------------------------------------------------
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D5.1-D5.9 of semantics.md#invariants with semantics.md#avc-exclusive in place of D5.7,
-        G7's D5 clause (a writable anon
-        PTE maps a PageAnonExclusive page), and G10 for pointers to freed objects."""
-        out: list[Violation] = []
-        _check_chains(state, out)
-        _check_anon_vmas(state, self.list_walk, out)
-        _check_pages(state, index, self.anon_exclusive, out)
-        return out
-
-
-def _check_chains(state: State, out: list[Violation]) -> None:
-    """D5.2 (chain shape), D5.3 (tree membership), D5.5 (same anon_vma, same chain)."""
-    vmas, avcs, chains = state.vmas, state.avcs, state.vma_chain
-    _check_avc_links(state, out)
-    by_anon_vma: dict[int, list[tuple[int, list[int]]]] = {}
-    for vid, vma in vmas.items():
-        chain = chains.get(vid, ())
-        if (vma.anon_vma is None) != (not chain):
-            out.append(Violation("D5.2", f"vma {vid} has anon_vma {vma.anon_vma} but a chain "
-                                         f"of {plural(len(chain), 'AVC')}."))
-        if not chain:
-            continue
-        if any(a not in avcs for a in chain):
-            out.append(Violation("G10", f"the chain of vma {vid} holds a freed AVC."))
-            continue
-        named = _check_chain_shape(state, vma, chain, out)
-        if vma.anon_vma is not None:
-            by_anon_vma.setdefault(vma.anon_vma, []).append((vid, named))
-    for av_id, members in sorted(by_anon_vma.items()):
-        shapes = {tuple(named) for _, named in members}
-        if len(shapes) > 1:
-            names = ", ".join(f"vma {v} {named}" for v, named in members)
-            out.append(Violation("D5.5", f"vmas sharing anon_vma {av_id} have different "
-                                         f"chains: {names}."))
-
-
-def _check_avc_links(state: State, out: list[Violation]) -> None:
-    """D5.2 and D5.3: each AVC is on its vma's chain and in its anon_vma's tree (G10: and
-    neither was freed)."""
-    vmas, avcs, avs, chains = state.vmas, state.avcs, _avs(state), state.vma_chain
-    for vid, chain in chains.items():
-        if vid not in vmas:
-            out.append(Violation("G10", f"a chain of {plural(len(chain), 'AVC')} belongs "
-                                        f"to vma {vid}, which was freed."))
-    for avc_id, avc in avcs.items():
-        if avc.vma not in vmas:
-            out.append(Violation("G10", f"anon_vma_chain {avc_id} links vma {avc.vma}, "
-                                        "which was freed."))
-        elif avc_id not in chains.get(avc.vma, ()):
-            out.append(Violation("D5.2", f"anon_vma_chain {avc_id} is not on the chain of "
-                                         f"its vma {avc.vma}."))
-        if avc.anon_vma not in avs:
-            out.append(Violation("G10", f"anon_vma_chain {avc_id} links anon_vma "
-                                        f"{avc.anon_vma}, which was freed."))
-        elif avc_id not in avs[avc.anon_vma].tree:
-            out.append(Violation("D5.3", f"anon_vma_chain {avc_id} is not in the tree of "
-                                         f"anon_vma {avc.anon_vma}."))
-
-
-def _check_chain_shape(state: State, vma: Vma, chain: tuple[int, ...], out: list[Violation]
-                       ) -> list[int]:
-    """D5.2: one vma's chain (of live AVCs) links only that vma, each anon_vma once, its own
-    anon_vma among them, newest first, one family, root last; returns the anon_vmas."""
-    vid, avs = vma.id, _avs(state)
-    links = [state.avcs[a] for a in chain]
-    named = [c.anon_vma for c in links]
-    if any(c.vma != vid for c in links):
-        out.append(Violation("D5.2", f"the chain of vma {vid} holds an AVC of another "
-                                     "vma."))
-    if len(set(named)) != len(named):
-        out.append(Violation("D5.2", f"the chain of vma {vid} links one anon_vma more "
-                                     f"than once ({named})."))
-    if vma.anon_vma is not None and vma.anon_vma not in named:
-        out.append(Violation("D5.2", f"vma {vid}'s anon_vma {vma.anon_vma} is not on its "
-                                     f"own chain {named}."))
-    if any(chain[i] <= chain[i + 1] for i in range(len(chain) - 1)):
-        out.append(Violation("D5.2", f"the chain of vma {vid} is not newest first "
-                                     f"(AVCs {list(chain)})."))
-    live = [a for a in named if a in avs]
-    roots = {avs[a].root for a in live}
-    if len(roots) > 1:
-        out.append(Violation("D5.2", f"the chain of vma {vid} mixes anon_vma families "
-                                     f"(roots {sorted(roots)})."))
-    last = named[-1]
-    if last in avs and avs[last].root != last:
-        out.append(Violation("D5.2", f"the chain of vma {vid} does not end with its root "
-                                     f"(it ends with anon_vma {last})."))
-    return named
-
-
-def _check_anon_vmas(state: State, list_walk: bool, out: list[Violation]) -> None:
-    """D5.3 (tree holds only its own AVCs), D5.4 (counters), D5.6 (lifetime)."""
-    avs, avcs = _avs(state), state.avcs
-    active: dict[int, int] = {}
-    for vma in state.vmas.values():
-        if vma.anon_vma is not None:
-            active[vma.anon_vma] = active.get(vma.anon_vma, 0) + 1
-            if vma.anon_vma not in avs:
-                out.append(Violation("G10", f"vma {vma.id} points at anon_vma "
-                                            f"{vma.anon_vma}, which was freed."))
-    key: Callable[[int], tuple[int, int]]
-    if list_walk:
-        def list_key(avc_id: int) -> tuple[int, int]:
-            return (0, avcs[avc_id].seq)
-        key, order = list_key, "list (oldest first)"
-    else:
-        key, order = AnonVmaChain._tree_key(state), "interval-tree (pgoff, then insertion)"
-    children: dict[int, int] = {}
-    pins: dict[int, int] = {}
-    for av in avs.values():
-        if av.parent != av.id:
-            children[av.parent] = children.get(av.parent, 0) + 1
-        if av.root != av.id:
-            pins[av.root] = pins.get(av.root, 0) + 1
-    for av_id, a in sorted(avs.items()):
-        _check_tree(state, a, key, order, out)
-        if a.num_active_vmas != active.get(av_id, 0):
-            out.append(Violation("D5.4", f"anon_vma {av_id} counts {a.num_active_vmas} "
-                                         f"active vmas, but {active.get(av_id, 0)} vmas "
-                                         "point at it."))
-        want = children.get(av_id, 0) + (1 if a.root == av_id else 0)
-        if a.num_children != want:
-            out.append(Violation("D5.4", f"anon_vma {av_id} counts {a.num_children} "
-                                         f"children, but {want} is right (child anon_vmas "
-                                         "plus the self-parent link of a root)."))
-        if a.root not in avs:
-            out.append(Violation("G10", f"anon_vma {av_id} has root {a.root}, which was "
-                                        "freed: the root must be freed last."))
-            continue
-        _check_parents(avs, a, out)
-        refs = (1 if a.tree else 0) + (pins.get(av_id, 0) if a.root == av_id else 0)
-        if a.refcount != refs or refs == 0:
-            out.append(Violation("D5.6", f"anon_vma {av_id} has refcount {a.refcount}, but "
-                                         f"{refs} references hold it (its tree: "
-                                         f"{len(a.tree)} AVCs; a root is pinned by each "
-                                         "live descendant); at 0 it must be freed."))
-
-
-def _check_tree(state: State, a: AvcAnonVma, key: Callable[[int], tuple[int, int]], order: str,
-                out: list[Violation]) -> None:
-    """D5.3: an anon_vma's tree holds its own AVCs, each once, in walk order."""
-    avcs, av_id = state.avcs, a.id
-    for avc_id in a.tree:
-        if avc_id not in avcs or avcs[avc_id].anon_vma != av_id:
-            out.append(Violation("D5.3", f"the tree of anon_vma {av_id} holds AVC "
-                                         f"{avc_id}, which does not link it."))
-    if len(set(a.tree)) != len(a.tree):
-        out.append(Violation("D5.3", f"the tree of anon_vma {av_id} holds an AVC twice."))
-    keys = [key(c) for c in a.tree if c in avcs]
-    if keys != sorted(keys):
-        out.append(Violation("D5.3", f"the tree of anon_vma {av_id} is not in "
-                                     f"{order} order: a vma's AVCs were not re-keyed "
-                                     "when its range changed."))
-
-
-def _check_parents(avs: dict[int, AvcAnonVma], a: AvcAnonVma, out: list[Violation]) -> None:
-    """D5.4: a root is its own parent; the parents of any other anon_vma lead to its root."""
-    av_id = a.id
-    if a.root == av_id and a.parent != av_id:
-        out.append(Violation("D5.4", f"root anon_vma {av_id} has parent {a.parent}, "
-                                     "not itself."))
-    seen = {av_id}
-    cursor = a
-    while cursor.id != cursor.root:
-        parent = avs.get(cursor.parent)
-        if parent is None:
-            out.append(Violation("G10", f"anon_vma {cursor.id} has parent "
-                                        f"{cursor.parent}, which was freed."))
-            break
-        if parent.root != a.root or parent.id in seen:
-            out.append(Violation("D5.4", f"the parents of anon_vma {av_id} do not lead "
-                                         f"to its root {a.root}."))
-            break
-        seen.add(parent.id)
-        cursor = parent
-
-
-def _root_of(avs: dict[int, AvcAnonVma], av_id: int | None) -> int | None:
-    """The root of a live anon_vma (None for None or a freed one)."""
-    av = avs.get(av_id) if av_id is not None else None
-    return av.root if av is not None else None
-
-
-def _check_pages(state: State, index: MapIndex, anon_exclusive: bool, out: list[Violation]
-                 ) -> None:
-    """D5.1 (completeness), D5.7/semantics.md#avc-exclusive and G7 (exclusive pages), D5.8
-    (swap sharing),
-    D5.9 (no vma mixes anon_vma families or holds anon content without an anon_vma)."""
-    flags, mcs = state.page_flags, state.page_mapcount
-    known: dict[int, set[int]] = {}
-    for pfn, mappers in index.page_mappers.items():
-        if pfn in mcs:
-            _check_page(state, pfn, mappers, known, out)
-    for pfn, mc in mcs.items():
-        if flags[pfn] & PG_ANON_EXCLUSIVE and mc != 1:
-            out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but has "
-                                         f"mapcount {mc}."))
-    for pid, table in state.ptes.items() if anon_exclusive else ():
-        for vpn, pte in table.items():
-            if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE:
-                pfn = pte >> PTE_SHIFT
-                if pfn in flags and not flags[pfn] & PG_ANON_EXCLUSIVE:
-                    out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                               f"{vpn << 12:#x}, but it is not "
-                                               "PageAnonExclusive."))
-    _check_swap_families(state, index, out)
-
-
-def _check_page(state: State, pfn: int, mappers: list[Mapper], known: dict[int, set[int]],
-                out: list[Violation]) -> None:
-    """D5.1, D5.7 and D5.9 for one mapped frame; ``known`` caches the anon_vmas of each
-    vma's chain across frames."""
-    avs, avcs, chains = _avs(state), state.avcs, state.vma_chain
-
-    def chain_of(vid: int) -> set[int]:
-        if vid not in known:
-            known[vid] = {avcs[a].anon_vma for a in chains.get(vid, ()) if a in avcs}
-        return known[vid]
-
-    target = state.page_mapping.get(pfn)
-    idx = state.page_index.get(pfn)
-    if target is None or idx is None:
-        out.append(Violation("D5.1", f"frame {pfn} is mapped but not anon (no "
-                                     "page->mapping)."))
-        return
-    if target not in avs:
-        out.append(Violation("G10", f"frame {pfn} (mapcount {state.page_mapcount[pfn]}) "
-                                    f"points at anon_vma {target}, which was freed."))
-    for pid, vpn, vid in mappers:
-        vma = state.vmas.get(vid) if vid is not None else None
-        if vma is None:
-            continue
-        if target not in chain_of(vma.id):
-            out.append(Violation("D5.1", f"frame {pfn} points at anon_vma {target}, but "
-                                         f"vma {vid} (pid {pid}, {vpn << 12:#x}) that maps "
-                                         "it has no anon_vma_chain to it."))
-        elif not vma.vm_pgoff <= idx < vma.vm_pgoff + vma.pages:
-            out.append(Violation("D5.1", f"frame {pfn} (index {idx}) is mapped by vma "
-                                         f"{vid}, whose interval does not cover it."))
-        if vma.anon_vma is None or _root_of(avs, target) != _root_of(avs, vma.anon_vma):
-            out.append(Violation("D5.9", f"vma {vid} (anon_vma {vma.anon_vma}) maps "
-                                         f"frame {pfn} of anon_vma {target}: another "
-                                         "family's page, or anon content without an "
-                                         "anon_vma."))
-    if state.page_flags[pfn] & PG_ANON_EXCLUSIVE:
-        for _, _, vid in mappers:
-            if vid is not None and target not in chain_of(vid):
-                out.append(Violation("D5.7", f"frame {pfn} is PageAnonExclusive but "
-                                             f"its anon_vma {target} is not on the "
-                                             f"chain of vma {vid}."))
-
-
-def _check_swap_families(state: State, index: MapIndex, out: list[Violation]) -> None:
-    """D5.8 and D5.9: the vmas sharing a swap slot (or its cached page) have anon_vmas, all
-    of one family."""
-    vmas, avs = state.vmas, _avs(state)
-    for slot, holders in index.slot_holders.items():
-        sharers = {vid for _, _, vid in holders if vid is not None}
-        cached = state.swap_cache.get(slot)
-        if cached is not None:
-            sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())
-                        if vid is not None}
-        for vid in sorted(sharers):
-            if vid in vmas and vmas[vid].anon_vma is None:
-                out.append(Violation("D5.9", f"vma {vid} holds swap slot {slot} but has no "
-                                             "anon_vma."))
-        roots = {root for v in sharers if v in vmas
-                 if (root := _root_of(avs, vmas[v].anon_vma)) is not None}
-        if len(roots) > 1:
-            out.append(Violation("D5.8", f"swap slot {slot} is held by vmas "
-                                         f"{sorted(sharers)} of different anon_vma families "
-                                         f"(roots {sorted(roots)})."))
-
-
-class AvcProbes:
-    """The probes of a D5 walk, computed as it goes: the tree is kept in walk order, so the
-    AVCs of vmas starting above the page's index are cut off at once (the interval tree's
-    pruning); ``len`` counts the AVCs whose interval covers the index (the list: all),
-    scanning only what the walk did not reach before it stopped."""
-
-    __slots__ = ("avcs", "counted", "index", "list_walk", "pos", "seen", "tree", "vmas")
-
-    def __init__(self, state: State, tree: tuple[int, ...], index: int, list_walk: bool
-                 ) -> None:
-        avcs, vmas = state.avcs, state.vmas
-        self.avcs, self.vmas, self.index, self.list_walk = avcs, vmas, index, list_walk
-        if not list_walk:
-            tree = tree[:bisect_right(tree, index, key=lambda a: vmas[avcs[a].vma].vm_pgoff
-                                      if avcs[a].vma in vmas else -1)]
-        self.tree = tree
-        #: how far an iteration got, and how many probes it yielded before that
-        self.pos = self.seen = 0
-        #: (pos, len) of the last count
-        self.counted: tuple[int, int] | None = None
-
-    def __len__(self) -> int:
-        if self.list_walk:
-            return len(self.tree)
-        if self.counted is not None and self.counted[0] == self.pos:
-            return self.counted[1]
-        avcs, vmas, index = self.avcs, self.vmas, self.index
-        rest = 0
-        for avc_id in self.tree[self.pos:]:
-            vma = vmas.get(avcs[avc_id].vma)
-            if vma is None or index < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> 12):
-                rest += 1
-        self.counted = (self.pos, self.seen + rest)
-        return self.seen + rest
-
-    def __iter__(self) -> Iterator[ProbeTuple]:
-        avcs, vmas, index, list_walk = self.avcs, self.vmas, self.index, self.list_walk
-        self.pos = self.seen = 0
-        for pos, avc_id in enumerate(self.tree, 1):
-            vma_id = avcs[avc_id].vma
-            vma = vmas.get(vma_id)
-            if vma is None:
-                probe: ProbeTuple = ("vma", vma_id, None, None, "stale pointer: the vma was freed")
-            else:
-                start = vma.vm_start >> 12
-                vpn = start + index - vma.vm_pgoff
-                if start <= vpn < vma.vm_end >> 12:
-                    probe = ("vma", vma_id, vma.pid, vpn, None)
-                elif list_walk:
-                    probe = ("vma", vma_id, vma.pid, None, "vma_address out of range")
-                else:
-                    continue
-            self.pos = pos
-            self.seen += 1
-            yield probe
-        self.pos = len(self.tree)
+        """D5.1-D5.9 of semantics.md#invariants (``check.check_invariants``)."""
+        return check_invariants(state, index, self.list_walk, self.anon_exclusive)
