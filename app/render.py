@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .engine import PAGE_SIZE
+
 INDENT = "    "
 
 
@@ -11,7 +13,7 @@ def _ptes_line(vma: dict[str, Any], ptes: list[dict[str, Any]]) -> str:
     """One cell per page of a small vma: F3w / F3r (frame, writable or not), S1, 0, '.'."""
     by_addr = {p["addr"]: p for p in ptes}
     cells = []
-    for addr in range(vma["vm_start"], vma["vm_end"], 0x1000):
+    for addr in range(vma["vm_start"], vma["vm_end"], PAGE_SIZE):
         p = by_addr.get(addr)
         if p is None:
             cells.append(".")

@@ -20,11 +20,12 @@ from .ops import Op, apply, describe_op, new_state, op_to_json, parse_op
 from .run import StepFailed, iterate, run_scenario
 from .scenario import Scenario, parse_scenario, scenario_to_json
 from .serialize import counters_json, invariants_json, state_to_json, step_to_json
-from .state import State
+from .state import PAGE_SIZE, State
 
 __all__ = [
     "DEFAULT_DESIGN",
     "DESIGN_NAMES",
+    "PAGE_SIZE",
     "DesignUnavailable",
     "EngineError",
     "Event",

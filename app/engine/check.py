@@ -297,9 +297,10 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
     for pid, vpn, pte in _ptes(st, scope):
         if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
             out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
-                                       f"{vpn << 12:#x}."))
+                                       f"{vpn << PAGE_SHIFT:#x}."))
     for pid, vpn in index.outside:
-        out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << 12:#x} outside every vma."))
+        out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << PAGE_SHIFT:#x} outside "
+                                   "every vma."))
     owned = {v for mm in st.mms.values() for v in mm.vmas}
     for vid in st.vmas:
         if vid not in owned:
@@ -313,7 +314,7 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
     mapped = _in(index.page_mappers, scope and scope.frames)
     for pfn, mappers in mapped.items():
         if pfn not in st.page_mapcount:
-            where = ", ".join(f"pid {p} {v << 12:#x}" for p, v, _ in mappers)
+            where = ", ".join(f"pid {p} {v << PAGE_SHIFT:#x}" for p, v, _ in mappers)
             out.append(Violation("G4", f"frame {pfn} is freed but still mapped ({where})."))
     for pfn, mc in _in(st.page_mapcount, scope and scope.frames).items():
         n = len(index.page_mappers.get(pfn, ()))
@@ -334,7 +335,7 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         if st.page_mapcount.get(pfn) != 1:
             mc = st.page_mapcount.get(pfn)
             out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                       f"{vpn << 12:#x} but "
+                                       f"{vpn << PAGE_SHIFT:#x} but "
                                        + ("the frame is freed." if mc is None
                                           else f"its mapcount is {mc}.")))
         elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(
@@ -382,14 +383,15 @@ def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
         for pid, vpn, vid in mappers:
             if (pid, vpn) not in reach:
                 out.append(Violation("G9", f"frame {pfn} is mapped by pid {pid} at "
-                                           f"{vpn << 12:#x}, but its reclaim walk cannot reach "
-                                           "that PTE: reclaim would leave it mapped."))
+                                           f"{vpn << PAGE_SHIFT:#x}, but its reclaim walk "
+                                           "cannot reach that PTE: reclaim would leave it "
+                                           "mapped."))
             vma = st.vmas.get(vid) if vid is not None else None
             index_of = st.page_index.get(pfn)
-            expected = design.page_index_at(vma, vpn << 12) if vma is not None else None
+            expected = design.page_index_at(vma, vpn << PAGE_SHIFT) if vma is not None else None
             if expected is not None and index_of is not None and expected != index_of:
                 out.append(Violation("G11", f"frame {pfn} has index {index_of}, but vma {vid} "
-                                            f"maps it at {vpn << 12:#x}, where the index "
+                                            f"maps it at {vpn << PAGE_SHIFT:#x}, where the index "
                                             f"should be {expected}."))
 
 

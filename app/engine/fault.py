@@ -9,6 +9,7 @@ from __future__ import annotations
 from .events import Step, hexa, obj, pte_obj
 from .page import alloc_page, page_remove_rmap
 from .state import (
+    PAGE_SHIFT,
     PG_SWAPCACHE,
     PTE_KIND,
     PTE_SHIFT,
@@ -50,8 +51,8 @@ def handle_read(step: Step, pid: int, addr: int) -> int | None:
     vma = _access_vma(step, pid, addr, write=False)
     if vma is None:
         return None
-    vpn = addr >> 12
-    page_addr = vpn << 12
+    vpn = addr >> PAGE_SHIFT
+    page_addr = vpn << PAGE_SHIFT
     pte = st.ptes[pid].get(vpn)
     if pte is None:
         st.w_ptes(pid)[vpn] = PTE_ZERO_RO
@@ -82,8 +83,8 @@ def handle_write(step: Step, pid: int, addr: int, value: int) -> bool:
     vma = _access_vma(step, pid, addr, write=True)
     if vma is None:
         return False
-    vpn = addr >> 12
-    page_addr = vpn << 12
+    vpn = addr >> PAGE_SHIFT
+    page_addr = vpn << PAGE_SHIFT
     pte = st.ptes[pid].get(vpn)
     if pte is None:
         pfn = do_anonymous_page(step, vma, page_addr)
@@ -111,7 +112,7 @@ def do_anonymous_page(step: Step, vma: Vma, addr: int) -> int:
     vma = st.vmas[vma.id]
     pfn = alloc_page(step, 0)
     st.w("page_mapcount")[pfn] = 1
-    st.w_ptes(vma.pid)[addr >> 12] = mk_pte_page(pfn, True)
+    st.w_ptes(vma.pid)[addr >> PAGE_SHIFT] = mk_pte_page(pfn, True)
     step.emit("anonymous_fault", "do_anonymous_page",
               f"Write fault at {hexa(addr)} in vma {vma.id}: a zeroed frame {pfn} is allocated "
               "and mapped writable (mapcount 1).",
@@ -141,7 +142,7 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
     """
     st = step.state
     table = st.w_ptes(vma.pid)
-    vpn = addr >> 12
+    vpn = addr >> PAGE_SHIFT
     if old is not None and cow_is_reusable(step, old):
         table[vpn] = mk_pte_page(old, True)
         st.count("cow_reuses")
@@ -201,7 +202,7 @@ def do_swap_page(step: Step, vma: Vma, addr: int, pte: int, write: bool) -> int:
     mapcount[pfn] = before + 1
     writable = step.design.swapin_map(step, pfn, vma, addr, slot, write, before,
                                       marked_exclusive)
-    st.w_ptes(vma.pid)[addr >> 12] = mk_pte_page(pfn, writable)
+    st.w_ptes(vma.pid)[addr >> PAGE_SHIFT] = mk_pte_page(pfn, writable)
     if write and not writable:
         return do_wp_page(step, vma, addr, pfn)
     return pfn

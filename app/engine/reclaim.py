@@ -12,7 +12,7 @@ from typing import Any
 
 from .events import Step, Visit, Walk, hexa, obj, plural
 from .page import free_page
-from .state import PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
+from .state import PAGE_SHIFT, PG_SWAPCACHE, PTE_KIND, PTE_PAGE, PTE_SHIFT
 from .swap import add_to_swap_cache, delete_from_swap_cache, get_swap_page
 
 
@@ -53,7 +53,7 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         table = st.ptes.get(pid)
         pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
-            visited.append(new_visit((kind, ident, "miss", pid, vpn << 12, note, pte, pte,
+            visited.append(new_visit((kind, ident, "miss", pid, vpn << PAGE_SHIFT, note, pte, pte,
                                       vma, index)))
             misses += 1
             continue
@@ -61,8 +61,8 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         swap_count[slot] += 1
         mc -= 1
         mapcount[pfn] = mc
-        remove_rmap(step, pfn, pid, vpn << 12, mc)
-        visited.append(new_visit((kind, ident, "hit", pid, vpn << 12, note, pte, swap_pte,
+        remove_rmap(step, pfn, pid, vpn << PAGE_SHIFT, mc)
+        visited.append(new_visit((kind, ident, "hit", pid, vpn << PAGE_SHIFT, note, pte, swap_pte,
                                   vma, index)))
         unmapped += 1
     walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc, index, slot,
@@ -131,7 +131,7 @@ def reclaim_frame(step: Step, pfn: int) -> None:
 def reclaim_at(step: Step, pid: int, addr: int) -> None:
     """Reclaim the frame mapped at ``addr`` in ``pid``, if a present page is there."""
     st = step.state
-    pte = st.ptes[pid].get(addr >> 12)
+    pte = st.ptes[pid].get(addr >> PAGE_SHIFT)
     if pte is None or pte & PTE_KIND != PTE_PAGE:
         what = ("nothing" if pte is None else
                 "the zero page" if pte & PTE_KIND == 1 else f"swap slot {pte >> PTE_SHIFT}")

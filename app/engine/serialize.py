@@ -13,11 +13,11 @@ from .designs import Design, get_design
 from .events import StepResult
 from .memo import IdentityMemo
 from .page import page_flag_names
-from .state import OBJECT_COUNTERS, PG_SWAPCACHE, State, pte_fields
+from .state import OBJECT_COUNTERS, PAGE_SHIFT, PG_SWAPCACHE, State, pte_fields
 
 
 def pte_json(vpn: int, pte: int) -> dict[str, Any]:
-    return {"addr": vpn << 12, **pte_fields(pte)}
+    return {"addr": vpn << PAGE_SHIFT, **pte_fields(pte)}
 
 
 def counters_json(state: State) -> dict[str, int]:

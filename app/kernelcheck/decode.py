@@ -27,8 +27,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-PAGE_SIZE = 0x1000
-
 PM_PFN_MASK = (1 << 55) - 1
 PM_SWAP_TYPE_BITS = 5  # MAX_SWAPFILES_SHIFT
 PM_SOFT_DIRTY = 1 << 55

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine import PAGE_SIZE
 from .decode import (
     KPF_WRITEBACK,
     MapsLine,
@@ -38,7 +39,6 @@ from .decode import (
     parse_maps,
 )
 
-PAGE = 0x1000
 #: The scenario's address space (i386 TASK_SIZE, see docs/scenarios.md).
 WINDOW_SIZE = 0xC0000000
 #: Candidate bases for the window, tried in order; the first free one is used.
@@ -140,7 +140,7 @@ def probe() -> Environment:
         return env
     if not env.proc_pagemap:
         env.problems.append("/proc/self/pagemap is missing (CONFIG_PROC_PAGE_MONITOR=n)")
-    if env.page_size != PAGE:
+    if env.page_size != PAGE_SIZE:
         env.problems.append(f"the page size is {env.page_size} bytes; scenarios use 4096")
     if not hasattr(os, "pidfd_open") or not hasattr(socket, "send_fds"):
         env.problems.append("Python lacks os.pidfd_open or socket.send_fds")
@@ -331,7 +331,7 @@ def read_maps(pid: int) -> list[MapsLine]:
 def read_pagemap(pid: int, start: int, pages: int) -> list[PagemapEntry]:
     """The pagemap entries of ``pages`` pages from virtual address ``start``."""
     with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as f:
-        f.seek((start // PAGE) * 8)
+        f.seek((start // PAGE_SIZE) * 8)
         data = b""
         want = pages * 8
         while len(data) < want:
@@ -399,17 +399,17 @@ def _libc() -> ctypes.CDLL:
 
 def write_swap_file(path: Path, size: int) -> None:
     """A swap file without holes and with the ``SWAPSPACE2`` header (what mkswap writes)."""
-    pages = size // PAGE
-    header = bytearray(PAGE)
+    pages = size // PAGE_SIZE
+    header = bytearray(PAGE_SIZE)
     # union swap_header.info after 1024 boot bytes: version, last_page, nr_badpages, uuid
     struct.pack_into("<III", header, 1024, 1, pages - 1, 0)
     header[1036:1052] = uuid.uuid4().bytes
-    header[PAGE - 10:] = b"SWAPSPACE2"
+    header[PAGE_SIZE - 10:] = b"SWAPSPACE2"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, bytes(header))
         zeros = bytes(1 << 20)
-        left = size - PAGE
+        left = size - PAGE_SIZE
         while left > 0:
             left -= os.write(fd, zeros[:min(left, len(zeros))])
         os.fsync(fd)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..engine import PAGE_SIZE
 from .decode import KPF_ANON_EXCLUSIVE_ALIAS, KPF_ZERO_PAGE, kpf_has, maps_in_window
 from .host import (
     CALIBRATION_OFFSET,
-    PAGE,
     WINDOW_SIZE,
     AgentHandle,
     Host,
@@ -41,7 +41,7 @@ class Observer:
         addr = self.base + CALIBRATION_OFFSET
         probe_agent = host.spawn("calibration")
         try:
-            probe_agent.call("mmap", addr=addr, length=PAGE, prot=3)
+            probe_agent.call("mmap", addr=addr, length=PAGE_SIZE, prot=3)
             probe_agent.call("write", addr=addr, value=1)
             seen = [self._exclusive_bit_at(probe_agent.pid, addr)]
             child = host.fork(probe_agent, "calibration-child")
@@ -87,11 +87,11 @@ class Observer:
             ranges = [(s, e) for s, e, _ in mine] + [(s, e) for s, e, _ in
                                                       engine.vmas.get(spid, [])]
             for start, end in _merge_ranges(ranges):
-                entries = read_pagemap(agent.pid, self.base + start, (end - start) // PAGE)
+                entries = read_pagemap(agent.pid, self.base + start, (end - start) // PAGE_SIZE)
                 for i, entry in enumerate(entries):
                     if entry.none:
                         continue
-                    ptes[(spid, start + i * PAGE)] = self._kpte(entry)
+                    ptes[(spid, start + i * PAGE_SIZE)] = self._kpte(entry)
         alive = {spid: _alive(agent.pid) for spid, agent in agents.items()}
         return KernelView(vmas, ptes, stray, alive)
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Op, State, StepResult
+from ..engine import PAGE_SIZE, Op, State, StepResult
 from ..engine.ops import Exit, Fork, Merge, Mmap, Mprotect, Mremap, Munmap, Read, Reclaim, Spawn
 from ..engine.ops import Write as WriteOp
 from .decode import KPF_ANON, KPF_SWAPCACHE, kpf_has
@@ -17,7 +17,6 @@ from .host import (
     MADV_PAGEOUT,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
-    PAGE,
     AgentHandle,
     Host,
     KPages,
@@ -78,7 +77,7 @@ class Performer:
                     ks.placement = (f"mmap without an address: the kernel would choose its own "
                                     f"place (top-down, outside the window); the check maps at "
                                     f"the simulator's choice {addr:#x}")
-                self._syscall(ks, pid, "mmap", addr=base + addr, length=pages * PAGE,
+                self._syscall(ks, pid, "mmap", addr=base + addr, length=pages * PAGE_SIZE,
                               prot=prot_bits(prot))
             case Read(pid, addr, pages) | WriteOp(pid, addr, _, pages):
                 if pages > MAX_ACCESS_PAGES:
@@ -92,9 +91,9 @@ class Performer:
             case Exit(pid):
                 self.agents.pop(pid).exit()
             case Munmap(pid, addr, pages):
-                self._syscall(ks, pid, "munmap", addr=base + addr, length=pages * PAGE)
+                self._syscall(ks, pid, "munmap", addr=base + addr, length=pages * PAGE_SIZE)
             case Mprotect(pid, addr, pages, prot):
-                self._syscall(ks, pid, "mprotect", addr=base + addr, length=pages * PAGE,
+                self._syscall(ks, pid, "mprotect", addr=base + addr, length=pages * PAGE_SIZE,
                               prot=prot_bits(prot))
             case Mremap(pid, addr, pages, new_pages, new_addr):
                 self._mremap(ks, pre, pid, addr, pages, new_pages, new_addr)
@@ -115,7 +114,7 @@ class Performer:
 
     def _access(self, ks: KernelStep, pid: int, addr: int, pages: int,
                 value: int | None) -> None:
-        page = addr & ~(PAGE - 1)
+        page = addr & ~(PAGE_SIZE - 1)
         reply = self.agents[pid].call("access", addr=self.base + page, pages=pages,
                                       value=value)
         ks.pages_done = int(reply["done"])
@@ -124,13 +123,13 @@ class Performer:
             ks.outcome = "segv"
         elif reply.get("error"):
             ks.errors.append(f"{'read' if value is None else 'write'} at "
-                             f"{page + ks.pages_done * PAGE:#x} failed: {reply['error']}")
+                             f"{page + ks.pages_done * PAGE_SIZE:#x} failed: {reply['error']}")
         if value is None and pages == 1 and ks.values:
             ks.value = ks.values[0]
 
     def _mremap(self, ks: KernelStep, pre: State, pid: int, addr: int, pages: int,
                 new_pages: int, new_addr: int | None) -> None:
-        old_len, new_len = pages * PAGE, new_pages * PAGE
+        old_len, new_len = pages * PAGE_SIZE, new_pages * PAGE_SIZE
         if new_addr is not None:
             flags, dest = MREMAP_MAYMOVE | MREMAP_FIXED, new_addr
         else:
@@ -179,7 +178,7 @@ class Performer:
             victims = [op.pfn] if op.pfn in view.pages else []
         else:
             assert op.pid is not None and op.addr is not None
-            pte = view.ptes.get((op.pid, op.addr & ~(PAGE - 1)))
+            pte = view.ptes.get((op.pid, op.addr & ~(PAGE_SIZE - 1)))
             victims = [pte["pfn"]] if pte and pte["kind"] == "page" else []
         if not victims:
             ks.notes.append("nothing resident to reclaim: nothing is done on the kernel either")
@@ -218,7 +217,7 @@ class Performer:
         before = read_pagemap(agent.pid, self.base + addr, 1)[0]
         old_pfn = before.pfn if before.present else None
         for attempt in range(5):
-            self._syscall(ks, pid, "madvise", addr=self.base + addr, length=PAGE,
+            self._syscall(ks, pid, "madvise", addr=self.base + addr, length=PAGE_SIZE,
                           advice=MADV_PAGEOUT)
             if ks.errors:
                 return

@@ -189,8 +189,9 @@ class AnonVma267(AnonVmaListDesign):
                 vma = vmas.get(vid) if vid is not None else None
                 if vma is not None and vma.anon_vma != target:
                     out.append(Violation("D4.1", f"frame {pfn} points at anon_vma {target}, but "
-                                                 f"vma {vid} (pid {pid}, {vpn << 12:#x}) that "
-                                                 f"maps it has anon_vma {vma.anon_vma}."))
+                                                 f"vma {vid} (pid {pid}, "
+                                                 f"{vpn << PAGE_SHIFT:#x}) that maps it has "
+                                                 f"anon_vma {vma.anon_vma}."))
         holders = {vid for mappers in index.page_mappers.values() for _, _, vid in mappers}
         holders |= {vid for hs in index.slot_holders.values() for _, _, vid in hs}
         for vid in sorted(v for v in holders if v is not None):

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex
-from ..state import State, Vma
+from ..state import PAGE_SHIFT, State, Vma
 from .base import Design, Probe, Probes, ProbeTuple, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
@@ -209,8 +209,8 @@ def _probe(vmas: dict[int, Vma], vma_id: int, index: int) -> ProbeTuple:
     vma = vmas.get(vma_id)
     if vma is None:
         return ("vma", vma_id, None, None, "stale pointer: the vma was freed")
-    vpn = (vma.vm_start >> 12) + index - vma.vm_pgoff
-    if vma.vm_start >> 12 <= vpn < vma.vm_end >> 12:
+    vpn = (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff
+    if vma.vm_start >> PAGE_SHIFT <= vpn < vma.vm_end >> PAGE_SHIFT:
         return ("vma", vma_id, vma.pid, vpn, None)
     return ("vma", vma_id, vma.pid, None, "vma_address out of range")
 

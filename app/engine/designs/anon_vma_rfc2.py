@@ -23,6 +23,7 @@ from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, id_list, obj, span
 from ..mapindex import MapIndex
 from ..state import (
+    PAGE_SHIFT,
     PG_ANON,
     PG_DIRECT,
     PTE_KIND,
@@ -254,8 +255,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
             return vma.anon_vma if vma.anon_vma is not None else partner_anon_vma
         flags, mapping = st.page_flags, st.page_mapping
         direct = [pte >> PTE_SHIFT
-                  for _, pte in ptes_in_range(st.ptes[vma.pid], vma.vm_start >> 12,
-                                              vma.vm_end >> 12)
+                  for _, pte in ptes_in_range(st.ptes[vma.pid], vma.vm_start >> PAGE_SHIFT,
+                                              vma.vm_end >> PAGE_SHIFT)
                   if pte & PTE_KIND == PTE_PAGE
                   and flags[pte >> PTE_SHIFT] & PG_DIRECT
                   and mapping[pte >> PTE_SHIFT] == vma_id]
@@ -357,7 +358,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
                                                 "which was freed: a stale page->as.vma."))
                 else:
                     addr = vma.vma_address(state.page_index[pfn])
-                    if addr is None or (vma.pid, addr >> 12) not in {(p, v) for p, v, _ in
+                    if addr is None or (vma.pid, addr >> PAGE_SHIFT) not in {(p, v) for p, v, _ in
                                                                       mappers}:
                         out.append(Violation("D3.1", f"frame {pfn} is PageDirect to vma "
                                                      f"{target}, but vma_address does not lead "
@@ -372,8 +373,8 @@ class AnonVmaRfc2(AnonVmaListDesign):
                         if vid not in listed:
                             out.append(Violation("D3.2", f"frame {pfn} points at anon_vma "
                                                          f"{target}, but vma {vid} (pid {pid}, "
-                                                         f"{vpn << 12:#x}) that maps it is not "
-                                                         "on its list."))
+                                                         f"{vpn << PAGE_SHIFT:#x}) that maps "
+                                                         "it is not on its list."))
         return out
 
 

@@ -589,15 +589,15 @@ class Anonmm(Design):
                 if _ring_of(state, pid) != a.head:
                     out.append(Violation("D2.1", f"frame {pfn} points at anonmm {target} (ring "
                                                  f"{a.head}), but pid {pid}, which maps it at "
-                                                 f"{vpn << 12:#x}, is in ring "
+                                                 f"{vpn << PAGE_SHIFT:#x}, is in ring "
                                                  f"{_ring_of(state, pid)}."))
             vaddrs = {vpn for _, vpn, _ in mappers}
             if len(vaddrs) > 1:
-                at = ", ".join(f"{v << 12:#x}" for v in sorted(vaddrs))
+                at = ", ".join(f"{v << PAGE_SHIFT:#x}" for v in sorted(vaddrs))
                 out.append(Violation("D2.2", f"frame {pfn} is mapped at different addresses "
                                              f"({at}): one page->index cannot lead to them "
                                              "all."))
-            elif state.page_index.get(pfn) not in {v << 12 for v in vaddrs}:
+            elif state.page_index.get(pfn) not in {v << PAGE_SHIFT for v in vaddrs}:
                 out.append(Violation("D2.2", f"frame {pfn} has page->index "
                                              f"{state.page_index.get(pfn)}, "
                                              "not the address where it is mapped."))
@@ -625,12 +625,12 @@ class Anonmm(Design):
         assert pid is not None
         for vpn, pte in ptes_in_range(state.ptes.get(pid, {}), lo, hi):
             kind = pte & PTE_KIND
-            where = f"pid {pid}'s PTE at {vpn << 12:#x}, just moved by mremap,"
+            where = f"pid {pid}'s PTE at {vpn << PAGE_SHIFT:#x}, just moved by mremap,"
             if kind == PTE_PAGE:
                 pfn = pte >> PTE_SHIFT
                 mc = state.page_mapcount.get(pfn)
                 if mc != 1 or state.page_mapping.get(pfn) != a.id or \
-                        state.page_index.get(pfn) != vpn << 12:
+                        state.page_index.get(pfn) != vpn << PAGE_SHIFT:
                     out.append(Violation("D2.5", f"{where} maps frame {pfn} with mapcount {mc}, "
                                                  f"mapping {state.page_mapping.get(pfn)} and "
                                                  f"index {state.page_index.get(pfn)}: it should "

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ...events import plural
 from ...mapindex import MapIndex, Mapper
 from ...state import (
+    PAGE_SHIFT,
     PG_ANON_EXCLUSIVE,
     PTE_KIND,
     PTE_PAGE,
@@ -226,7 +227,7 @@ def _check_pages(state: State, index: MapIndex, anon_exclusive: bool, out: list[
                 pfn = pte >> PTE_SHIFT
                 if pfn in flags and not flags[pfn] & PG_ANON_EXCLUSIVE:
                     out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                               f"{vpn << 12:#x}, but it is not "
+                                               f"{vpn << PAGE_SHIFT:#x}, but it is not "
                                                "PageAnonExclusive."))
     _check_swap_families(state, index, out)
 
@@ -257,7 +258,7 @@ def _check_page(state: State, pfn: int, mappers: list[Mapper], known: dict[int, 
             continue
         if target not in chain_of(vma.id):
             out.append(Violation("D5.1", f"frame {pfn} points at anon_vma {target}, but "
-                                         f"vma {vid} (pid {pid}, {vpn << 12:#x}) that maps "
+                                         f"vma {vid} (pid {pid}, {vpn << PAGE_SHIFT:#x}) that maps "
                                          "it has no anon_vma_chain to it."))
         elif not vma.vm_pgoff <= idx < vma.vm_pgoff + vma.pages:
             out.append(Violation("D5.1", f"frame {pfn} (index {idx}) is mapped by vma "

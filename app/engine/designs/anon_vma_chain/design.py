@@ -747,7 +747,7 @@ class AnonVmaChain(Design):
         if self.swp_exclusive:
             for pid in sorted(state.ptes):
                 table = state.ptes[pid]
-                marked += [{"pid": pid, "addr": vpn << 12, "slot": pte >> PTE_SHIFT}
+                marked += [{"pid": pid, "addr": vpn << PAGE_SHIFT, "slot": pte >> PTE_SHIFT}
                            for vpn, pte in sorted(table.items())
                            if pte & PTE_KIND == PTE_SWAP and pte & PTE_WRITE]
         return {"anon_vmas": anon_vmas, "anon_vma_chains": chains, "vma_chains": vma_chains,

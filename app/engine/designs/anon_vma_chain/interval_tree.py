@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 
-from ...state import State
+from ...state import PAGE_SHIFT, State
 from ..base import ProbeTuple
 
 
@@ -52,7 +52,7 @@ class AvcProbes:
         rest = 0
         for avc_id in self.tree[self.pos:]:
             vma = vmas.get(avcs[avc_id].vma)
-            if vma is None or index < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> 12):
+            if vma is None or index < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
                 rest += 1
         self.counted = (self.pos, self.seen + rest)
         return self.seen + rest
@@ -66,9 +66,9 @@ class AvcProbes:
             if vma is None:
                 probe: ProbeTuple = ("vma", vma_id, None, None, "stale pointer: the vma was freed")
             else:
-                start = vma.vm_start >> 12
+                start = vma.vm_start >> PAGE_SHIFT
                 vpn = start + index - vma.vm_pgoff
-                if start <= vpn < vma.vm_end >> 12:
+                if start <= vpn < vma.vm_end >> PAGE_SHIFT:
                     probe = ("vma", vma_id, vma.pid, vpn, None)
                 elif list_walk:
                     probe = ("vma", vma_id, vma.pid, None, "vma_address out of range")
