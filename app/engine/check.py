@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .designs import Design, Violation, get_design
+from .designs import DESIGN_TABLES, Design, Violation, get_design
 from .mapindex import MapIndex, Mapper
 from .memo import IdentityMemo
 from .state import (
@@ -27,11 +27,11 @@ from .state import (
     ptes_in_range,
 )
 
-#: The tables the invariants read. Values and counters are not among them, so a step that
-#: only reads, or writes a value into a present page, leaves the verdict as it was.
-CHECKED = ("mms", "ptes", "vmas", "anon_vmas", "page_mapcount", "page_flags", "page_mapping",
-           "page_index", "page_private", "swap_ptes", "swap_cache", "page_pte", "pte_chains",
-           "anonmms", "mm_anonmm", "avcs", "vma_chain", "bugs")
+#: The tables the invariants read: the machine's, every design's own (``Design.tables``) and
+#: the bugs. Values and counters are not among them, so a step that only reads, or writes a
+#: value into a present page, leaves the verdict as it was.
+CHECKED = ("mms", "ptes", "vmas", "page_mapcount", "page_flags", "page_mapping", "page_index",
+           "page_private", "swap_ptes", "swap_cache", *DESIGN_TABLES, "bugs")
 _verdicts: IdentityMemo[tuple[Violation, ...]] = IdentityMemo(32)
 MODES = ("full", "incremental")
 _mode = "full"

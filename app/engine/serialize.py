@@ -30,6 +30,15 @@ def counters_json(state: State) -> dict[str, int]:
     return out
 
 
+#: The tables each part of the state document is drawn from: its memo key. The design's
+#: part also reads the design's own tables (``Design.tables``); tests/engine/test_tables.py
+#: checks that no part reads a table its key leaves out.
+MMS_TABLES = ("mms", "ptes", "vmas")
+PAGES_TABLES = ("page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
+                "page_value", "page_pte")
+SWAP_TABLES = ("swap_ptes", "swap_cache", "swap_value")
+DESIGN_PART_TABLES = ("ptes",)  # D5 lists the swap PTEs that carry the exclusive marker
+
 _mms_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
 _pages_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
 _swap_json: IdentityMemo[list[dict[str, Any]]] = IdentityMemo(8)
@@ -44,21 +53,27 @@ def state_to_json(state: State) -> dict[str, Any]:
     read-only.
     """
     design = get_design(state.design, state.options)
-    st = state
+    keys = _part_keys(state, design)
     doc: dict[str, Any] = {
         "design": state.design, "options": sorted(state.options), "step": state.step,
-        "mms": _mms_json.get((st.mms, st.ptes, st.vmas), lambda: _mms(state)),
-        "pages": _pages_json.get((st.page_mapcount, st.page_flags, st.page_mapping,
-                                  st.page_index, st.page_private, st.page_value, st.page_pte,
-                                  design), lambda: _pages(state, design)),
-        "swap": _swap_json.get((st.swap_ptes, st.swap_cache, st.swap_value),
-                               lambda: _swap(state)),
+        "mms": _mms_json.get(keys["mms"], lambda: _mms(state)),
+        "pages": _pages_json.get(keys["pages"], lambda: _pages(state, design)),
+        "swap": _swap_json.get(keys["swap"], lambda: _swap(state)),
     }
-    doc.update(_design_json.get((design, st.mms, st.ptes, st.vmas, st.anon_vmas, st.avcs,
-                                 st.vma_chain, st.anonmms, st.mm_anonmm, st.pte_chains,
-                                 st.page_pte, st.page_mapping),
-                                lambda: design.state_json(state)))
+    doc.update(_design_json.get(keys["design"], lambda: design.state_json(state)))
     return doc
+
+
+def _part_keys(state: State, design: Design) -> dict[str, tuple[Any, ...]]:
+    """The memo key of each part of the state document: the tables it is drawn from."""
+    return {"mms": _tables(state, MMS_TABLES),
+            "pages": (*_tables(state, PAGES_TABLES), design),
+            "swap": _tables(state, SWAP_TABLES),
+            "design": (design, *_tables(state, DESIGN_PART_TABLES + design.tables))}
+
+
+def _tables(state: State, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(state, name) for name in names)
 
 
 def _mms(state: State) -> list[dict[str, Any]]:

@@ -20,6 +20,9 @@ _BUILT: dict[str, type[Design]] = {cls.name: cls for cls in (AnonVmaRfc2, AnonVm
 
 DEFAULT_DESIGN = AnonVmaRfc2.name
 
+#: Every ``State`` table that holds some design's rmap objects (``Design.tables``), once.
+DESIGN_TABLES = tuple(dict.fromkeys(t for cls in _BUILT.values() for t in cls.tables))
+
 
 def available_designs() -> tuple[str, ...]:
     """The design names the engine can run now."""
@@ -55,5 +58,5 @@ def design_class(name: str) -> type[Design]:
     return _BUILT[name]
 
 
-__all__ = ["DEFAULT_DESIGN", "DESIGN_NAMES", "Design", "Probe", "Violation", "available_designs",
-           "check_design", "design_class", "get_design"]
+__all__ = ["DEFAULT_DESIGN", "DESIGN_NAMES", "DESIGN_TABLES", "Design", "Probe", "Violation",
+           "available_designs", "check_design", "design_class", "get_design"]

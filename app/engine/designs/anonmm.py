@@ -71,6 +71,7 @@ class Anonmm(Design):
     title = "anonmm (per-mm anobjrmap)"
     era = "Hugh Dickins, March 2004 (-mm \"rmap 10\"/\"rmap 11\", never released)"
     era_key = "anonmm"
+    tables = ("anonmms", "mm_anonmm")
     description = (
         "Hugh Dickins's object-based reverse mapping for anonymous memory, which lived in "
         "-mm in spring 2004 before anon_vma replaced it. Every mm has one 24-byte anonmm; "

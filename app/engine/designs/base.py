@@ -104,6 +104,9 @@ class Design:
     #: touched (the incremental checker): true where ``check`` looks at frames and slots
     #: only through the index, and every other loop covers the whole state
     check_scoped: ClassVar[bool] = False
+    #: the ``State`` tables that hold this design's own rmap objects: the one place that
+    #: says so (the checker's ``CHECKED`` and the state document's memo keys follow it)
+    tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
