@@ -14,8 +14,8 @@ from .engine import (
     DESIGN_NAMES,
     DesignUnavailable,
     EngineError,
-    available_designs,
     compare_scenario,
+    design_catalogue,
     design_class,
     run_scenario,
 )
@@ -111,17 +111,18 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _designs_list(args: argparse.Namespace) -> int:
-    for name in DESIGN_NAMES:
-        if name in available_designs():
-            cls = design_class(name)
-            print(f"{name:<16} {cls.title} ({cls.era})")
-            print(f"{'':<18}functions named as in: {cls.era_for().title}")
-            for opt, text in cls.option_help.items():
-                era = (f" [functions of {cls.era_for((opt,)).title}]"
-                       if opt in cls.option_eras else "")
-                print(f"{'':<18}--option {opt}: {text}{era}")
-        else:
+    for entry in design_catalogue():
+        name = entry["name"]
+        if not entry["available"]:
             print(f"{name:<16} (not yet available)")
+            continue
+        cls = design_class(name)
+        print(f"{name:<16} {entry['title']} ({entry['era']})")
+        print(f"{'':<18}functions named as in: {cls.era_for().title}")
+        for opt, text in entry["options"].items():
+            era = (f" [functions of {cls.era_for((opt,)).title}]"
+                   if opt in cls.option_eras else "")
+            print(f"{'':<18}--option {opt}: {text}{era}")
     return 0
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from .engine import DESIGN_NAMES, available_designs, design_class
+from .engine import design_catalogue
 from .scenarios import summaries
 
 ROOT = Path(__file__).resolve().parent
@@ -26,12 +26,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 
 def catalogue() -> dict[str, Any]:
     """What the page needs before its first request: designs and scenarios."""
-    designs = []
-    for name in DESIGN_NAMES:
-        if name in available_designs():
-            cls = design_class(name)
-            designs.append({"name": name, "title": cls.title, "era": cls.era,
-                            "description": cls.description, "options": cls.option_help})
+    designs = [{k: d[k] for k in ("name", "title", "era", "description", "options")}
+               for d in design_catalogue() if d["available"]]
     return {"designs": designs, "scenarios": summaries()}
 
 

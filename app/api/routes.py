@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 
-from ..engine import DESIGN_NAMES, available_designs, design_class, op_to_json, parse_op
+from ..engine import design_catalogue, op_to_json, parse_op
 from ..engine.ops import MAX_ID
 from ..scenarios import builtin_names, load_builtin, summaries
 from .errors import NotFound, Unprocessable
@@ -175,16 +175,7 @@ def ok(description: str, status: int = 200, **extra: Any) -> dict[int | str, Any
 
 @router.get("/designs", summary="The designs, their eras, options and size tables")
 async def designs() -> list[dict[str, Any]]:
-    out = []
-    for name in DESIGN_NAMES:
-        if name not in available_designs():
-            out.append({"name": name, "available": False})
-            continue
-        cls = design_class(name)
-        out.append({"name": name, "available": True, "title": cls.title, "era": cls.era,
-                    "description": cls.description, "options": cls.option_help,
-                    "sizes": cls.size_table})
-    return out
+    return design_catalogue()
 
 
 @router.get("/scenarios", summary="The built-in scenarios")

@@ -12,6 +12,7 @@ from .designs import (
     Violation,
     available_designs,
     check_design,
+    design_catalogue,
     design_class,
 )
 from .errors import DesignUnavailable, EngineError, OpError, ScenarioError
@@ -45,6 +46,7 @@ __all__ = [
     "compare_scenario",
     "counters_json",
     "describe_op",
+    "design_catalogue",
     "design_class",
     "invariants_json",
     "iterate",

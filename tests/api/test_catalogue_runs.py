@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from app.cli import main
+from app.pages import catalogue
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 TINY = {"name": "tiny", "ops": [{"op": "spawn", "pid": 1},
                                 {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 1,
@@ -27,6 +30,16 @@ def test_designs_catalogue(client):
     rfc2 = designs["anon_vma_rfc2"]
     assert rfc2["available"] and "rfc2_literal" in rfc2["options"]
     assert rfc2["sizes"]["struct anon_vma (spinlock + list_head, SMP)"] == 12
+
+
+def test_the_page_and_the_cli_show_the_apis_catalogue(client, capsys):
+    api = [d for d in client.get("/api/designs").json() if d["available"]]
+    page = catalogue()["designs"]
+    assert [d["name"] for d in page] == [d["name"] for d in api]
+    assert all(p.items() <= a.items() for p, a in zip(page, api, strict=True))
+    assert main(["designs"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"{d['name']:<16} {d['title']} ({d['era']})" in listed for d in api)
 
 
 def test_scenarios_catalogue_matches_the_files(client):

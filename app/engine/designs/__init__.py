@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from ..errors import DesignUnavailable
 from .anon_vma_267 import AnonVma267
@@ -52,6 +53,22 @@ def get_design(name: str, options: frozenset[str] = frozenset()) -> Design:
     return _BUILT[name](options)
 
 
+def design_catalogue() -> list[dict[str, Any]]:
+    """Every design in historical order as the catalogue shows it (``GET /api/designs``, the
+    page, ``rmaplab designs``): its name, title, era, description, options and size table,
+    or ``available: False`` for one the engine cannot run yet."""
+    out: list[dict[str, Any]] = []
+    for name in DESIGN_NAMES:
+        cls = _BUILT.get(name)
+        if cls is None:
+            out.append({"name": name, "available": False})
+            continue
+        out.append({"name": name, "available": True, "title": cls.title, "era": cls.era,
+                    "description": cls.description, "options": cls.option_help,
+                    "sizes": cls.size_table})
+    return out
+
+
 def design_class(name: str) -> type[Design]:
     """The strategy class of an available design (for its name, era and option help)."""
     check_design(name)
@@ -59,4 +76,4 @@ def design_class(name: str) -> type[Design]:
 
 
 __all__ = ["DEFAULT_DESIGN", "DESIGN_NAMES", "DESIGN_TABLES", "Design", "Probe", "Violation",
-           "available_designs", "check_design", "design_class", "get_design"]
+           "available_designs", "check_design", "design_catalogue", "design_class", "get_design"]
