@@ -137,15 +137,7 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
         for st in (old, new):
             ptes.update((pid, vpn) for vpn in st.ptes.get(pid, ()))
     scope.pids = _changed(old.mms, new.mms)
-    for vid in vmas:
-        for st in (old, new):
-            vma = st.vmas.get(vid)
-            if vma is None:
-                continue
-            scope.pids.add(vma.pid)
-            for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
-                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
-                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
+    _vma_ptes(old, new, vmas, scope)
     frames, slots = scope.frames, scope.slots
     for name in ("page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
                  "page_pte"):
@@ -157,8 +149,32 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
         frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
     slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
     index = _reindex(base.index, old, new, ptes, frames, slots)
-    _pair_swap_cache(old, new, frames, slots)
+    for pfn in list(frames):
+        for st in (old, new):
+            slot = st.page_private.get(pfn)
+            if slot is not None:
+                slots.add(slot)
+    for slot in list(slots):
+        for st in (old, new):
+            pfn = st.swap_cache.get(slot)
+            if pfn is not None:
+                frames.add(pfn)
     return index, scope
+
+
+def _vma_ptes(old: State, new: State, vmas: set[int], scope: Scope) -> None:
+    """The processes of changed vmas, and every PTE in their old and new ranges, join
+    ``scope``."""
+    ptes = scope.ptes
+    for vid in vmas:
+        for st in (old, new):
+            vma = st.vmas.get(vid)
+            if vma is None:
+                continue
+            scope.pids.add(vma.pid)
+            for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
+                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
+                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
 
 
 def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
@@ -189,20 +205,6 @@ def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
         owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
                       if a in st.anonmms and st.anonmms[a].pid is not None)
     return anonmms, owners
-
-
-def _pair_swap_cache(old: State, new: State, frames: set[int], slots: set[int]) -> None:
-    """A frame in scope brings its swap slot, and a slot its cached frame (old or new)."""
-    for pfn in list(frames):
-        for st in (old, new):
-            slot = st.page_private.get(pfn)
-            if slot is not None:
-                slots.add(slot)
-    for slot in list(slots):
-        for st in (old, new):
-            pfn = st.swap_cache.get(slot)
-            if pfn is not None:
-                frames.add(pfn)
 
 
 def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],
