@@ -162,51 +162,6 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
     return index, scope
 
 
-def _vma_ptes(old: State, new: State, vmas: set[int], scope: Scope) -> None:
-    """The processes of changed vmas, and every PTE in their old and new ranges, join
-    ``scope``."""
-    ptes = scope.ptes
-    for vid in vmas:
-        for st in (old, new):
-            vma = st.vmas.get(vid)
-            if vma is None:
-                continue
-            scope.pids.add(vma.pid)
-            for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
-                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
-                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
-
-
-def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
-    """The vmas and anon_vmas that changed, directly or through an anon_vma_chain."""
-    vmas = _changed(old.vmas, new.vmas) | _changed(old.vma_chain, new.vma_chain)
-    anon_vmas = _changed(old.anon_vmas, new.anon_vmas)
-    for avc_id in _changed(old.avcs, new.avcs):
-        for st in (old, new):
-            avc = st.avcs.get(avc_id)
-            if avc is not None:
-                vmas.add(avc.vma)
-                anon_vmas.add(avc.anon_vma)
-    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
-        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
-    return vmas, anon_vmas
-
-
-def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
-    """The anonmms that changed (with every member of a changed ring), and the processes
-    that own one of them or whose ``mm->anonmm`` changed."""
-    anonmms = _changed(old.anonmms, new.anonmms)
-    owners = _changed(old.mm_anonmm, new.mm_anonmm)
-    for pid in owners:
-        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
-                       if a is not None)
-    if anonmms:  # a ring's members reach it through their head
-        anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
-        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
-                      if a in st.anonmms and st.anonmms[a].pid is not None)
-    return anonmms, owners
-
-
 def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],
              frames: set[int], slots: set[int]) -> MapIndex:
     """``index`` (of ``old``) brought up to ``new`` by redoing the entries of ``ptes``; the
@@ -398,3 +353,48 @@ def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
 
 
 __all__ = ["check"]
+
+
+def _vma_ptes(old: State, new: State, vmas: set[int], scope: Scope) -> None:
+    """The processes of changed vmas, and every PTE in their old and new ranges, join
+    ``scope``."""
+    ptes = scope.ptes
+    for vid in vmas:
+        for st in (old, new):
+            vma = st.vmas.get(vid)
+            if vma is None:
+                continue
+            scope.pids.add(vma.pid)
+            for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
+                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
+                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
+
+
+def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
+    """The vmas and anon_vmas that changed, directly or through an anon_vma_chain."""
+    vmas = _changed(old.vmas, new.vmas) | _changed(old.vma_chain, new.vma_chain)
+    anon_vmas = _changed(old.anon_vmas, new.anon_vmas)
+    for avc_id in _changed(old.avcs, new.avcs):
+        for st in (old, new):
+            avc = st.avcs.get(avc_id)
+            if avc is not None:
+                vmas.add(avc.vma)
+                anon_vmas.add(avc.anon_vma)
+    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
+        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
+    return vmas, anon_vmas
+
+
+def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
+    """The anonmms that changed (with every member of a changed ring), and the processes
+    that own one of them or whose ``mm->anonmm`` changed."""
+    anonmms = _changed(old.anonmms, new.anonmms)
+    owners = _changed(old.mm_anonmm, new.mm_anonmm)
+    for pid in owners:
+        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
+                       if a is not None)
+    if anonmms:  # a ring's members reach it through their head
+        anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
+        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
+                      if a in st.anonmms and st.anonmms[a].pid is not None)
+    return anonmms, owners

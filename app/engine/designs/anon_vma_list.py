@@ -37,8 +37,8 @@ LIST_SIZES = {
 class AnonVmaListDesign(Design):
     """The list-based anon_vma designs (D3, D4)."""
 
-    check_scoped = True
     tables = ("anon_vmas",)
+    check_scoped = True
 
     #: ``struct page`` bytes by the field sum, and by Andrea's count where he gave one
     struct_page: ClassVar[int] = STRUCT_PAGE_FIELD_SUM

@@ -98,15 +98,15 @@ class Design:
     #: whether the era marks a swap-cache page with PG_swapcache and keeps its swap entry
     #: in ``page->private`` (2.6.0 did neither, docs/semantics.md#pte-chain-swap-cache)
     swapcache_flag: ClassVar[bool] = True
+    #: the ``State`` tables that hold this design's own rmap objects: the one place that
+    #: says so (the checker's ``CHECKED`` and the state document's memo keys follow it)
+    tables: ClassVar[tuple[str, ...]] = ()
     #: how a frame entering the swap cache is marked, for the narration
     swap_cache_entry: ClassVar[str] = "PG_swapcache set, page->private = the swap entry"
     #: whether ``check`` may be given a map index of only the frames and slots that a step
     #: touched (the incremental checker): true where ``check`` looks at frames and slots
     #: only through the index, and every other loop covers the whole state
     check_scoped: ClassVar[bool] = False
-    #: the ``State`` tables that hold this design's own rmap objects: the one place that
-    #: says so (the checker's ``CHECKED`` and the state document's memo keys follow it)
-    tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
