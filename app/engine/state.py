@@ -12,24 +12,32 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+# The page geometry, the PTE encoding and the vma live in pagetable.py and vma.py; they
+# are re-exported here for the modules that import them from the state.
+from .pagetable import PAGE_SHIFT as PAGE_SHIFT
+from .pagetable import PAGE_SIZE as PAGE_SIZE
+from .pagetable import PTE_KIND as PTE_KIND
+from .pagetable import PTE_PAGE as PTE_PAGE
+from .pagetable import PTE_SHIFT as PTE_SHIFT
+from .pagetable import PTE_SWAP as PTE_SWAP
+from .pagetable import PTE_WRITE as PTE_WRITE
+from .pagetable import PTE_ZERO as PTE_ZERO
+from .pagetable import PTE_ZERO_RO as PTE_ZERO_RO
+from .pagetable import mk_pte_page as mk_pte_page
+from .pagetable import mk_pte_swap as mk_pte_swap
+from .pagetable import pte_fields as pte_fields
+from .pagetable import ptes_in_range as ptes_in_range
+from .vma import PROTS as PROTS
+from .vma import Vma as Vma
+
 if TYPE_CHECKING:
     from .designs.anon_vma_chain import Avc
     from .designs.anonmm import StructAnonmm
     from .designs.pte_chain import Entry, StructPteChain
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 #: i386 user address space (3 GiB); mmap without an address starts at mmap_min_addr.
 TASK_SIZE = 0xC0000000
 MMAP_MIN_ADDR = 0x10000
-
-# A page-table entry is one integer: payload << 3 | write bit | kind.
-PTE_PAGE = 0  # payload = pfn
-PTE_ZERO = 1  # the shared zero page, always read-only
-PTE_SWAP = 2  # payload = swap slot
-PTE_KIND = 3
-PTE_WRITE = 4  # present page: writable; swap entry: the "exclusive" marker (D5)
-PTE_SHIFT = 3
 
 # struct page flags (only those the simulator shows).
 PG_ANON = 1
@@ -38,76 +46,6 @@ PG_SWAPCACHE = 4
 PG_ANON_EXCLUSIVE = 8  # PageAnonExclusive (5.19+, D5)
 PAGE_FLAG_NAMES = ((PG_ANON, "anon"), (PG_DIRECT, "direct"), (PG_SWAPCACHE, "swapcache"),
                    (PG_ANON_EXCLUSIVE, "exclusive"))
-
-PROTS = ("none", "r", "w", "x", "rw", "rx", "wx", "rwx")
-
-
-def mk_pte_page(pfn: int, writable: bool) -> int:
-    """A present PTE mapping frame ``pfn``."""
-    return (pfn << PTE_SHIFT) | (PTE_WRITE if writable else 0)
-
-
-def mk_pte_swap(slot: int) -> int:
-    """A swap PTE holding ``slot``."""
-    return (slot << PTE_SHIFT) | PTE_SWAP
-
-
-PTE_ZERO_RO = PTE_ZERO
-
-
-def pte_fields(pte: int) -> dict[str, Any]:
-    """What a PTE holds, as the state document shows it (without its address)."""
-    kind = pte & PTE_KIND
-    payload = pte >> PTE_SHIFT
-    return {
-        "kind": "page" if kind == PTE_PAGE else "swap" if kind == PTE_SWAP else "zero",
-        "pfn": payload if kind == PTE_PAGE else None,
-        "slot": payload if kind == PTE_SWAP else None,
-        "writable": bool(kind == PTE_PAGE and pte & PTE_WRITE),
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class Vma:
-    """``struct vm_area_struct`` of an anonymous private mapping.
-
-    ``prot`` stands for the R/W/X bits of ``vm_flags`` (semantics.md#flags); ``anon_vma`` is the id
-    of
-    the vma's anon_vma or None.
-    """
-
-    id: int
-    pid: int
-    vm_start: int
-    vm_end: int
-    vm_pgoff: int
-    prot: str
-    anon_vma: int | None = None
-
-    @property
-    def pages(self) -> int:
-        """``vma_pages(vma)``."""
-        return (self.vm_end - self.vm_start) >> PAGE_SHIFT
-
-    @property
-    def readable(self) -> bool:
-        """Any access right makes a vma readable on x86 (``vma_is_accessible``)."""
-        return self.prot != "none"
-
-    @property
-    def writable(self) -> bool:
-        return "w" in self.prot
-
-    def linear_page_index(self, addr: int) -> int:
-        """``linear_page_index(vma, addr)``: the ``page->index`` of a page mapped at addr."""
-        return self.vm_pgoff + ((addr - self.vm_start) >> PAGE_SHIFT)
-
-    def vma_address(self, index: int) -> int | None:
-        """``vma_address(page, vma)``: where a page of this index sits, or None if outside."""
-        addr = self.vm_start + ((index - self.vm_pgoff) << PAGE_SHIFT)
-        if self.vm_start <= addr < self.vm_end:
-            return addr
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,15 +294,3 @@ class State:
                 return addr
             addr = max(addr, vma.vm_end)
         return addr if addr + length <= TASK_SIZE else None
-
-
-def ptes_in_range(table: dict[int, int], lo: int, hi: int) -> list[tuple[int, int]]:
-    """The (vpn, pte) pairs of ``table`` with ``lo <= vpn < hi``, in address order.
-
-    Walks the range or the table, whichever is smaller, so a huge sparse vma and a
-    small vma in a huge table are both cheap.
-    """
-    if hi - lo <= len(table):
-        get = table.get
-        return [(v, p) for v in range(lo, hi) if (p := get(v)) is not None]
-    return sorted((v, p) for v, p in table.items() if lo <= v < hi)
