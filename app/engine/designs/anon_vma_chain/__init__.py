@@ -20,8 +20,7 @@ Simplified: no locks (the root's rwsem is only named), no KSM, migration or pinn
 references on anon_vmas, small pages only, a disk-like swap device (semantics.md#swap-cache).
 """
 
-from .design import NO_REUSE, V2_6_34, V2_6_34_RC3, V3_0_TO_6_15, AnonVmaChain
+from .design import AnonVmaChain
 from .structs import Avc, AvcAnonVma
 
-__all__ = ["NO_REUSE", "V2_6_34", "V2_6_34_RC3", "V3_0_TO_6_15", "AnonVmaChain", "Avc",
-           "AvcAnonVma"]
+__all__ = ["AnonVmaChain", "Avc", "AvcAnonVma"]

@@ -23,7 +23,7 @@ kernel recovers from it through the page-table page (``ptep_to_mm``,
 ``ptep_to_address``).
 """
 
-from .design import L1_64, L1_128, PteChain
+from .design import PteChain
 from .structs import Entry, StructPteChain
 
-__all__ = ["L1_64", "L1_128", "Entry", "PteChain", "StructPteChain"]
+__all__ = ["Entry", "PteChain", "StructPteChain"]
