@@ -17,11 +17,12 @@ falling apart with vma_split", Andrea, 12 Mar 2004).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, id_list, obj, span
-from ..mapindex import MapIndex
+from ..mapindex import MapIndex, Mapper
 from ..state import (
     PG_ANON,
     PG_DIRECT,
@@ -34,7 +35,7 @@ from ..state import (
     ptes_in_range,
 )
 from .anon_vma_list import AnonVmaListDesign
-from .base import Probes, Violation
+from .base import Design, Probes, Violation
 
 LITERAL = "rfc2_literal"
 
@@ -317,6 +318,16 @@ class AnonVmaRfc2(AnonVmaListDesign):
             return None, []
         return ({"kind": "vma", "id": target},
                 [self.probe_vma(state, target, state.page_index[pfn])])
+
+    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+        """A PageDirect frame's walk is one vma: the walk itself answers."""
+        if state.page_flags.get(pfn, 0) & PG_DIRECT:
+            return Design.unreached(self, state, pfn, mappers)
+        return super().unreached(state, pfn, mappers)
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """Only for an indirect frame (a PageDirect one has one mapper, checked again)."""
+        return not new.page_flags.get(pfn, 0) & PG_DIRECT and super().reach_kept(old, new, pfn)
 
     # ----- reporting ----------------------------------------------------------------------
 
