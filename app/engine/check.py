@@ -95,6 +95,11 @@ _GONE = object()
 
 def _verdict(state: State, design: Design) -> list[Violation]:
     base = _base(state) if _mode == "incremental" else None
+    if base is not None and not design.check_grown and len(_changed(
+            base.state.page_mapcount, state.page_mapcount)) * 2 > len(state.page_mapcount):
+        # the step touched most frames (a fork) in a design that checks every mapper of a
+        # touched frame again: checking all of it costs less
+        base = None
     if base is None:
         index, scope = MapIndex.build(state), None
     else:
