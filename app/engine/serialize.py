@@ -61,19 +61,35 @@ def state_to_json(state: State) -> dict[str, Any]:
     return doc
 
 
+#: per pid, the last document of a process with the objects it was drawn from (its mm,
+#: page table and vmas): a step that changes one process redraws that one only
+_mm_json: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_MM_JSON_KEPT = 4096
+
+
 def _mms(state: State) -> list[dict[str, Any]]:
     mms = []
     for pid in sorted(state.mms):
         mm = state.mms[pid]
         table = state.ptes[pid]
-        mms.append({
+        key = (mm, table, *(state.vmas[i] for i in mm.vmas))
+        seen = _mm_json.get(pid)
+        if seen is not None and len(seen[0]) == len(key) and all(
+                a is b for a, b in zip(seen[0], key, strict=True)):
+            mms.append(seen[1])
+            continue
+        doc = {
             "pid": pid,
             "vmas": [{"id": v.id, "vm_start": v.vm_start, "vm_end": v.vm_end,
                       "vm_pgoff": v.vm_pgoff, "prot": v.prot, "anon_vma": v.anon_vma,
                       "pages": v.pages}
-                     for v in (state.vmas[i] for i in mm.vmas)],
+                     for v in key[2:]],
             "ptes": [pte_json(vpn, table[vpn]) for vpn in sorted(table)],
-        })
+        }
+        if len(_mm_json) >= _MM_JSON_KEPT:
+            _mm_json.clear()
+        _mm_json[pid] = (key, doc)
+        mms.append(doc)
     return mms
 
 
