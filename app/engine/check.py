@@ -7,6 +7,7 @@ in a buggy teaching mode (``rfc2_literal``), where it is the lesson.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,14 +210,21 @@ def _grown(old: State, new: State, design: Design, index: MapIndex, frames: set[
     """``Scope.grown``: the frames of ``frames`` (whose own fields are unchanged) that only
     gained mappers, with the number of mappers each had."""
     out = {}
-    old_mc, new_mc, flags = old.page_mapcount, new.page_mapcount, new.page_flags
+    old_mc, new_mc = old.page_mapcount, new.page_mapcount
+    flags, mapping = new.page_flags, new.page_mapping
+    kept: dict[tuple[int | None, int], bool] = {}  # by the fields the walk starts from
     for pfn in frames:
         new_ones = added.get((PTE_PAGE, pfn))
         if not new_ones or (PTE_PAGE, pfn) in gone or pfn not in old_mc or pfn not in new_mc:
             continue
-        if flags.get(pfn, 0) & PG_SWAPCACHE:
+        f = flags.get(pfn, 0)
+        if f & PG_SWAPCACHE:
             continue  # its slot's holders share its verdicts: checked whole
-        if design.reach_kept(old, new, pfn):
+        start = (mapping.get(pfn), f)
+        ok = kept.get(start)
+        if ok is None:
+            ok = kept[start] = design.reach_kept(old, new, pfn)
+        if ok:
             out[pfn] = len(index.page_mappers[pfn]) - len(new_ones)
     return out
 
@@ -232,19 +240,27 @@ def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]]
     gone: dict[tuple[int, int], set[tuple[int, int]]] = {}
     added: dict[tuple[int, int], list[Mapper]] = {}
     outside = []
+    by_pid: dict[int, list[int]] = {}
     for pid, vpn in ptes:
-        before = old.ptes.get(pid, {}).get(vpn)
-        after = new.ptes.get(pid, {}).get(vpn)
-        if before is not None and before & PTE_KIND != PTE_ZERO:
-            gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
-        if after is None:
-            continue
-        vma = new.vma_at(pid, vpn << PAGE_SHIFT)
-        if vma is None:
-            outside.append((pid, vpn))
-        if after & PTE_KIND != PTE_ZERO:
-            added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
-                (pid, vpn, vma.id if vma is not None else None))
+        by_pid.setdefault(pid, []).append(vpn)
+    for pid, vpns in by_pid.items():
+        was, now = old.ptes.get(pid, {}), new.ptes.get(pid, {})
+        mm = new.mms.get(pid)
+        vmas = [new.vmas[v] for v in mm.vmas if v in new.vmas] if mm is not None else []
+        starts = [v.vm_start >> PAGE_SHIFT for v in vmas]
+        for vpn in vpns:
+            before, after = was.get(vpn), now.get(vpn)
+            if before is not None and before & PTE_KIND != PTE_ZERO:
+                gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
+            if after is None:
+                continue
+            i = bisect_right(starts, vpn) - 1
+            vid = vmas[i].id if i >= 0 and vpn < vmas[i].vm_end >> PAGE_SHIFT else None
+            if vid is None:
+                outside.append((pid, vpn))
+            if after & PTE_KIND != PTE_ZERO:
+                added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
+                    (pid, vpn, vid))
     out = MapIndex(dict(index.page_mappers), dict(index.slot_holders),
                    [o for o in index.outside if o not in ptes] + outside)
     for kind, ident in gone.keys() | added.keys():
@@ -266,8 +282,9 @@ def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]]
 def _check(state: State, design: Design, index: MapIndex, scope: Scope | None
            ) -> list[Violation]:
     out: list[Violation] = []
-    _layout(state, index, out, scope)
-    _frames(state, index, out, scope)
+    ptes = _ptes(state, scope)
+    _layout(state, index, out, scope, ptes)
+    _frames(state, index, out, scope, ptes)
     _swap(state, index, out, scope)
     _rmap(state, index, out, scope)
     if scope is None or not design.check_scoped:
@@ -298,11 +315,13 @@ def _ptes(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
     """(pid, vpn, pte) of every PTE in scope (all of them without a scope)."""
     if scope is None:
         return [(pid, vpn, pte) for pid, table in st.ptes.items() for vpn, pte in table.items()]
+    tables = st.ptes
     return [(pid, vpn, pte) for pid, vpn in scope.ptes
-            if (pte := st.ptes.get(pid, {}).get(vpn)) is not None]
+            if pid in tables and (pte := tables[pid].get(vpn)) is not None]
 
 
-def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
+def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
+            ptes: list[tuple[int, int, int]]) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
     mms = st.mms if scope is None else {p: st.mms[p] for p in scope.pids if p in st.mms}
     for pid, mm in mms.items():
@@ -323,7 +342,7 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
             last_end = vma.vm_end
         if mm.starts != tuple(st.vmas[v].vm_start for v in mm.vmas if v in st.vmas):
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
-    for pid, vpn, pte in _ptes(st, scope):
+    for pid, vpn, pte in ptes:
         if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
             out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
                                        f"{vpn << 12:#x}."))
@@ -337,7 +356,8 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         out.append(Violation("G2", "page tables and processes do not match."))
 
 
-def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
+def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
+            ptes: list[tuple[int, int, int]]) -> None:
     """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
     mapped = _in(index.page_mappers, scope and scope.frames)
     for pfn, mappers in mapped.items():
@@ -352,7 +372,7 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         if mc == 0 and not st.page_flags[pfn] & PG_SWAPCACHE:
             out.append(Violation("G4", f"frame {pfn} is allocated, unmapped and not in the swap "
                                        "cache: it should have been freed."))
-    writable = _ptes(st, scope)
+    writable = list(ptes)
     if scope is not None:  # and every PTE mapping a frame in scope
         # but the old mappers of a frame that had two or more: none of their (unchanged)
         # PTEs was writable in the sound base (G7), so none is now

@@ -352,6 +352,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
         out += self.check_sharers(state, index, "D3.4")
         vmas, avs = state.vmas, state.anon_vmas
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
+        lists: dict[int, set[int]] = {}  # each anon_vma's list, as a set, once
         # D3.1 / D3.2 over the frames.
         for pfn, mappers in index.page_mappers.items():
             if pfn not in mcs:
@@ -378,7 +379,9 @@ class AnonVmaRfc2(AnonVmaListDesign):
                     out.append(Violation("D3.2", f"frame {pfn} is mapped and indirect but its "
                                                  f"anon_vma {target} does not exist."))
                 else:
-                    listed = set(avs[target].vmas)
+                    listed = lists.get(target)
+                    if listed is None:
+                        listed = lists[target] = set(avs[target].vmas)
                     for pid, vpn, vid in mappers:
                         if vid not in listed:
                             out.append(Violation("D3.2", f"frame {pfn} points at anon_vma "

@@ -303,8 +303,10 @@ class Design:
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in
         ``old``, given the frame's own fields and the vmas and PTEs that mapped it are
-        unchanged (the incremental checker then checks only its new mappers). No by
-        default: every mapper is checked again."""
+        unchanged (the incremental checker then checks only its new mappers). The answer
+        may depend on the frame only through where its walk starts (``page_mapping``,
+        ``page_flags``): the checker asks once per start. No by default: every mapper is
+        checked again."""
         return False
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
