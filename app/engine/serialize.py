@@ -100,7 +100,8 @@ def _mms(state: State) -> list[dict[str, Any]]:
     for pid in sorted(state.mms):
         mm = state.mms[pid]
         table = state.ptes[pid]
-        key = (mm, table, *(state.vmas[i] for i in mm.vmas))
+        vmas = [state.vmas[i] for i in mm.vmas]
+        key = (mm, table, *vmas)
         seen = _mm_json.get(pid)
         if seen is not None and len(seen[0]) == len(key) and all(
                 a is b for a, b in zip(seen[0], key, strict=True)):
@@ -111,7 +112,7 @@ def _mms(state: State) -> list[dict[str, Any]]:
             "vmas": [{"id": v.id, "vm_start": v.vm_start, "vm_end": v.vm_end,
                       "vm_pgoff": v.vm_pgoff, "prot": v.prot, "anon_vma": v.anon_vma,
                       "pages": v.pages}
-                     for v in key[2:]],
+                     for v in vmas],
             "ptes": _ptes_json(table),
         }
         if len(_mm_json) >= _MM_JSON_KEPT:
