@@ -1,9 +1,12 @@
-"""The engine work a room needs, off the event loop and cached.
+"""The engine work a room needs: in the engine workers, under their CPU budget, and cached.
 
-Every call into the engine goes through ``engine_call`` (one place to route it elsewhere,
-e.g. a pool of worker processes). A follower's view of a step is computed once per
-(scenario, designs, step) and kept, encoded, for everyone who follows: 300 followers
-asking for the step the instructor just moved to cost one replay.
+A room's checks and step views run in the service's engine worker processes (``Pool``),
+like a session's ops: off the event loop, stopped past RMAPLAB_MAX_REQUEST_SECONDS
+(503, ``OverBudget``), and answered with the same errors. A room's scenario always goes
+to the same worker (by its digest), which keeps its replays (``RoomSteps``). A follower's
+view of a step is computed once per (scenario, designs, step) and kept, encoded, in the
+service for everyone who follows: 300 followers asking for the step the instructor just
+moved to cost one replay.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine import (
     EngineError,
@@ -33,6 +35,9 @@ from ..engine import (
 )
 from ..engine.lessons import compute_answers
 
+if TYPE_CHECKING:
+    from .pool import Pool
+
 T = TypeVar("T")
 Variant = tuple[str, frozenset[str]]
 #: keep every Nth step's states of a (scenario, design) to replay from
@@ -44,7 +49,8 @@ REPLAYS_KEPT = 64
 
 
 async def engine_call(fn: Callable[..., T], *args: Any) -> T:
-    """Run engine work in a worker thread, never on the event loop."""
+    """Run engine work in a worker thread, never on the event loop (the built-in lessons'
+    answers, computed once per lesson; a room's work goes to the pool)."""
     return await asyncio.to_thread(fn, *args)
 
 
@@ -90,77 +96,94 @@ class _Replay:
     def __init__(self, ops: tuple[Op, ...], variant: Variant) -> None:
         self.ops = ops
         self.snapshots: dict[int, State] = {0: new_state(*variant)}
-        self.lock = threading.Lock()
 
     def step(self, step: int) -> dict[str, Any]:
         """The view of one design at ``step``: the session step view's shape."""
-        with self.lock:
-            if step == 0:
-                state = self.snapshots[0]
-                return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
-                        "walks": [], "counters": counters_json(state), "result": {},
-                        "invariants": invariants_json(state), "state": state_to_json(state)}
-            start = max(k for k in self.snapshots if k < step)
-            state = self.snapshots[start]
-            for i in range(start, step):
-                result = apply(state, self.ops[i])
-                state = result.state
-                if (i + 1) % SNAPSHOT_EVERY == 0:
-                    self.snapshots[i + 1] = state
-            return step_to_json(step, op_to_json(self.ops[step - 1]), result, with_state=True)
+        if step == 0:
+            state = self.snapshots[0]
+            return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
+                    "walks": [], "counters": counters_json(state), "result": {},
+                    "invariants": invariants_json(state), "state": state_to_json(state)}
+        start = max(k for k in self.snapshots if k < step)
+        state = self.snapshots[start]
+        for i in range(start, step):
+            result = apply(state, self.ops[i])
+            state = result.state
+            if (i + 1) % SNAPSHOT_EVERY == 0:
+                self.snapshots[i + 1] = state
+        return step_to_json(step, op_to_json(self.ops[step - 1]), result, with_state=True)
 
 
-class StepViews:
-    """Encoded step views per (scenario, designs, step), computed once, off the loop."""
+class RoomSteps:
+    """The engine side of the step views (in a worker process): per (scenario, design) the
+    states along the scenario, with snapshots to replay from."""
 
     def __init__(self) -> None:
-        self._views: OrderedDict[tuple[str, tuple[Variant, ...], int], bytes] = OrderedDict()
-        self._pending: dict[tuple[str, tuple[Variant, ...], int], asyncio.Future[bytes]] = {}
         self._replays: OrderedDict[tuple[str, Variant], _Replay] = OrderedDict()
-        self._lock = threading.Lock()  # the replays are looked up in worker threads
 
     def _replay(self, key: str, scenario: dict[str, Any], variant: Variant) -> _Replay:
-        with self._lock:
-            replay = self._replays.get((key, variant))
-            if replay is None:
-                replay = _Replay(parse_scenario(scenario).ops, variant)
-                self._replays[(key, variant)] = replay
-                while len(self._replays) > REPLAYS_KEPT:
-                    self._replays.popitem(last=False)
-            self._replays.move_to_end((key, variant))
-            return replay
+        replay = self._replays.get((key, variant))
+        if replay is None:
+            replay = _Replay(parse_scenario(scenario).ops, variant)
+            self._replays[(key, variant)] = replay
+            while len(self._replays) > REPLAYS_KEPT:
+                self._replays.popitem(last=False)
+        self._replays.move_to_end((key, variant))
+        return replay
 
-    def _compute(self, key: str, scenario: dict[str, Any], variants: tuple[Variant, ...],
-                 step: int) -> bytes:
+    def view(self, key: str, scenario: dict[str, Any], variants: Sequence[Variant],
+             step: int) -> bytes:
+        """The JSON of ``step`` under ``variants`` (``key``: the scenario's digest)."""
         ops = scenario["ops"]
         designs = [{"design": v[0], "options": sorted(v[1]),
                     **self._replay(key, scenario, v).step(step)} for v in variants]
         return json.dumps({"step": step, "op": ops[step - 1] if step else None,
                            "designs": designs}, separators=(",", ":")).encode()
 
+
+class StepViews:
+    """Encoded step views per (scenario, designs, step), computed once, in the pool."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._views: OrderedDict[tuple[str, tuple[Variant, ...], int], bytes] = OrderedDict()
+        self._pending: dict[tuple[str, tuple[Variant, ...], int], asyncio.Task[bytes]] = {}
+
+    async def check(self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
+                    max_processes: int, max_frames: int) -> list[str | None]:
+        """``check_room`` in the scenario's worker; 422 (``Unprocessable``) names what is
+        wrong."""
+        answers: list[str | None] = await self.pool.session(
+            "room_check", digest(scenario), scenario, list(designs), max_processes, max_frames)
+        return answers
+
     async def view(self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
                    step: int) -> bytes:
-        """The JSON of ``step`` under ``designs``, as the room's followers fetch it."""
+        """The JSON of ``step`` under ``designs``, as the room's followers fetch it.
+
+        Everyone asking for a view being computed waits for the same job; one of them
+        going away does not stop it (the others, and the cache, still want it).
+        """
         variants = tuple(variants_of(designs))
         key = (digest(scenario), variants, step)
         cached = self._views.get(key)
         if cached is not None:
             self._views.move_to_end(key)
             return cached
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._compute(key, scenario))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._pending[key] = task
+        return await asyncio.shield(task)
+
+    async def _compute(self, key: tuple[str, tuple[Variant, ...], int],
+                       scenario: dict[str, Any]) -> bytes:
         try:
-            body = await engine_call(self._compute, key[0], scenario, variants, step)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must
-            raise
+            body: bytes = await self.pool.session(
+                "room_view", key[0], scenario, [(d, sorted(o)) for d, o in key[1]], key[2])
         finally:
             del self._pending[key]
-        future.set_result(body)
         self._views[key] = body
         while len(self._views) > VIEWS_KEPT:
             self._views.popitem(last=False)

@@ -33,7 +33,8 @@ from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
 from .config import Settings
 from .lessons import router as lessons_router
-from .room_engine import StepViews, check_room, engine_call, variants_of
+from .pool import Pool
+from .room_engine import StepViews, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
 from .schemas import DesignChoice, ErrorBody, Int, Step
 
@@ -125,7 +126,7 @@ class Rooms:
         self.limits = limits
         #: the service's limits on one state, which a room's designs obey too
         self.state_limits = (settings.max_processes, settings.max_frames)
-        self.views = StepViews()
+        self.views = StepViews(Pool.shared(settings))
         self.channels: dict[str, Channel] = {}
         self.streams = 0
         self.locks: dict[str, asyncio.Lock] = {}
@@ -229,10 +230,7 @@ class Rooms:
                               "steps")
         if not designs:
             designs = [{"design": scenario["design"], "options": scenario["options"]}]
-        try:
-            answers = await engine_call(check_room, scenario, designs, *self.state_limits)
-        except EngineError as exc:
-            raise _error(422, str(exc)) from None
+        answers = await self.views.check(scenario, designs, *self.state_limits)
         self.expire()
         if self.store.count() >= self.limits.max_rooms:
             raise _error(409, f"the server holds {self.limits.max_rooms} rooms, its limit "
@@ -263,11 +261,7 @@ class Rooms:
 
     async def set_designs(self, room: RoomRecord, designs: list[dict[str, Any]]
                           ) -> RoomRecord:
-        try:
-            await engine_call(check_room, {**room.scenario, "questions": []}, designs,
-                              *self.state_limits)
-        except EngineError as exc:
-            raise _error(422, str(exc)) from None
+        await self.views.check({**room.scenario, "questions": []}, designs, *self.state_limits)
         room = self.store.change(room.code, time.time(), designs=designs)
         self.changed(room)
         return room

@@ -48,6 +48,7 @@ from ..engine.serialize import counters_json, invariants_json
 from .config import Settings
 from .errors import Conflict, Unprocessable
 from .limits import response_problem, state_problem
+from .room_engine import RoomSteps, check_room
 
 log = logging.getLogger("rmaplab.worker")
 
@@ -138,6 +139,8 @@ class Engine:
         self.live: OrderedDict[str, Live] = OrderedDict()
         #: the estimated bytes of every cached session
         self.held = 0
+        #: the replays of the rooms' scenarios routed to this worker
+        self.rooms = RoomSteps()
 
     # ----- the cache -----------------------------------------------------------------------
 
@@ -307,6 +310,26 @@ class Engine:
         return encode({"steps": len(live.ops), "designs": [
             {**variant_json(v), "counters": [step[k] for step in per_step]}
             for k, v in enumerate(live.variants)]}, self.settings)
+
+    # ----- room jobs (routed by the scenario's digest, ``key``) -----------------------------
+
+    def room_check(self, key: str, scenario: dict[str, Any], designs: list[dict[str, Any]],
+                   max_processes: int, max_frames: int) -> list[str | None]:
+        """Every op of a room's scenario applies under its designs within the limits; the
+        answers of its questions."""
+        try:
+            return check_room(scenario, designs, max_processes, max_frames)
+        except EngineError as exc:
+            raise Unprocessable(str(exc)) from None
+
+    def room_view(self, key: str, scenario: dict[str, Any],
+                  variants: list[tuple[str, list[str]]], step: int) -> bytes:
+        """The JSON of a room's step under its designs (what its followers fetch)."""
+        try:
+            return self.rooms.view(key, scenario, [(d, frozenset(o)) for d, o in variants],
+                                   step)
+        except EngineError as exc:
+            raise Unprocessable(str(exc)) from None
 
     # ----- stateless jobs ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ in a buggy teaching mode (``rfc2_literal``), where it is the lesson.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,12 @@ class Scope:
     ptes: set[tuple[int, int]] = field(default_factory=set)
     frames: set[int] = field(default_factory=set)
     slots: set[int] = field(default_factory=set)
+    #: frames that only gained mappers (a fork's, a new sharer's): the frame's own fields
+    #: but its mapcount are as they were, no PTE that mapped it changed, and the design
+    #: says its walk still reaches every PTE it reached (``Design.reach_kept``). Each maps
+    #: to the number of its old mappers, which lead its list of mappers and keep their
+    #: (sound) verdicts: only the new ones are checked.
+    grown: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -89,13 +96,15 @@ _GONE = object()
 
 def _verdict(state: State, design: Design) -> list[Violation]:
     base = _base(state) if _mode == "incremental" else None
-    if base is not None and len(_changed(base.state.page_mapcount, state.page_mapcount)) * 2 > \
-            len(state.page_mapcount):
-        base = None  # the step touched most frames (a fork): checking all of it costs less
+    if base is not None and not design.check_grown and len(_changed(
+            base.state.page_mapcount, state.page_mapcount)) * 2 > len(state.page_mapcount):
+        # the step touched most frames (a fork) in a design that checks every mapper of a
+        # touched frame again: checking all of it costs less
+        base = None
     if base is None:
         index, scope = MapIndex.build(state), None
     else:
-        index, scope = _advance(base, state)
+        index, scope = _advance(base, state, design)
     out = _check(state, design, index, scope)
     if _mode == "incremental" and not out:
         _sound.append(_Sound(state, index))
@@ -106,7 +115,7 @@ def _base(state: State) -> _Sound | None:
     """The remembered sound state that shares the most checked tables with ``state`` (its
     parent, normally: a step copies only what it writes), if it shares at least half."""
     best, shared = None, len(CHECKED) // 2 - 1
-    for sound in _sound:
+    for sound in reversed(_sound):  # newest first: of equals, the parent, not an ancestor
         if sound.state.design != state.design or sound.state.options != state.options:
             continue
         same = sum(getattr(sound.state, name) is getattr(state, name) for name in CHECKED)
@@ -119,12 +128,14 @@ def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> set[Any]:
     """The keys whose value differs between two versions of a table."""
     if old is new:
         return set()
-    out = {k for k, v in new.items() if old.get(k, _GONE) != v}
+    # identity first: an unchanged inner table (a page table) is the very same object, and
+    # comparing it by value would cost its whole size
+    out = {k for k, v in new.items() if (o := old.get(k, _GONE)) is not v and o != v}
     out.update(k for k in old if k not in new)
     return out
 
 
-def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
+def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]:
     """The map index of ``new`` from the base's, and the scope of the check."""
     old = base.state
     scope = Scope()
@@ -139,16 +150,18 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
     scope.pids = _changed(old.mms, new.mms)
     _vma_ptes(old, new, vmas, scope)
     frames, slots = scope.frames, scope.slots
-    for name in ("page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
-                 "page_pte"):
-        frames |= _changed(getattr(old, name), getattr(new, name))
-    frames.update(b.pfn for st in (old, new) for b in (
+    moved: set[int] = set()  # frames whose own fields (but the mapcount) changed
+    for name in _FRAME_FIELDS:
+        moved |= _changed(getattr(old, name), getattr(new, name))
+    moved.update(b.pfn for st in (old, new) for b in (
         st.pte_chains.get(i) for i in _changed(old.pte_chains, new.pte_chains)) if b)
+    frames |= moved | _changed(old.page_mapcount, new.page_mapcount)
     targets = anon_vmas | anonmms | vmas
     if targets:  # pages whose page->mapping points at a changed object
         frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
     slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
-    index = _reindex(base.index, old, new, ptes, frames, slots)
+    index, gone, added = _reindex(base.index, old, new, ptes, frames, slots)
+    scope.grown = _grown(old, new, design, index, frames - moved, gone, added)
     for pfn in list(frames):
         for st in (old, new):
             slot = st.page_private.get(pfn)
@@ -162,26 +175,67 @@ def _advance(base: _Sound, new: State) -> tuple[MapIndex, Scope]:
     return index, scope
 
 
+#: what a frame must keep for its old mappers' verdicts to hold (its mapcount may change)
+_FRAME_FIELDS = ("page_flags", "page_mapping", "page_index", "page_private", "page_pte")
+
+
+def _grown(old: State, new: State, design: Design, index: MapIndex, frames: set[int],
+           gone: dict[tuple[int, int], set[tuple[int, int]]],
+           added: dict[tuple[int, int], list[Mapper]]) -> dict[int, int]:
+    """``Scope.grown``: the frames of ``frames`` (whose own fields are unchanged) that only
+    gained mappers, with the number of mappers each had."""
+    out = {}
+    old_mc, new_mc = old.page_mapcount, new.page_mapcount
+    flags, mapping = new.page_flags, new.page_mapping
+    kept: dict[tuple[int | None, int], bool] = {}  # by the fields the walk starts from
+    for pfn in frames:
+        new_ones = added.get((PTE_PAGE, pfn))
+        if not new_ones or (PTE_PAGE, pfn) in gone or pfn not in old_mc or pfn not in new_mc:
+            continue
+        f = flags.get(pfn, 0)
+        if f & PG_SWAPCACHE:
+            continue  # its slot's holders share its verdicts: checked whole
+        start = (mapping.get(pfn), f)
+        ok = kept.get(start)
+        if ok is None:
+            ok = kept[start] = design.reach_kept(old, new, pfn)
+        if ok:
+            out[pfn] = len(index.page_mappers[pfn]) - len(new_ones)
+    return out
+
+
 def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],
-             frames: set[int], slots: set[int]) -> MapIndex:
+             frames: set[int], slots: set[int]
+             ) -> tuple[MapIndex, dict[tuple[int, int], set[tuple[int, int]]],
+                        dict[tuple[int, int], list[Mapper]]]:
     """``index`` (of ``old``) brought up to ``new`` by redoing the entries of ``ptes``; the
-    frames and slots whose mappers changed join ``frames`` and ``slots``."""
+    frames and slots whose mappers changed join ``frames`` and ``slots``. Also returns,
+    by (kind, frame or slot), the (pid, vpn) of the entries that stopped mapping it (or
+    changed) and the mappers that started (or changed), which come last in its list."""
     gone: dict[tuple[int, int], set[tuple[int, int]]] = {}
     added: dict[tuple[int, int], list[Mapper]] = {}
     outside = []
+    by_pid: dict[int, list[int]] = {}
     for pid, vpn in ptes:
-        before = old.ptes.get(pid, {}).get(vpn)
-        after = new.ptes.get(pid, {}).get(vpn)
-        if before is not None and before & PTE_KIND != PTE_ZERO:
-            gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
-        if after is None:
-            continue
-        vma = new.vma_at(pid, vpn << PAGE_SHIFT)
-        if vma is None:
-            outside.append((pid, vpn))
-        if after & PTE_KIND != PTE_ZERO:
-            added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
-                (pid, vpn, vma.id if vma is not None else None))
+        by_pid.setdefault(pid, []).append(vpn)
+    for pid, vpns in by_pid.items():
+        was, now = old.ptes.get(pid, {}), new.ptes.get(pid, {})
+        mm = new.mms.get(pid)
+        vmas = [new.vmas[v] for v in mm.vmas if v in new.vmas] if mm is not None else []
+        starts = [v.vm_start >> PAGE_SHIFT for v in vmas]
+        for vpn in vpns:
+            before, after = was.get(vpn), now.get(vpn)
+            if before is not None and before & PTE_KIND != PTE_ZERO:
+                gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
+            if after is None:
+                continue
+            i = bisect_right(starts, vpn) - 1
+            vid = vmas[i].id if i >= 0 and vpn < vmas[i].vm_end >> PAGE_SHIFT else None
+            if vid is None:
+                outside.append((pid, vpn))
+            if after & PTE_KIND != PTE_ZERO:
+                added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
+                    (pid, vpn, vid))
     out = MapIndex(dict(index.page_mappers), dict(index.slot_holders),
                    [o for o in index.outside if o not in ptes] + outside)
     for kind, ident in gone.keys() | added.keys():
@@ -189,30 +243,40 @@ def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]]
                           (out.slot_holders, slots))
         touched.add(ident)
         drop = gone.get((kind, ident), ())
-        mappers = [m for m in table.get(ident, ()) if (m[0], m[1]) not in drop] if drop \
-            else list(table.get(ident, ()))
-        mappers += added.get((kind, ident), ())
+        mappers = table.get(ident, ())
+        if drop:
+            mappers = tuple(m for m in mappers if (m[0], m[1]) not in drop)
+        mappers += tuple(added.get((kind, ident), ()))
         if mappers:
             table[ident] = mappers
         else:
             table.pop(ident, None)
-    return out
+    return out, gone, added
 
 
 def _check(state: State, design: Design, index: MapIndex, scope: Scope | None
            ) -> list[Violation]:
     out: list[Violation] = []
-    _layout(state, index, out, scope)
-    _frames(state, index, out, scope)
+    ptes = _ptes(state, scope)
+    _layout(state, index, out, scope, ptes)
+    _frames(state, index, out, scope, ptes)
     _swap(state, index, out, scope)
     _rmap(state, index, out, scope)
-    if scope is not None and design.check_scoped:
-        index = MapIndex({f: index.page_mappers[f] for f in scope.frames
-                          if f in index.page_mappers},
-                         {s: index.slot_holders[s] for s in scope.slots
-                          if s in index.slot_holders}, index.outside)
-    out += design.check(state, index)
-    return out
+    if scope is None or not design.check_scoped:
+        return out + design.check(state, index)
+    holders = {s: index.slot_holders[s] for s in scope.slots if s in index.slot_holders}
+    mappers = index.page_mappers
+    kept = scope.grown if design.check_grown else {}
+    if kept:  # a frame that only gained mappers shows its new ones and one old one: the old
+        # ones agreed with each other in the base (``Design.check_grown``)
+        found = design.check(state, MapIndex(
+            {f: mappers[f][max(kept.get(f, 0) - 1, 0):] for f in scope.frames if f in mappers},
+            holders, index.outside))
+        if not found:
+            return out
+    # all of them (and again so if something was found, for the sentences a full check says)
+    return out + design.check(state, MapIndex(
+        {f: mappers[f] for f in scope.frames if f in mappers}, holders, index.outside))
 
 
 def _in(table: dict[int, Any], keys: set[int] | None) -> dict[int, Any]:
@@ -226,11 +290,13 @@ def _ptes(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
     """(pid, vpn, pte) of every PTE in scope (all of them without a scope)."""
     if scope is None:
         return [(pid, vpn, pte) for pid, table in st.ptes.items() for vpn, pte in table.items()]
+    tables = st.ptes
     return [(pid, vpn, pte) for pid, vpn in scope.ptes
-            if (pte := st.ptes.get(pid, {}).get(vpn)) is not None]
+            if pid in tables and (pte := tables[pid].get(vpn)) is not None]
 
 
-def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
+def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
+            ptes: list[tuple[int, int, int]]) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
     mms = st.mms if scope is None else {p: st.mms[p] for p in scope.pids if p in st.mms}
     for pid, mm in mms.items():
@@ -251,7 +317,7 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
             last_end = vma.vm_end
         if mm.starts != tuple(st.vmas[v].vm_start for v in mm.vmas if v in st.vmas):
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
-    for pid, vpn, pte in _ptes(st, scope):
+    for pid, vpn, pte in ptes:
         if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
             out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
                                        f"{vpn << PAGE_SHIFT:#x}."))
@@ -266,7 +332,8 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         out.append(Violation("G2", "page tables and processes do not match."))
 
 
-def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
+def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
+            ptes: list[tuple[int, int, int]]) -> None:
     """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
     mapped = _in(index.page_mappers, scope and scope.frames)
     for pfn, mappers in mapped.items():
@@ -281,10 +348,14 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         if mc == 0 and not st.page_flags[pfn] & PG_SWAPCACHE:
             out.append(Violation("G4", f"frame {pfn} is allocated, unmapped and not in the swap "
                                        "cache: it should have been freed."))
-    writable = _ptes(st, scope)
+    writable = list(ptes)
     if scope is not None:  # and every PTE mapping a frame in scope
-        writable += [(pid, vpn, st.ptes[pid][vpn]) for m in mapped.values()
-                     for pid, vpn, _ in m if (pid, vpn) not in scope.ptes]
+        # but the old mappers of a frame that had two or more: none of their (unchanged)
+        # PTEs was writable in the sound base (G7), so none is now
+        grown = scope.grown
+        writable += [(pid, vpn, st.ptes[pid][vpn]) for pfn, m in mapped.items()
+                     for pid, vpn, _ in (m if grown.get(pfn, 0) < 2 else ())
+                     if (pid, vpn) not in scope.ptes]
     for pid, vpn, pte in writable:
         if pte & PTE_KIND != PTE_PAGE or not pte & PTE_WRITE:
             continue
@@ -332,17 +403,17 @@ def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
 def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G9 (rmap completeness) and G11 (offsets), through the design's own walk."""
     design = get_design(st.design, st.options)
+    grown = scope.grown if scope is not None else {}
     for pfn, mappers in _in(index.page_mappers, scope and scope.frames).items():
         if pfn not in st.page_mapcount:
             continue
-        _, probes = design.rmap_walk(st, pfn)
-        reach = {(p[2], p[3]) for p in probes if p[3] is not None}
-        for pid, vpn, vid in mappers:
-            if (pid, vpn) not in reach:
-                out.append(Violation("G9", f"frame {pfn} is mapped by pid {pid} at "
-                                           f"{vpn << PAGE_SHIFT:#x}, but its reclaim walk "
-                                           "cannot reach that PTE: reclaim would leave it "
-                                           "mapped."))
+        if pfn in grown:  # the old mappers keep their verdicts
+            mappers = mappers[grown[pfn]:]
+        for pid, vpn, _ in design.unreached(st, pfn, mappers):
+            out.append(Violation("G9", f"frame {pfn} is mapped by pid {pid} at "
+                                       f"{vpn << PAGE_SHIFT:#x}, but its reclaim walk cannot reach "
+                                       "that PTE: reclaim would leave it mapped."))
+        for _, vpn, vid in mappers:
             vma = st.vmas.get(vid) if vid is not None else None
             index_of = st.page_index.get(pfn)
             expected = design.page_index_at(vma, vpn << PAGE_SHIFT) if vma is not None else None

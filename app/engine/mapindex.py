@@ -13,17 +13,23 @@ Mapper = tuple[int, int, int | None]
 
 @dataclass(slots=True)
 class MapIndex:
-    """For every frame the PTEs that map it; for every slot the swap PTEs that hold it."""
+    """For every frame the PTEs that map it; for every slot the swap PTEs that hold it.
 
-    page_mappers: dict[int, list[Mapper]] = field(default_factory=dict)
-    slot_holders: dict[int, list[Mapper]] = field(default_factory=dict)
+    Tuples, not lists: an index is kept as the base of the next incremental check, and
+    tuples of numbers are left alone by the garbage collector (lists are walked at every
+    full collection).
+    """
+
+    page_mappers: dict[int, tuple[Mapper, ...]] = field(default_factory=dict)
+    slot_holders: dict[int, tuple[Mapper, ...]] = field(default_factory=dict)
     #: (pid, vpn) of every PTE, of any kind, that lies outside every vma of its mm
     outside: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def build(cls, state: State) -> MapIndex:
         index = cls()
-        pages, slots = index.page_mappers, index.slot_holders
+        pages: dict[int, list[Mapper]] = {}
+        slots: dict[int, list[Mapper]] = {}
         for pid, table in state.ptes.items():
             mm = state.mms[pid]
             vmas = [state.vmas[v] for v in mm.vmas]
@@ -41,4 +47,6 @@ class MapIndex:
                     pages.setdefault(pte >> PTE_SHIFT, []).append((pid, vpn, vma_id))
                 elif kind == PTE_SWAP:
                     slots.setdefault(pte >> PTE_SHIFT, []).append((pid, vpn, vma_id))
+        index.page_mappers = {pfn: tuple(m) for pfn, m in pages.items()}
+        index.slot_holders = {slot: tuple(h) for slot, h in slots.items()}
         return index

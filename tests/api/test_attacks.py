@@ -10,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,3 +228,40 @@ def test_an_unopenable_store_stops_the_start_in_one_line(tmp_path):
     message = str(info.value)
     assert "RMAPLAB_DB=" in message and "unable to open" in message
     assert "Traceback" not in message
+
+
+def test_a_rooms_slow_engine_work_is_stopped_and_blocks_no_one(tmp_path):
+    """A room's engine work runs in the worker pool like a session's: past
+    RMAPLAB_MAX_REQUEST_SECONDS it is stopped (503, named), and while it runs the service
+    answers other requests."""
+    s = Server(tmp_path / "room-budget.sqlite3", RMAPLAB_MAX_REQUEST_SECONDS="0.5").start()
+    try:
+        small = httpx.post(s.url + "/api/rooms", json={"scenario": {"ops": SETUP}}, timeout=30)
+        assert small.status_code == 201, small.text
+        heavy = {"name": "slow", "ops": [
+            {"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
+            {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
+            *({"op": "read", "pid": 1, "addr": "0x10000", "pages": 4096}
+              for _ in range(1990))]}
+        answer: list[httpx.Response] = []
+        t = time.perf_counter()
+        slow = threading.Thread(target=lambda: answer.append(
+            httpx.post(s.url + "/api/rooms", json={"scenario": heavy}, timeout=60)))
+        slow.start()
+        time.sleep(0.2)
+        others = []
+        while slow.is_alive() and len(others) < 20:
+            u = time.perf_counter()
+            assert httpx.get(s.url + "/healthz").status_code == 200
+            assert httpx.get(f"{s.url}/api/rooms/{small.json()['code']}").status_code == 200
+            others.append(time.perf_counter() - u)
+        slow.join()
+        assert others and max(others) < 1.0, others
+        r = answer[0]
+        assert r.status_code == 503, r.text[:300]
+        assert "RMAPLAB_MAX_REQUEST_SECONDS" in r.text and "0.5" in r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert time.perf_counter() - t < 20
+    finally:
+        s.stop()

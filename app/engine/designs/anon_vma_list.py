@@ -9,13 +9,13 @@ reaches 0. The anon_vma has no refcount: it is freed when its list empties.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
-from ..mapindex import MapIndex
-from ..state import PAGE_SHIFT, State, Vma
+from ..mapindex import MapIndex, Mapper
+from ..state import PAGE_SHIFT, AnonVma, State, Vma
 from .base import Design, Probe, Probes, ProbeTuple, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
@@ -39,6 +39,11 @@ class AnonVmaListDesign(Design):
 
     tables = ("anon_vmas",)
     check_scoped = True
+    check_grown = True
+    #: the last anon_vma whose list ``unreached`` looked up, with that list as a set; and
+    #: the last pair of anon_vma versions ``reach_kept`` compared, with the answer
+    _listed: tuple[AnonVma | None, frozenset[int]] = (None, frozenset())
+    _kept: tuple[AnonVma | None, AnonVma | None, bool] = (None, None, False)
 
     #: ``struct page`` bytes by the field sum, and by Andrea's count where he gave one
     struct_page: ClassVar[int] = STRUCT_PAGE_FIELD_SUM
@@ -119,6 +124,42 @@ class AnonVmaListDesign(Design):
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
         return ({"kind": "anon_vma", "id": target},
                 VmaProbes(state, anon_vma.vmas, state.page_index[pfn]))
+
+    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+        """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
+        page there: a lookup per PTE rather than a walk of the whole list per frame. What
+        fails that test goes to the walk itself, which has the last word."""
+        av = state.anon_vmas.get(state.page_mapping.get(pfn, 0))
+        index = state.page_index.get(pfn)
+        if av is None or index is None:
+            return super().unreached(state, pfn, mappers)
+        seen, listed = self._listed
+        if seen is not av:
+            listed = frozenset(av.vmas)
+            self._listed = (av, listed)
+        vmas = state.vmas
+        missed = []
+        for m in mappers:
+            vma = vmas.get(m[2]) if m[2] in listed else None  # type: ignore[arg-type]
+            if vma is None or vma.pid != m[0] or \
+                    (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1] or \
+                    not vma.vm_start >> PAGE_SHIFT <= m[1] < vma.vm_end >> PAGE_SHIFT:
+                missed.append(m)
+        return super().unreached(state, pfn, missed) if missed else []
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """The frame's anon_vma list lost no vma (a fork adds the child's at its head)."""
+        target = new.page_mapping.get(pfn)
+        before, after = old.anon_vmas.get(target), new.anon_vmas.get(target)  # type: ignore
+        if before is None or after is None:
+            return False
+        if before is after:
+            return True
+        was, now, kept = self._kept
+        if was is not before or now is not after:
+            kept = set(before.vmas) <= set(after.vmas)
+            self._kept = (before, after, kept)
+        return kept
 
     @staticmethod
     def probe_vma(state: State, vma_id: int, index: int) -> Probe:

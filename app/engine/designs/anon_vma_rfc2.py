@@ -17,11 +17,12 @@ falling apart with vma_split", Andrea, 12 Mar 2004).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
 from ..events import Step, id_list, obj, span
-from ..mapindex import MapIndex
+from ..mapindex import MapIndex, Mapper
 from ..state import (
     PAGE_SHIFT,
     PG_ANON,
@@ -35,7 +36,7 @@ from ..state import (
     ptes_in_range,
 )
 from .anon_vma_list import AnonVmaListDesign
-from .base import Probes, Violation
+from .base import Design, Probes, Violation
 
 LITERAL = "rfc2_literal"
 
@@ -319,6 +320,16 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return ({"kind": "vma", "id": target},
                 [self.probe_vma(state, target, state.page_index[pfn])])
 
+    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+        """A PageDirect frame's walk is one vma: the walk itself answers."""
+        if state.page_flags.get(pfn, 0) & PG_DIRECT:
+            return Design.unreached(self, state, pfn, mappers)
+        return super().unreached(state, pfn, mappers)
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """Only for an indirect frame (a PageDirect one has one mapper, checked again)."""
+        return not new.page_flags.get(pfn, 0) & PG_DIRECT and super().reach_kept(old, new, pfn)
+
     # ----- reporting ----------------------------------------------------------------------
 
     def _bug(self, step: Step, role: str, rule: str, text: str) -> None:
@@ -342,6 +353,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
         out += self.check_sharers(state, index, "D3.4")
         vmas, avs = state.vmas, state.anon_vmas
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
+        lists: dict[int, set[int]] = {}  # each anon_vma's list, as a set, once
         # D3.1 / D3.2 over the frames.
         for pfn, mappers in index.page_mappers.items():
             if pfn not in mcs:
@@ -368,7 +380,9 @@ class AnonVmaRfc2(AnonVmaListDesign):
                     out.append(Violation("D3.2", f"frame {pfn} is mapped and indirect but its "
                                                  f"anon_vma {target} does not exist."))
                 else:
-                    listed = set(avs[target].vmas)
+                    listed = lists.get(target)
+                    if listed is None:
+                        listed = lists[target] = set(avs[target].vmas)
                     for pid, vpn, vid in mappers:
                         if vid not in listed:
                             out.append(Violation("D3.2", f"frame {pfn} points at anon_vma "

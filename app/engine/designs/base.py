@@ -9,7 +9,7 @@ what differs from the defaults here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -17,7 +17,7 @@ from .. import mprotect
 from ..eras import ERAS, Era
 from ..events import Step, plain
 from ..fault import cow_is_reusable
-from ..mapindex import MapIndex
+from ..mapindex import MapIndex, Mapper
 from ..state import State, Vma, mk_pte_swap
 
 
@@ -107,6 +107,10 @@ class Design:
     #: touched (the incremental checker): true where ``check`` looks at frames and slots
     #: only through the index, and every other loop covers the whole state
     check_scoped: ClassVar[bool] = False
+    #: whether ``check`` (scoped) may be shown, for a frame that only gained mappers, its
+    #: new mappers and one old one: true where ``check`` asks of a frame's mappers only
+    #: that each is right on its own and that they agree with each other
+    check_grown: ClassVar[bool] = False
 
     def __init__(self, options: frozenset[str]) -> None:
         self.options = options
@@ -288,6 +292,25 @@ class Design:
         ``len`` is the number of candidates. It may compute probes lazily.
         """
         raise NotImplementedError
+
+    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+        """The mappers of ``pfn`` (present PTEs mapping it) that its reclaim walk does not
+        reach (G9). By default the walk itself; a design may answer faster per PTE, and
+        must then agree with the walk."""
+        if not mappers:
+            return []
+        _, probes = self.rmap_walk(state, pfn)
+        reach = {(p[2], p[3]) for p in probes if p[3] is not None}
+        return [m for m in mappers if (m[0], m[1]) not in reach]
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in
+        ``old``, given the frame's own fields and the vmas and PTEs that mapped it are
+        unchanged (the incremental checker then checks only its new mappers). The answer
+        may depend on the frame only through where its walk starts (``page_mapping``,
+        ``page_flags``): the checker asks once per start. No by default: every mapper is
+        checked again."""
+        return False
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
         """The swap PTE ``try_to_unmap`` installs for ``pfn`` (D5 marks exclusive ones)."""

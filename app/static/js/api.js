@@ -35,6 +35,7 @@ async function request(method, path, body) {
     // when to come back; the message names the reason
     const wait = response.headers.get("retry-after");
     const error = new ApiError(response.status, data.detail);
+    error.retryAfter = wait;
     if ((response.status === 429 || response.status === 503) && wait) {
       error.message += ` (try again in ${wait} s)`;
     }

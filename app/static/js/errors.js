@@ -58,10 +58,34 @@ function schemaWords(d) {
   return { step: index, field, text: `${field ? `${op}: ${field} ` : ""}${msg}${shown}` };
 }
 
-/** A refusal or a mistake in plain words: {text, kind ("kernel" | "limit" | "input"),
- * func, why, step (0-based op index when the server named one), field}. */
+// The server turning a request away (429, 503): not the op's fault, so the words say what
+// happened to the server, that nothing changed, and when to try again; the server's own
+// message (with the setting that limits it) follows.
+function serviceWords(err) {
+  const wait = err.retryAfter ? `in ${err.retryAfter} s` : "in a moment";
+  const said = typeof err.detail === "string" ? err.detail : ApiError.describe(err.detail);
+  let text;
+  if (err.status === 429) {
+    text = "Too many new sessions were started from your address just now, so the server did "
+      + `not start another. Nothing changed here: try again ${wait}.`;
+  } else if (/engine time/.test(said)) {
+    text = "This needed more computing time than the server gives one request, so it was "
+      + "stopped. Nothing changed here: try something smaller (fewer pages or processes), "
+      + `or try again ${wait}.`;
+  } else if (/store/.test(said)) {
+    text = "The server could not save your work just now: its session store failed. Nothing "
+      + `changed here: try again ${wait}.`;
+  } else {
+    text = `The server cannot do this right now. Nothing changed here: try again ${wait}.`;
+  }
+  return { text, kind: "service", why: said };
+}
+
+/** A refusal or a mistake in plain words: {text, kind ("kernel" | "limit" | "input" |
+ * "service"), func, why, step (0-based op index when the server named one), field}. */
 export function plainError(err) {
   if (!(err instanceof ApiError)) return { text: `Something went wrong: ${err.message}`, kind: "input" };
+  if (err.status === 429 || err.status === 503) return serviceWords(err);
   const detail = err.detail;
   if (Array.isArray(detail)) {
     const parts = detail.map(schemaWords);
@@ -92,7 +116,8 @@ export function showError(spot, err) {
     spot.appendChild(line);
   }
   const p = err.text ? err : plainError(err);
-  const head = { kernel: "The kernel's rule", limit: "A limit of the simulator" }[p.kind];
+  const head = { kernel: "The kernel's rule", limit: "A limit of the simulator",
+    service: "The server said" }[p.kind];
   line.replaceChildren(p.text);
   if (head) {
     const why = document.createElement("span");
