@@ -19,6 +19,7 @@ from starlette.routing import Match, Mount
 from . import __version__
 from .api.config import Settings
 from .api.errors import ServiceError
+from .api.models import Health
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
 from .api.schemas import ErrorBody, limit_schema
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service, its designs and its store",
+             response_model=Health,
              responses={503: {"model": ErrorBody, "description": "the session store cannot "
                                                                  "be written (named)"}})
     async def healthz() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 from ..engine import parse_scenario
 from ..engine.lessons import compute_answers
 from ..scenarios import builtin_names, load_builtin
+from .models import Lesson
 from .room_engine import engine_call
 from .schemas import ErrorBody
 
@@ -25,6 +26,7 @@ def _lesson(name: str) -> list[dict[str, Any]]:
 
 
 @router.get("/{name}", summary="A built-in scenario's questions and their answers",
+            response_model=Lesson, response_model_exclude_unset=True,
             responses={404: {"model": ErrorBody, "description": "no such built-in scenario"}})
 async def lesson(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     if name not in builtin_names():

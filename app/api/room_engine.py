@@ -23,12 +23,10 @@ from ..engine import (
     State,
     apply,
     check_design,
-    counters_json,
-    invariants_json,
     new_state,
     op_to_json,
     parse_scenario,
-    state_to_json,
+    start_to_json,
     step_to_json,
 )
 from ..engine.lessons import compute_answers
@@ -96,10 +94,7 @@ class _Replay:
         """The view of one design at ``step``: the session step view's shape."""
         with self.lock:
             if step == 0:
-                state = self.snapshots[0]
-                return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
-                        "walks": [], "counters": counters_json(state), "result": {},
-                        "invariants": invariants_json(state), "state": state_to_json(state)}
+                return start_to_json(self.snapshots[0])
             start = max(k for k in self.snapshots if k < step)
             state = self.snapshots[start]
             for i in range(start, step):

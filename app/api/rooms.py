@@ -31,6 +31,7 @@ from ..engine.lessons import MAX_CHOICE, MAX_CHOICES, MAX_PROMPT, parse_choices
 from ..engine.ops import MAX_ID
 from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
+from . import models
 from .config import Settings
 from .lessons import router as lessons_router
 from .room_engine import StepViews, check_room, engine_call, variants_of
@@ -535,6 +536,7 @@ def _scenario(spec: str | dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Open a room: a code for the class, a key for you",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s404="no such built-in scenario",
                                  s409="the server holds as many rooms as it may"))
 async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
@@ -543,7 +545,8 @@ async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
 
 
 @router.get("/{code}", summary="The room now (with the key: every question and answer)",
-            responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
+            response_model=models.Room, response_model_exclude_unset=True,
+             responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
 async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, Any]:
     service = rooms(request)
     room = service.room(code)
@@ -554,6 +557,7 @@ async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, A
 
 
 @router.post("/{code}/cursor", summary="Move the room to a step (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM, s409="no such step"))
 async def move_room(code: Code, body: CursorBody, request: Request, key: Key = None
                     ) -> dict[str, Any]:
@@ -563,6 +567,7 @@ async def move_room(code: Code, body: CursorBody, request: Request, key: Key = N
 
 
 @router.post("/{code}/designs", summary="Change the designs the room shows (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
 async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key = None
                        ) -> dict[str, Any]:
@@ -572,6 +577,7 @@ async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key
 
 
 @router.post("/{code}/question", summary="Put a question to the room, or reveal it (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404="no such room or question"))
 async def room_question(code: Code, body: QuestionBody, request: Request, key: Key = None
                         ) -> dict[str, Any]:
@@ -581,6 +587,7 @@ async def room_question(code: Code, body: QuestionBody, request: Request, key: K
 
 
 @router.post("/{code}/questions", status_code=201, summary="Ask a question of your own (key)",
+             response_model=models.QuestionCreated,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM,
                                  s409="the room has as many questions as it may"))
 async def new_question(code: Code, body: NewQuestion, request: Request, key: Key = None
@@ -616,7 +623,8 @@ async def room_events(code: Code, request: Request,
 
 
 @router.get("/{code}/steps/{step}", summary="A step as the room's followers see it",
-            responses=_statuses(s404="no such room or step"))
+            responses={200: {"model": models.StepView, "description": "the step"},
+                       **_statuses(s404="no such room or step")})
 async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Request
                     ) -> Response:
     service = rooms(request)
@@ -629,6 +637,7 @@ async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Reque
 
 
 @router.post("/{code}/join", summary="Join the room: an anonymous participant token",
+             response_model=models.Participant,
              responses=_statuses(s404=NO_ROOM, s409="the room is full"))
 async def join_room(code: Code, request: Request) -> dict[str, str]:
     service = rooms(request)
@@ -636,6 +645,7 @@ async def join_room(code: Code, request: Request) -> dict[str, str]:
 
 
 @router.post("/{code}/answers", status_code=201, summary="Answer a question (again: replace)",
+             response_model=models.Answered,
              responses=_statuses(s403="not a participant of the room",
                                  s404="no such room or question",
                                  s409="the question was revealed: answers are closed",
@@ -647,7 +657,8 @@ async def answer_question(code: Code, body: AnswerBody, request: Request) -> dic
 
 
 @router.get("/{code}/tally", summary="How the room answered a question (key)",
-            responses=_statuses(s403=NO_KEY, s404="no such room or question"))
+            response_model=models.Tally,
+             responses=_statuses(s403=NO_KEY, s404="no such room or question"))
 async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=1)],
                 key: Key = None) -> dict[str, Any]:
     service = rooms(request)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from ..engine import DESIGN_NAMES, available_designs, design_class, op_to_json, parse_op
 from ..engine.ops import MAX_ID
 from ..scenarios import builtin_names, load_builtin, summaries
+from . import models
 from .errors import NotFound, Unprocessable
 from .limits import op_problem
 from .schemas import (
@@ -93,22 +94,25 @@ class StrictRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api", route_class=StrictRoute)
+#: a route's ``responses=``: status -> OpenAPI response (with a "model")
+Responses = dict[int | str, dict[str, Any]]
 
-E400 = {400: {"model": ErrorBody, "description": "the body is not valid JSON"}}
-E403 = {403: {"model": ErrorBody, "description": "a read-only link (view id) cannot change "
-                                                  "its session"}}
-E404 = {404: {"model": ErrorBody, "description": "no such session, step or scenario"}}
-E409 = {409: {"model": ErrorBody, "description": "well formed but impossible now: the "
-                                                  "engine refused the op (state unchanged), "
-                                                  "a stale expected_step, or a limit"}}
-E413 = {413: {"model": ErrorBody, "description": "the request body is too large"}}
-E422 = {422: {"model": ErrorBody, "description": "malformed request: the location of each "
-                                                  "problem is named"}}
-E429 = {429: {"model": ErrorBody, "description": "too many new sessions from this address "
-                                                  "(see Retry-After)"}}
-E503 = {503: {"model": ErrorBody, "description": "the engine work ran past "
-                                                  "RMAPLAB_MAX_REQUEST_SECONDS, or the session "
-                                                  "store failed (named)"}}
+E400: Responses = {400: {"model": ErrorBody, "description": "the body is not valid JSON"}}
+E403: Responses = {403: {"model": ErrorBody, "description": "a read-only link (view id) "
+                                                            "cannot change its session"}}
+E404: Responses = {404: {"model": ErrorBody, "description": "no such session, step or scenario"}}
+E409: Responses = {409: {"model": ErrorBody, "description": "well formed but impossible now: "
+                                                            "the engine refused the op (state "
+                                                            "unchanged), a stale expected_step, "
+                                                            "or a limit"}}
+E413: Responses = {413: {"model": ErrorBody, "description": "the request body is too large"}}
+E422: Responses = {422: {"model": ErrorBody, "description": "malformed request: the location "
+                                                            "of each problem is named"}}
+E429: Responses = {429: {"model": ErrorBody, "description": "too many new sessions from this "
+                                                            "address (see Retry-After)"}}
+E503: Responses = {503: {"model": ErrorBody, "description": "the engine work ran past "
+                                                            "RMAPLAB_MAX_REQUEST_SECONDS, or "
+                                                            "the session store failed (named)"}}
 SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 _VARIANT = "(" + "|".join(re.escape(v) for v in VARIANTS) + ")"
 #: up to five design variants, comma-separated
@@ -163,17 +167,18 @@ def _limits(request: Request, ops: list[Any], where: list[str | int]) -> None:
                                   "type": "limit"}])
 
 
-def ok(description: str, status: int = 200, **extra: Any) -> dict[int | str, Any]:
-    """The success entry of a route answering JSON bytes (no response model)."""
-    return {status: {"description": description,
-                     "content": {"application/json": {"schema": {"type": "object"}}},
-                     **extra}}
+def ok(model: type[BaseModel], description: str, status: int = 200, **extra: Any
+       ) -> Responses:
+    """The success entry of a route answering the engine worker's JSON bytes: the model
+    states the body's schema (the bytes are sent as they are, not validated again)."""
+    return {status: {"model": model, "description": description, **extra}}
 
 
 # ----- catalogue ---------------------------------------------------------------------------
 
 
-@router.get("/designs", summary="The designs, their eras, options and size tables")
+@router.get("/designs", summary="The designs, their eras, options and size tables",
+            response_model=list[models.DesignInfo], response_model_exclude_unset=True)
 async def designs() -> list[dict[str, Any]]:
     out = []
     for name in DESIGN_NAMES:
@@ -187,12 +192,14 @@ async def designs() -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/scenarios", summary="The built-in scenarios")
+@router.get("/scenarios", summary="The built-in scenarios",
+            response_model=list[models.ScenarioSummary])
 async def scenarios() -> list[dict[str, Any]]:
     return summaries()
 
 
 @router.get("/scenarios/{name}", summary="One built-in scenario, in the scenario format",
+            response_model=models.Scenario, response_model_exclude_unset=True,
             responses=E404 | E422)
 async def scenario(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     if name not in builtin_names():
@@ -202,7 +209,8 @@ async def scenario(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
 
 @router.get("/scenarios/{name}/view", summary="A built-in scenario as a read-only session "
             "(its view id; nothing is created per viewer)", response_class=Response,
-            responses=ok("the read-only session at step 0") | E404 | E409 | E422 | E503)
+            responses=ok(models.Session, "the read-only session at step 0")
+            | E404 | E409 | E422 | E503)
 async def scenario_view(name: Annotated[str, Path(max_length=80)], request: Request,
                         designs: Annotated[str | None, Query(
                             max_length=400, pattern=VARIANTS_PATTERN,
@@ -229,7 +237,8 @@ SESSION_LINKS = {name: {"operationId": name, "parameters": {"session_id": "$resp
 
 @router.post("/sessions", status_code=201, summary="Open a session (at step 0 by default)",
              operation_id="create_session", response_class=Response,
-             responses=ok("the new session at its first step", 201, links=SESSION_LINKS)
+             responses=ok(models.Session, "the new session at its first step", 201,
+                          links=SESSION_LINKS)
              | E400 | E404 | E409 | E413 | E422 | E429 | E503)
 async def create_session(request: Request, body: SessionCreate | None = None) -> Response:
     body = body or SessionCreate()
@@ -255,14 +264,14 @@ async def create_session(request: Request, body: SessionCreate | None = None) ->
 
 @router.get("/sessions/{session_id}", summary="The session at its current step (an id or a "
             "view id)", operation_id="get_session", response_class=Response,
-            responses=ok("the session") | E404 | E409 | E422 | E503)
+            responses=ok(models.Session, "the session") | E404 | E409 | E422 | E503)
 async def get_session(session_id: SessionId, request: Request) -> Response:
     return await answer(request, manager(request).get(session_id))
 
 
 @router.post("/sessions/{session_id}/ops", summary="Apply one op: the new step",
              operation_id="apply_op", response_class=Response,
-             responses=ok("the session at the new step")
+             responses=ok(models.Session, "the session at the new step")
              | E400 | E403 | E404 | E409 | E413 | E422 | E503)
 async def apply_op(session_id: SessionId, body: OpRequest, request: Request) -> Response:
     _limits(request, [body.op], ["body", "op"])
@@ -272,21 +281,23 @@ async def apply_op(session_id: SessionId, body: OpRequest, request: Request) -> 
 
 @router.post("/sessions/{session_id}/undo", summary="Step back (the redo tail is kept)",
              operation_id="undo", response_class=Response,
-             responses=ok("the session one step back") | E403 | E404 | E409 | E422 | E503)
+             responses=ok(models.Session, "the session one step back")
+             | E403 | E404 | E409 | E422 | E503)
 async def undo(session_id: SessionId, request: Request) -> Response:
     return await answer(request, manager(request).move(session_id, None, -1))
 
 
 @router.post("/sessions/{session_id}/redo", summary="Step forward along the log",
              operation_id="redo", response_class=Response,
-             responses=ok("the session one step on") | E403 | E404 | E409 | E422 | E503)
+             responses=ok(models.Session, "the session one step on")
+             | E403 | E404 | E409 | E422 | E503)
 async def redo(session_id: SessionId, request: Request) -> Response:
     return await answer(request, manager(request).move(session_id, None, +1))
 
 
 @router.post("/sessions/{session_id}/cursor", summary="Jump to any step of the log",
              operation_id="cursor", response_class=Response,
-             responses=ok("the session at that step")
+             responses=ok(models.Session, "the session at that step")
              | E400 | E403 | E404 | E409 | E413 | E422 | E503)
 async def cursor(session_id: SessionId, body: CursorRequest, request: Request) -> Response:
     return await answer(request, manager(request).move(session_id, body.step, 0))
@@ -294,7 +305,7 @@ async def cursor(session_id: SessionId, body: CursorRequest, request: Request) -
 
 @router.get("/sessions/{session_id}/steps/{step}", summary="Any step's states and events",
             operation_id="step", response_class=Response,
-            responses=ok("the step") | E404 | E409 | E422 | E503)
+            responses=ok(models.StepView, "the step") | E404 | E409 | E422 | E503)
 async def step(session_id: SessionId, step: Annotated[int, Path(ge=0, le=MAX_ID)],
                request: Request) -> Response:
     return await answer(request, manager(request).step(session_id, step))
@@ -302,7 +313,7 @@ async def step(session_id: SessionId, step: Annotated[int, Path(ge=0, le=MAX_ID)
 
 @router.get("/sessions/{session_id}/walk", summary="The walk that would reclaim a frame now",
             operation_id="walk", response_class=Response,
-            responses=ok("the walk, per design") | E404 | E409 | E422 | E503)
+            responses=ok(models.WalkView, "the walk, per design") | E404 | E409 | E422 | E503)
 async def walk(session_id: SessionId, request: Request,
                pfn: Annotated[int, Query(ge=1, le=MAX_ID)],
                step: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> Response:
@@ -312,14 +323,15 @@ async def walk(session_id: SessionId, request: Request,
 @router.get("/sessions/{session_id}/counters", operation_id="series",
             summary="The counters after every step of the log, per design",
             response_class=Response,
-            responses=ok("the counters, per design and step") | E404 | E409 | E422 | E503)
+            responses=ok(models.Series, "the counters, per design and step")
+            | E404 | E409 | E422 | E503)
 async def series(session_id: SessionId, request: Request) -> Response:
     return await answer(request, manager(request).series(session_id))
 
 
 @router.get("/sessions/{session_id}/scenario", summary="The session as a scenario file",
-            operation_id="export_scenario",
-            responses=E404 | E422 | E503)
+            operation_id="export_scenario", response_model=models.Scenario,
+            response_model_exclude_unset=True, responses=E404 | E422 | E503)
 async def export(session_id: SessionId, request: Request) -> dict[str, Any]:
     return await manager(request).scenario(session_id)
 
@@ -337,7 +349,7 @@ async def delete(session_id: SessionId, request: Request) -> Response:
 
 @router.post("/runs", summary="Run a scenario: the `rmaplab run --json` document per design",
              response_class=Response,
-             responses=ok("one run document per design")
+             responses=ok(models.Runs, "one run document per design")
              | E400 | E409 | E413 | E422 | E503)
 async def runs(body: RunRequest, request: Request) -> Response:
     _limits(request, body.scenario.ops, ["body", "scenario", "ops"])
@@ -349,7 +361,8 @@ async def runs(body: RunRequest, request: Request) -> Response:
 
 @router.post("/compare", summary="Compare designs: the `rmaplab compare --json` document",
              response_class=Response,
-             responses=ok("the compare document") | E400 | E409 | E413 | E422 | E503)
+             responses=ok(models.Compare, "the compare document")
+             | E400 | E409 | E413 | E422 | E503)
 async def compare(body: CompareRequest, request: Request) -> Response:
     _limits(request, body.scenario.ops, ["body", "scenario", "ops"])
     return await answer(request, manager(request).pool.stateless(

@@ -38,13 +38,12 @@ from ..engine import (
     op_to_json,
     parse_op,
     run_scenario,
-    state_to_json,
     step_to_json,
 )
 from ..engine.check import set_mode
 from ..engine.designs import get_design
 from ..engine.ops import Reclaim
-from ..engine.serialize import counters_json, invariants_json
+from ..engine.serialize import counters_json, start_to_json
 from .config import Settings
 from .errors import Conflict, Unprocessable
 from .limits import response_problem, state_problem
@@ -226,10 +225,7 @@ class Engine:
         designs = []
         for i, variant in enumerate(live.variants):
             if results is None:
-                state = states[i]
-                view = {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
-                        "walks": [], "counters": counters_json(state), "result": {},
-                        "invariants": invariants_json(state), "state": state_to_json(state)}
+                view = start_to_json(states[i])
             else:
                 view = step_to_json(step, op_to_json(parse_op(op)), results[i], with_state=True)
             designs.append({**variant_json(variant), **view})
