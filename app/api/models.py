@@ -270,6 +270,15 @@ class Unreachable(Doc):
     mapcount: int
 
 
+class NotResident(Doc):
+    """A reclaim target with no present page: a frame (``pfn``) or a PTE (``pid``,
+    ``addr``)."""
+
+    pfn: int | None = None
+    pid: int | None = None
+    addr: int | None = None
+
+
 class Short(Doc):
     asked: int
     reclaimed: int
@@ -283,7 +292,7 @@ class StepResult(Doc):
     pages_done: int | None = None
     values: list[int] | None = None
     merge: Merge | None = None
-    not_resident: list[ObjectRef] | None = None
+    not_resident: list[NotResident] | None = None
     unreachable: list[Unreachable] | None = None
     short: Short | None = None
 
@@ -414,6 +423,13 @@ class StepView(Doc):
     designs: list[DesignStep]
 
 
+class SessionScenario(ScenarioHead):
+    """The built-in scenario a session was opened from."""
+
+    design: DesignName | None
+    options: list[str] | None
+
+
 class Session(Doc):
     """A session at its current step; ``ops`` (the log) comes with GET and creation."""
 
@@ -422,7 +438,7 @@ class Session(Doc):
     read_only: bool
     step: int
     length: int
-    scenario: ScenarioHead | None
+    scenario: SessionScenario | None
     designs: list[Variant]
     view: StepView
     ops: list[dict[str, Any]] | None = None
