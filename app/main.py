@@ -18,15 +18,15 @@ from starlette.routing import Match, Mount
 
 from . import __version__
 from .api.config import Settings
-from .api.errors import ServiceError
+from .api.errors import ErrorBody, ServiceError, Unprocessable, from_engine, validation_message
 from .api.models import Health
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
-from .api.schemas import ErrorBody, limit_schema
+from .api.schemas import limit_schema
 from .api.sessions import SessionManager
 from .api.store import SessionStore, SqliteStore
 from .apidocs import add_docs
-from .engine import DesignUnavailable, EngineError, OpError, available_designs
+from .engine import EngineError, available_designs
 from .pages import STATIC
 from .pages import router as pages_router
 
@@ -202,28 +202,26 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
         sessions.healthy()
         return {"status": "ok", "designs": list(available_designs())}
 
+    # every error, in one shape (app/api/errors.py: ErrorBody)
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> JSONResponse:
-        status = 409 if isinstance(exc, OpError) else 422
-        if isinstance(exc, DesignUnavailable):
-            status = 422
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return await service_error(request, from_engine(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = []
+        errors = []
         for error in exc.errors():
             item = {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:QUOTE],
                     "type": error.get("type", "")}
             if "input" in error:
                 item["input"] = _quoted(error["input"])
-            detail.append(item)
-        return JSONResponse({"detail": detail}, status_code=422)
+            errors.append(item)
+        return await service_error(request, Unprocessable(validation_message(errors),
+                                                          errors=errors))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,10 +22,8 @@ from hashlib import blake2b
 from typing import Any, ClassVar
 
 from .config import Settings
-from .errors import Conflict, Internal, OverBudget, Unavailable, Unprocessable
+from .errors import Internal, OverBudget, Unavailable, of_status
 from .worker import serve
-
-_STATUS = {409: Conflict, 422: Unprocessable}
 
 
 class NeedLog(Exception):
@@ -84,8 +82,8 @@ class Worker:
         if kind == "need_log":
             raise NeedLog
         if kind == "error":
-            status, detail = value
-            raise _STATUS[status](detail)
+            status, detail, extra = value
+            raise of_status(status, detail, **extra)
         if kind == "stopped":
             raise OverBudget(f"the request needed more than {self.settings.max_request_seconds}"
                              " s of engine time and was stopped; the limit is "

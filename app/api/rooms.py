@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -33,10 +33,11 @@ from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
 from . import models
 from .config import Settings
+from .errors import ErrorBody, ServiceError, of_status
 from .lessons import router as lessons_router
 from .room_engine import StepViews, check_room, engine_call, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
-from .schemas import DesignChoice, ErrorBody, Int, Step
+from .schemas import DesignChoice, Int, Step
 
 #: what a person can type from a projector: no 0/O, no 1/I/l
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -80,8 +81,8 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _error(status: int, detail: str, **headers: str) -> HTTPException:
-    return HTTPException(status, detail, headers=headers or None)
+def _error(status: int, detail: str, **headers: str) -> ServiceError:
+    return of_status(status, detail, headers or None)
 
 
 # ----- the fan-out ----------------------------------------------------------------------

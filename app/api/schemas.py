@@ -349,12 +349,6 @@ class CompareRequest(BaseModel):
         description="design variants, name+option+... (default: every design)")
 
 
-class ErrorBody(BaseModel):
-    """Every error response: a message that names the problem."""
-
-    detail: Any
-
-
 def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: int
                  ) -> dict[str, Any]:
     """The OpenAPI document with this service's limits: page counts up to

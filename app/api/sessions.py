@@ -243,8 +243,8 @@ class SessionManager:
         async def body(entry: Open) -> bytes:
             r = entry.record
             if expected_step is not None and expected_step != r.cursor:
-                raise Conflict({"message": f"the session is at step {r.cursor}, not "
-                                           f"{expected_step}", "step": r.cursor})
+                raise Conflict(f"the session is at step {r.cursor}, not {expected_step}",
+                               step=r.cursor)
             if r.cursor >= self.settings.max_steps:
                 raise Conflict(f"the session has {r.cursor} steps; the limit is "
                                f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)")

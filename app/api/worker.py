@@ -45,7 +45,7 @@ from ..engine.designs import get_design
 from ..engine.ops import Reclaim
 from ..engine.serialize import counters_json, start_to_json
 from .config import Settings
-from .errors import Conflict, Unprocessable
+from .errors import Conflict, ServiceError, from_engine
 from .limits import response_problem, state_problem
 
 log = logging.getLogger("rmaplab.worker")
@@ -89,7 +89,7 @@ def variants_of(designs: list[dict[str, Any]]) -> list[Variant]:
         try:
             get_design(d["design"], options)
         except EngineError as exc:
-            raise Unprocessable(str(exc)) from None
+            raise from_engine(exc) from None
         out.append((d["design"], options))
     return out
 
@@ -183,7 +183,7 @@ class Engine:
             try:
                 result = apply(state, op)
             except EngineError as exc:
-                raise Conflict(f"step {index}: {where}{exc}") from None
+                raise from_engine(exc, f"step {index}: {where}") from None
             problem = state_problem(result.state, self.settings)
             if problem:
                 raise Conflict(f"step {index}: {where}{problem}")
@@ -330,23 +330,22 @@ class Engine:
                                         all_states=all_states, guard=self._limit,
                                         on_step=on_step if all_states else None))
             except StepFailed as exc:
-                raise Conflict({"message": str(exc), "design": name, "step": exc.index}
-                               ) from None
+                raise from_engine(exc, design=name, step=exc.index) from None
             except EngineError as exc:
-                raise Unprocessable(str(exc)) from None
+                raise from_engine(exc) from None
         return encode({"runs": out}, self.settings)
 
     def _limit(self, index: int, state: State) -> None:
         """The run stops at the first step beyond a state limit (409 with the step)."""
         problem = state_problem(state, self.settings)
         if problem:
-            raise Conflict({"message": f"step {index}: {problem}", "step": index})
+            raise Conflict(f"step {index}: {problem}", step=index)
 
     def compare(self, scenario: dict[str, Any], designs: list[str] | None) -> bytes:
         try:
             doc = compare_scenario(scenario, designs, guard=self._limit)
         except EngineError as exc:
-            raise Unprocessable(str(exc)) from None
+            raise from_engine(exc) from None
         return encode(doc, self.settings)
 
 
@@ -354,7 +353,7 @@ def serve(conn: Connection, settings: Settings, background: bool) -> None:
     """A worker process: run jobs from ``conn`` one at a time until it closes.
 
     A job is (method name, session id or None, args); the reply is ("ok", bytes or None),
-    ("error", (status, detail)), ("need_log", None), ("stopped", reason) or
+    ("error", (status, detail, extra)), ("need_log", None), ("stopped", reason) or
     ("crash", message).
     """
     global _busy
@@ -383,8 +382,8 @@ def serve(conn: Connection, settings: Settings, background: bool) -> None:
             reply = ("stopped", exc.reason)
         except NeedLog:
             reply = ("need_log", None)
-        except (Conflict, Unprocessable) as exc:
-            reply = ("error", (exc.status, exc.detail))
+        except ServiceError as exc:
+            reply = ("error", (exc.status, exc.detail, exc.extra))
         except Exception as exc:
             log.exception("engine job %s failed", name)
             engine.forget(sid)

@@ -74,6 +74,11 @@ def test_every_builtin_run_and_compare_document_is_its_model(path):
     exact(models.Compare, compare_scenario(data))
 
 
+def test_a_compare_of_no_ops_is_its_model():
+    """Without a step, a design's counters are the empty machine's (not an empty object)."""
+    exact(models.Compare, compare_scenario({"ops": []}))
+
+
 def test_a_compare_whose_designs_fail_is_its_model():
     doc = compare_scenario({"ops": [{"op": "spawn", "pid": 1},
                                     {"op": "read", "pid": 2, "addr": 4096}]})

@@ -62,16 +62,14 @@ function schemaWords(d) {
  * func, why, step (0-based op index when the server named one), field}. */
 export function plainError(err) {
   if (!(err instanceof ApiError)) return { text: `Something went wrong: ${err.message}`, kind: "input" };
-  const detail = err.detail;
-  if (Array.isArray(detail)) {
-    const parts = detail.map(schemaWords);
+  if (err.errors.length) {
+    const parts = err.errors.map(schemaWords);
     return { ...parts[0], text: parts.map((p) => p.text).join("; "), ...classify(parts[0].text, "input") };
   }
-  const message = typeof detail === "object" && detail ? detail.message ?? err.message : err.message;
+  const message = err.message;
   const stepMatch = /^step (\d+)(?: \([^)]*\))?: /.exec(message);
   const text = message.replace(/^step \d+(?: \([^)]*\))?: /, "");
-  const step = typeof detail === "object" && detail?.step ? detail.step - 1
-    : stepMatch ? Number(stepMatch[1]) - 1 : undefined;
+  const step = err.step ? err.step - 1 : stepMatch ? Number(stepMatch[1]) - 1 : undefined;
   return { text, step, ...classify(text, err.status === 409 ? "refused" : "input") };
 }
 
