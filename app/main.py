@@ -18,7 +18,14 @@ from starlette.routing import Match, Mount
 
 from . import __version__
 from .api.config import Settings
-from .api.errors import ErrorBody, ServiceError, Unprocessable, from_engine, validation_message
+from .api.errors import (
+    ErrorBody,
+    ServiceError,
+    Unprocessable,
+    from_engine,
+    one_error_schema,
+    validation_message,
+)
 from .api.models import Health
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
@@ -181,8 +188,8 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = limit_schema(
-                get_openapi(title=app.title, version=app.version,
-                            description=app.description, routes=app.routes),
+                one_error_schema(get_openapi(title=app.title, version=app.version,
+                                             description=app.description, routes=app.routes)),
                 settings.max_pages, settings.max_run_ops,
                 min(settings.max_steps, settings.max_run_ops))
         return app.openapi_schema
@@ -228,7 +235,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
         log.exception("internal error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    app.add_middleware(Guard, max_body=settings.max_body)  # type: ignore[arg-type]
+    app.add_middleware(Guard, max_body=settings.max_body)
     return app
 
 

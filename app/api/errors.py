@@ -126,3 +126,19 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
         msg = str(error.get("msg", "")).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
+
+
+def one_error_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with FastAPI's own 422 body (``HTTPValidationError``) replaced
+    by ``ErrorBody``: the handler in app/main.py answers every error in that one shape."""
+    own = "#/components/schemas/HTTPValidationError"
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {}).get("application/json", {})
+                if content.get("schema", {}).get("$ref") == own:
+                    content["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    return schema

@@ -61,7 +61,7 @@ class Worker:
                 self.proc.kill()
             self.proc = None
 
-    async def call(self, name: str, sid: str | None, args: tuple[Any, ...]) -> Any:
+    async def call(self, name: str, sid: str | None, args: tuple[Any, ...]) -> bytes | None:
         """Run one job; the reply, or the ServiceError it stands for."""
         await self.lock.acquire()
         try:
@@ -78,7 +78,8 @@ class Worker:
                 os.kill(self.proc.pid, signal.SIGUSR1)
             raise
         if kind == "ok":
-            return value
+            data: bytes | None = value
+            return data
         if kind == "need_log":
             raise NeedLog
         if kind == "error":
@@ -99,13 +100,19 @@ class Worker:
             loop = asyncio.get_running_loop()
             ready = loop.create_future()
             fd = self.conn.fileno()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+            def readable() -> None:
+                if not ready.done():
+                    ready.set_result(None)
+
+            loop.add_reader(fd, readable)
             try:
                 await ready
             finally:
                 loop.remove_reader(fd)
             try:
-                return self.conn.recv()
+                reply: tuple[str, Any] = self.conn.recv()
+                return reply
             except (EOFError, OSError):
                 self.stop()
                 return "dead", None
@@ -138,11 +145,11 @@ class Pool:
         digest = blake2b(sid.encode(), digest_size=4).digest()
         return self.sessions[int.from_bytes(digest, "big") % len(self.sessions)]
 
-    async def session(self, name: str, sid: str, *args: Any) -> Any:
+    async def session(self, name: str, sid: str, *args: Any) -> bytes | None:
         """A job on session ``sid``, in the worker that holds its states."""
         return await self.worker_of(sid).call(name, sid, (sid, *args))
 
-    async def stateless(self, name: str, *args: Any) -> Any:
+    async def stateless(self, name: str, *args: Any) -> bytes | None:
         """A run or a comparison, in the run worker."""
         return await self.runs.call(name, None, args)
 

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -448,7 +449,7 @@ Key = Annotated[str | None, Header(alias="X-Room-Key", max_length=100,
 DesignSpec = Annotated[str, Field(max_length=120, description='"design" or "design+option"')]
 
 
-QuestionId = Int(ge=1, le=MAX_ID)
+QuestionId = Annotated[Int, Ge(1), Le(MAX_ID)]
 
 
 class RoomCreate(BaseModel):
@@ -497,7 +498,8 @@ class AnswerBody(BaseModel):
 
 
 def rooms(request: Request) -> Rooms:
-    return request.app.state.rooms
+    service: Rooms = request.app.state.rooms
+    return service
 
 
 def _designs(specs: list[DesignChoice | str] | None) -> list[dict[str, Any]]:

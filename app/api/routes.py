@@ -11,7 +11,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -72,7 +72,7 @@ class StrictRoute(APIRoute):
     """Bodies are parsed strictly: NaN, infinities and lone surrogates are 422s that name
     the field (Python's parser takes them; no response could carry them back)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
@@ -87,7 +87,7 @@ class StrictRoute(APIRoute):
                     if bad:
                         error = Unprocessable(validation_message([bad]), errors=[bad])
                         return JSONResponse(error.body(), status_code=error.status)
-                    request._json = data  # type: ignore[attr-defined]
+                    request._json = data
             return await handler(request)
 
         return strict
@@ -125,7 +125,8 @@ class CursorRequest(BaseModel):
 
 
 def manager(request: Request) -> SessionManager:
-    return request.app.state.sessions
+    sessions: SessionManager = request.app.state.sessions
+    return sessions
 
 
 async def _disconnected(request: Request) -> None:

@@ -35,7 +35,7 @@ def _summary(design: str, options: list[str], doc: dict[str, Any] | None,
     assert doc is not None
     steps = doc["steps"]
     # with no step, the empty machine's (its sizes are not all zero)
-    counters = steps[-1]["counters"] if steps else counters_json(new_state(design, options))
+    counters = steps[-1]["counters"] if steps else counters_json(new_state(design, tuple(options)))
     out.update({
         "walks": [{"step": s["index"], "pfn": w["pfn"], "visited": len(w["visited"]),
                    "candidates": w["candidates"], "unmapped": w["unmapped"],
