@@ -130,12 +130,13 @@ OPS: dict[str, type[Op]] = {
 }
 OP_NAMES = {cls: name for name, cls in OPS.items()}
 
-# field -> (kind, aligned)
+# field -> kind of value
 _FIELD_KINDS = {
     "pid": "id", "child": "id", "pfn": "id", "pages": "count", "new_pages": "count",
     "count": "count", "value": "value", "prot": "prot", "addr": "addr", "new_addr": "addr",
 }
-_ALIGNED = {Mmap: ("addr",), Munmap: ("addr",), Mprotect: ("addr",), Mremap: ("addr", "new_addr")}
+#: the address fields each op takes page-aligned
+ALIGNED = {Mmap: ("addr",), Munmap: ("addr",), Mprotect: ("addr",), Mremap: ("addr", "new_addr")}
 
 
 def parse_address(value: Any, name: str = "addr") -> int:
@@ -199,7 +200,7 @@ def parse_op(data: Any) -> Op:
             continue
         else:
             raise ScenarioError(f"{name}: missing field {fname!r}")
-    for fname in _ALIGNED.get(cls, ()):
+    for fname in ALIGNED.get(cls, ()):
         if values.get(fname) is not None and values[fname] % PAGE_SIZE:
             raise ScenarioError(f"{name}: {fname} {values[fname]:#x} is not page-aligned "
                                 f"(a multiple of {PAGE_SIZE:#x})")
