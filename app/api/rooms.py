@@ -38,7 +38,7 @@ from .errors import ErrorBody, ServiceError, of_status
 from .lessons import router as lessons_router
 from .room_engine import StepViews, check_room, engine_call, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
-from .schemas import DesignChoice, Int, Step
+from .schemas import INTEGRAL, STRICT, DesignChoice, Step
 
 #: what a person can type from a projector: no 0/O, no 1/I/l
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -449,7 +449,7 @@ Key = Annotated[str | None, Header(alias="X-Room-Key", max_length=100,
 DesignSpec = Annotated[str, Field(max_length=120, description='"design" or "design+option"')]
 
 
-QuestionId = Annotated[Int, Ge(1), Le(MAX_ID)]
+QuestionId = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL]
 
 
 class RoomCreate(BaseModel):

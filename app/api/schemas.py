@@ -52,8 +52,10 @@ def _integral(value: Any) -> Any:
     return value
 
 
-#: an integer: no strings, no booleans, no fractions (bounded by ``Ge``/``Le`` beside it)
-Int = Annotated[int, Strict(), BeforeValidator(_integral)]
+#: an integer, no strings, no booleans, no fractions: ``Annotated[int, STRICT, Ge(..),
+#: Le(..), INTEGRAL]`` (the bounds before the validator, so the schema states them)
+STRICT = Strict()
+INTEGRAL = BeforeValidator(_integral)
 
 
 def _address_parser(aligned: bool) -> Callable[[Any], int]:
@@ -85,12 +87,13 @@ Address = Annotated[int, BeforeValidator(_address_parser(False)),
                     WithJsonSchema(_address_schema(False))]
 Aligned = Annotated[int, BeforeValidator(_address_parser(True)),
                     WithJsonSchema(_address_schema(True))]
-Pid = Annotated[Int, Ge(1), Le(MAX_PID), Field(description="a process id (1 to PID_MAX_LIMIT)")]
-Pfn = Annotated[Int, Ge(1), Le(MAX_ID), Field(description="a frame number")]
+Pid = Annotated[int, STRICT, Ge(1), Le(MAX_PID), INTEGRAL,
+                Field(description="a process id (1 to PID_MAX_LIMIT)")]
+Pfn = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL, Field(description="a frame number")]
 #: the maximum is RMAPLAB_MAX_PAGES in each app's schema (``limit_schema``)
-Pages = Annotated[Int, Ge(1), Le(MAX_PAGES)]
-Value = Annotated[Int, Ge(-MAX_VALUE), Le(MAX_VALUE)]
-Step = Annotated[Int, Ge(0), Le(MAX_ID)]
+Pages = Annotated[int, STRICT, Ge(1), Le(MAX_PAGES), INTEGRAL]
+Value = Annotated[int, STRICT, Ge(-MAX_VALUE), Le(MAX_VALUE), INTEGRAL]
+Step = Annotated[int, STRICT, Ge(0), Le(MAX_ID), INTEGRAL]
 
 
 class _Op(BaseModel):
@@ -372,8 +375,10 @@ def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: 
     for name, model in components.items():
         props = model.get("properties", {})
         for field in ("pages", "new_pages", "count"):
-            if field in props and "maximum" in props[field]:
-                props[field]["maximum"] = max_pages
+            prop = props.get(field, {})
+            for branch in (prop, *prop.get("anyOf", ())):
+                if "maximum" in branch:
+                    branch["maximum"] = max_pages
         if "ops" in props:
             limit = max_log if name == "SessionCreate" else max_ops
             ops = props["ops"]

@@ -76,3 +76,17 @@ def test_reclaim_takes_the_same_forms_as_the_engine(given):
 def test_the_reclaim_schema_states_the_forms():
     schema = MODELS["reclaim"].model_json_schema()
     assert [branch["required"] for branch in schema["oneOf"]] == [list(f) for f in RECLAIM_FORMS]
+
+
+def test_the_bounds_are_in_the_schema_as_json_schema_says_them(small_client):
+    """``minimum``/``maximum`` (not pydantic's own words), with RMAPLAB_MAX_PAGES applied to
+    every page count, reclaim's ``count`` included."""
+    schemas = small_client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("SpawnOp", "ReclaimOp", "MmapOp", "MremapOp"):
+        for field, prop in schemas[name]["properties"].items():
+            for branch in (prop, *prop.get("anyOf", ())):
+                assert "ge" not in branch and "le" not in branch, (name, field)
+                if branch.get("type") == "integer" and field in ("pages", "new_pages", "count"):
+                    assert branch["maximum"] == 8, (name, field)
+                elif branch.get("type") == "integer":
+                    assert "minimum" in branch and "maximum" in branch, (name, field)
