@@ -26,6 +26,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from ..engine import DESIGN_NAMES, EngineError, design_class, new_state
 from ..engine.ops import (
@@ -182,13 +183,17 @@ class ReclaimOp(_Op):
                                                    if other != form for f in other]}}
         for form in RECLAIM_FORMS]})
     op: Literal["reclaim"]
-    pfn: Pfn | None = None
-    pid: Pid | None = None
-    addr: Address | None = None
-    count: Pages | None = None
+    # absent, never null: the schema's forms say which fields are present
+    pfn: Pfn | SkipJsonSchema[None] = None
+    pid: Pid | SkipJsonSchema[None] = None
+    addr: Address | SkipJsonSchema[None] = None
+    count: Pages | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _one_form(self) -> ReclaimOp:
+        null = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        if null:
+            raise ValueError(f"{null[0]}: give a number, or leave the field out")
         problem = reclaim_problem(self.model_dump())
         if problem:
             raise ValueError(problem)
