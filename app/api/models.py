@@ -575,7 +575,3 @@ class Participant(Doc):
 class Answered(Doc):
     question: int
     answer: str
-
-
-#: the state and step documents under their own names (docs/state.md points at these)
-STATE_DOCUMENTS = (State, Step, Run, Compare, Session, StepView, WalkView, Series)
