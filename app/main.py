@@ -18,14 +18,7 @@ from starlette.routing import Match, Mount
 
 from . import __version__
 from .api.config import Settings
-from .api.errors import (
-    ErrorBody,
-    ServiceError,
-    Unprocessable,
-    from_engine,
-    one_error_schema,
-    validation_message,
-)
+from .api.errors import ErrorBody, ServiceError, from_engine, malformed, one_error_schema
 from .api.models import Health
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
@@ -227,8 +220,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
             if "input" in error:
                 item["input"] = _quoted(error["input"])
             errors.append(item)
-        return await service_error(request, Unprocessable(validation_message(errors),
-                                                          errors=errors))
+        return await service_error(request, malformed(errors))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -117,6 +117,11 @@ def from_engine(exc: EngineError, prefix: str = "", **extra: Any) -> ServiceErro
     return cls(f"{prefix}{exc}", **extra)
 
 
+def malformed(errors: list[dict[str, Any]]) -> Unprocessable:
+    """A 422 for ``errors`` (each ``loc``, ``msg``, ``type``, perhaps ``input``)."""
+    return Unprocessable(validation_message(errors), errors=errors)
+
+
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """The sentence of a 422's ``errors``: each location (past ``body``) and message."""
     parts = []

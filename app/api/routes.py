@@ -23,7 +23,7 @@ from ..engine import DESIGN_NAMES, available_designs, design_class, op_to_json, 
 from ..engine.ops import MAX_ID
 from ..scenarios import builtin_names, load_builtin, summaries
 from . import models
-from .errors import ErrorBody, NotFound, Unprocessable, validation_message
+from .errors import ErrorBody, NotFound, malformed
 from .limits import op_problem
 from .schemas import (
     VARIANTS,
@@ -85,7 +85,7 @@ class StrictRoute(APIRoute):
                 else:
                     bad = _bad_value(data, ["body"])
                     if bad:
-                        error = Unprocessable(validation_message([bad]), errors=[bad])
+                        error = malformed([bad])
                         return JSONResponse(error.body(), status_code=error.status)
                     request._json = data
             return await handler(request)
@@ -157,16 +157,14 @@ async def answer(request: Request, work: Awaitable[bytes | None]) -> Response:
 def _limits(request: Request, ops: list[Any], where: list[str | int]) -> None:
     """Sizes beyond the configured limits are refused like malformed input (422)."""
     settings = request.app.state.settings
-    error: dict[str, Any] | None = None
     if len(ops) > settings.max_run_ops:
-        error = {"loc": where, "msg": f"{len(ops)} ops; the limit is {settings.max_run_ops} "
-                 "(RMAPLAB_MAX_RUN_OPS)", "type": "limit"}
+        raise malformed([{"loc": where, "msg": f"{len(ops)} ops; the limit is "
+                          f"{settings.max_run_ops} (RMAPLAB_MAX_RUN_OPS)", "type": "limit"}])
     for i, op in enumerate(ops):
         problem = op_problem(op.engine_json(), settings)
-        if problem and error is None:
-            error = {"loc": [*where, i, problem[0]], "msg": problem[1], "type": "limit"}
-    if error is not None:
-        raise Unprocessable(validation_message([error]), errors=[error])
+        if problem:
+            raise malformed([{"loc": [*where, i, problem[0]], "msg": problem[1],
+                              "type": "limit"}])
 
 
 def ok(model: type[BaseModel], description: str, status: int = 200, **extra: Any
