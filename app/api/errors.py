@@ -34,9 +34,9 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="a sentence naming the problem")
     errors: list[Problem] | None = Field(
         default=None, description="422 for a malformed request: each problem and its location")
-    step: int | None = Field(default=None, description="the step an op was refused at (a "
-                                                       "run, a new session), or the step the "
-                                                       "session is at (a stale expected_step)")
+    step: int | None = Field(default=None, description="the step an op was refused at, or "
+                                                       "the step the session is at (a stale "
+                                                       "expected_step)")
     design: str | None = Field(default=None, description="the design that refused the op")
 
 

@@ -183,10 +183,10 @@ class Engine:
             try:
                 result = apply(state, op)
             except EngineError as exc:
-                raise from_engine(exc, f"step {index}: {where}") from None
+                raise from_engine(exc, f"step {index}: {where}", step=index) from None
             problem = state_problem(result.state, self.settings)
             if problem:
-                raise Conflict(f"step {index}: {where}{problem}")
+                raise Conflict(f"step {index}: {where}{problem}", step=index)
             results.append(result)
         return tuple(results)
 
