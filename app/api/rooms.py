@@ -449,6 +449,10 @@ Key = Annotated[str | None, Header(alias="X-Room-Key", max_length=100,
 DesignSpec = Annotated[str, Field(max_length=120, description='"design" or "design+option"')]
 
 
+#: a character ``str.strip`` keeps: Python's whitespace, which JSON Schema's ``\s`` is not
+#: (it lacks U+001C-U+001F and U+0085)
+VISIBLE = (r"[^\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+           r"\u3000]")
 QuestionId = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL]
 
 
@@ -483,7 +487,7 @@ class NewQuestion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT)]
     choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE,
-                                       pattern=r"\S")]] | None = Field(
+                                       pattern=VISIBLE)]] | None = Field(
         default=None, min_length=2, max_length=MAX_CHOICES, json_schema_extra={"uniqueItems": True},
         description="2 to 8 distinct choices; without them the answer is typed")
     answer: Annotated[str, Field(max_length=MAX_CHOICE)] | None = None
