@@ -165,3 +165,14 @@ def test_every_json_route_declares_its_bodies(client):
                 else:
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (
                         method, path, status, schema)
+
+
+def test_the_schemas_docs_state_names_are_in_openapi(client):
+    """docs/state.md points at the schema by component name: each name it gives exists."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "state.md").read_text()
+    names = set(re.findall(r"`([A-Z][A-Za-z]+)`", text))
+    assert {"Run", "Step", "State", "Compare", "Session"} <= names
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    assert sorted(names - set(components)) == []
