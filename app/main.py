@@ -18,14 +18,15 @@ from starlette.routing import Match, Mount
 
 from . import __version__
 from .api.config import Settings
-from .api.errors import ServiceError
+from .api.errors import ErrorBody, ServiceError, from_engine, malformed, one_error_schema
+from .api.models import Health
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
-from .api.schemas import ErrorBody, limit_schema
+from .api.schemas import limit_schema
 from .api.sessions import SessionManager
 from .api.store import SessionStore, SqliteStore
 from .apidocs import add_docs
-from .engine import DesignUnavailable, EngineError, OpError, available_designs
+from .engine import EngineError, available_designs
 from .pages import STATIC
 from .pages import router as pages_router
 
@@ -180,8 +181,8 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = limit_schema(
-                get_openapi(title=app.title, version=app.version,
-                            description=app.description, routes=app.routes),
+                one_error_schema(get_openapi(title=app.title, version=app.version,
+                                             description=app.description, routes=app.routes)),
                 settings.max_pages, settings.max_run_ops,
                 min(settings.max_steps, settings.max_run_ops))
         return app.openapi_schema
@@ -194,41 +195,39 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", summary="Liveness: the service, its designs and its store",
+             response_model=Health,
              responses={503: {"model": ErrorBody, "description": "the session store cannot "
                                                                  "be written (named)"}})
     async def healthz() -> dict[str, Any]:
         sessions.healthy()
         return {"status": "ok", "designs": list(available_designs())}
 
+    # every error, in one shape (app/api/errors.py: ErrorBody)
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> JSONResponse:
-        status = 409 if isinstance(exc, OpError) else 422
-        if isinstance(exc, DesignUnavailable):
-            status = 422
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return await service_error(request, from_engine(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = []
+        errors = []
         for error in exc.errors():
             item = {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:QUOTE],
                     "type": error.get("type", "")}
             if "input" in error:
                 item["input"] = _quoted(error["input"])
-            detail.append(item)
-        return JSONResponse({"detail": detail}, status_code=422)
+            errors.append(item)
+        return await service_error(request, malformed(errors))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    app.add_middleware(Guard, max_body=settings.max_body)  # type: ignore[arg-type]
+    app.add_middleware(Guard, max_body=settings.max_body)
     return app
 
 

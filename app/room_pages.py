@@ -9,9 +9,10 @@ import os
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from .api.errors import ServiceError
 from .pages import catalogue, templates
 
 router = APIRouter(include_in_schema=False)
@@ -34,9 +35,9 @@ async def room_page(code: Code, request: Request,
         room = service.room(code)
         if key is not None:
             service.instructor(room, key)
-    except HTTPException as exc:
+    except ServiceError as exc:
         return templates.TemplateResponse(request, "room.html", {
-            "problem": exc.detail, "version": request.app.version}, status_code=exc.status_code)
+            "problem": exc.detail, "version": request.app.version}, status_code=exc.status)
     initial = {"code": room.code, "instructor": key is not None,
                "join": join_url(request, room.code), "designs": catalogue()["designs"]}
     return templates.TemplateResponse(request, "room.html", {

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 
 from ..engine import parse_scenario
 from ..engine.lessons import compute_answers
 from ..scenarios import builtin_names, load_builtin
+from .errors import ErrorBody, NotFound
+from .models import Lesson
 from .room_engine import engine_call
-from .schemas import ErrorBody
 
 router = APIRouter(prefix="/api/lessons", tags=["rooms"])
 _answered: dict[str, list[dict[str, Any]]] = {}
@@ -25,10 +26,11 @@ def _lesson(name: str) -> list[dict[str, Any]]:
 
 
 @router.get("/{name}", summary="A built-in scenario's questions and their answers",
+            response_model=Lesson, response_model_exclude_unset=True,
             responses={404: {"model": ErrorBody, "description": "no such built-in scenario"}})
 async def lesson(name: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     if name not in builtin_names():
-        raise HTTPException(404, f"no built-in scenario {name!r}")
+        raise NotFound(f"no built-in scenario {name!r}")
     if name not in _answered:
         _answered[name] = await engine_call(_lesson, name)
     return {"name": name, "questions": _answered[name]}

@@ -22,10 +22,8 @@ from hashlib import blake2b
 from typing import Any, ClassVar
 
 from .config import Settings
-from .errors import Conflict, Internal, OverBudget, Unavailable, Unprocessable
+from .errors import Internal, OverBudget, Unavailable, of_status
 from .worker import serve
-
-_STATUS = {409: Conflict, 422: Unprocessable}
 
 
 class NeedLog(Exception):
@@ -63,7 +61,7 @@ class Worker:
                 self.proc.kill()
             self.proc = None
 
-    async def call(self, name: str, sid: str | None, args: tuple[Any, ...]) -> Any:
+    async def call(self, name: str, sid: str | None, args: tuple[Any, ...]) -> bytes | None:
         """Run one job; the reply, or the ServiceError it stands for."""
         await self.lock.acquire()
         try:
@@ -80,12 +78,13 @@ class Worker:
                 os.kill(self.proc.pid, signal.SIGUSR1)
             raise
         if kind == "ok":
-            return value
+            data: bytes | None = value
+            return data
         if kind == "need_log":
             raise NeedLog
         if kind == "error":
-            status, detail = value
-            raise _STATUS[status](detail)
+            status, detail, extra = value
+            raise of_status(status, detail, **extra)
         if kind == "stopped":
             raise OverBudget(f"the request needed more than {self.settings.max_request_seconds}"
                              " s of engine time and was stopped; the limit is "
@@ -101,13 +100,19 @@ class Worker:
             loop = asyncio.get_running_loop()
             ready = loop.create_future()
             fd = self.conn.fileno()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+            def readable() -> None:
+                if not ready.done():
+                    ready.set_result(None)
+
+            loop.add_reader(fd, readable)
             try:
                 await ready
             finally:
                 loop.remove_reader(fd)
             try:
-                return self.conn.recv()
+                reply: tuple[str, Any] = self.conn.recv()
+                return reply
             except (EOFError, OSError):
                 self.stop()
                 return "dead", None
@@ -140,11 +145,11 @@ class Pool:
         digest = blake2b(sid.encode(), digest_size=4).digest()
         return self.sessions[int.from_bytes(digest, "big") % len(self.sessions)]
 
-    async def session(self, name: str, sid: str, *args: Any) -> Any:
+    async def session(self, name: str, sid: str, *args: Any) -> bytes | None:
         """A job on session ``sid``, in the worker that holds its states."""
         return await self.worker_of(sid).call(name, sid, (sid, *args))
 
-    async def stateless(self, name: str, *args: Any) -> Any:
+    async def stateless(self, name: str, *args: Any) -> bytes | None:
         """A run or a comparison, in the run worker."""
         return await self.runs.call(name, None, args)
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..engine import (
     EngineError,
@@ -25,12 +25,10 @@ from ..engine import (
     State,
     apply,
     check_design,
-    counters_json,
-    invariants_json,
     new_state,
     op_to_json,
     parse_scenario,
-    state_to_json,
+    start_to_json,
     step_to_json,
 )
 from ..engine.lessons import compute_answers
@@ -100,10 +98,7 @@ class _Replay:
     def step(self, step: int) -> dict[str, Any]:
         """The view of one design at ``step``: the session step view's shape."""
         if step == 0:
-            state = self.snapshots[0]
-            return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
-                    "walks": [], "counters": counters_json(state), "result": {},
-                    "invariants": invariants_json(state), "state": state_to_json(state)}
+            return start_to_json(self.snapshots[0])
         start = max(k for k in self.snapshots if k < step)
         state = self.snapshots[start]
         for i in range(start, step):
@@ -153,9 +148,10 @@ class StepViews:
                     max_processes: int, max_frames: int) -> list[str | None]:
         """``check_room`` in the scenario's worker; 422 (``Unprocessable``) names what is
         wrong."""
-        answers: list[str | None] = await self.pool.session(
+        # the job's reply is its own value (the worker pickles it), not an encoded document
+        answers = await self.pool.session(
             "room_check", digest(scenario), scenario, list(designs), max_processes, max_frames)
-        return answers
+        return cast(list[str | None], answers)
 
     async def view(self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
                    step: int) -> bytes:
@@ -180,8 +176,8 @@ class StepViews:
     async def _compute(self, key: tuple[str, tuple[Variant, ...], int],
                        scenario: dict[str, Any]) -> bytes:
         try:
-            body: bytes = await self.pool.session(
-                "room_view", key[0], scenario, [(d, sorted(o)) for d, o in key[1]], key[2])
+            body = cast(bytes, await self.pool.session(
+                "room_view", key[0], scenario, [(d, sorted(o)) for d, o in key[1]], key[2]))
         finally:
             del self._pending[key]
         self._views[key] = body

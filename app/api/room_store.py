@@ -215,8 +215,8 @@ class SqliteRoomStore:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                ident = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM room_questions "
-                                   "WHERE room = ?", (code,)).fetchone()[0]
+                ident = int(db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM room_questions "
+                                       "WHERE room = ?", (code,)).fetchone()[0])
                 question.id = ident
                 db.execute(*self._insert_question(code, question))
                 db.execute("UPDATE rooms SET updated = ? WHERE code = ?", (now, code))
@@ -237,7 +237,7 @@ class SqliteRoomStore:
                   ("UPDATE rooms SET updated = ? WHERE code = ?", (now, code))])
 
     def participants(self, code: str) -> int:
-        return self._one("SELECT COUNT(*) FROM room_participants WHERE room = ?", (code,))
+        return int(self._one("SELECT COUNT(*) FROM room_participants WHERE room = ?", (code,)))
 
     def is_participant(self, code: str, participant: str) -> bool:
         return self._one("SELECT 1 FROM room_participants WHERE room = ? AND token = ?",
@@ -259,7 +259,7 @@ class SqliteRoomStore:
         return dict(rows)
 
     def count(self) -> int:
-        return self._one("SELECT COUNT(*) FROM rooms", ())
+        return int(self._one("SELECT COUNT(*) FROM rooms", ()))
 
     def expire(self, idle_before: float) -> list[str]:
         with self._lock:

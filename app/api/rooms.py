@@ -22,7 +22,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from annotated_types import Ge, Le
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -31,12 +32,14 @@ from ..engine.lessons import MAX_CHOICE, MAX_CHOICES, MAX_PROMPT, parse_choices
 from ..engine.ops import MAX_ID
 from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
+from . import models
 from .config import Settings
+from .errors import ErrorBody, ServiceError, of_status
 from .lessons import router as lessons_router
 from .pool import Pool
 from .room_engine import StepViews, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
-from .schemas import DesignChoice, ErrorBody, Int, Step
+from .schemas import INTEGRAL, STRICT, DesignChoice, Step
 
 #: what a person can type from a projector: no 0/O, no 1/I/l
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -80,8 +83,8 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _error(status: int, detail: str, **headers: str) -> HTTPException:
-    return HTTPException(status, detail, headers=headers or None)
+def _error(status: int, detail: str, **headers: str) -> ServiceError:
+    return of_status(status, detail, headers or None)
 
 
 # ----- the fan-out ----------------------------------------------------------------------
@@ -440,7 +443,11 @@ Key = Annotated[str | None, Header(alias="X-Room-Key", max_length=100,
 DesignSpec = Annotated[str, Field(max_length=120, description='"design" or "design+option"')]
 
 
-QuestionId = Int(ge=1, le=MAX_ID)
+#: a character ``str.strip`` keeps: Python's whitespace, which JSON Schema's ``\s`` is not
+#: (it lacks U+001C-U+001F and U+0085)
+VISIBLE = (r"[^\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+           r"\u3000]")
+QuestionId = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL]
 
 
 class RoomCreate(BaseModel):
@@ -474,7 +481,7 @@ class NewQuestion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT)]
     choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE,
-                                       pattern=r"\S")]] | None = Field(
+                                       pattern=VISIBLE)]] | None = Field(
         default=None, min_length=2, max_length=MAX_CHOICES, json_schema_extra={"uniqueItems": True},
         description="2 to 8 distinct choices; without them the answer is typed")
     answer: Annotated[str, Field(max_length=MAX_CHOICE)] | None = None
@@ -489,7 +496,8 @@ class AnswerBody(BaseModel):
 
 
 def rooms(request: Request) -> Rooms:
-    return request.app.state.rooms
+    service: Rooms = request.app.state.rooms
+    return service
 
 
 def _designs(specs: list[DesignChoice | str] | None) -> list[dict[str, Any]]:
@@ -529,6 +537,7 @@ def _scenario(spec: str | dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Open a room: a code for the class, a key for you",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s404="no such built-in scenario",
                                  s409="the server holds as many rooms as it may"))
 async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
@@ -537,7 +546,8 @@ async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
 
 
 @router.get("/{code}", summary="The room now (with the key: every question and answer)",
-            responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
+            response_model=models.Room, response_model_exclude_unset=True,
+             responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
 async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, Any]:
     service = rooms(request)
     room = service.room(code)
@@ -548,6 +558,7 @@ async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, A
 
 
 @router.post("/{code}/cursor", summary="Move the room to a step (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM, s409="no such step"))
 async def move_room(code: Code, body: CursorBody, request: Request, key: Key = None
                     ) -> dict[str, Any]:
@@ -557,6 +568,7 @@ async def move_room(code: Code, body: CursorBody, request: Request, key: Key = N
 
 
 @router.post("/{code}/designs", summary="Change the designs the room shows (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
 async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key = None
                        ) -> dict[str, Any]:
@@ -566,6 +578,7 @@ async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key
 
 
 @router.post("/{code}/question", summary="Put a question to the room, or reveal it (key)",
+             response_model=models.Room, response_model_exclude_unset=True,
              responses=_statuses(s403=NO_KEY, s404="no such room or question"))
 async def room_question(code: Code, body: QuestionBody, request: Request, key: Key = None
                         ) -> dict[str, Any]:
@@ -575,6 +588,7 @@ async def room_question(code: Code, body: QuestionBody, request: Request, key: K
 
 
 @router.post("/{code}/questions", status_code=201, summary="Ask a question of your own (key)",
+             response_model=models.QuestionCreated,
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM,
                                  s409="the room has as many questions as it may"))
 async def new_question(code: Code, body: NewQuestion, request: Request, key: Key = None
@@ -610,7 +624,8 @@ async def room_events(code: Code, request: Request,
 
 
 @router.get("/{code}/steps/{step}", summary="A step as the room's followers see it",
-            responses=_statuses(s404="no such room or step"))
+            responses={200: {"model": models.StepView, "description": "the step"},
+                       **_statuses(s404="no such room or step")})
 async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Request
                     ) -> Response:
     service = rooms(request)
@@ -623,6 +638,7 @@ async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Reque
 
 
 @router.post("/{code}/join", summary="Join the room: an anonymous participant token",
+             response_model=models.Participant,
              responses=_statuses(s404=NO_ROOM, s409="the room is full"))
 async def join_room(code: Code, request: Request) -> dict[str, str]:
     service = rooms(request)
@@ -630,6 +646,7 @@ async def join_room(code: Code, request: Request) -> dict[str, str]:
 
 
 @router.post("/{code}/answers", status_code=201, summary="Answer a question (again: replace)",
+             response_model=models.Answered,
              responses=_statuses(s403="not a participant of the room",
                                  s404="no such room or question",
                                  s409="the question was revealed: answers are closed",
@@ -641,7 +658,8 @@ async def answer_question(code: Code, body: AnswerBody, request: Request) -> dic
 
 
 @router.get("/{code}/tally", summary="How the room answered a question (key)",
-            responses=_statuses(s403=NO_KEY, s404="no such room or question"))
+            response_model=models.Tally,
+             responses=_statuses(s403=NO_KEY, s404="no such room or question"))
 async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=1)],
                 key: Key = None) -> dict[str, Any]:
     service = rooms(request)

@@ -8,10 +8,11 @@ accept exactly the same ops. Errors name the exact location (422).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import reduce
 from itertools import combinations
 from operator import or_
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -25,9 +26,18 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from ..engine import DESIGN_NAMES, EngineError, design_class, new_state
-from ..engine.ops import MAX_ID, MAX_PAGES, MAX_PID, MAX_VALUE, parse_address
+from ..engine.ops import (
+    MAX_ID,
+    MAX_PAGES,
+    MAX_PID,
+    MAX_VALUE,
+    RECLAIM_FORMS,
+    parse_address,
+    reclaim_problem,
+)
 from ..engine.state import PAGE_SIZE, TASK_SIZE
 
 Prot = Literal["none", "r", "w", "x", "rw", "rx", "wx", "rwx"]
@@ -43,12 +53,13 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def Int(ge: int, le: int) -> Any:
-    """An integer in [ge, le]: no strings, no booleans, no fractions."""
-    return Annotated[int, Strict(), Ge(ge), Le(le), BeforeValidator(_integral)]
+#: an integer, no strings, no booleans, no fractions: ``Annotated[int, STRICT, Ge(..),
+#: Le(..), INTEGRAL]`` (the bounds before the validator, so the schema states them)
+STRICT = Strict()
+INTEGRAL = BeforeValidator(_integral)
 
 
-def _address(aligned: bool) -> Any:
+def _address_parser(aligned: bool) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         value = _integral(value)
         if isinstance(value, str) and not re.fullmatch(HEX, value):
@@ -61,24 +72,29 @@ def _address(aligned: bool) -> Any:
         if aligned and addr % PAGE_SIZE:
             raise ValueError(f"{addr:#x} is not page-aligned (a multiple of {PAGE_SIZE:#x})")
         return addr
+    return parse
 
+
+def _address_schema(aligned: bool) -> dict[str, Any]:
     number: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": TASK_SIZE - 1}
     if aligned:
         number["multipleOf"] = PAGE_SIZE
     what = "a page-aligned address" if aligned else "an address"
-    return Annotated[int, BeforeValidator(parse), WithJsonSchema({
-        "anyOf": [number, {"type": "string", "pattern": HEX_ALIGNED if aligned else HEX}],
-        "description": f"{what}: an integer or a \"0x...\" string, below TASK_SIZE"})]
+    return {"anyOf": [number, {"type": "string", "pattern": HEX_ALIGNED if aligned else HEX}],
+            "description": f"{what}: an integer or a \"0x...\" string, below TASK_SIZE"}
 
 
-Address = _address(False)
-Aligned = _address(True)
-Pid = Annotated[Int(ge=1, le=MAX_PID), Field(description="a process id (1 to PID_MAX_LIMIT)")]
-Pfn = Annotated[Int(ge=1, le=MAX_ID), Field(description="a frame number")]
+Address = Annotated[int, BeforeValidator(_address_parser(False)),
+                    WithJsonSchema(_address_schema(False))]
+Aligned = Annotated[int, BeforeValidator(_address_parser(True)),
+                    WithJsonSchema(_address_schema(True))]
+Pid = Annotated[int, STRICT, Ge(1), Le(MAX_PID), INTEGRAL,
+                Field(description="a process id (1 to PID_MAX_LIMIT)")]
+Pfn = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL, Field(description="a frame number")]
 #: the maximum is RMAPLAB_MAX_PAGES in each app's schema (``limit_schema``)
-Pages = Int(ge=1, le=MAX_PAGES)
-Value = Int(ge=-MAX_VALUE, le=MAX_VALUE)
-Step = Int(ge=0, le=MAX_ID)
+Pages = Annotated[int, STRICT, Ge(1), Le(MAX_PAGES), INTEGRAL]
+Value = Annotated[int, STRICT, Ge(-MAX_VALUE), Le(MAX_VALUE), INTEGRAL]
+Step = Annotated[int, STRICT, Ge(0), Le(MAX_ID), INTEGRAL]
 
 
 class _Op(BaseModel):
@@ -158,29 +174,29 @@ class MergeOp(_Op):
     addr: Address
 
 
-_FORMS = (("pfn",), ("pid", "addr"), ("count",))
-
-
 class ReclaimOp(_Op):
-    """Exactly one form: ``pfn``, ``pid`` with ``addr``, or ``count``."""
+    """Exactly one form: ``pfn``, ``pid`` with ``addr``, or ``count`` (the engine's
+    ``RECLAIM_FORMS``, checked by its ``reclaim_problem``)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
-        {"required": list(form), "not": {"anyOf": [{"required": [f]} for other in _FORMS
+        {"required": list(form), "not": {"anyOf": [{"required": [f]} for other in RECLAIM_FORMS
                                                    if other != form for f in other]}}
-        for form in _FORMS]})
+        for form in RECLAIM_FORMS]})
     op: Literal["reclaim"]
-    pfn: Pfn = None  # type: ignore[assignment]
-    pid: Pid = None  # type: ignore[assignment]
-    addr: Address = None  # type: ignore[assignment]
-    count: Pages = None  # type: ignore[assignment]
+    # absent, never null: the schema's forms say which fields are present
+    pfn: Pfn | SkipJsonSchema[None] = None
+    pid: Pid | SkipJsonSchema[None] = None
+    addr: Address | SkipJsonSchema[None] = None
+    count: Pages | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _one_form(self) -> ReclaimOp:
-        given = [form for form in _FORMS if any(getattr(self, f) is not None for f in form)]
-        if len(given) != 1:
-            raise ValueError("give exactly one of pfn, pid with addr, or count")
-        if (self.pid is None) != (self.addr is None):
-            raise ValueError("pid and addr go together")
+        null = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        if null:
+            raise ValueError(f"{null[0]}: give a number, or leave the field out")
+        problem = reclaim_problem(self.model_dump())
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -241,17 +257,23 @@ def _check_list(value: Any) -> Any:
 
 
 def _choice(design: str) -> type[BaseModel]:
+    name: Any = Literal[design]  # a type built at run time
     return create_model(f"DesignChoice_{design}", __config__=ConfigDict(extra="forbid"),
                         __doc__=f"The design {design} and its options.",
-                        design=(Literal[design], ...),
+                        design=(name, ...),
                         options=(_options_valid(design), Field(default_factory=list)))
 
 
-#: a design and its options: one model per design, chosen by ``design``
-DesignChoice = Annotated[reduce(or_, (_choice(d) for d in DESIGN_NAMES)),
-                         Field(discriminator="design")]
-#: every option of every design
-Option = Literal[tuple(o for d in DESIGN_NAMES for o in design_class(d).option_help)]
+# Both are built at run time from the engine's catalogue; a type checker sees what they hold.
+if TYPE_CHECKING:
+    DesignChoice = BaseModel
+    Option = str
+else:
+    #: a design and its options: one model per design, chosen by ``design``
+    DesignChoice = Annotated[reduce(or_, (_choice(d) for d in DESIGN_NAMES)),
+                             Field(discriminator="design")]
+    #: every option of every design
+    Option = Literal[tuple(o for d in DESIGN_NAMES for o in design_class(d).option_help)]
 #: option pairs that exclude each other, whatever the design
 CLASHES = [pair for d in DESIGN_NAMES for pair in combinations(design_class(d).option_help, 2)
            if _problem(d, pair)]
@@ -349,12 +371,6 @@ class CompareRequest(BaseModel):
         description="design variants, name+option+... (default: every design)")
 
 
-class ErrorBody(BaseModel):
-    """Every error response: a message that names the problem."""
-
-    detail: Any
-
-
 def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: int
                  ) -> dict[str, Any]:
     """The OpenAPI document with this service's limits: page counts up to
@@ -364,8 +380,10 @@ def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: 
     for name, model in components.items():
         props = model.get("properties", {})
         for field in ("pages", "new_pages", "count"):
-            if field in props and "maximum" in props[field]:
-                props[field]["maximum"] = max_pages
+            prop = props.get(field, {})
+            for branch in (prop, *prop.get("anyOf", ())):
+                if "maximum" in branch:
+                    branch["maximum"] = max_pages
         if "ops" in props:
             limit = max_log if name == "SessionCreate" else max_ops
             ops = props["ops"]

@@ -157,7 +157,7 @@ class SessionManager:
         return {"id": token, "view_id": r.view_id, "read_only": read_only, "step": r.cursor,
                 "length": len(r.ops), "scenario": r.scenario}
 
-    async def _job(self, entry: Open, name: str, *args: Any) -> Any:
+    async def _job(self, entry: Open, name: str, *args: Any) -> bytes | None:
         """A job on the session's worker, sending the log first when it does not hold it."""
         r = entry.record
         try:
@@ -176,7 +176,7 @@ class SessionManager:
 
     async def create(self, client: str, designs: list[dict[str, Any]],
                      scenario: dict[str, Any] | None, ops: list[dict[str, Any]],
-                     at_step: int | None) -> bytes:
+                     at_step: int | None) -> bytes | None:
         """A new session over ``ops`` (all replayed once to prove they apply), at step
         ``at_step`` (default 0: step forward through the scenario with redo)."""
         s = self.settings
@@ -232,19 +232,19 @@ class SessionManager:
                     self._forget(entry.record)
         self._store(expire)
 
-    async def get(self, token: str) -> bytes:
-        async def body(entry: Open) -> bytes:
+    async def get(self, token: str) -> bytes | None:
+        async def body(entry: Open) -> bytes | None:
             return await self._job(entry, "view", self._head(entry, token),
                                    entry.record.cursor, True)
         return await self._locked(token, False, body)
 
     async def apply_op(self, sid: str, op_json: dict[str, Any],
-                       expected_step: int | None) -> bytes:
-        async def body(entry: Open) -> bytes:
+                       expected_step: int | None) -> bytes | None:
+        async def body(entry: Open) -> bytes | None:
             r = entry.record
             if expected_step is not None and expected_step != r.cursor:
-                raise Conflict({"message": f"the session is at step {r.cursor}, not "
-                                           f"{expected_step}", "step": r.cursor})
+                raise Conflict(f"the session is at step {r.cursor}, not {expected_step}",
+                               step=r.cursor)
             if r.cursor >= self.settings.max_steps:
                 raise Conflict(f"the session has {r.cursor} steps; the limit is "
                                f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)")
@@ -261,9 +261,9 @@ class SessionManager:
             return data
         return await self._locked(sid, True, body)
 
-    async def move(self, sid: str, step: int | None, delta: int) -> bytes:
+    async def move(self, sid: str, step: int | None, delta: int) -> bytes | None:
         """Undo (-1), redo (+1) or jump to ``step`` without changing the log."""
-        async def body(entry: Open) -> bytes:
+        async def body(entry: Open) -> bytes | None:
             r = entry.record
             target = r.cursor + delta if step is None else step
             if target < 0:
@@ -280,8 +280,8 @@ class SessionManager:
             return data
         return await self._locked(sid, True, body)
 
-    async def step(self, token: str, step: int) -> bytes:
-        async def body(entry: Open) -> bytes:
+    async def step(self, token: str, step: int) -> bytes | None:
+        async def body(entry: Open) -> bytes | None:
             if step > len(entry.record.ops):
                 raise NotFound(f"step {step} does not exist; the log has "
                                f"{len(entry.record.ops)} steps")
@@ -299,9 +299,9 @@ class SessionManager:
                 "design": first["design"], "options": first["options"],
                 "ops": r.ops[:r.cursor]}
 
-    async def series(self, token: str) -> bytes:
+    async def series(self, token: str) -> bytes | None:
         """Per design, the counters after every step of the whole log (for the chart)."""
-        async def body(entry: Open) -> bytes:
+        async def body(entry: Open) -> bytes | None:
             return await self._job(entry, "series")
         return await self._locked(token, False, body)
 
@@ -311,9 +311,9 @@ class SessionManager:
         if not self._store(lambda: self.store.delete(sid)):
             raise NotFound(f"no session {sid!r}")
 
-    async def walk(self, token: str, pfn: int, step: int | None) -> bytes:
+    async def walk(self, token: str, pfn: int, step: int | None) -> bytes | None:
         """What reclaiming ``pfn`` would do now, in each design, without doing it."""
-        async def body(entry: Open) -> bytes:
+        async def body(entry: Open) -> bytes | None:
             at = entry.record.cursor if step is None else step
             if at > len(entry.record.ops):
                 raise NotFound(f"step {at} does not exist")
@@ -321,7 +321,7 @@ class SessionManager:
         return await self._locked(token, False, body)
 
     async def builtin(self, name: str, designs: list[dict[str, Any]],
-                      scenario: dict[str, Any], ops: list[dict[str, Any]]) -> bytes:
+                      scenario: dict[str, Any], ops: list[dict[str, Any]]) -> bytes | None:
         """A built-in scenario as a read-only session shared by every viewer (no session
         is created for looking): its view id names the scenario and the designs."""
         if not designs:

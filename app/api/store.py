@@ -129,11 +129,12 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def create(self, record: SessionRecord) -> None:
-        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated, "
-                       "view_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (record.id, json.dumps(record.designs),
-                        None if record.scenario is None else json.dumps(record.scenario),
-                        record.cursor, record.created, record.updated, record.view_id))]
+        statements: list[tuple[str, tuple[Any, ...]]] = [(
+            "INSERT INTO sessions (id, designs, scenario, cursor, created, updated, view_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.id, json.dumps(record.designs),
+             None if record.scenario is None else json.dumps(record.scenario),
+             record.cursor, record.created, record.updated, record.view_id))]
         statements += [("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
                         (record.id, i, json.dumps(op))) for i, op in enumerate(record.ops, 1)]
         self._tx(statements)
@@ -178,7 +179,7 @@ class SqliteStore:
 
     def count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
 
     def oldest_idle(self, n: int) -> list[str]:
         with self._lock:

@@ -38,15 +38,14 @@ from ..engine import (
     op_to_json,
     parse_op,
     run_scenario,
-    state_to_json,
     step_to_json,
 )
 from ..engine.check import set_mode
 from ..engine.designs import get_design
 from ..engine.ops import Reclaim
-from ..engine.serialize import counters_json, invariants_json
+from ..engine.serialize import counters_json, start_to_json
 from .config import Settings
-from .errors import Conflict, Unprocessable
+from .errors import Conflict, ServiceError, Unprocessable, from_engine
 from .limits import response_problem, state_problem
 from .room_engine import RoomSteps, check_room
 
@@ -91,7 +90,7 @@ def variants_of(designs: list[dict[str, Any]]) -> list[Variant]:
         try:
             get_design(d["design"], options)
         except EngineError as exc:
-            raise Unprocessable(str(exc)) from None
+            raise from_engine(exc) from None
         out.append((d["design"], options))
     return out
 
@@ -187,10 +186,10 @@ class Engine:
             try:
                 result = apply(state, op)
             except EngineError as exc:
-                raise Conflict(f"step {index}: {where}{exc}") from None
+                raise from_engine(exc, f"step {index}: {where}", step=index) from None
             problem = state_problem(result.state, self.settings)
             if problem:
-                raise Conflict(f"step {index}: {where}{problem}")
+                raise Conflict(f"step {index}: {where}{problem}", step=index)
             results.append(result)
         return tuple(results)
 
@@ -229,10 +228,7 @@ class Engine:
         designs = []
         for i, variant in enumerate(live.variants):
             if results is None:
-                state = states[i]
-                view = {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [],
-                        "walks": [], "counters": counters_json(state), "result": {},
-                        "invariants": invariants_json(state), "state": state_to_json(state)}
+                view = start_to_json(states[i])
             else:
                 view = step_to_json(step, op_to_json(parse_op(op)), results[i], with_state=True)
             designs.append({**variant_json(variant), **view})
@@ -357,23 +353,22 @@ class Engine:
                                         all_states=all_states, guard=self._limit,
                                         on_step=on_step if all_states else None))
             except StepFailed as exc:
-                raise Conflict({"message": str(exc), "design": name, "step": exc.index}
-                               ) from None
+                raise from_engine(exc, design=name, step=exc.index) from None
             except EngineError as exc:
-                raise Unprocessable(str(exc)) from None
+                raise from_engine(exc) from None
         return encode({"runs": out}, self.settings)
 
     def _limit(self, index: int, state: State) -> None:
         """The run stops at the first step beyond a state limit (409 with the step)."""
         problem = state_problem(state, self.settings)
         if problem:
-            raise Conflict({"message": f"step {index}: {problem}", "step": index})
+            raise Conflict(f"step {index}: {problem}", step=index)
 
     def compare(self, scenario: dict[str, Any], designs: list[str] | None) -> bytes:
         try:
             doc = compare_scenario(scenario, designs, guard=self._limit)
         except EngineError as exc:
-            raise Unprocessable(str(exc)) from None
+            raise from_engine(exc) from None
         return encode(doc, self.settings)
 
 
@@ -381,7 +376,7 @@ def serve(conn: Connection, settings: Settings, background: bool) -> None:
     """A worker process: run jobs from ``conn`` one at a time until it closes.
 
     A job is (method name, session id or None, args); the reply is ("ok", bytes or None),
-    ("error", (status, detail)), ("need_log", None), ("stopped", reason) or
+    ("error", (status, detail, extra)), ("need_log", None), ("stopped", reason) or
     ("crash", message).
     """
     global _busy
@@ -410,8 +405,8 @@ def serve(conn: Connection, settings: Settings, background: bool) -> None:
             reply = ("stopped", exc.reason)
         except NeedLog:
             reply = ("need_log", None)
-        except (Conflict, Unprocessable) as exc:
-            reply = ("error", (exc.status, exc.detail))
+        except ServiceError as exc:
+            reply = ("error", (exc.status, exc.detail, exc.extra))
         except Exception as exc:
             log.exception("engine job %s failed", name)
             engine.forget(sid)

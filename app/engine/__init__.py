@@ -20,7 +20,13 @@ from .events import Event, StepResult, Walk
 from .ops import Op, apply, describe_op, new_state, op_to_json, parse_op
 from .run import StepFailed, iterate, run_scenario
 from .scenario import Scenario, parse_scenario, scenario_to_json
-from .serialize import counters_json, invariants_json, state_to_json, step_to_json
+from .serialize import (
+    counters_json,
+    invariants_json,
+    start_to_json,
+    state_to_json,
+    step_to_json,
+)
 from .state import PAGE_SIZE, State
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "parse_scenario",
     "run_scenario",
     "scenario_to_json",
+    "start_to_json",
     "state_to_json",
     "step_to_json",
 ]

@@ -169,9 +169,9 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
                 slots.add(slot)
     for slot in list(slots):
         for st in (old, new):
-            pfn = st.swap_cache.get(slot)
-            if pfn is not None:
-                frames.add(pfn)
+            cached = st.swap_cache.get(slot)
+            if cached is not None:
+                frames.add(cached)
     return index, scope
 
 
@@ -335,12 +335,12 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
 def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
             ptes: list[tuple[int, int, int]]) -> None:
     """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
-    mapped = _in(index.page_mappers, scope and scope.frames)
+    mapped = _in(index.page_mappers, None if scope is None else scope.frames)
     for pfn, mappers in mapped.items():
         if pfn not in st.page_mapcount:
             where = ", ".join(f"pid {p} {v << PAGE_SHIFT:#x}" for p, v, _ in mappers)
             out.append(Violation("G4", f"frame {pfn} is freed but still mapped ({where})."))
-    for pfn, mc in _in(st.page_mapcount, scope and scope.frames).items():
+    for pfn, mc in _in(st.page_mapcount, None if scope is None else scope.frames).items():
         n = len(index.page_mappers.get(pfn, ()))
         if mc != n:
             out.append(Violation("G3", f"frame {pfn} has mapcount {mc} but {n} present "
@@ -374,21 +374,21 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
 
 def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G5 (swap cache bijection), G6 (swap counts)."""
-    slots = scope and scope.slots
+    slots = None if scope is None else scope.slots
     for slot, pfn in _in(st.swap_cache, slots).items():
         if pfn not in st.page_mapcount or not st.page_flags[pfn] & PG_SWAPCACHE or \
                 st.page_private.get(pfn) != slot:
             out.append(Violation("G5", f"slot {slot} caches frame {pfn}, which does not point "
                                        "back at it."))
-    for pfn, flags in _in(st.page_flags, scope and scope.frames).items():
+    for pfn, flags in _in(st.page_flags, None if scope is None else scope.frames).items():
         if flags & PG_SWAPCACHE:
-            slot = st.page_private.get(pfn)
-            if slot is None or st.swap_cache.get(slot) != pfn:
-                out.append(Violation("G5", f"frame {pfn} is PG_swapcache for slot {slot}, which "
-                                           "does not cache it."))
-            if slot not in st.swap_ptes:
-                out.append(Violation("G5", f"frame {pfn} is in the swap cache of slot {slot}, "
-                                           "which is not allocated."))
+            private = st.page_private.get(pfn)
+            if private is None or st.swap_cache.get(private) != pfn:
+                out.append(Violation("G5", f"frame {pfn} is PG_swapcache for slot {private}, "
+                                           "which does not cache it."))
+            if private not in st.swap_ptes:
+                out.append(Violation("G5", f"frame {pfn} is in the swap cache of slot "
+                                           f"{private}, which is not allocated."))
     for slot in _in(index.slot_holders, slots):
         if slot not in st.swap_ptes:
             out.append(Violation("G6", f"swap PTEs hold slot {slot}, which is free."))
@@ -404,7 +404,7 @@ def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
     """G9 (rmap completeness) and G11 (offsets), through the design's own walk."""
     design = get_design(st.design, st.options)
     grown = scope.grown if scope is not None else {}
-    for pfn, mappers in _in(index.page_mappers, scope and scope.frames).items():
+    for pfn, mappers in _in(index.page_mappers, None if scope is None else scope.frames).items():
         if pfn not in st.page_mapcount:
             continue
         if pfn in grown:  # the old mappers keep their verdicts

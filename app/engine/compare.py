@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .designs import available_designs, check_design, design_class
+from .ops import new_state
 from .run import Guard, StepFailed, StepHook, run_scenario
 from .scenario import Scenario, parse_scenario
+from .serialize import counters_json
 
 
 def _options_for(design: str, options: Iterable[str]) -> list[str]:
@@ -32,7 +34,8 @@ def _summary(design: str, options: list[str], doc: dict[str, Any] | None,
         return out
     assert doc is not None
     steps = doc["steps"]
-    counters = steps[-1]["counters"] if steps else {}
+    # with no step, the empty machine's (its sizes are not all zero)
+    counters = steps[-1]["counters"] if steps else counters_json(new_state(design, tuple(options)))
     out.update({
         "walks": [{"step": s["index"], "pfn": w["pfn"], "visited": len(w["visited"]),
                    "candidates": w["candidates"], "unmapped": w["unmapped"],

@@ -123,19 +123,20 @@ class Reclaim:
 
 Op = Spawn | Mmap | Read | Write | Fork | Exit | Munmap | Mprotect | Mremap | Merge | Reclaim
 
-OPS: dict[str, type] = {
+OPS: dict[str, type[Op]] = {
     "spawn": Spawn, "mmap": Mmap, "read": Read, "write": Write, "fork": Fork, "exit": Exit,
     "munmap": Munmap, "mprotect": Mprotect, "mremap": Mremap, "merge": Merge,
     "reclaim": Reclaim,
 }
 OP_NAMES = {cls: name for name, cls in OPS.items()}
 
-# field -> (kind, aligned)
+# field -> kind of value
 _FIELD_KINDS = {
     "pid": "id", "child": "id", "pfn": "id", "pages": "count", "new_pages": "count",
     "count": "count", "value": "value", "prot": "prot", "addr": "addr", "new_addr": "addr",
 }
-_ALIGNED = {Mmap: ("addr",), Munmap: ("addr",), Mprotect: ("addr",), Mremap: ("addr", "new_addr")}
+#: the address fields each op takes page-aligned
+ALIGNED = {Mmap: ("addr",), Munmap: ("addr",), Mprotect: ("addr",), Mremap: ("addr", "new_addr")}
 
 
 def parse_address(value: Any, name: str = "addr") -> int:
@@ -199,7 +200,7 @@ def parse_op(data: Any) -> Op:
             continue
         else:
             raise ScenarioError(f"{name}: missing field {fname!r}")
-    for fname in _ALIGNED.get(cls, ()):
+    for fname in ALIGNED.get(cls, ()):
         if values.get(fname) is not None and values[fname] % PAGE_SIZE:
             raise ScenarioError(f"{name}: {fname} {values[fname]:#x} is not page-aligned "
                                 f"(a multiple of {PAGE_SIZE:#x})")
@@ -209,13 +210,24 @@ def parse_op(data: Any) -> Op:
     return op
 
 
+#: a reclaim names its frame one way: by ``pfn``, by ``pid`` with ``addr``, or ``count``
+RECLAIM_FORMS = (("pfn",), ("pid", "addr"), ("count",))
+
+
+def reclaim_problem(given: Mapping[str, object]) -> str | None:
+    """Why the fields ``given`` (None: absent) are not one reclaim form, or None."""
+    forms = [form for form in RECLAIM_FORMS if any(given.get(f) is not None for f in form)]
+    if len(forms) != 1:
+        return "give exactly one of pfn, pid with addr, or count"
+    if any(given.get(f) is None for f in forms[0]):
+        return "pid and addr go together"
+    return None
+
+
 def _check_reclaim(op: Reclaim) -> None:
-    forms = [op.pfn is not None, op.pid is not None or op.addr is not None,
-             op.count is not None]
-    if sum(forms) != 1:
-        raise ScenarioError("reclaim: give exactly one of pfn, pid with addr, or count")
-    if (op.pid is None) != (op.addr is None):
-        raise ScenarioError("reclaim: pid and addr go together")
+    problem = reclaim_problem({f.name: getattr(op, f.name) for f in fields(op)})
+    if problem:
+        raise ScenarioError(f"reclaim: {problem}")
 
 
 def op_to_json(op: Op) -> dict[str, Any]:

@@ -188,3 +188,11 @@ def step_to_json(index: int, op: dict[str, Any], result: StepResult, *,
     if with_state:
         doc["state"] = state_to_json(result.state)
     return doc
+
+
+def start_to_json(state: State) -> dict[str, Any]:
+    """Step 0 (the machine before the first op) as a step document with its state: no op,
+    no events, nothing returned."""
+    return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [], "walks": [],
+            "counters": counters_json(state), "result": {}, "invariants": invariants_json(state),
+            "state": state_to_json(state)}

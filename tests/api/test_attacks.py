@@ -89,7 +89,7 @@ def test_non_finite_numbers_and_lone_surrogates_are_422(server, bad):
         for route, body in bodies.items():
             r = c.post(route, content=body % bad, headers={"content-type": "application/json"})
             assert r.status_code == 422, (route, r.status_code, r.text)
-            assert r.json()["detail"][0]["loc"][0] == "body"
+            assert r.json()["errors"][0]["loc"][0] == "body"
 
 
 def test_the_zero_page_session_stays_small_and_fast(server):

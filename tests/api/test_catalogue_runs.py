@@ -66,11 +66,13 @@ def test_runs_give_the_cli_document(client):
 def test_runs_errors(client):
     bad = {"name": "bad", "ops": [{"op": "spawn", "pid": 1}, {"op": "exit", "pid": 2}]}
     r = client.post("/api/runs", json={"scenario": bad})
-    assert r.status_code == 409 and r.json()["detail"]["step"] == 2
+    assert r.status_code == 409
+    assert r.json() == {"detail": "step 2 (exit pid=2): unknown pid 2", "design": "anon_vma_rfc2",
+                        "step": 2}
     r = client.post("/api/runs", json={"scenario": TINY, "options": ["turbo"]})
     assert r.status_code == 422
     r = client.post("/api/runs", json={"scenario": {**TINY, "extra": 1}})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "scenario",
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "scenario",
                                                                       "extra"]
 
 
@@ -86,7 +88,7 @@ def test_compare_document(client):
 def test_run_op_limit(small_client):
     ops = [{"op": "spawn", "pid": 1}] + [{"op": "read", "pid": 1, "addr": 0}] * 12
     r = small_client.post("/api/runs", json={"scenario": {"ops": ops}})
-    assert r.status_code == 422 and "limit is 12" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422 and "limit is 12" in r.json()["errors"][0]["msg"]
 
 
 def test_openapi_declares_every_error_status(client):

@@ -421,3 +421,15 @@ def test_a_room_obeys_the_state_limits():
              "questions": []}
     r = client.post("/api/rooms", json={"scenario": three})
     assert r.status_code == 422 and "RMAPLAB_MAX_PROCESSES" in r.json()["detail"]
+
+
+def test_a_choice_the_schema_takes_has_a_character_the_engine_keeps():
+    """The schema's pattern for a choice is Python's whitespace, not JSON Schema's ``\\s``
+    (which lacks U+001C-U+001F and U+0085): a choice of those alone is refused by both."""
+    import re
+
+    from app.api.rooms import VISIBLE
+
+    for code in range(0x3001):
+        char = chr(code)
+        assert (re.search(VISIBLE, char) is None) == char.isspace(), hex(code)

@@ -140,7 +140,7 @@ class AnonVmaListDesign(Design):
         vmas = state.vmas
         missed = []
         for m in mappers:
-            vma = vmas.get(m[2]) if m[2] in listed else None  # type: ignore[arg-type]
+            vma = vmas.get(m[2]) if m[2] in listed else None
             if vma is None or vma.pid != m[0] or \
                     (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1] or \
                     not vma.vm_start >> PAGE_SHIFT <= m[1] < vma.vm_end >> PAGE_SHIFT:

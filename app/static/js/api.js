@@ -1,23 +1,13 @@
 // The only module that talks to the server.
 
+// Every error body is {detail: "a sentence", errors?: [{loc, msg, type, input}], step?,
+// design?} (docs/api.md#errors): the sentence is the message.
 export class ApiError extends Error {
-  constructor(status, detail) {
-    super(ApiError.describe(detail));
+  constructor(status, detail, body = {}) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
     this.status = status;
-    this.detail = detail;
-  }
-
-  // A sentence from FastAPI's error shapes: a string, {message}, or a list of {loc, msg}.
-  static describe(detail) {
-    if (typeof detail === "string") return detail;
-    if (Array.isArray(detail)) {
-      return detail.map((d) => {
-        const where = (d.loc || []).filter((p) => p !== "body").join(" › ");
-        return `${where ? where + ": " : ""}${String(d.msg || "").replace(/^Value error, /, "")}`;
-      }).join("; ");
-    }
-    if (detail && typeof detail === "object" && detail.message) return detail.message;
-    return JSON.stringify(detail);
+    this.errors = body.errors || [];
+    this.step = body.step;
   }
 }
 
@@ -34,7 +24,7 @@ async function request(method, path, body) {
     // 429 (too many new sessions) and 503 (busy, over a budget, or the store failed) say
     // when to come back; the message names the reason
     const wait = response.headers.get("retry-after");
-    const error = new ApiError(response.status, data.detail);
+    const error = new ApiError(response.status, data.detail, data);
     error.retryAfter = wait;
     if ((response.status === 429 || response.status === 503) && wait) {
       error.message += ` (try again in ${wait} s)`;

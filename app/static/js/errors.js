@@ -63,7 +63,7 @@ function schemaWords(d) {
 // message (with the setting that limits it) follows.
 function serviceWords(err) {
   const wait = err.retryAfter ? `in ${err.retryAfter} s` : "in a moment";
-  const said = typeof err.detail === "string" ? err.detail : ApiError.describe(err.detail);
+  const said = err.message.replace(/ \(try again in \d+ s\)$/, "");
   let text;
   if (err.status === 429) {
     text = "Too many new sessions were started from your address just now, so the server did "
@@ -86,16 +86,14 @@ function serviceWords(err) {
 export function plainError(err) {
   if (!(err instanceof ApiError)) return { text: `Something went wrong: ${err.message}`, kind: "input" };
   if (err.status === 429 || err.status === 503) return serviceWords(err);
-  const detail = err.detail;
-  if (Array.isArray(detail)) {
-    const parts = detail.map(schemaWords);
+  if (err.errors.length) {
+    const parts = err.errors.map(schemaWords);
     return { ...parts[0], text: parts.map((p) => p.text).join("; "), ...classify(parts[0].text, "input") };
   }
-  const message = typeof detail === "object" && detail ? detail.message ?? err.message : err.message;
+  const message = err.message;
   const stepMatch = /^step (\d+)(?: \([^)]*\))?: /.exec(message);
   const text = message.replace(/^step \d+(?: \([^)]*\))?: /, "");
-  const step = typeof detail === "object" && detail?.step ? detail.step - 1
-    : stepMatch ? Number(stepMatch[1]) - 1 : undefined;
+  const step = err.step ? err.step - 1 : stepMatch ? Number(stepMatch[1]) - 1 : undefined;
   return { text, step, ...classify(text, err.status === 409 ? "refused" : "input") };
 }
 

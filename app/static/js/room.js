@@ -35,7 +35,7 @@ async function call(method, path, body) {
   }
   const response = await fetch(`/api/rooms/${code}${path}`, init);
   const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) throw new ApiError(response.status, data.detail);
+  if (!response.ok) throw new ApiError(response.status, data.detail, data);
   return data;
 }
 

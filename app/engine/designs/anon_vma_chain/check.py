@@ -3,7 +3,7 @@ anon_vmas and their trees, and the pages and swap slots they lead to."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ...events import plural
 from ...mapindex import MapIndex, Mapper
@@ -232,7 +232,7 @@ def _check_pages(state: State, index: MapIndex, anon_exclusive: bool, out: list[
     _check_swap_families(state, index, out)
 
 
-def _check_page(state: State, pfn: int, mappers: list[Mapper], known: dict[int, set[int]],
+def _check_page(state: State, pfn: int, mappers: Sequence[Mapper], known: dict[int, set[int]],
                 out: list[Violation]) -> None:
     """D5.1, D5.7 and D5.9 for one mapped frame; ``known`` caches the anon_vmas of each
     vma's chain across frames."""
