@@ -37,7 +37,8 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 class Server:
-    """``uvicorn app.main:app`` on a loopback port, over a given database file."""
+    """``uvicorn --factory app.main:create_app`` on a loopback port, over a given database
+    file."""
 
     def __init__(self, db: Path, **env: str) -> None:
         self.db = db
@@ -52,8 +53,8 @@ class Server:
     def start(self) -> Server:
         env = {**os.environ, "RMAPLAB_DB": str(self.db), **self.env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_healthy(self.url, self.proc)
         return self

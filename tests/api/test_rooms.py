@@ -367,10 +367,10 @@ def test_an_expired_room_ends_its_streams(client, room, monkeypatch):
     service = client.app.state.rooms
 
     async def follow() -> list[bytes]:
-        stream = service.events(service.channel(service.room(code)), -1)
+        stream = service.events(await service.channel(await service.room(code)), -1)
         got = [await anext(stream), await anext(stream)]
         monkeypatch.setattr(rooms_module.time, "time", lambda: 1e12)
-        service.expire()
+        await service.expire()
         got += [chunk async for chunk in stream]
         return got
 
