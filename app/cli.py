@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes on the port (default 1), each with its own "
+                            "engine workers; more than one needs the shared store "
+                            "(RMAPLAB_STORE=redis://HOST:PORT/DB, docs/deploy.md)")
     serve.set_defaults(func=_serve)
     scen = sub.add_parser("scenarios", help="list the built-in scenarios")
     scen.add_argument("--json", action="store_true",
@@ -95,9 +99,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """uvicorn with the app factory; ``--workers N`` starts N processes on one port."""
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port)
+    from .api.config import Settings
+
+    settings = Settings.from_env()  # a bad variable stops here, once, in one line
+    if args.workers < 1:
+        print("rmaplab: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not settings.store:
+        print(f"rmaplab: --workers {args.workers} needs the shared store: set "
+              "RMAPLAB_STORE=redis://HOST:PORT/DB (the SQLite store, RMAPLAB_DB, serves one "
+              "process; docs/deploy.md)", file=sys.stderr)
+        return 2
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers)
     return 0
 
 
