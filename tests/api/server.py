@@ -32,8 +32,8 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
         if proc.poll() is not None:
-            assert proc.stderr is not None
-            raise RuntimeError(f"the server exited: {proc.stderr.read().decode()}")
+            err = proc.stderr.read().decode() if proc.stderr is not None else ""
+            raise RuntimeError(f"the server exited: {err}")
     raise RuntimeError("the server did not become healthy in 30 s")
 
 
@@ -41,9 +41,11 @@ class Server:
     """``uvicorn --factory app.main:create_app`` on a loopback port, over a given database
     file."""
 
-    def __init__(self, db: Path, **env: str) -> None:
+    def __init__(self, db: Path, workers: int = 0, **env: str) -> None:
         self.db = db
         self.port = free_port()
+        #: 0: uvicorn itself; N: ``rmaplab serve --workers N``
+        self.workers = workers
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -53,10 +55,16 @@ class Server:
 
     def start(self) -> Server:
         env = {**os.environ, "RMAPLAB_DB": str(self.db), **self.env}
+        command = ([sys.executable, "-m", "app.cli", "serve", "--workers", str(self.workers)]
+                   if self.workers else
+                   [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                    "--log-level", "warning"])
+        # `rmaplab serve` logs every request: to a file, which never fills up like a pipe
+        err = (self.db.with_suffix(f".{self.port}.log").open("wb") if self.workers else
+               subprocess.PIPE)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [*command, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
         wait_healthy(self.url, self.proc)
         return self
 
