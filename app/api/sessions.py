@@ -7,8 +7,10 @@ drops the redo tail, like an editor. Every change is written to the store before
 response leaves; requests on one session never interleave: in one process they take the
 session's lock, and every write is a compare-and-set on the session's revision (store.py),
 so a write that another process beat is done again from the session as it is now. With a
-shared store (Redis), every request first reads the session's head: a log another process
-changed is read again, and the worker's states are keyed by the log's tag.
+shared store (Redis), a read first reads the session's head (a log another process changed
+is read again); a write goes ahead on what the process holds, and its compare-and-set, or
+a refusal, brings the session up to date first. The worker's states are keyed by the
+log's tag.
 
 A session has two tokens: its ``id``, which may step and delete it, and a ``view_id``,
 which may only look (a shared link). Creation is rate-limited per client address; any
@@ -63,6 +65,9 @@ class Open:
     #: when a request other than its creation last used it
     used: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: during a request (under ``lock``): the record is as the store has it now (read or
+    #: written by this request, or the store is this process's alone)
+    current: bool = True
 
     @property
     def version(self) -> str:
@@ -159,16 +164,22 @@ class SessionManager:
             r.cursor, r.rev, r.updated = head.cursor, head.rev, max(r.updated, head.updated)
 
     async def _check(self, entry: Open, token: str, write: bool, fresh: bool) -> None:
-        """The session is current, alive and ``token`` may do this; counted as activity."""
+        """The session is alive and ``token`` may do this; counted as activity. A read
+        brings a shared store's session up to date first; a write need not (optimistic:
+        its compare-and-set finds out, and so does any refusal before it is answered)."""
         if token in self._builtin:
             if write:
                 raise Forbidden("this is a built-in scenario's read-only view: open a session "
                                 "of it to change it")
             return
-        if self.store.shared and not fresh:
-            await self._refresh(entry, token)
+        entry.current = fresh or not self.store.shared
+        if not (entry.current or write):
+            await self._bring_up_to_date(entry, token)
         record = entry.record
         now = time.time()
+        if record.updated < now - self.settings.session_ttl and not entry.current:
+            await self._bring_up_to_date(entry, token)  # another process may have used it
+            record = entry.record
         if record.updated < now - self.settings.session_ttl:
             self._forget(record)
             await self._store(self.store.delete, record.id)
@@ -220,12 +231,23 @@ class SessionManager:
             await self._check(entry, token, write, fresh)
             return await body(entry)
 
+    async def _bring_up_to_date(self, entry: Open, token: str) -> None:
+        await self._refresh(entry, token)
+        entry.current = True
+
     async def _changed(self, entry: Open, token: str, tries: int) -> None:
         """Another process changed the session first: read it again (or give up)."""
         if tries == RETRIES - 1:
             raise Unavailable("the session kept changing under this request (other requests "
                               "on it, from other processes); try again", {"Retry-After": "1"})
-        await self._refresh(entry, token)
+        await self._bring_up_to_date(entry, token)
+
+    async def _refuse(self, entry: Open, token: str, refusal: Conflict) -> None:
+        """Raise ``refusal`` if the record is current, else bring it up to date (the
+        caller looks again)."""
+        if entry.current:
+            raise refusal
+        await self._bring_up_to_date(entry, token)
 
     # ----- operations ----------------------------------------------------------------------
 
@@ -301,11 +323,15 @@ class SessionManager:
             for tries in range(RETRIES):
                 r = entry.record
                 if expected_step is not None and expected_step != r.cursor:
-                    raise Conflict({"message": f"the session is at step {r.cursor}, not "
-                                               f"{expected_step}", "step": r.cursor})
+                    await self._refuse(entry, sid, Conflict(
+                        {"message": f"the session is at step {r.cursor}, not "
+                                    f"{expected_step}", "step": r.cursor}))
+                    continue
                 if r.cursor >= self.settings.max_steps:
-                    raise Conflict(f"the session has {r.cursor} steps; the limit is "
-                                   f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)")
+                    await self._refuse(entry, sid, Conflict(
+                        f"the session has {r.cursor} steps; the limit is "
+                        f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)"))
+                    continue
                 rev = new_token()
                 head = {**self._head(entry, sid), "step": r.cursor + 1,
                         "length": r.cursor + 1}
@@ -330,12 +356,15 @@ class SessionManager:
                 r = entry.record
                 target = r.cursor + delta if step is None else step
                 if target < 0:
-                    raise Conflict("nothing to undo: the session is at step 0")
+                    await self._refuse(entry, sid, Conflict(
+                        "nothing to undo: the session is at step 0"))
+                    continue
                 if target > len(r.ops):
-                    raise Conflict(f"nothing to redo: the session is at its last step "
-                                   f"{r.cursor}" if step is None else
-                                   f"step {step} does not exist; the log has {len(r.ops)} "
-                                   "steps")
+                    await self._refuse(entry, sid, Conflict(
+                        f"nothing to redo: the session is at its last step {r.cursor}"
+                        if step is None else
+                        f"step {step} does not exist; the log has {len(r.ops)} steps"))
+                    continue
                 data = await self._job(entry, "view",
                                        {**self._head(entry, sid), "step": target}, target,
                                        False)

@@ -69,6 +69,16 @@ def test_a_stale_expected_step_on_a_after_b_moved_is_409(cluster):
                    timeout=30)
     assert r.status_code == 409 and r.json()["detail"]["step"] == 3, r.text
     assert httpx.get(f"{a.url}/api/sessions/{sid}", timeout=30).json()["length"] == 3
+    # and the other way round: A last saw step 3, B moved to 4, a client that knows it
+    # (expected_step 4) is served by A; an undo on A starts from step 5
+    assert httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(3)},
+                      timeout=30).json()["step"] == 4
+    r = httpx.post(f"{a.url}/api/sessions/{sid}/ops", json={"op": write(4), "expected_step": 4},
+                   timeout=30)
+    assert r.status_code == 200 and r.json()["step"] == 5, r.text
+    assert httpx.post(f"{b.url}/api/sessions/{sid}/undo", timeout=30).json()["step"] == 4
+    assert httpx.post(f"{a.url}/api/sessions/{sid}/redo", timeout=30).json()["step"] == 5
+    assert httpx.post(f"{a.url}/api/sessions/{sid}/redo", timeout=30).status_code == 409
 
 
 def test_50_concurrent_ops_through_both_processes_are_each_applied_once(cluster):
