@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import signal
+import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,8 +117,65 @@ def _serve(args: argparse.Namespace) -> int:
               "RMAPLAB_STORE=redis://HOST:PORT/DB (the SQLite store, RMAPLAB_DB, serves one "
               "process; docs/deploy.md)", file=sys.stderr)
         return 2
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers)
+    if args.workers == 1:
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
+        return 0
+    return _serve_many(args.host, args.port, args.workers)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket on host:port that other processes may bind too (SO_REUSEPORT): the kernel
+    spreads new connections evenly over them."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _serve_one(sock: socket.socket) -> None:
+    """One server process of ``serve --workers N``, on its own socket."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config("app.main:create_app", factory=True)).run(sockets=[sock])
+
+
+def _serve_many(host: str, port: int, n: int) -> int:
+    """N server processes, each with its own socket on the port (SO_REUSEPORT); one that
+    dies is replaced; SIGTERM or SIGINT stops them all (each finishes its requests)."""
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        sockets = [_listen(host, port) for _ in range(n)]
+    except OSError as exc:
+        print(f"rmaplab: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    procs = [ctx.Process(target=_serve_one, args=(sock,), name="rmaplab-server")
+             for sock in sockets]
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for proc in procs:
+        proc.start()
+    while not stopping:
+        for i, proc in enumerate(procs):
+            if not proc.is_alive() and not stopping:
+                print(f"rmaplab: server process {proc.pid} exited ({proc.exitcode}); "
+                      "starting another", file=sys.stderr)
+                procs[i] = ctx.Process(target=_serve_one, args=(sockets[i],),
+                                       name="rmaplab-server")
+                procs[i].start()
+        time.sleep(0.5)
+    for proc in procs:
+        proc.join(30)
     return 0
 
 

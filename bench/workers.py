@@ -1,16 +1,18 @@
 """Op throughput of ``rmaplab serve --workers 2`` against ``--workers 1``, over one Redis.
 
-Usage: python bench/workers.py [--seconds 15] [--clients 32] [--sessions 32]
+Usage: python bench/workers.py [--seconds 30] [--rounds 3] [--clients 32]
 
 Starts a redis-server (AOF, appendfsync always, in a temporary folder), then, in the same
-run and over that same Redis, ``rmaplab serve --workers 1`` and ``--workers 2`` in turn
-(default engine workers: one per core per server process). Each is driven by ``--clients``
-keep-alive connections from one asyncio process (a minimal HTTP/1.1 client, so that the
-load generator takes little of the machine), each applying ops (a write, a read, a
-reclaim of one page) to its own session one after the other, for ``--seconds`` after a
-3 s warm-up. An op is one ``POST /api/sessions/{id}/ops`` answered 200; a session that
-reaches RMAPLAB_MAX_STEPS is replaced by a new one. Prints ops/s and p50/p99 of each,
-and as its last line ``2-worker/1-worker op throughput: <ratio>``.
+run and over that same Redis, ``rmaplab serve --workers 1`` and ``rmaplab serve --workers
+2`` side by side (default engine workers: one per core per server process), and drives
+them in turn, ``--rounds`` times each (1, 2, 2, 1, 1, 2, ...: a machine shared with other
+jobs drifts, and the drift falls on both), ``--seconds`` in all for each, every turn after
+a 1 s warm-up. The driver is ``--clients`` keep-alive connections from one asyncio process
+(a minimal HTTP/1.1 client, so that the load generator takes little of the machine), each
+applying ops (a write or a read of a page) to its own session one after the other. An op
+is one ``POST /api/sessions/{id}/ops`` answered 200; a session that reaches
+RMAPLAB_MAX_STEPS is replaced. Prints ops/s and p50/p99 of each, and as its last line
+``2-worker/1-worker op throughput: <ratio>``.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class Connection:
 
 
 async def drive(port: int, clients: int, seconds: float) -> tuple[int, list[float]]:
-    """Ops answered 200 in ``seconds`` (after a 3 s warm-up), and their latencies."""
-    warm_until = time.monotonic() + 3
+    """Ops answered 200 in ``seconds`` (after a 1 s warm-up), and their latencies."""
+    warm_until = time.monotonic() + 1
     end = warm_until + seconds
     done = 0
     latencies: list[float] = []
@@ -100,36 +102,41 @@ async def drive(port: int, clients: int, seconds: float) -> tuple[int, list[floa
     return done, latencies
 
 
-def measure(redis: RedisServer, folder: Path, workers: int, clients: int,
-            seconds: float) -> float:
-    server = Server(folder / f"w{workers}.sqlite3", workers=workers,
-                    RMAPLAB_STORE=redis.url, RMAPLAB_CREATE_BURST="100000").start()
-    try:
-        done, latencies = asyncio.run(drive(server.port, clients, seconds))
-    finally:
-        server.stop()
-    q = statistics.quantiles(latencies, n=100)
-    rate = done / seconds
-    print(f"--workers {workers}: {rate:.0f} ops/s ({done} ops in {seconds:.0f} s, "
-          f"{clients} connections), p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms",
-          flush=True)
-    return rate
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args()
+    turn = args.seconds / args.rounds
+    done = {1: 0, 2: 0}
+    latencies: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         redis = RedisServer(folder).start()
+        servers = {}
         try:
-            one = measure(redis, folder, 1, args.clients, args.seconds)
-            two = measure(redis, folder, 2, args.clients, args.seconds)
+            for n in (1, 2):
+                servers[n] = Server(folder / f"w{n}.sqlite3", workers=n,
+                                    RMAPLAB_STORE=redis.url,
+                                    RMAPLAB_CREATE_BURST="100000").start()
+            for r in range(args.rounds):
+                for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+                    ops, lat = asyncio.run(drive(servers[n].port, args.clients, turn))
+                    done[n] += ops
+                    latencies[n] += lat
         finally:
+            for server in servers.values():
+                server.stop()
             redis.stop()
-    print(f"2-worker/1-worker op throughput: {two / one:.2f}")
+    rate = {}
+    for n in (1, 2):
+        q = statistics.quantiles(latencies[n], n=100)
+        rate[n] = done[n] / args.seconds
+        print(f"--workers {n}: {rate[n]:.0f} ops/s ({done[n]} ops in {args.seconds:.0f} s, "
+              f"{args.clients} connections), p50 {q[49] * 1000:.1f} ms, "
+              f"p99 {q[98] * 1000:.1f} ms", flush=True)
+    print(f"2-worker/1-worker op throughput: {rate[2] / rate[1]:.2f}")
 
 
 if __name__ == "__main__":
