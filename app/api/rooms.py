@@ -3,8 +3,8 @@
 The instructor holds the room's key (``X-Room-Key``) and moves the step, the designs and
 the question put to the room; every follower's event stream (server-sent events) gets
 each change at once. Participants join anonymously and answer; the tally is the
-instructor's until a question is revealed. Rooms live in the store (room_store.py; every
-call in a thread, off the event loop); each process hands a room's events to its own
+instructor's until a question is revealed. Rooms live in the store (room_store.py; Redis's
+calls in a thread, off the event loop); each process hands a room's events to its own
 streams (``Channel``). With the shared store (Redis), a change is published through the
 store's pub/sub (``RedisFanout``) and reaches the streams of every process, and the
 instructor's changes take the room's lock in the store as well as in the process.
@@ -36,6 +36,7 @@ from ..engine.ops import MAX_ID
 from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
 from .config import Settings
+from .errors import Unavailable
 from .lessons import router as lessons_router
 from .redis_store import RedisFanout, RedisRoomStore
 from .room_engine import StepViews, check_room, engine_call, variants_of
@@ -144,8 +145,9 @@ class Rooms:
         self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        """A store call, in a thread; a fault is a 503 naming the store."""
-        return await store_call(self.store.name, fn, *args, what="room store")
+        """A store call (a shared store's in a thread); a fault is a 503 naming it."""
+        return await store_call(self.store.name, fn, *args, remote=self.store.shared,
+                                what="room store")
 
     # ----- lookup -------------------------------------------------------------------------
 
@@ -188,8 +190,8 @@ class Rooms:
                 yield await self.room(code)
             finally:
                 try:
-                    await asyncio.to_thread(release)
-                except STORE_FAULTS as exc:  # it expires by itself
+                    await self._io(release)
+                except Unavailable as exc:  # it expires by itself
                     log.warning("room %s: its lock was not released: %s", room.code, exc)
 
     # ----- documents ----------------------------------------------------------------------

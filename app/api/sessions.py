@@ -94,12 +94,14 @@ class RateLimit:
         return 0.0
 
 
-async def store_call(name: str, fn: Callable[..., T], *args: Any,
+async def store_call(name: str, fn: Callable[..., T], *args: Any, remote: bool,
                      what: str = "session store") -> T:
-    """A store operation, in a thread (never on the event loop); a storage fault is a 503
-    that names the store (``name``) and the cause."""
+    """A store operation; a storage fault is a 503 that names the store (``name``) and the
+    cause. A ``remote`` store's calls (Redis: the network, up to its timeout) run in a
+    thread, never on the event loop; the embedded SQLite file's (a local commit, no fsync
+    in WAL mode) run in place, as they always have."""
     try:
-        return await asyncio.to_thread(fn, *args)
+        return await asyncio.to_thread(fn, *args) if remote else fn(*args)
     except STORE_FAULTS as exc:
         raise Unavailable(f"the {what} ({name}) failed: {exc}", {"Retry-After": "5"}) from None
 
@@ -120,7 +122,7 @@ class SessionManager:
         self._builtin: OrderedDict[str, Open] = OrderedDict()
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
-        return await store_call(self.store.name, fn, *args)
+        return await store_call(self.store.name, fn, *args, remote=self.store.shared)
 
     # ----- finding a session ---------------------------------------------------------------
 
