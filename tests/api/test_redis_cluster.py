@@ -135,6 +135,22 @@ def test_redis_gone_is_503_naming_it_and_its_return_needs_no_restart(cluster):
     for i in range(5):
         assert httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(i)},
                           timeout=30).status_code == 200
+    room = httpx.post(a.url + "/api/rooms", json={"scenario": "aim7-shape"}, timeout=30).json()
+    steps: list[int] = []
+
+    def follow():  # a follower of B that stays connected while Redis is away
+        with httpx.stream("GET", f"{b.url}/api/rooms/{room['code']}/events",
+                          timeout=60) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    steps.append(json.loads(line[6:])["step"])
+                    if steps[-1] == 7:
+                        return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    while not steps:
+        time.sleep(0.05)
     redis.kill()  # kill -9: appendfsync always kept every acknowledged write
     try:
         r = httpx.post(f"{a.url}/api/sessions/{sid}/ops", json={"op": write(9)}, timeout=30)
@@ -154,6 +170,14 @@ def test_redis_gone_is_503_naming_it_and_its_return_needs_no_restart(cluster):
     assert doc["length"] == len(SETUP) + 5 and doc["ops"][-1]["value"] == 4
     r = httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(10)}, timeout=30)
     assert r.status_code == 200 and r.json()["step"] == len(SETUP) + 6
+    # B's fan-out found Redis again: a move on A reaches the follower of B
+    deadline = time.monotonic() + 10
+    while 7 not in steps and time.monotonic() < deadline:
+        r = httpx.post(f"{a.url}/api/rooms/{room['code']}/cursor", json={"step": 7},
+                       headers={"X-Room-Key": room["key"]}, timeout=30)
+        assert r.status_code == 200, r.text
+        follower.join(1)
+    assert steps[-1] == 7, steps
 
 
 def test_kill_9_of_a_loses_no_acknowledged_step(cluster):

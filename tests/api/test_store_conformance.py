@@ -224,3 +224,29 @@ def test_a_room_lock_is_held_and_released(rooms):
     release = rooms.lock("ROOM2345")
     release()
     rooms.lock("ROOM2345")()  # free again
+
+
+def test_a_sqlite_store_from_before_revisions_gets_them(tmp_path):
+    """A file written before view links and revisions (no view_id, rev, log_tag columns)
+    opens, and its sessions get them on first read and can be stepped."""
+    import sqlite3
+
+    path = str(tmp_path / "old.sqlite3")
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE sessions (id TEXT PRIMARY KEY, designs TEXT NOT NULL, scenario TEXT,
+            cursor INTEGER NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
+        CREATE TABLE ops (session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL, op TEXT NOT NULL, PRIMARY KEY (session, seq)) WITHOUT ROWID;
+        INSERT INTO sessions VALUES ('old', '[{"design": "anon_vma_rfc2", "options": []}]',
+            NULL, 1, 1.0, 2.0);
+        INSERT INTO ops VALUES ('old', 1, '{"op": "spawn", "pid": 1}');
+    """)
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    got = store.load("old")
+    assert got.ops == [OP1] and got.cursor == 1 and got.view_id and got.rev and got.log_tag
+    assert store.load(got.view_id).id == "old"
+    assert store.record_op("old", got.rev, 1, OP2, new_token(), 3.0)
+    assert store.load("old").ops == [OP1, OP2]
