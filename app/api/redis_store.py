@@ -408,23 +408,26 @@ class RedisFanout:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client: aredis.Redis | None = None
+        #: the publishing client, for the event loop it was made in
+        self._client: tuple[asyncio.AbstractEventLoop, aredis.Redis] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def _redis(self) -> aredis.Redis:
-        if self._client is None:
-            self._client = aredis.Redis.from_url(self.url, socket_connect_timeout=2,
-                                                 socket_timeout=TIMEOUT,
-                                                 retry=Retry(ConstantBackoff(0.05), 1))
-        return self._client
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop:
+            self._client = (loop, aredis.Redis.from_url(
+                self.url, socket_connect_timeout=2, socket_timeout=TIMEOUT,
+                retry=Retry(ConstantBackoff(0.05), 1)))
+        return self._client[1]
 
     async def publish(self, code: str, seq: int, payload: bytes) -> None:
         await self._redis().publish(f"{P}events:{code}", b"%d\n" % seq + payload)
 
     def listen(self, deliver: Deliver, resync: Callable[[], Awaitable[None]]) -> None:
         """Hear every room's events in this event loop from now on (once)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._listen(deliver, resync))
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._listen(deliver, resync))
 
     async def _listen(self, deliver: Deliver, resync: Callable[[], Awaitable[None]]) -> None:
         prefix = len(f"{P}events:")

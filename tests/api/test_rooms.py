@@ -17,6 +17,9 @@ from app.main import create_app
 from app.scenarios import load_builtin
 from tests.api.conftest import make_client
 
+#: every test with a client runs over SQLite and over Redis (tests/api/conftest.py)
+BOTH_STORES = True
+
 LESSON = {"name": "tiny", "title": "A tiny lesson", "design": "anon_vma_rfc2",
           "ops": [{"op": "spawn", "pid": 1},
                   {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
