@@ -1,8 +1,8 @@
 """The shared store: sessions, rooms, their locks and the rooms' event fan-out in Redis.
 
 ``RMAPLAB_STORE=redis://HOST:PORT/DB`` selects it; any number of service processes, on
-any number of machines, then serve every session and room. Every change is one Lua
-script (atomic in Redis): an op is appended only if the session is still at the revision
+any number of machines, then serve every session and room. Every change of a session is
+one Lua script (atomic in Redis): an op is appended only if the session is still at the revision
 the process saw (a compare-and-set, store.py), so ``expected_step`` and "two requests on
 one session never interleave" hold across processes. Room events go through Redis
 pub/sub to the event streams of every process. Durability is Redis's: run it with

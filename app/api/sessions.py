@@ -141,10 +141,11 @@ class SessionManager:
         record = await self._store(self.store.load, token)
         if record is None:
             raise self._gone(token)
-        entry = self._open.get(record.id)  # another request read it meanwhile
-        if entry is None:
-            entry = Open(record)
-            self._remember(entry)
+        entry = self._open.get(record.id)
+        if entry is not None:  # another request read it meanwhile, and may have changed it
+            return entry, False
+        entry = Open(record)
+        self._remember(entry)
         return entry, True
 
     async def _refresh(self, entry: Open, token: str) -> None:
