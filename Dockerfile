@@ -6,6 +6,8 @@
 #
 # Configuration is by environment variables (docs/workshop.md, docs/api.md "Limits"):
 #   RMAPLAB_DB               the SQLite file; on the /data volume by default
+#   RMAPLAB_STORE            redis://HOST:PORT/DB: the shared store of several containers
+#                            (docs/deploy.md); unset: the SQLite file
 #   RMAPLAB_MAX_PAGES, RMAPLAB_MAX_PROCESSES, RMAPLAB_MAX_FRAMES, RMAPLAB_MAX_PTES,
 #   RMAPLAB_MAX_VMAS, RMAPLAB_MAX_STEPS, RMAPLAB_MAX_RUN_OPS, RMAPLAB_MAX_SESSIONS,
 #   RMAPLAB_SESSION_TTL, RMAPLAB_CREATE_BURST, RMAPLAB_CREATE_PER_MINUTE, RMAPLAB_MAX_BODY,
@@ -56,5 +58,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('UVICORN_PORT', '8000') + '/healthz', timeout=4)"]
 
-# uvicorn reads --host and --port from UVICORN_HOST and UVICORN_PORT.
-CMD ["uvicorn", "app.main:app"]
+# uvicorn reads --host and --port from UVICORN_HOST and UVICORN_PORT; the app is a factory
+# (importing app.main does nothing). One process here: with RMAPLAB_STORE=redis://...
+# several containers (deploy/compose.yaml) or `rmaplab serve --workers N` scale out.
+CMD ["uvicorn", "--factory", "app.main:create_app"]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import signal
+import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes on the port (default 1), each with its own "
+                            "engine workers; more than one needs the shared store "
+                            "(RMAPLAB_STORE=redis://HOST:PORT/DB, docs/deploy.md)")
     serve.set_defaults(func=_serve)
     scen = sub.add_parser("scenarios", help="list the built-in scenarios")
     scen.add_argument("--json", action="store_true",
@@ -95,9 +103,79 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """uvicorn with the app factory; ``--workers N`` starts N processes on one port."""
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port)
+    from .api.config import Settings
+
+    settings = Settings.from_env()  # a bad variable stops here, once, in one line
+    if args.workers < 1:
+        print("rmaplab: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not settings.store:
+        print(f"rmaplab: --workers {args.workers} needs the shared store: set "
+              "RMAPLAB_STORE=redis://HOST:PORT/DB (the SQLite store, RMAPLAB_DB, serves one "
+              "process; docs/deploy.md)", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
+        return 0
+    return _serve_many(args.host, args.port, args.workers)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket on host:port that other processes may bind too (SO_REUSEPORT): the kernel
+    spreads new connections evenly over them."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _serve_one(sock: socket.socket) -> None:
+    """One server process of ``serve --workers N``, on its own socket."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config("app.main:create_app", factory=True)).run(sockets=[sock])
+
+
+def _serve_many(host: str, port: int, n: int) -> int:
+    """N server processes, each with its own socket on the port (SO_REUSEPORT); one that
+    dies is replaced; SIGTERM or SIGINT stops them all (each finishes its requests)."""
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        sockets = [_listen(host, port) for _ in range(n)]
+    except OSError as exc:
+        print(f"rmaplab: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    procs = [ctx.Process(target=_serve_one, args=(sock,), name="rmaplab-server")
+             for sock in sockets]
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for proc in procs:
+        proc.start()
+    while not stopping:
+        for i, proc in enumerate(procs):
+            if not proc.is_alive() and not stopping:
+                print(f"rmaplab: server process {proc.pid} exited ({proc.exitcode}); "
+                      "starting another", file=sys.stderr)
+                procs[i] = ctx.Process(target=_serve_one, args=(sockets[i],),
+                                       name="rmaplab-server")
+                procs[i].start()
+        time.sleep(0.5)
+    for proc in procs:
+        proc.join(30)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The FastAPI application: ``app = create_app()`` for uvicorn."""
+"""The FastAPI application: ``create_app`` is the factory uvicorn calls
+(``uvicorn --factory app.main:create_app``); importing this module does nothing else."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from . import __version__
 from .api.config import Settings
 from .api.errors import ErrorBody, ServiceError, from_engine, malformed, one_error_schema
 from .api.models import Health
+from .api.redis_store import RedisStore
 from .api.rooms import install as install_rooms
 from .api.routes import QUOTE, router
 from .api.schemas import limit_schema
@@ -150,7 +152,11 @@ def _quoted(value: Any) -> Any:
 
 
 def _open_store(settings: Settings) -> SessionStore:
-    """The SQLite store; a store that cannot be opened stops the start in one line."""
+    """The store RMAPLAB_STORE names (Redis, connected on first use: a Redis that is down
+    now is a 503 until it is back), else SQLite; a SQLite file that cannot be opened stops
+    the start in one line."""
+    if settings.store:
+        return RedisStore(settings.store)
     try:
         return SqliteStore(settings.db)
     except sqlite3.Error as exc:
@@ -159,7 +165,8 @@ def _open_store(settings: Settings) -> SessionStore:
 
 
 def create_app(settings: Settings | None = None, store: SessionStore | None = None) -> FastAPI:
-    """The service. ``settings`` default to the environment, ``store`` to SQLite."""
+    """The service. ``settings`` default to the environment, ``store`` to the one
+    RMAPLAB_STORE names, else SQLite at RMAPLAB_DB."""
     settings = settings or Settings.from_env()
     store = store or _open_store(settings)
     sessions = SessionManager(store, settings)
@@ -197,9 +204,10 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     @app.get("/healthz", summary="Liveness: the service, its designs and its store",
              response_model=Health,
              responses={503: {"model": ErrorBody, "description": "the session store cannot "
-                                                                 "be written (named)"}})
+                                                                 "be written or reached "
+                                                                 "(named)"}})
     async def healthz() -> dict[str, Any]:
-        sessions.healthy()
+        await sessions.healthy()
         return {"status": "ok", "designs": list(available_designs())}
 
     # every error, in one shape (app/api/errors.py: ErrorBody)
@@ -229,6 +237,3 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
 
     app.add_middleware(Guard, max_body=settings.max_body)
     return app
-
-
-app = create_app()

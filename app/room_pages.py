@@ -32,7 +32,7 @@ async def room_page(code: Code, request: Request,
     """Follow a room; with ``?key=`` (the instructor's), drive it."""
     service = request.app.state.rooms
     try:
-        room = service.room(code)
+        room = await service.room(code)
         if key is not None:
             service.instructor(room, key)
     except ServiceError as exc:
@@ -48,7 +48,7 @@ async def room_page(code: Code, request: Request,
 @router.get("/r/{code}/qr.svg")
 async def room_qr(code: Code, request: Request) -> Response:
     """The join link as a QR code (SVG, scales to any size)."""
-    room = request.app.state.rooms.room(code)
+    room = await request.app.state.rooms.room(code)
     out = io.BytesIO()
     segno.make(join_url(request, room.code), error="m").save(
         out, kind="svg", scale=1, border=2, omitsize=True, xmldecl=False,

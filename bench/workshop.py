@@ -1,8 +1,10 @@
 """A simulated workshop: many participants, each with a session, one op every 2 seconds.
 
-Usage: python bench/workshop.py [--users 300] [--seconds 60]
+Usage: python bench/workshop.py [--users 300] [--seconds 60] [--redis] [--workers N]
 
-Starts the service (uvicorn, one worker, a fresh SQLite file), then runs locust headless
+Starts the service (uvicorn, one worker, a fresh SQLite file; with ``--redis``, a fresh
+redis-server as its store, AOF with appendfsync always, and ``rmaplab serve --workers N``,
+default 2, over it), then runs locust headless
 against it on loopback: each simulated participant opens a session on the seed's story,
 then every 2 seconds either steps forward, steps back, or applies an op of its own (a
 write, a read, a reclaim, a fork now and then). Prints locust's summary and, as its last
@@ -22,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.api.server import Server  # noqa: E402
+from tests.api.server import RedisServer, Server  # noqa: E402
 
 LOCUSTFILE = '''
 import random
@@ -75,11 +77,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--redis", action="store_true",
+                        help="serve over a fresh redis-server (RMAPLAB_STORE)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --redis: rmaplab serve --workers N (default 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         locustfile = Path(tmp) / "locustfile.py"
         locustfile.write_text(LOCUSTFILE)
-        server = Server(Path(tmp) / "workshop.sqlite3").start()
+        redis = RedisServer(Path(tmp)).start() if args.redis else None
+        if redis is not None:
+            server = Server(Path(tmp) / "workshop.sqlite3", workers=args.workers,
+                            RMAPLAB_STORE=redis.url).start()
+        else:
+            server = Server(Path(tmp) / "workshop.sqlite3").start()
         try:
             subprocess.run(
                 [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
@@ -88,9 +99,14 @@ def main() -> None:
                  "--loglevel", "WARNING"], check=False, cwd=tmp)
         finally:
             server.stop()
+            if redis is not None:
+                redis.stop()
         rows = list(csv.DictReader((Path(tmp) / "out_stats.csv").open()))
     total = next(r for r in rows if r["Name"] == "Aggregated")
-    print(f"{args.users} participants for {args.seconds} s, one request every 2 s each")
+    where = (f"rmaplab serve --workers {args.workers} over Redis" if args.redis else
+             "one process over SQLite")
+    print(f"{args.users} participants for {args.seconds} s, one request every 2 s each "
+          f"({where})")
     print(f"p99 {total['99%']} ms, {total['Request Count']} requests, "
           f"{total['Failure Count']} errors")
 

@@ -9,7 +9,7 @@ source "$(dirname "$0")/venv.sh" "[test]"
 # chromium drives the browser tests.
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     pkgs=()
-    for tool in podman buildah debootstrap runc chromium; do
+    for tool in podman buildah debootstrap runc chromium redis-server; do
         [ -x "/usr/bin/$tool" ] || [ -x "/usr/sbin/$tool" ] || pkgs+=("$tool")
     done
     if [ "${#pkgs[@]}" -gt 0 ]; then

@@ -32,6 +32,8 @@ class Settings:
 
     #: where sessions live; ":memory:" keeps them in memory only
     db: str = DEFAULT_DB
+    #: the shared store of several processes (``redis://HOST:PORT/DB``); "" for SQLite
+    store: str = ""
     #: pages in one mmap, mremap, munmap, mprotect, or one ranged read/write
     max_pages: int = 4096
     #: live processes in one design's state
@@ -69,9 +71,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        values: dict[str, object] = {"db": os.environ.get("RMAPLAB_DB", DEFAULT_DB)}
+        store = os.environ.get("RMAPLAB_STORE", "")
+        if store and not store.startswith(("redis://", "rediss://", "unix://")):
+            raise SystemExit(f"rmaplab: RMAPLAB_STORE={store!r} is not a redis://HOST:PORT/DB "
+                             "URL (unset it for the embedded SQLite store)")
+        values: dict[str, object] = {"db": os.environ.get("RMAPLAB_DB", DEFAULT_DB),
+                                     "store": store}
         for f in fields(cls):
-            if f.name == "db":
+            if f.name in ("db", "store"):
                 continue
             name = f"RMAPLAB_{f.name.upper()}"
             if f.name == "workers" and os.environ.get(name) == "0":

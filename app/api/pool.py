@@ -134,7 +134,7 @@ class Pool:
     @classmethod
     def shared(cls, settings: Settings) -> Pool:
         """One pool per set of limits in this process (the store does not matter to it)."""
-        key = replace(settings, db="")
+        key = replace(settings, db="", store="")
         with cls._shared_lock:
             pool = cls._shared.get(key)
             if pool is None:

@@ -4,7 +4,8 @@ A room is a scenario, its designs, the instructor's step and current question, t
 questions asked (from the scenario's lesson or by the instructor), the participants'
 tokens and their answers. Every change is committed before the response leaves, so a
 restart loses no room. ``seq`` counts the changes a follower sees; it is the event id
-of the room's event stream. The instructor's key is kept only as its SHA-256.
+of the room's event stream. The instructor's key is kept only as its SHA-256. Redis is
+the shared implementation (redis_store.py); both pass the same conformance tests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +51,11 @@ class QuestionRecord:
 class RoomStore(Protocol):
     """Durable room storage. Every method is atomic; ``now`` is a Unix time."""
 
+    #: names the store in an error message
+    name: str
+    #: other processes use it too (then room events go through the store's fan-out)
+    shared: bool
+
     def create(self, room: RoomRecord, questions: list[QuestionRecord]) -> bool:
         """Store a new room; False (and nothing stored) if its code is taken."""
 
@@ -82,6 +89,10 @@ class RoomStore(Protocol):
 
     def expire(self, idle_before: float) -> list[str]:
         """Delete the rooms idle since before ``idle_before``; their codes."""
+
+    def lock(self, code: str) -> Callable[[], None]:
+        """Hold the room's lock against the other processes (blocking a few seconds at
+        most); the function that releases it."""
 
 
 SCHEMA = """
@@ -136,7 +147,10 @@ def _room(row: tuple[Any, ...]) -> RoomRecord:
 class SqliteRoomStore:
     """Rooms in their own tables of the service's SQLite file (WAL), or ``:memory:``."""
 
+    shared = False
+
     def __init__(self, path: str) -> None:
+        self.name = f"RMAPLAB_DB={path}"
         self._lock = threading.Lock()
         with self._lock:
             self._db = connect_sqlite(path, SCHEMA)
@@ -269,3 +283,12 @@ class SqliteRoomStore:
             self._tx([("DELETE FROM room_answers WHERE room = ?", (c,)) for c in codes]
                      + [("DELETE FROM rooms WHERE code = ?", (c,)) for c in codes])
         return codes
+
+    def lock(self, code: str) -> Callable[[], None]:
+        """Nothing to hold: one process serves the file, and it orders a room's changes
+        itself."""
+        return _nothing
+
+
+def _nothing() -> None:
+    return None

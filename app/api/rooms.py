@@ -3,8 +3,11 @@
 The instructor holds the room's key (``X-Room-Key``) and moves the step, the designs and
 the question put to the room; every follower's event stream (server-sent events) gets
 each change at once. Participants join anonymously and answer; the tally is the
-instructor's until a question is revealed. Rooms live in the store (room_store.py); the
-fan-out to open streams lives in this process (``Hub``).
+instructor's until a question is revealed. Rooms live in the store (room_store.py; Redis's
+calls in a thread, off the event loop); each process hands a room's events to its own
+streams (``Channel``). With the shared store (Redis), a change is published through the
+store's pub/sub (``RedisFanout``) and reaches the streams of every process, and the
+instructor's changes take the room's lock in the store as well as in the process.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from annotated_types import Ge, Le
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
@@ -34,12 +38,17 @@ from ..room_pages import router as pages_router
 from ..scenarios import builtin_names, load_builtin
 from . import models
 from .config import Settings
-from .errors import ErrorBody, ServiceError, of_status
+from .errors import ErrorBody, ServiceError, Unavailable, of_status
 from .lessons import router as lessons_router
 from .pool import Pool
+from .redis_store import RedisFanout, RedisRoomStore
 from .room_engine import StepViews, variants_of
 from .room_store import QuestionRecord, RoomRecord, RoomStore, SqliteRoomStore
 from .schemas import INTEGRAL, STRICT, DesignChoice, Step
+from .sessions import STORE_FAULTS, store_call
+
+log = logging.getLogger("rmaplab.rooms")
+T = TypeVar("T")
 
 #: what a person can type from a projector: no 0/O, no 1/I/l
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -124,8 +133,10 @@ class Channel:
 class Rooms:
     """Every room operation; the routes parse, call and answer."""
 
-    def __init__(self, store: RoomStore, limits: RoomLimits, settings: Settings) -> None:
+    def __init__(self, store: RoomStore, limits: RoomLimits, settings: Settings,
+                 fanout: RedisFanout | None = None) -> None:
         self.store = store
+        self.fanout = fanout
         self.limits = limits
         #: the service's limits on one state, which a room's designs obey too
         self.state_limits = (settings.max_processes, settings.max_frames)
@@ -136,21 +147,31 @@ class Rooms:
         #: per (room, participant): the answers it may still send now, and when
         self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        """A store call (a shared store's in a thread); a fault is a 503 naming it."""
+        return await store_call(self.store.name, fn, *args, remote=self.store.shared,
+                                what="room store")
+
     # ----- lookup -------------------------------------------------------------------------
 
-    def expire(self) -> None:
-        for code in self.store.expire(time.time() - self.limits.room_idle):
-            channel = self.channels.pop(code, None)
-            if channel is not None:
-                channel.close(ended=True)
+    async def expire(self) -> None:
+        for code in await self._io(self.store.expire, time.time() - self.limits.room_idle):
+            self._ended(code)
             self.locks.pop(code, None)
             self.buckets = {k: v for k, v in self.buckets.items() if k[0] != code}
+            if self.fanout is not None:
+                await self._publish(code, -1, b"{}")
 
-    def room(self, code: str) -> RoomRecord:
+    def _ended(self, code: str) -> None:
+        channel = self.channels.pop(code, None)
+        if channel is not None:
+            channel.close(ended=True)
+
+    async def room(self, code: str) -> RoomRecord:
         code = code.upper()
-        room = self.store.load(code)
+        room = await self._io(self.store.load, code)
         if room is not None and room.updated < time.time() - self.limits.room_idle:
-            self.expire()
+            await self.expire()
             room = None
         if room is None:
             raise _error(404, f"no room {code!r}: check the code, or the class has ended")
@@ -164,15 +185,22 @@ class Rooms:
     @asynccontextmanager
     async def driving(self, code: str, key: str | None) -> AsyncIterator[RoomRecord]:
         """The room for one of the instructor's changes, which never interleave."""
-        room = self.room(code)
+        room = await self.room(code)
         self.instructor(room, key)
         async with self.locks.setdefault(room.code, asyncio.Lock()):
-            yield self.room(code)
+            release = await self._io(self.store.lock, room.code)
+            try:
+                yield await self.room(code)
+            finally:
+                try:
+                    await self._io(release)
+                except Unavailable as exc:  # it expires by itself
+                    log.warning("room %s: its lock was not released: %s", room.code, exc)
 
     # ----- documents ----------------------------------------------------------------------
 
-    def _tally(self, room: RoomRecord, q: QuestionRecord) -> dict[str, Any]:
-        given = self.store.answers(room.code, q.id)
+    async def _tally(self, room: RoomRecord, q: QuestionRecord) -> dict[str, Any]:
+        given = await self._io(self.store.answers, room.code, q.id)
         if q.choices is not None:
             counts = {c: given.get(c, 0) for c in q.choices}
         else:
@@ -183,46 +211,79 @@ class Rooms:
         return {"question": q.id, "counts": counts, "answers": sum(given.values()),
                 "answer": q.answer}
 
-    def _question(self, room: RoomRecord, q: QuestionRecord, instructor: bool
-                  ) -> dict[str, Any]:
+    async def _question(self, room: RoomRecord, q: QuestionRecord, instructor: bool
+                        ) -> dict[str, Any]:
         out: dict[str, Any] = {"id": q.id, "step": q.step, "prompt": q.prompt,
                                "choices": q.choices, "revealed": q.revealed}
         if q.revealed:
-            out["tally"] = self._tally(room, q)
+            out["tally"] = await self._tally(room, q)
         if q.revealed or instructor:
             out["answer"] = q.answer
         return out
 
-    def public(self, room: RoomRecord) -> dict[str, Any]:
+    async def public(self, room: RoomRecord) -> dict[str, Any]:
         """What every follower sees (the data of each event)."""
-        questions = {q.id: q for q in self.store.questions(room.code)}
+        questions = {q.id: q for q in await self._io(self.store.questions, room.code)}
         current = questions.get(room.question) if room.question is not None else None
         s = room.scenario
         return {"code": room.code, "seq": room.seq, "step": room.step, "length": len(s["ops"]),
                 "scenario": {"name": s["name"], "title": s["title"],
                              "description": s["description"]},
                 "designs": room.designs,
-                "question": None if current is None else self._question(room, current, False),
+                "question": None if current is None else await self._question(room, current,
+                                                                              False),
                 "join": f"/r/{room.code}"}
 
-    def document(self, room: RoomRecord, instructor: bool) -> dict[str, Any]:
-        """GET /api/rooms/{code}: the public view, who follows, and for the instructor
-        every question with its answer."""
-        out = self.public(room)
+    async def document(self, room: RoomRecord, instructor: bool) -> dict[str, Any]:
+        """GET /api/rooms/{code}: the public view, who follows (in this process), and for
+        the instructor every question with its answer."""
+        out = await self.public(room)
         out["following"] = self.channels[room.code].streams if room.code in self.channels else 0
-        out["participants"] = self.store.participants(room.code)
+        out["participants"] = await self._io(self.store.participants, room.code)
         out["ops"] = room.scenario["ops"]  # to explore on one's own from the room's step
         if instructor:
-            out["questions"] = [self._question(room, q, True)
-                                for q in self.store.questions(room.code)]
+            out["questions"] = [await self._question(room, q, True)
+                                for q in await self._io(self.store.questions, room.code)]
             out["question"] = next((q for q in out["questions"] if q["id"] == room.question),
                                    None)
         return out
 
-    def changed(self, room: RoomRecord) -> None:
+    async def changed(self, room: RoomRecord) -> None:
+        """Hand the room's new state to its streams here and, through the shared store's
+        pub/sub, in every other process."""
         channel = self.channels.get(room.code)
+        if channel is None and self.fanout is None:
+            return
+        payload = json.dumps(await self.public(room)).encode()
         if channel is not None:
-            channel.publish(room.seq, json.dumps(self.public(room)).encode())
+            channel.publish(room.seq, payload)
+        if self.fanout is not None:
+            await self._publish(room.code, room.seq, payload)
+
+    async def _publish(self, code: str, seq: int, payload: bytes) -> None:
+        assert self.fanout is not None
+        try:
+            await self.fanout.publish(code, seq, payload)
+        except STORE_FAULTS as exc:  # the change is stored: followers catch up on reconnect
+            log.warning("room %s: event %d not published: %s", code, seq, exc)
+
+    def _deliver(self, code: str, seq: int, payload: bytes) -> None:
+        """An event from the fan-out: to this process's streams of the room."""
+        if seq < 0:
+            self._ended(code)
+            return
+        channel = self.channels.get(code)
+        if channel is not None:
+            channel.publish(seq, payload)
+
+    async def _resync(self) -> None:
+        """After the fan-out was cut: every followed room as it is now."""
+        for code, channel in list(self.channels.items()):
+            room = await self._io(self.store.load, code)
+            if room is None:
+                self._ended(code)
+            elif room.seq > channel.seq:
+                channel.publish(room.seq, json.dumps(await self.public(room)).encode())
 
     # ----- creating -----------------------------------------------------------------------
 
@@ -234,8 +295,8 @@ class Rooms:
         if not designs:
             designs = [{"design": scenario["design"], "options": scenario["options"]}]
         answers = await self.views.check(scenario, designs, *self.state_limits)
-        self.expire()
-        if self.store.count() >= self.limits.max_rooms:
+        await self.expire()
+        if await self._io(self.store.count) >= self.limits.max_rooms:
             raise _error(409, f"the server holds {self.limits.max_rooms} rooms, its limit "
                               "(RMAPLAB_MAX_ROOMS); try again when one expires")
         questions = [QuestionRecord(i, q["step"], q["prompt"], q.get("choices"), answer)
@@ -247,9 +308,9 @@ class Rooms:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
             room = RoomRecord(code, _key_hash(key), scenario, designs, step,
                               _asked(questions, step), 1, now, now)
-            if self.store.create(room, questions):
+            if await self._io(self.store.create, room, questions):
                 break
-        return {**self.document(room, True), "key": key}
+        return {**await self.document(room, True), "key": key}
 
     # ----- the instructor's changes --------------------------------------------------------
 
@@ -257,20 +318,23 @@ class Rooms:
         length = len(room.scenario["ops"])
         if step > length:
             raise _error(409, f"step {step} does not exist; the scenario has {length} steps")
-        room = self.store.change(room.code, time.time(), step=step,
-                                 question=_asked(self.store.questions(room.code), step))
-        self.changed(room)
+        questions = await self._io(self.store.questions, room.code)
+        room = await self._change(room.code, step=step, question=_asked(questions, step))
+        await self.changed(room)
         return room
+
+    async def _change(self, code: str, **fields: Any) -> RoomRecord:
+        return await self._io(lambda: self.store.change(code, time.time(), **fields))
 
     async def set_designs(self, room: RoomRecord, designs: list[dict[str, Any]]
                           ) -> RoomRecord:
         await self.views.check({**room.scenario, "questions": []}, designs, *self.state_limits)
-        room = self.store.change(room.code, time.time(), designs=designs)
-        self.changed(room)
+        room = await self._change(room.code, designs=designs)
+        await self.changed(room)
         return room
 
-    def _find(self, room: RoomRecord, question: int) -> QuestionRecord:
-        for q in self.store.questions(room.code):
+    async def _find(self, room: RoomRecord, question: int) -> QuestionRecord:
+        for q in await self._io(self.store.questions, room.code):
             if q.id == question:
                 return q
         raise _error(404, f"room {room.code} has no question {question}")
@@ -278,37 +342,38 @@ class Rooms:
     async def ask(self, room: RoomRecord, question: int | None, revealed: bool | None
                   ) -> RoomRecord:
         if question is not None:
-            q = self._find(room, question)
+            q = await self._find(room, question)
             if revealed is not None and revealed != q.revealed:
-                self.store.reveal(room.code, question, revealed, time.time())
-        room = self.store.change(room.code, time.time(), question=question)
-        self.changed(room)
+                await self._io(self.store.reveal, room.code, question, revealed, time.time())
+        room = await self._change(room.code, question=question)
+        await self.changed(room)
         return room
 
     async def add_question(self, room: RoomRecord, prompt: str, choices: list[str] | None,
                            answer: str | None, step: int | None) -> int:
-        if len(self.store.questions(room.code)) >= 200:
+        if len(await self._io(self.store.questions, room.code)) >= 200:
             raise _error(409, f"room {room.code} has 200 questions, its limit")
         length = len(room.scenario["ops"])
         if step is not None and step > length:
             raise _error(422, f"step: {step} is beyond the scenario's {length} steps")
         if answer is not None and choices is not None and answer not in choices:
             raise _error(422, f"answer: {answer!r} is not one of the choices")
-        ident = self.store.add_question(
+        ident = await self._io(
+            self.store.add_question,
             room.code, QuestionRecord(0, step, prompt, choices,
                                       None if answer is None else _normal(answer)), time.time())
-        room = self.store.change(room.code, time.time(), question=ident)
-        self.changed(room)
+        room = await self._change(room.code, question=ident)
+        await self.changed(room)
         return ident
 
     # ----- the class ----------------------------------------------------------------------
 
     async def join(self, room: RoomRecord) -> str:
-        if self.store.participants(room.code) >= self.limits.room_participants:
+        if await self._io(self.store.participants, room.code) >= self.limits.room_participants:
             raise _error(409, f"room {room.code} is full: {self.limits.room_participants} "
                               "participants (RMAPLAB_ROOM_PARTICIPANTS)")
         token = secrets.token_urlsafe(16)
-        self.store.join(room.code, token, time.time())
+        await self._io(self.store.join, room.code, token, time.time())
         return token
 
     def _spend(self, code: str, participant: str) -> None:
@@ -324,10 +389,10 @@ class Rooms:
 
     async def answer(self, room: RoomRecord, participant: str, question: int,
                      answer: str) -> dict[str, Any]:
-        if not self.store.is_participant(room.code, participant):
+        if not await self._io(self.store.is_participant, room.code, participant):
             raise _error(403, f"not a participant of room {room.code}: join first "
                               f"(POST /api/rooms/{room.code}/join)")
-        q = self._find(room, question)
+        q = await self._find(room, question)
         if q.revealed:
             raise _error(409, f"question {question} was revealed; its answers are closed")
         if q.choices is not None:
@@ -340,11 +405,11 @@ class Rooms:
             if not value or len(value) > MAX_TYPED_ANSWER:
                 raise _error(422, f"answer: give 1 to {MAX_TYPED_ANSWER} characters")
         self._spend(room.code, participant)
-        self.store.answer(room.code, question, participant, value, time.time())
+        await self._io(self.store.answer, room.code, question, participant, value, time.time())
         return {"question": question, "answer": value}
 
-    def tally(self, room: RoomRecord, question: int) -> dict[str, Any]:
-        return self._tally(room, self._find(room, question))
+    async def tally(self, room: RoomRecord, question: int) -> dict[str, Any]:
+        return await self._tally(room, await self._find(room, question))
 
     # ----- the stream ---------------------------------------------------------------------
 
@@ -374,13 +439,17 @@ class Rooms:
             except ValueError:  # not the main thread (a test client): nothing to chain
                 return
 
-    def channel(self, room: RoomRecord) -> Channel:
+    async def channel(self, room: RoomRecord) -> Channel:
         if not self.channels:
             self._close_streams_on_exit()
+        if self.fanout is not None:
+            self.fanout.listen(self._deliver, self._resync)
         channel = self.channels.get(room.code)
         if channel is None:
-            channel = Channel(room.seq, json.dumps(self.public(room)).encode())
-            self.channels[room.code] = channel
+            payload = json.dumps(await self.public(room)).encode()
+            channel = self.channels.get(room.code)  # another stream made it meanwhile
+            if channel is None:
+                channel = self.channels[room.code] = Channel(room.seq, payload)
         return channel
 
     async def events(self, channel: Channel, last: int) -> AsyncIterator[bytes]:
@@ -550,11 +619,11 @@ async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
              responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
 async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, Any]:
     service = rooms(request)
-    room = service.room(code)
+    room = await service.room(code)
     instructor = key is not None
     if instructor:
         service.instructor(room, key)
-    return service.document(room, instructor)
+    return await service.document(room, instructor)
 
 
 @router.post("/{code}/cursor", summary="Move the room to a step (key)",
@@ -564,7 +633,7 @@ async def move_room(code: Code, body: CursorBody, request: Request, key: Key = N
                     ) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
-        return service.document(await service.move(room, body.step), True)
+        return await service.document(await service.move(room, body.step), True)
 
 
 @router.post("/{code}/designs", summary="Change the designs the room shows (key)",
@@ -574,7 +643,7 @@ async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key
                        ) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
-        return service.document(await service.set_designs(room, _designs(body.designs)), True)
+        return await service.document(await service.set_designs(room, _designs(body.designs)), True)
 
 
 @router.post("/{code}/question", summary="Put a question to the room, or reveal it (key)",
@@ -584,7 +653,7 @@ async def room_question(code: Code, body: QuestionBody, request: Request, key: K
                         ) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
-        return service.document(await service.ask(room, body.question, body.revealed), True)
+        return await service.document(await service.ask(room, body.question, body.revealed), True)
 
 
 @router.post("/{code}/questions", status_code=201, summary="Ask a question of your own (key)",
@@ -613,12 +682,12 @@ async def room_events(code: Code, request: Request,
                       last_event_id: Annotated[str | None, Header(max_length=20)] = None
                       ) -> StreamingResponse:
     service = rooms(request)
-    room = service.room(code)
+    room = await service.room(code)
     if service.streams >= service.limits.room_streams:
         raise _error(503, f"the server has {service.limits.room_streams} event streams open, "
                           "its limit (RMAPLAB_ROOM_STREAMS)", **{"Retry-After": "5"})
     last = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
-    return StreamingResponse(service.events(service.channel(room), last),
+    return StreamingResponse(service.events(await service.channel(room), last),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -629,7 +698,7 @@ async def room_events(code: Code, request: Request,
 async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Request
                     ) -> Response:
     service = rooms(request)
-    room = service.room(code)
+    room = await service.room(code)
     if step > len(room.scenario["ops"]):
         raise _error(404, f"step {step} does not exist; the scenario has "
                           f"{len(room.scenario['ops'])} steps")
@@ -642,7 +711,7 @@ async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Reque
              responses=_statuses(s404=NO_ROOM, s409="the room is full"))
 async def join_room(code: Code, request: Request) -> dict[str, str]:
     service = rooms(request)
-    return {"participant": await service.join(service.room(code))}
+    return {"participant": await service.join(await service.room(code))}
 
 
 @router.post("/{code}/answers", status_code=201, summary="Answer a question (again: replace)",
@@ -653,7 +722,7 @@ async def join_room(code: Code, request: Request) -> dict[str, str]:
                                  s429="too many answers a second"))
 async def answer_question(code: Code, body: AnswerBody, request: Request) -> dict[str, Any]:
     service = rooms(request)
-    return await service.answer(service.room(code), body.participant, body.question,
+    return await service.answer(await service.room(code), body.participant, body.question,
                                 str(body.answer))
 
 
@@ -663,16 +732,21 @@ async def answer_question(code: Code, body: AnswerBody, request: Request) -> dic
 async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=1)],
                 key: Key = None) -> dict[str, Any]:
     service = rooms(request)
-    room = service.room(code)
+    room = await service.room(code)
     service.instructor(room, key)
-    return service.tally(room, question)
+    return await service.tally(room, question)
 
 
 def install(app: FastAPI) -> None:
     """Add rooms to the service: their store (in the service's database), routes, pages,
     and the built-in lessons' answers (for Predict first)."""
     settings = app.state.settings
-    app.state.rooms = Rooms(SqliteRoomStore(settings.db), RoomLimits.from_env(), settings)
+    limits = RoomLimits.from_env()
+    if settings.store:
+        app.state.rooms = Rooms(RedisRoomStore(settings.store), limits, settings,
+                                RedisFanout(settings.store))
+    else:
+        app.state.rooms = Rooms(SqliteRoomStore(settings.db), limits, settings)
     app.include_router(router)
     app.include_router(lessons_router)
     app.include_router(pages_router)

@@ -2,7 +2,15 @@
 
 The embedded default is SQLite in WAL mode: every acknowledged step is committed before
 the response leaves, so a restart (or a kill -9 between requests) loses nothing that was
-acknowledged. A shared store for several workers can implement the same interface.
+acknowledged. ``RMAPLAB_STORE=redis://...`` selects the shared store of several processes
+(redis_store.py), which implements the same interface and passes the same conformance tests.
+
+Every change of a session (an op, a cursor move) is a compare-and-set on its ``rev``, a
+random token that the change replaces: a writer that saw an older revision writes nothing
+and learns it (False), so two requests on one session never interleave, across processes
+too, and a retried write whose answer was lost is recognised (its new ``rev`` is there).
+``log_tag`` names the op log itself (it changes with the log, not with the cursor): a
+process caches replayed states under it.
 """
 
 from __future__ import annotations
@@ -33,20 +41,56 @@ class SessionRecord:
     updated: float = 0.0
     #: the read-only token of the session (a shared link)
     view_id: str = ""
+    #: the revision: a random token replaced by every op and cursor move
+    rev: str = ""
+    #: names the op log: replaced by every op, kept by cursor moves
+    log_tag: str = ""
+
+
+@dataclass(slots=True)
+class SessionHead:
+    """What a request must know of a session to tell whether its memory of it is current."""
+
+    id: str
+    view_id: str
+    cursor: int
+    length: int
+    rev: str
+    log_tag: str
+    updated: float
+
+
+def new_token() -> str:
+    """A fresh ``rev`` or ``log_tag`` (64 random bits)."""
+    return secrets.token_hex(8)
 
 
 class SessionStore(Protocol):
     """Durable session storage. Every method is atomic."""
+
+    #: names the store in an error message (``RMAPLAB_DB=...``, ``RMAPLAB_STORE=...``)
+    name: str
+    #: other processes write it too: a process's memory of a session may be stale
+    shared: bool
 
     def create(self, record: SessionRecord) -> None: ...
 
     def load(self, token: str) -> SessionRecord | None:
         """The session whose id, or view id, is ``token``."""
 
-    def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
-        """Drop the log beyond ``cursor``, append ``op`` as step cursor + 1, move there."""
+    def head(self, token: str) -> SessionHead | None:
+        """The session's cursor, length, revision and log tag (no ops): cheap."""
 
-    def set_cursor(self, session_id: str, cursor: int, now: float) -> None: ...
+    def record_op(self, session_id: str, rev: str, cursor: int, op: dict[str, Any],
+                  new_rev: str, now: float) -> bool:
+        """If the session is still at revision ``rev``: drop the log beyond ``cursor``,
+        append ``op`` as step cursor + 1, move there; ``new_rev`` becomes its revision and
+        its log tag. False (nothing written) if the session moved on or is gone; True
+        also when ``new_rev`` is already there (a retried write that landed)."""
+
+    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str,
+                   now: float) -> bool:
+        """Move to step ``cursor`` if still at revision ``rev`` (as ``record_op``)."""
 
     def touch(self, session_id: str, now: float) -> None:
         """A request used the session: it is not idle."""
@@ -73,7 +117,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     cursor INTEGER NOT NULL,
     created REAL NOT NULL,
     updated REAL NOT NULL,
-    view_id TEXT
+    view_id TEXT,
+    rev TEXT,
+    log_tag TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated);
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at REAL NOT NULL);
@@ -101,14 +147,18 @@ def connect_sqlite(path: str, schema: str) -> sqlite3.Connection:
 class SqliteStore:
     """The embedded store: one SQLite file in WAL mode (or ``:memory:`` for tests)."""
 
+    shared = False
+
     def __init__(self, path: str) -> None:
         self.path = path
+        self.name = f"RMAPLAB_DB={path}"
         self._lock = threading.Lock()
         with self._lock:
             self._db = connect_sqlite(path, SCHEMA)
             columns = [r[1] for r in self._db.execute("PRAGMA table_info(sessions)")]
-            if "view_id" not in columns:  # a store from before view links
-                self._db.execute("ALTER TABLE sessions ADD COLUMN view_id TEXT")
+            for column in ("view_id", "rev", "log_tag"):  # a store from before them
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS sessions_view "
                              "ON sessions (view_id)")
 
@@ -129,12 +179,13 @@ class SqliteStore:
             db.execute("COMMIT")
 
     def create(self, record: SessionRecord) -> None:
-        statements: list[tuple[str, tuple[Any, ...]]] = [(
-            "INSERT INTO sessions (id, designs, scenario, cursor, created, updated, view_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.id, json.dumps(record.designs),
-             None if record.scenario is None else json.dumps(record.scenario),
-             record.cursor, record.created, record.updated, record.view_id))]
+        statements: list[tuple[str, tuple[Any, ...]]]
+        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated, "
+                       "view_id, rev, log_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (record.id, json.dumps(record.designs),
+                        None if record.scenario is None else json.dumps(record.scenario),
+                        record.cursor, record.created, record.updated, record.view_id,
+                        record.rev, record.log_tag))]
         statements += [("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
                         (record.id, i, json.dumps(op))) for i, op in enumerate(record.ops, 1)]
         self._tx(statements)
@@ -142,32 +193,67 @@ class SqliteStore:
     def load(self, token: str) -> SessionRecord | None:
         with self._lock:
             row = self._db.execute("SELECT id, designs, scenario, cursor, created, updated, "
-                                   "view_id FROM sessions WHERE id = ? OR view_id = ?",
-                                   (token, token)).fetchone()
+                                   "view_id, rev, log_tag FROM sessions WHERE id = ? OR "
+                                   "view_id = ?", (token, token)).fetchone()
             if row is None:
                 return None
-            session_id, designs, scenario, cursor, created, updated, view_id = row
+            session_id, designs, scenario, cursor, created, updated, view_id, rev, tag = row
             ops = [json.loads(r[0]) for r in self._db.execute(
                 "SELECT op FROM ops WHERE session = ? ORDER BY seq", (session_id,))]
-        if view_id is None:  # a session from before view links gets one now
-            view_id = secrets.token_urlsafe(24)
-            self._tx([("UPDATE sessions SET view_id = ? WHERE id = ?", (view_id, session_id))])
+        if view_id is None or rev is None or tag is None:  # from before view links, revs
+            view_id, rev, tag = view_id or secrets.token_urlsafe(24), rev or new_token(), \
+                tag or new_token()
+            self._tx([("UPDATE sessions SET view_id = ?, rev = ?, log_tag = ? WHERE id = ?",
+                       (view_id, rev, tag, session_id))])
         return SessionRecord(session_id, json.loads(designs),
                              None if scenario is None else json.loads(scenario), ops, cursor,
-                             created, updated, view_id)
+                             created, updated, view_id, rev, tag)
 
-    def record_op(self, session_id: str, cursor: int, op: dict[str, Any], now: float) -> None:
-        self._tx([
+    def head(self, token: str) -> SessionHead | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, view_id, cursor, (SELECT COUNT(*) FROM ops WHERE session = id), "
+                "rev, log_tag, updated FROM sessions WHERE id = ? OR view_id = ?",
+                (token, token)).fetchone()
+        if row is None:
+            return None
+        sid, view_id, cursor, length, rev, tag, updated = row
+        return SessionHead(sid, view_id or "", cursor, length, rev or "", tag or "", updated)
+
+    def _swap(self, session_id: str, rev: str, new_rev: str,
+              statements: list[tuple[str, tuple[Any, ...]]]) -> bool:
+        """Run ``statements`` in one transaction if the session is at ``rev``."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT rev FROM sessions WHERE id = ?",
+                                 (session_id,)).fetchone()
+                done = row is not None and row[0] == rev
+                if done:
+                    for sql, args in statements:
+                        db.execute(sql, args)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return done or (row is not None and row[0] == new_rev)
+
+    def record_op(self, session_id: str, rev: str, cursor: int, op: dict[str, Any],
+                  new_rev: str, now: float) -> bool:
+        return self._swap(session_id, rev, new_rev, [
             ("DELETE FROM ops WHERE session = ? AND seq > ?", (session_id, cursor)),
             ("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
              (session_id, cursor + 1, json.dumps(op))),
-            ("UPDATE sessions SET cursor = ?, updated = ? WHERE id = ?",
-             (cursor + 1, now, session_id)),
+            ("UPDATE sessions SET cursor = ?, updated = ?, rev = ?, log_tag = ? WHERE id = ?",
+             (cursor + 1, now, new_rev, new_rev, session_id)),
         ])
 
-    def set_cursor(self, session_id: str, cursor: int, now: float) -> None:
-        self._tx([("UPDATE sessions SET cursor = ?, updated = ? WHERE id = ?",
-                   (cursor, now, session_id))])
+    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str,
+                   now: float) -> bool:
+        return self._swap(session_id, rev, new_rev, [
+            ("UPDATE sessions SET cursor = ?, updated = ?, rev = ? WHERE id = ?",
+             (cursor, now, new_rev, session_id))])
 
     def touch(self, session_id: str, now: float) -> None:
         self._tx([("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))])

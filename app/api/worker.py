@@ -4,8 +4,8 @@ The event loop never runs the engine. Each worker process owns a cache of sessio
 (``Live``): the session's op log as last sent, snapshots of the states every
 ``snapshot_every`` steps, the most recent step, and the counters of every step computed so
 far. The service routes a session to one fixed worker, so only ops cross the pipe, never
-states. A ``version`` names each log: a job that names another version than the cached one
-gets ``NeedLog`` and the service sends the log again (``load``).
+states. A ``version`` (the log tag of store.py) names each log: a job that names another
+version than the cached one gets ``NeedLog`` and the service sends the log again (``load``).
 
 Every job runs under a CPU-time budget (``setitimer(ITIMER_PROF)``); the service cancels a
 job whose client went away with SIGUSR1. Both stop the job with an exception; a session
@@ -99,7 +99,7 @@ def variants_of(designs: list[dict[str, Any]]) -> list[Variant]:
 class Live:
     """A session in this worker: its log at ``version`` and what replay has computed."""
 
-    version: int
+    version: str
     variants: list[Variant]
     ops: list[dict[str, Any]]
     snapshots: dict[int, tuple[State, ...]] = field(default_factory=dict)
@@ -143,7 +143,7 @@ class Engine:
 
     # ----- the cache -----------------------------------------------------------------------
 
-    def _session(self, sid: str, version: int) -> Live:
+    def _session(self, sid: str, version: str) -> Live:
         live = self.live.get(sid)
         if live is None or live.version != version:
             raise NeedLog
@@ -166,7 +166,7 @@ class Engine:
         if old is not None:
             self.held -= old.bytes
 
-    def load(self, sid: str, version: int, designs: list[dict[str, Any]],
+    def load(self, sid: str, version: str, designs: list[dict[str, Any]],
              ops: list[dict[str, Any]]) -> None:
         """Hold this version of the session's log (its states are rebuilt on demand)."""
         variants = variants_of(designs)
@@ -244,7 +244,7 @@ class Engine:
 
     # ----- session jobs --------------------------------------------------------------------
 
-    def create(self, sid: str, version: int, designs: list[dict[str, Any]],
+    def create(self, sid: str, version: str, designs: list[dict[str, Any]],
                ops: list[dict[str, Any]], head: dict[str, Any]) -> bytes:
         """A new session: every op is replayed once to prove it applies under every design
         and within the limits; the answer is the session at ``head["step"]``."""
@@ -258,15 +258,15 @@ class Engine:
             self.forget(sid)
             raise
 
-    def view(self, sid: str, version: int, head: dict[str, Any], step: int,
+    def view(self, sid: str, version: str, head: dict[str, Any], step: int,
              with_log: bool) -> bytes:
         """The session document at ``step`` (``head`` carries id, step, length, ...)."""
         return self._session_doc(self._session(sid, version), head, step, with_log)
 
-    def step(self, sid: str, version: int, step: int) -> bytes:
+    def step(self, sid: str, version: str, step: int) -> bytes:
         return encode(self._step_view(self._session(sid, version), step), self.settings)
 
-    def apply_op(self, sid: str, version: int, new_version: int, cursor: int,
+    def apply_op(self, sid: str, version: str, new_version: str, cursor: int,
                  op_json: dict[str, Any], head: dict[str, Any]) -> bytes:
         """Apply ``op_json`` at step ``cursor``: the log beyond is dropped. The cache moves
         to ``new_version`` only once the answer is made (a refusal changes nothing)."""
@@ -282,7 +282,7 @@ class Engine:
         self._keep(sid, trial)
         return data
 
-    def walk(self, sid: str, version: int, step: int, pfn: int) -> bytes:
+    def walk(self, sid: str, version: str, step: int, pfn: int) -> bytes:
         """What reclaiming ``pfn`` would do at ``step``, in each design, without doing it."""
         live = self._session(sid, version)
         states, _ = self._replay(live, step)
@@ -296,7 +296,7 @@ class Engine:
                             "result": result.result})
         return encode({"step": step, "pfn": pfn, "designs": designs}, self.settings)
 
-    def series(self, sid: str, version: int) -> bytes:
+    def series(self, sid: str, version: str) -> bytes:
         """Per design, the counters after every step of the whole log (for the chart):
         computed once per step and kept, so a second call only encodes."""
         live = self._session(sid, version)

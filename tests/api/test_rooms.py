@@ -17,6 +17,9 @@ from app.main import create_app
 from app.scenarios import load_builtin
 from tests.api.conftest import make_client
 
+#: every test with a client runs over SQLite and over Redis (tests/api/conftest.py)
+BOTH_STORES = True
+
 LESSON = {"name": "tiny", "title": "A tiny lesson", "design": "anon_vma_rfc2",
           "ops": [{"op": "spawn", "pid": 1},
                   {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
@@ -367,10 +370,10 @@ def test_an_expired_room_ends_its_streams(client, room, monkeypatch):
     service = client.app.state.rooms
 
     async def follow() -> list[bytes]:
-        stream = service.events(service.channel(service.room(code)), -1)
+        stream = service.events(await service.channel(await service.room(code)), -1)
         got = [await anext(stream), await anext(stream)]
         monkeypatch.setattr(rooms_module.time, "time", lambda: 1e12)
-        service.expire()
+        await service.expire()
         got += [chunk async for chunk in stream]
         return got
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+#: every test runs over SQLite and over Redis (tests/api/conftest.py)
+BOTH_STORES = True
+
 SPAWN = {"op": "spawn", "pid": 1}
 MMAP = {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 4, "prot": "rw"}
 WRITE = {"op": "write", "pid": 1, "addr": "0x1000", "value": 42}

@@ -182,3 +182,21 @@ def test_cli_compare_counts_anon_vma_chains_as_allocations(name, allocs, capsys)
     assert main(["compare", str(path), "--designs", "anon_vma_chain", "--json"]) == 0
     counters = json.loads(capsys.readouterr().out)["designs"][0]["counters"]
     assert counters["objects_allocated"] == int(allocs)
+
+
+def test_serve_workers_need_the_shared_store(monkeypatch, capsys):
+    monkeypatch.delenv("RMAPLAB_STORE", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 needs the shared store" in err and "RMAPLAB_STORE=redis://" in err
+    assert err.count("\n") == 1
+
+
+def test_importing_the_app_reads_and_creates_nothing(tmp_path):
+    """The app is a factory (uvicorn --factory app.main:create_app): an import makes no
+    database file in the working folder and reads no variable."""
+    env = {"PATH": "/usr/bin:/bin", "RMAPLAB_MAX_PAGES": "not a number"}
+    r = subprocess.run([sys.executable, "-c", "import app.main"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert list(tmp_path.iterdir()) == []
