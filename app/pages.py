@@ -31,7 +31,8 @@ def catalogue() -> dict[str, Any]:
         if name in available_designs():
             cls = design_class(name)
             designs.append({"name": name, "title": cls.title, "era": cls.era,
-                            "description": cls.description, "options": cls.option_help})
+                            "description": cls.description, "options": cls.option_help,
+                            "vma_anon_vma": cls.vma_anon_vma})
     return {"designs": designs, "scenarios": summaries()}
 
 
