@@ -82,7 +82,8 @@ async function guarded(work) {
 
 // ----- wiring ------------------------------------------------------------------------------
 
-function wire() {
+// The time controls and predict mode.
+function wireTime() {
   $("first").addEventListener("click", () => go(0));
   $("last").addEventListener("click", () => go(lab.session.length));
   $("back").addEventListener("click", () => { stop(); back(); });
@@ -91,16 +92,15 @@ function wire() {
   $("slider").addEventListener("change", () => go(Number($("slider").value)));
   $("jump").addEventListener("change", () => go(Number($("jump").value)));
   $("speed").addEventListener("change", () => { if (lab.timer) { stop(); play(); } });
-  $("view-toggle").addEventListener("click", () => {
-    lab.tableView = !lab.tableView;
-    $("view-toggle").setAttribute("aria-pressed", String(lab.tableView));
-    $("view-toggle").textContent = lab.tableView ? "Diagram" : "Tables";
-    panels.render();
-  });
-  $("help-button").addEventListener("click", () => $("help").showModal());
   $("predict").checked = lab.predict;
   $("scenario-description").hidden = lab.predict;
   $("predict").addEventListener("change", () => predict.setPredict($("predict").checked));
+}
+
+// The help, the menus (Designs, Export) and the drawers (Costs, Apply an op); returns
+// closeMenus.
+function wireMenus() {
+  $("help-button").addEventListener("click", () => $("help").showModal());
   const menu = $("export-menu");
   const menus = [[$("export-button"), menu], [$("designs-button"), $("designs")]];
   const closeMenus = (except = null) => {
@@ -124,6 +124,27 @@ function wire() {
       $(id).setAttribute("aria-expanded", String(open));
     });
   }
+  for (const b of menu.querySelectorAll("[data-export]")) {
+    b.addEventListener("click", () => { menu.hidden = true; guarded(() => exportMenu.exportAs(b.dataset.export)); });
+  }
+  $("load-file").addEventListener("change", (event) => {
+    menu.hidden = true;
+    const file = event.target.files[0];
+    if (file) guarded(() => exportMenu.loadFile(file));
+    event.target.value = "";
+  });
+  return closeMenus;
+}
+
+// How the diagram is shown: tables or diagram, description, zoom, presentation, colours,
+// refit on resize, the legend in print.
+function wireView() {
+  $("view-toggle").addEventListener("click", () => {
+    lab.tableView = !lab.tableView;
+    $("view-toggle").setAttribute("aria-pressed", String(lab.tableView));
+    $("view-toggle").textContent = lab.tableView ? "Diagram" : "Tables";
+    panels.render();
+  });
   $("about").querySelector("summary").addEventListener("click", () => { lab.aboutTouched = true; });
   $("zoom-in").addEventListener("click", () => zoom(1));
   $("zoom-out").addEventListener("click", () => zoom(-1));
@@ -149,15 +170,10 @@ function wire() {
     pending = requestAnimationFrame(() => drawDiagrams());
   }).observe($("stage"));
   window.addEventListener("beforeprint", () => { $("legend-box").open = true; });
-  for (const b of menu.querySelectorAll("[data-export]")) {
-    b.addEventListener("click", () => { menu.hidden = true; guarded(() => exportMenu.exportAs(b.dataset.export)); });
-  }
-  $("load-file").addEventListener("change", (event) => {
-    menu.hidden = true;
-    const file = event.target.files[0];
-    if (file) guarded(() => exportMenu.loadFile(file));
-    event.target.value = "";
-  });
+}
+
+// The keys, and a click outside closing the popover and the menus.
+function wireKeys(closeMenus) {
   document.addEventListener("keydown", (event) => {
     const t = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -196,6 +212,13 @@ function wire() {
     if (!event.target.closest("#popover, .diagram [data-id]")) closePopover();
     if (!event.target.closest(".menu")) closeMenus();
   });
+}
+
+function wire() {
+  wireTime();
+  const closeMenus = wireMenus();
+  wireView();
+  wireKeys(closeMenus);
 }
 
 // Zoom: one step larger or smaller than the fitted size, or back to fit (0).

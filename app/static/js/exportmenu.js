@@ -2,10 +2,10 @@
 // this step, and loading a scenario file.
 
 import { ApiError } from "./api.js";
+import { opText } from "./commands.js";
 import { Diagram, el, legend } from "./diagram.js";
 import * as exporting from "./export.js";
 import { layoutState } from "./layout.js";
-import { opText } from "./narration.js";
 import { linkTo } from "./url.js";
 
 let ctx = null;  // from app.js: {lab, designInfo, say}

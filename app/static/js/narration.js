@@ -3,6 +3,7 @@
 // broke.
 
 import * as branch from "./branch.js";
+import { opText } from "./commands.js";
 import * as editor from "./editor.js";
 import * as freeplay from "./freeplay.js";
 import * as glossary from "./glossary.js";
@@ -12,14 +13,6 @@ import { variantName } from "./variants.js";
 const $ = (id) => document.getElementById(id);
 const MARKS = { hit: "✓ hit", miss: "✗ miss", skip: "∅ skip" };
 let ctx = null;  // from app.js: {lab, initial}
-
-/** "fork pid=1 child=2": an op as the narration and the slides show it. */
-export function opText(op) {
-  if (!op) return "the empty machine";
-  const parts = Object.entries(op).filter(([k]) => k !== "op")
-    .map(([k, v]) => `${k}=${k.includes("addr") ? hex(v) : v}`);
-  return `${op.op} ${parts.join(" ")}`;
-}
 
 /** Narrate the current step under the diagrams. */
 export function narrate() {

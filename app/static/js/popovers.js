@@ -2,6 +2,7 @@
 // popover of the ops that apply to it, with their fields filled in.
 
 import { api } from "./api.js";
+import { PROTS } from "./commands.js";
 import { actAt } from "./errors.js";
 import * as freeplay from "./freeplay.js";
 import { hex } from "./layout.js";
@@ -16,7 +17,7 @@ function fieldInput(name, value = "") {
   let input;
   if (key === "prot") {
     input = document.createElement("select");
-    for (const p of ["none", "r", "w", "x", "rw", "rx", "wx", "rwx"]) {
+    for (const p of PROTS) {
       const o = document.createElement("option");
       o.value = p;
       o.textContent = p;

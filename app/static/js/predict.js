@@ -1,8 +1,8 @@
 // Predict, then reveal: before each step forward, the op and a question about it; the
 // outcome on the next press.
 
+import { opText } from "./commands.js";
 import { askLesson } from "./lesson.js";
-import { opText } from "./narration.js";
 import { updateUrl } from "./url.js";
 
 const $ = (id) => document.getElementById(id);

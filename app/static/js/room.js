@@ -4,8 +4,9 @@
 // diagram modules.
 
 import { api, ApiError } from "./api.js";
+import { opText } from "./commands.js";
 import { Diagram } from "./diagram.js";
-import { hex, layoutState } from "./layout.js";
+import { layoutState } from "./layout.js";
 
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
@@ -75,13 +76,6 @@ function buildPanels(designs) {
     root.appendChild(panel);
     return { diagram: new Diagram(scroll, `${d.design}-${i}`), key: designLabel(d) };
   });
-}
-
-function opText(op) {
-  if (!op) return "the empty machine";
-  const parts = Object.entries(op).filter(([k]) => k !== "op")
-    .map(([k, v]) => `${k}=${k.includes("addr") ? hex(v) : v}`);
-  return `${op.op} ${parts.join(" ")}`;
 }
 
 function draw(view) {
