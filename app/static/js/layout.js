@@ -1,6 +1,7 @@
-// Pure geometry: one design's state document -> nodes and edges. No DOM here, so it can be
-// tested on its own. Every node and edge has a stable id made from engine ids, so the
-// renderer can animate the same object from one step to the next.
+// Pure geometry: one design's state document -> nodes and edges. No DOM here, so it is
+// tested on its own, in node (tests/js/layout.test.mjs). Every node and edge has a stable
+// id made from engine ids, so the renderer can animate the same object from one step to the
+// next.
 //
 // Every label is measured (the diagram's font is monospaced) and wrapped to its column, so
 // it fits its box. Columns are arranged for the space the page offers: in one row, in two
