@@ -6,12 +6,14 @@ source "$(dirname "$0")/venv.sh" "[test]"
 .venv/bin/mypy app
 # System packages the tests need, installed once when missing (root only; otherwise those
 # tests skip loudly): podman & co. build and run the Docker image (tests/test_docker_image.py),
-# chromium drives the browser tests.
+# chromium drives the browser tests, nodejs runs the JavaScript tests (tests/test_js.py),
+# redis-server backs the tests of the Redis store (tests/conftest.py starts one per run).
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     pkgs=()
     for tool in podman buildah debootstrap runc chromium redis-server; do
         [ -x "/usr/bin/$tool" ] || [ -x "/usr/sbin/$tool" ] || pkgs+=("$tool")
     done
+    [ -x /usr/bin/node ] || pkgs+=(nodejs)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         echo "test.sh: installing ${pkgs[*]} (apt)" >&2
         if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

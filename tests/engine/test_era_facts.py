@@ -179,3 +179,17 @@ def test_2634_narrates_no_6x_anon_vma_lifetime(name):
         assert word not in texts
     modern = run_scenario({**data, "design": "anon_vma_chain", "options": []})
     assert "root" in " ".join(e["text"] for s in modern["steps"] for e in s["events"])
+
+
+# ----- the catalogue's vma_anon_vma: which eras' vmas have an anon_vma pointer ----------------
+
+
+@pytest.mark.parametrize("name", ["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267",
+                                  "anon_vma_chain"])
+def test_vma_anon_vma_says_whether_vmas_get_one(name):
+    # the page's diagram draws (or leaves out) each vma's anon_vma by this flag alone
+    doc = run_scenario(json.loads((SCENARIOS / "s3-fork-shares.json").read_text()),
+                       design=name, all_states=True)
+    pointers = {v["anon_vma"] for s in doc["steps"] for mm in s["state"]["mms"]
+                for v in mm["vmas"]}
+    assert (pointers != {None}) is design_class(name).vma_anon_vma

@@ -84,6 +84,7 @@ class Anonmm(Design):
         "mapped by relatives. mremap must keep the address key true, so it copies pages "
         "shared with another mm (and swaps shared swap entries back in) before moving them."
     )
+    vma_anon_vma = False
     size_table: ClassVar[dict[str, int]] = {
         "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
         "struct page, Andrea's count": STRUCT_PAGE_ANDREA,

@@ -93,6 +93,9 @@ class Design:
     option_eras: ClassVar[dict[str, str]] = {}
     #: the design's size table (i386 unless stated): what -> bytes, for the catalogue
     size_table: ClassVar[dict[str, int]] = {}
+    #: whether the era's vm_area_struct has an anon_vma pointer (RFC2, 2.6.7 and later;
+    #: 2.6.0's pte_chain and anonmm have none), for the page's diagram
+    vma_anon_vma: ClassVar[bool] = True
     #: whether vma_merge requires linear anonymous vm_pgoffs (D3-D5; 2.6.0 and anonmm: no)
     anon_pgoff_linear: ClassVar[bool] = True
     #: whether the era marks a swap-cache page with PG_swapcache and keeps its swap entry

@@ -5,7 +5,16 @@
 
 import { hex } from "./layout.js";
 
-const PROTS = ["none", "r", "w", "x", "rw", "rx", "wx", "rwx"];
+/** Every protection an op may give, as the scenario format writes it. */
+export const PROTS = ["none", "r", "w", "x", "rw", "rx", "wx", "rwx"];
+
+/** "fork pid=1 child=2": an op as the narration and the slides show it. */
+export function opText(op) {
+  if (!op) return "the empty machine";
+  const parts = Object.entries(op).filter(([k]) => k !== "op")
+    .map(([k, v]) => `${k}=${k.includes("addr") ? hex(v) : v}`);
+  return `${op.op} ${parts.join(" ")}`;
+}
 
 // Per op, its fields in command order: [name, kind ("int" | "addr" | "prot"), optional].
 export const SIGNATURES = {

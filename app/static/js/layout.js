@@ -1,6 +1,7 @@
-// Pure geometry: one design's state document -> nodes and edges. No DOM here, so it can be
-// tested on its own. Every node and edge has a stable id made from engine ids, so the
-// renderer can animate the same object from one step to the next.
+// Pure geometry: one design's state document -> nodes and edges. No DOM here, so it is
+// tested on its own, in node (tests/js/layout.test.mjs). Every node and edge has a stable
+// id made from engine ids, so the renderer can animate the same object from one step to the
+// next.
 //
 // Every label is measured (the diagram's font is monospaced) and wrapped to its column, so
 // it fits its box. Columns are arranged for the space the page offers: in one row, in two
@@ -26,7 +27,6 @@ export const LIMITS = { ptesPerVma: 24, ptes: 320, frames: 160, processes: 24, s
 const HEADS = { vmas: "processes · vmas", ptes: "PTEs", frames: "frames", rmap: "rmap objects",
   swap: "swap slots" };
 const MAXCH = { vmas: 23, ptes: 18, frames: 22, rmap: 22, swap: 21 };
-const NO_ANON_VMA = new Set(["pte_chain", "anonmm"]);
 
 // What each arrow is, as the kernel names the field. Shown on hover and in the legend.
 export const EDGE_KINDS = {
@@ -129,58 +129,75 @@ export const badgeWidth = (text) => text.length * BADGE_CHAR + 12;
 
 // ----- the boxes ---------------------------------------------------------------------------
 
-function buildNodes(state) {
+// The boxes of a state as they are made: in drawing order, by id, with a group number for
+// each object whose boxes stay together, and the count of what the limits leave out.
+function boxList() {
   const nodes = [];
   const byId = new Map();
-  const add = (n) => { nodes.push(n); byId.set(n.id, n); return n; };
-  const hidden = { ptes: 0, frames: 0, processes: 0, slots: 0 };
+  let group = 0;
+  return {
+    nodes, byId, hidden: { ptes: 0, frames: 0, processes: 0, slots: 0 },
+    add(n) { nodes.push(n); byId.set(n.id, n); return n; },
+    group() { group += 1; return group; },
+  };
+}
 
+// Each process: its mm, its vmas, and under each vma the rows of its PTEs.
+function addProcesses(state, design, out) {
   const mms = state.mms || [];
   const totalPtes = mms.reduce((n, mm) => n + mm.ptes.length, 0);
   const summarise = totalPtes > LIMITS.ptes;
-  let group = 0;
   for (const mm of mms.slice(0, LIMITS.processes)) {
-    group += 1;
-    add(box(`mm:${mm.pid}`, "mm", "vmas", [`pid ${mm.pid} · ${plural(mm.vmas.length, "vma")} · `
+    const group = out.group();
+    out.add(box(`mm:${mm.pid}`, "mm", "vmas", [`pid ${mm.pid} · ${plural(mm.vmas.length, "vma")} · `
       + plural(mm.ptes.length, "PTE")], { pid: mm.pid, group }));
     let next = 0;  // PTEs and vmas are both in address order
     for (const vma of mm.vmas) {
       while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_start) next += 1;
       const first = next;
       while (next < mm.ptes.length && mm.ptes[next].addr < vma.vm_end) next += 1;
-      const mine = mm.ptes.slice(first, next);
-      const shown = summarise ? [] : mine.slice(0, LIMITS.ptesPerVma);
-      const extra = mine.length - shown.length;
-      hidden.ptes += extra;
-      // pte_chain and anonmm have no anon_vma at all: do not show an empty pointer
-      const av = NO_ANON_VMA.has(state.design) ? "" : vma.anon_vma == null ? " · anon_vma NULL"
-        : ` · anon_vma ${vma.anon_vma}`;
-      const v = add(box(`vma:${vma.id}`, "vma", "vmas", [`vma ${vma.id} ${vma.prot}${av}`,
-        `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`, `vm_pgoff ${vma.vm_pgoff}`],
-      { pid: mm.pid, vma, group, classes: vma.prot === "none" ? ["prot-none"] : [], rows: [] }));
-      for (const p of shown) {
-        const classes = [`pte-${p.kind}`];
-        if (p.writable) classes.push("writable");
-        const target = p.kind === "page" ? `F${p.pfn} ${p.writable ? "rw" : "ro"}`
-          : p.kind === "swap" ? `swap S${p.slot}` : "zero page ro";
-        v.rows.push(add(box(`pte:${mm.pid}:${p.addr}`, "pte", "ptes", [hex(p.addr), target],
-          { pid: mm.pid, pte: p, classes, inline: true })));
-      }
-      if (extra > 0) {
-        const kinds = ["page", "swap", "zero"].map((k) => [k, mine.filter((p) => p.kind === k).length])
-          .filter(([, n]) => n).map(([k, n]) => `${n} ${k === "page" ? "present" : k}`);
-        const label = shown.length ? `… ${extra} more ${extra === 1 ? "PTE" : "PTEs"}`
-          : `${plural(mine.length, "PTE")}: ${kinds.join(", ")}`;
-        v.rows.push(add(box(`pte-more:${vma.id}`, "more", "ptes", [label], { inline: true })));
-      }
+      addVma(mm, vma, mm.ptes.slice(first, next), { summarise, group, design }, out);
     }
   }
-  hidden.processes = Math.max(0, mms.length - LIMITS.processes);
-  if (hidden.processes) add(box("mm-more", "more", "vmas", [`… ${hidden.processes} more processes`]));
+  out.hidden.processes = Math.max(0, mms.length - LIMITS.processes);
+  if (out.hidden.processes) {
+    out.add(box("mm-more", "more", "vmas", [`… ${out.hidden.processes} more processes`]));
+  }
+}
 
+// A vma and the rows of its PTEs (`mine`), or a summary of those the limits leave out.
+function addVma(mm, vma, mine, { summarise, group, design }, out) {
+  const shown = summarise ? [] : mine.slice(0, LIMITS.ptesPerVma);
+  const extra = mine.length - shown.length;
+  out.hidden.ptes += extra;
+  // a design whose vmas have no anon_vma field (the catalogue says): no empty pointer
+  const av = !design.vma_anon_vma ? "" : vma.anon_vma == null ? " · anon_vma NULL"
+    : ` · anon_vma ${vma.anon_vma}`;
+  const v = out.add(box(`vma:${vma.id}`, "vma", "vmas", [`vma ${vma.id} ${vma.prot}${av}`,
+    `[${hex(vma.vm_start)}, ${hex(vma.vm_end)})`, `vm_pgoff ${vma.vm_pgoff}`],
+  { pid: mm.pid, vma, group, classes: vma.prot === "none" ? ["prot-none"] : [], rows: [] }));
+  for (const p of shown) {
+    const classes = [`pte-${p.kind}`];
+    if (p.writable) classes.push("writable");
+    const target = p.kind === "page" ? `F${p.pfn} ${p.writable ? "rw" : "ro"}`
+      : p.kind === "swap" ? `swap S${p.slot}` : "zero page ro";
+    v.rows.push(out.add(box(`pte:${mm.pid}:${p.addr}`, "pte", "ptes", [hex(p.addr), target],
+      { pid: mm.pid, pte: p, classes, inline: true })));
+  }
+  if (extra > 0) {
+    const kinds = ["page", "swap", "zero"].map((k) => [k, mine.filter((p) => p.kind === k).length])
+      .filter(([, n]) => n).map(([k, n]) => `${n} ${k === "page" ? "present" : k}`);
+    const label = shown.length ? `… ${extra} more ${extra === 1 ? "PTE" : "PTEs"}`
+      : `${plural(mine.length, "PTE")}: ${kinds.join(", ")}`;
+    v.rows.push(out.add(box(`pte-more:${vma.id}`, "more", "ptes", [label], { inline: true })));
+  }
+}
+
+// The zero page (when a PTE maps it) and the frames.
+function addFrames(state, out) {
   const pages = state.pages || [];
-  if (mms.some((mm) => mm.ptes.some((p) => p.kind === "zero"))) {
-    add(box("zero", "zero", "frames", ["the zero page", "shared, read-only, no rmap"]));
+  if ((state.mms || []).some((mm) => mm.ptes.some((p) => p.kind === "zero"))) {
+    out.add(box("zero", "zero", "frames", ["the zero page", "shared, read-only, no rmap"]));
   }
   for (const p of pages.slice(0, LIMITS.frames)) {
     const index = p.index == null ? "" : ` · index ${p.mapping?.kind === "anonmm" ? hex(p.index) : p.index}`;
@@ -188,57 +205,83 @@ function buildNodes(state) {
       mappingText(p.mapping), `mapcount ${p.mapcount}${index}`,
       `${p.swap_slot == null ? "" : `swap S${p.swap_slot} · `}value ${p.value}`];
     if (p.page_mapping) lines.push(`page_mapping() = ${p.page_mapping}`);
-    add(box(`frame:${p.pfn}`, "frame", "frames", lines, { page: p,
+    out.add(box(`frame:${p.pfn}`, "frame", "frames", lines, { page: p,
       classes: p.flags.map((f) => `flag-${f}`), badge: p.flags.includes("direct") ? "DIRECT" : null }));
   }
-  hidden.frames = Math.max(0, pages.length - LIMITS.frames);
-  if (hidden.frames) add(box("frame-more", "more", "frames", [`… ${hidden.frames} more frames`]));
+  out.hidden.frames = Math.max(0, pages.length - LIMITS.frames);
+  if (out.hidden.frames) out.add(box("frame-more", "more", "frames", [`… ${out.hidden.frames} more frames`]));
+}
 
+// Each anon_vma, followed by its anon_vma_chains (2.6.34+).
+function addAnonVmas(state, out) {
   const avcs = new Map((state.anon_vma_chains || []).map((c) => [c.id, c]));
   for (const av of state.anon_vmas || []) {
-    group += 1;
+    const group = out.group();
     const lines = [`anon_vma ${av.id}`];
     if (av.root !== undefined) {
       lines.push(`root ${av.root} · parent ${av.parent} · refcount ${av.refcount}`);
       lines.push(`children ${av.num_children} · active vmas ${av.num_active_vmas}`);
     }
     lines.push(av.vmas.length ? `walk: ${av.vmas.map((v) => `vma ${v}`).join(" → ")}` : "walk: (empty)");
-    add(box(`anon_vma:${av.id}`, "anon_vma", "rmap", lines, { anonVma: av, group }));
+    out.add(box(`anon_vma:${av.id}`, "anon_vma", "rmap", lines, { anonVma: av, group }));
     for (const cid of av.avcs || []) {
       const c = avcs.get(cid);
       if (c) {
-        add(box(`avc:${c.id}`, "avc", "rmap", [`avc ${c.id} → vma ${c.vma}`],
+        out.add(box(`avc:${c.id}`, "avc", "rmap", [`avc ${c.id} → vma ${c.vma}`],
           { avc: c, inline: true, indent: 14, group }));
       }
     }
   }
+}
+
+// Each anonmm of Hugh Dickins's design.
+function addAnonmms(state, out) {
   for (const am of state.anonmms || []) {
-    group += 1;
-    add(box(`anonmm:${am.id}`, "anonmm", "rmap", [`anonmm ${am.id}${am.head === am.id ? " (head)" : ""}`,
+    const group = out.group();
+    out.add(box(`anonmm:${am.id}`, "anonmm", "rmap", [`anonmm ${am.id}${am.head === am.id ? " (head)" : ""}`,
       am.pid == null ? "mm gone (lingers for its pages)" : `mm of pid ${am.pid}`,
       `count ${am.count} · ring ${am.ring.join(" → ")}`], { anonmm: am, group,
       classes: am.pid == null ? ["dead"] : [] }));
   }
+}
+
+// Each pte_chain block of 2.6.0.
+function addPteChains(state, out) {
   for (const block of state.pte_chains || []) {
-    group += 1;
-    add(box(`pte_chain:${block.id}`, "pte_chain", "rmap", [`pte_chain ${block.id} (frame ${block.pfn})`,
+    const group = out.group();
+    out.add(box(`pte_chain:${block.id}`, "pte_chain", "rmap", [`pte_chain ${block.id} (frame ${block.pfn})`,
       ...block.entries.map((e) => `${hex(e.addr)} of pid ${e.pid}`)], { block, group }));
   }
+}
 
+// The swap slots.
+function addSlots(state, out) {
   const swap = state.swap || [];
   for (const s of swap.slice(0, LIMITS.slots)) {
-    add(box(`slot:${s.slot}`, "slot", "swap", [`S${s.slot}  ${s.ptes} swap PTE${s.ptes === 1 ? "" : "s"}`,
+    out.add(box(`slot:${s.slot}`, "slot", "swap", [`S${s.slot}  ${s.ptes} swap PTE${s.ptes === 1 ? "" : "s"}`,
       s.cached_pfn == null ? "swap cache: none" : `swap cache → F${s.cached_pfn}`,
       `value ${s.value}`], { slot: s }));
   }
-  hidden.slots = Math.max(0, swap.length - LIMITS.slots);
-  if (hidden.slots) add(box("slot-more", "more", "swap", [`… ${hidden.slots} more slots`]));
-  return { nodes, byId, hidden };
+  out.hidden.slots = Math.max(0, swap.length - LIMITS.slots);
+  if (out.hidden.slots) out.add(box("slot-more", "more", "swap", [`… ${out.hidden.slots} more slots`]));
+}
+
+// Every box of the state, in drawing order.
+function buildNodes(state, design) {
+  const out = boxList();
+  addProcesses(state, design, out);
+  addFrames(state, out);
+  addAnonVmas(state, out);
+  addAnonmms(state, out);
+  addPteChains(state, out);
+  addSlots(state, out);
+  addGhosts(state, out);
+  return out;
 }
 
 // A freed object that something still points at is drawn as a ghost, so the dangling pointer
 // shows (rc3-oops: a frame whose page->mapping names an anon_vma that was freed).
-function addGhosts(state, nodes, byId) {
+function addGhosts(state, out) {
   const alive = {
     anon_vma: new Set((state.anon_vmas || []).map((a) => a.id)),
     vma: new Set((state.mms || []).flatMap((m) => m.vmas.map((v) => v.id))),
@@ -251,11 +294,9 @@ function addGhosts(state, nodes, byId) {
   }
   for (const ref of wanted) {
     const id = `${ref.kind}:${ref.id}`;
-    if (!alive[ref.kind] || alive[ref.kind].has(ref.id) || byId.has(id)) continue;
-    const n = box(id, "ghost", ref.kind === "vma" ? "vmas" : "rmap",
-      [`${ref.kind} ${ref.id}`, "freed, still pointed at"], { classes: ["ghost"], group: -nodes.length });
-    nodes.push(n);
-    byId.set(id, n);
+    if (!alive[ref.kind] || alive[ref.kind].has(ref.id) || out.byId.has(id)) continue;
+    out.add(box(id, "ghost", ref.kind === "vma" ? "vmas" : "rmap",
+      [`${ref.kind} ${ref.id}`, "freed, still pointed at"], { classes: ["ghost"], group: -out.nodes.length }));
   }
 }
 
@@ -384,25 +425,37 @@ export function displayScale(w, h, space, zoom = 1) {
   return s * zoom;
 }
 
-// Lay out one design's state for the space {width, height, scroll} (pixels) it is drawn in.
-// Returns {width, height, nodes, edges, hidden, heads, arrangement}.
-export function layoutState(state, space = { width: 1100, height: 800, scroll: false }) {
-  const { nodes, byId, hidden } = buildNodes(state);
-  addGhosts(state, nodes, byId);
+// The boxes by column.
+function columnsOf(nodes) {
   const cols = { vmas: [], ptes: [], frames: [], rmap: [], swap: [] };
   for (const n of nodes) cols[n.col].push(n);
+  return cols;
+}
+
+// Each column as wide as its head and its widest box.
+function columnWidths(cols) {
   const widths = {};
   for (const [key, list] of Object.entries(cols)) {
     widths[key] = Math.ceil(Math.max(HEADS[key].length * HEAD_CHAR, ...list.map((n) => n.need)));
   }
-  // one row reads best; bands and sub-columns only when they draw clearly larger
+  return widths;
+}
+
+// The arrangement drawn largest in the space: one row reads best; bands and sub-columns
+// only when they draw clearly larger.
+function bestArrangement(cols, widths, space) {
   let best = null;
   for (const c of candidates(cols, widths)) {
     c.scale = fitScale(c.width, c.height, space) * PREFER[c.arrangement] / (1 + 0.06 * (c.kf + c.kr - 2));
     if (!best || c.scale > best.scale * 1.02) best = c;
   }
+  return best;
+}
+
+// Give every box of the arrangement its place; returns the column heads.
+function place(arrangement) {
   const heads = [];
-  for (const band of best.bands) {
+  for (const band of arrangement.bands) {
     for (const c of band.columns) {
       c.y0 = band.top;
       if (!c.sub) heads.push({ key: c.key, x: c.x, y: band.top + 16, text: HEADS[c.key] });
@@ -414,6 +467,17 @@ export function layoutState(state, space = { width: 1100, height: 800, scroll: f
       }
     }
   }
+  return heads;
+}
+
+/** Lay out one design's state for the space {width, height, scroll} (pixels) it is drawn in.
+ * `design` is the design's entry in the server's catalogue (the page's `initial.designs`).
+ * Returns {width, height, nodes, edges, hidden, heads, arrangement}. */
+export function layoutState(state, design, space = { width: 1100, height: 800, scroll: false }) {
+  const { nodes, byId, hidden } = buildNodes(state, design);
+  const cols = columnsOf(nodes);
+  const best = bestArrangement(cols, columnWidths(cols), space);
+  const heads = place(best);
   const edges = routeAll(nodes, byId, best);
   return { width: best.width, height: best.height, nodes, edges, hidden, heads,
     arrangement: `${best.arrangement}/${best.kf}/${best.kr}` };
@@ -490,11 +554,9 @@ function nearestFree(column, target) {
   return best;
 }
 
-function routeAll(nodes, byId, layout) {
-  const edges = buildEdges(nodes, byId);
-  for (const band of layout.bands) {
-    band.columns.forEach((c, i) => { c.band = band; c.index = i; c.free = freeSpans(c); });
-  }
+// The gutters' lanes: each arrow through a gutter gets a lane of its own, 4 units apart
+// (wrapping, offset by 2, when the gutter is full), in the order the arrows are routed.
+function gutterLanes(layout) {
   const lanes = new Map();
   const lane = (gutter, x0, w) => {
     const k = lanes.get(gutter) || 0;
@@ -511,65 +573,87 @@ function routeAll(nodes, byId, layout) {
     const w = i + 1 < cols.length ? cols[i + 1].x - x0 : GUTTER;
     return lane(`${band.top}:${i}`, x0, w);
   };
+  // the vertical run between bands, right of everything
   const trunk = () => lane("trunk", layout.width - GUTTER, GUTTER);
+  return { gutterX, trunk };
+}
 
+// From the last point of `pts`, cross the columns `between` (in travel order), jogging in
+// the `gutters` (one more than the columns), to reach height yb and end at endX.
+function cross(pts, between, gutters, endX, yb) {
+  let y = pts[pts.length - 1][1];
+  between.forEach((col, k) => {
+    // keep the height while the column lets it through; beside the target, aim at it
+    const yc = k === between.length - 1 ? nearestFree(col, yb) : nearestFree(col, y);
+    const gx = gutters[k];
+    pts.push([gx, y]);
+    if (yc !== y) { pts.push([gx, yc]); y = yc; }
+  });
+  const gx = gutters[between.length];
+  pts.push([gx, y]);
+  if (y !== yb) pts.push([gx, yb]);
+  pts.push([endX, yb]);
+}
+
+// An arrow between two columns of one band: right or left through the columns between.
+function routeInBand(a, b, ya, yb, lanes) {
+  const ca = a.column; const cb = b.column;
+  const cols = ca.band.columns;
+  const right = cb.index > ca.index;
+  const step = right ? 1 : -1;
+  const between = [];
+  for (let i = ca.index + step; i !== cb.index; i += step) between.push(cols[i]);
+  const gutters = [];
+  for (let i = ca.index; i !== cb.index; i += step) gutters.push(lanes.gutterX(ca.band, i, right ? "right" : "left"));
+  const pts = [[right ? a.x + a.w : a.x + (a.indent || 0), ya]];
+  cross(pts, between, gutters, right ? b.x + (b.indent || 0) : b.x + b.w, yb);
+  return pts;
+}
+
+// An arrow within one column: a loop through the gutter on its right.
+function routeInColumn(a, b, ya, yb, lanes) {
+  const gx = lanes.gutterX(a.column.band, a.column.index, "right");
+  return [[a.x + a.w, ya], [gx, ya], [gx, yb], [b.x + b.w, yb]];
+}
+
+// An arrow to another band: out to the right, up or down the trunk, in from the right.
+function routeAcrossBands(a, b, ya, yb, lanes) {
+  const ca = a.column; const cb = b.column;
+  const colsA = ca.band.columns; const colsB = cb.band.columns;
+  const tx = lanes.trunk();
+  const pts = [[a.x + a.w, ya]];
+  let y = ya;
+  for (let i = ca.index + 1; i < colsA.length; i += 1) {
+    const gx = lanes.gutterX(ca.band, i - 1, "right");
+    const yc = nearestFree(colsA[i], y);
+    pts.push([gx, y]);
+    if (yc !== y) { pts.push([gx, yc]); y = yc; }
+  }
+  pts.push([tx, y]);
+  const between = colsB.slice(cb.index + 1).reverse();
+  const gutters = [];
+  for (let i = colsB.length - 1; i >= cb.index; i -= 1) gutters.push(lanes.gutterX(cb.band, i, "right"));
+  // the trunk runs in the last gutter of band B, so that gutter is the trunk itself
+  gutters[0] = tx;
+  cross(pts, between, gutters, b.x + b.w, yb);
+  return pts;
+}
+
+// Every arrow of the state, routed through the placed layout.
+function routeAll(nodes, byId, layout) {
+  const edges = buildEdges(nodes, byId);
+  for (const band of layout.bands) {
+    band.columns.forEach((c, i) => { c.band = band; c.index = i; c.free = freeSpans(c); });
+  }
+  const lanes = gutterLanes(layout);
   for (const e of edges) {
     const a = byId.get(e.from);
     const b = byId.get(e.to);
-    const ca = a.column; const cb = b.column;
     const ya = anchorY(a, "from", e.kind);
     const yb = anchorY(b, "to", e.kind);
-    const pts = [];
-    // cross the columns `between` (in travel order), jogging in the gutters, to reach yb
-    const cross = (between, gutters, endX) => {
-      let y = pts[pts.length - 1][1];
-      between.forEach((col, k) => {
-        // keep the height while the column lets it through; beside the target, aim at it
-        const yc = k === between.length - 1 ? nearestFree(col, yb) : nearestFree(col, y);
-        const gx = gutters[k];
-        pts.push([gx, y]);
-        if (yc !== y) { pts.push([gx, yc]); y = yc; }
-      });
-      const gx = gutters[between.length];
-      pts.push([gx, y]);
-      if (y !== yb) pts.push([gx, yb]);
-      pts.push([endX, yb]);
-    };
-    if (ca.band === cb.band && ca.index !== cb.index) {
-      const cols = ca.band.columns;
-      const right = cb.index > ca.index;
-      const step = right ? 1 : -1;
-      const between = [];
-      for (let i = ca.index + step; i !== cb.index; i += step) between.push(cols[i]);
-      const gutters = [];
-      for (let i = ca.index; i !== cb.index; i += step) gutters.push(gutterX(ca.band, i, right ? "right" : "left"));
-      pts.push([right ? a.x + a.w : a.x + (a.indent || 0), ya]);
-      cross(between, gutters, right ? b.x + (b.indent || 0) : b.x + b.w);
-    } else if (ca.band === cb.band) {
-      // same column: a loop through the gutter on its right
-      const gx = gutterX(ca.band, ca.index, "right");
-      pts.push([a.x + a.w, ya], [gx, ya], [gx, yb], [b.x + b.w, yb]);
-    } else {
-      // another band: out to the right, up or down the trunk, in from the right
-      const colsA = ca.band.columns; const colsB = cb.band.columns;
-      const tx = trunk();
-      pts.push([a.x + a.w, ya]);
-      let y = ya;
-      for (let i = ca.index + 1; i < colsA.length; i += 1) {
-        const gx = gutterX(ca.band, i - 1, "right");
-        const yc = nearestFree(colsA[i], y);
-        pts.push([gx, y]);
-        if (yc !== y) { pts.push([gx, yc]); y = yc; }
-      }
-      pts.push([tx, y]);
-      const between = colsB.slice(cb.index + 1).reverse();
-      const gutters = [];
-      for (let i = colsB.length - 1; i >= cb.index; i -= 1) gutters.push(gutterX(cb.band, i, "right"));
-      // the trunk runs in the last gutter of band B, so that gutter is the trunk itself
-      gutters[0] = tx;
-      cross(between, gutters, b.x + b.w);
-    }
-    e.points = simplify(pts);
+    const route = a.column.band !== b.column.band ? routeAcrossBands
+      : a.column.index !== b.column.index ? routeInBand : routeInColumn;
+    e.points = simplify(route(a, b, ya, yb, lanes));
     e.d = `M${e.points.map(([x, y]) => `${round(x)},${round(y)}`).join(" L")}`;
     const [lx, ly] = e.points[e.points.length - 1];
     const into = e.points[e.points.length - 2];

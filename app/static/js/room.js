@@ -4,11 +4,13 @@
 // diagram modules.
 
 import { api, ApiError } from "./api.js";
+import { opText } from "./commands.js";
 import { Diagram } from "./diagram.js";
-import { hex, layoutState } from "./layout.js";
+import { layoutState } from "./layout.js";
 
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
+const designInfo = new Map(initial.designs.map((d) => [d.name, d]));  // the catalogue
 const code = initial.code;
 const key = initial.instructor ? new URLSearchParams(location.search).get("key") : null;
 const TALLY_MS = 1000;
@@ -76,18 +78,12 @@ function buildPanels(designs) {
   });
 }
 
-function opText(op) {
-  if (!op) return "the empty machine";
-  const parts = Object.entries(op).filter(([k]) => k !== "op")
-    .map(([k, v]) => `${k}=${k.includes("addr") ? hex(v) : v}`);
-  return `${op.op} ${parts.join(" ")}`;
-}
-
 function draw(view) {
   if (room.panels.map((p) => p.key).join() !== view.designs.map(designLabel).join()) {
     buildPanels(view.designs);
   }
-  view.designs.forEach((d, i) => room.panels[i].diagram.draw(layoutState(d.state)));
+  view.designs.forEach((d, i) => room.panels[i].diagram.draw(layoutState(d.state,
+    designInfo.get(d.state.design))));
   room.view = view;
   $("step-title").textContent = `Step ${view.step} of ${room.doc.length}`;
   $("step-op").textContent = opText(view.op);

@@ -70,6 +70,7 @@ class PteChain(Design):
         "chain linearly for each PTE, and every block lives in scarce lowmem. mremap "
         "re-registers each moved PTE. No anon_vma, nothing per vma or per mm."
     )
+    vma_anon_vma = False
     option_help: ClassVar[dict[str, str]] = {
         L1_64: "64-byte cache lines: pte_chain blocks of 15 entries (NRPTE = (64 - 4) / 4)",
         L1_128: "128-byte cache lines: pte_chain blocks of 31 entries (NRPTE = (128 - 4) / 4)",
