@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from .engine import design_catalogue, design_class
+from .engine import design_catalogue
 from .scenarios import summaries
 
 ROOT = Path(__file__).resolve().parent
@@ -26,8 +26,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 
 def catalogue() -> dict[str, Any]:
     """What the page needs before its first request: designs and scenarios."""
-    designs = [{**{k: d[k] for k in ("name", "title", "era", "description", "options")},
-                "vma_anon_vma": design_class(d["name"]).vma_anon_vma}
+    designs = [{k: d[k] for k in ("name", "title", "era", "description", "options",
+                                  "vma_anon_vma")}
                for d in design_catalogue() if d["available"]]
     return {"designs": designs, "scenarios": summaries()}
 

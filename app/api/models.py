@@ -483,6 +483,8 @@ class DesignInfo(Doc):
     description: str | None = None
     options: dict[str, str] | None = None
     sizes: dict[str, int] | None = None
+    #: whether the design's vmas carry an ``anon_vma`` pointer (anonmm's and 2.6.0's do not)
+    vma_anon_vma: bool | None = None
 
 
 class ScenarioSummary(Doc):

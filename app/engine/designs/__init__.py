@@ -55,8 +55,9 @@ def get_design(name: str, options: frozenset[str] = frozenset()) -> Design:
 
 def design_catalogue() -> list[dict[str, Any]]:
     """Every design in historical order as the catalogue shows it (``GET /api/designs``, the
-    page, ``rmaplab designs``): its name, title, era, description, options and size table,
-    or ``available: False`` for one the engine cannot run yet."""
+    page, ``rmaplab designs``): its name, title, era, description, options, size table and
+    whether its vmas carry an ``anon_vma`` pointer, or ``available: False`` for one the
+    engine cannot run yet."""
     out: list[dict[str, Any]] = []
     for name in DESIGN_NAMES:
         cls = _BUILT.get(name)
@@ -65,7 +66,7 @@ def design_catalogue() -> list[dict[str, Any]]:
             continue
         out.append({"name": name, "available": True, "title": cls.title, "era": cls.era,
                     "description": cls.description, "options": cls.option_help,
-                    "sizes": cls.size_table})
+                    "sizes": cls.size_table, "vma_anon_vma": cls.vma_anon_vma})
     return out
 
 
