@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import pickle
 import signal
+import struct
 import threading
 from dataclasses import replace
 from hashlib import blake2b
@@ -97,27 +99,71 @@ class Worker:
     async def _reply(self) -> tuple[str, Any]:
         """Wait for the worker's answer without blocking the loop; release the worker."""
         try:
-            loop = asyncio.get_running_loop()
-            ready = loop.create_future()
-            fd = self.conn.fileno()
-
-            def readable() -> None:
-                if not ready.done():
-                    ready.set_result(None)
-
-            loop.add_reader(fd, readable)
             try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-            try:
-                reply: tuple[str, Any] = self.conn.recv()
-                return reply
+                return await self._receive()
             except (EOFError, OSError):
                 self.stop()
                 return "dead", None
         finally:
             self.lock.release()
+
+    async def _receive(self) -> tuple[str, Any]:
+        """The worker's answer, read as its bytes arrive. The loop never waits on a worker
+        that has written part of its answer (a large document crosses the pipe in many
+        writes, and a worker may lose its core between two of them): it reads what is
+        there and goes back to the other requests. The framing is multiprocessing's (a
+        4-byte length, or -1 and an 8-byte one), so the worker sends with ``conn.send``."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        fd = self.conn.fileno()
+        buf = bytearray()
+
+        def readable() -> None:
+            if done.done():
+                return
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                done.set_exception(exc)
+                return
+            if not chunk:
+                done.set_exception(EOFError("the engine worker closed its pipe"))
+                return
+            buf.extend(chunk)
+            start, size = _frame(buf)
+            if size is not None and len(buf) >= start + size:
+                done.set_result(None)
+
+        os.set_blocking(fd, False)  # the worker's only message for this job is awaited here
+        loop.add_reader(fd, readable)
+        try:
+            await done
+        finally:
+            loop.remove_reader(fd)
+            os.set_blocking(fd, True)  # ``conn.send`` writes whole messages
+        start, _ = _frame(buf)
+        reply: tuple[str, Any] = pickle.loads(memoryview(buf)[start:])
+        return reply
+
+
+#: how much of a worker's answer is read at once
+READ_CHUNK = 1 << 20
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")
+
+
+def _frame(buf: bytearray) -> tuple[int, int | None]:
+    """Where a message's payload starts in ``buf`` and its length (None until known)."""
+    if len(buf) < _LENGTH.size:
+        return 0, None
+    (size,) = _LENGTH.unpack_from(buf)
+    if size != -1:
+        return _LENGTH.size, size
+    if len(buf) < _LENGTH.size + _LONG_LENGTH.size:
+        return 0, None
+    return _LENGTH.size + _LONG_LENGTH.size, _LONG_LENGTH.unpack_from(buf, _LENGTH.size)[0]
 
 
 class Pool:
