@@ -17,9 +17,11 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(fastapi_standalone_docs.__path__[0]) / "static"
 PREFIX = "/docs-assets"
-REDOC_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-             "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; "
-             "font-src 'self' data:; object-src 'none'; base-uri 'none'")
+REDOC_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'none'"
+)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rmaplab API — {title}</title>
@@ -29,7 +31,7 @@ _PAGE = """<!doctype html>
 """
 _START = {
     "swagger": "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', "
-               "deepLinking: true});\n",
+    "deepLinking: true});\n",
     "redoc": "Redoc.init('/openapi.json', {}, document.getElementById('redoc'));\n",
 }
 
@@ -38,18 +40,31 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/docs")
 async def swagger() -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(
-        title="Swagger UI", prefix=PREFIX, name="swagger", script="swagger/swagger-ui-bundle.js",
-        head=f'<link rel="stylesheet" href="{PREFIX}/swagger/swagger-ui.css">',
-        body='<div id="swagger-ui"></div>'))
+    return HTMLResponse(
+        _PAGE.format(
+            title="Swagger UI",
+            prefix=PREFIX,
+            name="swagger",
+            script="swagger/swagger-ui-bundle.js",
+            head=f'<link rel="stylesheet" href="{PREFIX}/swagger/swagger-ui.css">',
+            body='<div id="swagger-ui"></div>',
+        )
+    )
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(
-        title="ReDoc", prefix=PREFIX, name="redoc", script="redoc/redoc.standalone.js",
-        head="", body='<div id="redoc"></div>'),
-        headers={"content-security-policy": REDOC_CSP})
+    return HTMLResponse(
+        _PAGE.format(
+            title="ReDoc",
+            prefix=PREFIX,
+            name="redoc",
+            script="redoc/redoc.standalone.js",
+            head="",
+            body='<div id="redoc"></div>',
+        ),
+        headers={"content-security-policy": REDOC_CSP},
+    )
 
 
 @router.get(PREFIX + "/start-{name}.js")

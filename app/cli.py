@@ -32,50 +32,81 @@ from .scenarios import load_scenario, summaries
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rmaplab",
-        description="A laboratory for Linux anonymous-page reverse mapping (rmap).")
+        prog="rmaplab", description="A laboratory for Linux anonymous-page reverse mapping (rmap)."
+    )
     parser.add_argument("--version", action="version", version=f"rmaplab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario and print every step and the final state")
     run.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
-    run.add_argument("--design", choices=DESIGN_NAMES,
-                     help="run under this design instead of the scenario's own")
-    run.add_argument("--option", action="append", dest="options", metavar="NAME",
-                     help="a design option (repeatable); replaces the scenario's options")
+    run.add_argument(
+        "--design", choices=DESIGN_NAMES, help="run under this design instead of the scenario's own"
+    )
+    run.add_argument(
+        "--option",
+        action="append",
+        dest="options",
+        metavar="NAME",
+        help="a design option (repeatable); replaces the scenario's options",
+    )
     run.add_argument("--json", action="store_true", help="print the run document as JSON")
-    run.add_argument("--all-states", action="store_true",
-                     help="with --json, include the full state after every step")
+    run.add_argument(
+        "--all-states",
+        action="store_true",
+        help="with --json, include the full state after every step",
+    )
     run.set_defaults(func=_run)
     comp = sub.add_parser("compare", help="run a scenario through several designs, side by side")
     comp.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
-    comp.add_argument("--designs", default="all", metavar="all|NAME[+OPTION...],...",
-                      help="the designs to compare (default: all available, each with the "
-                           "scenario's options that belong to it); each NAME[+OPTION...] runs "
-                           "exactly as written, e.g. anon_vma_267,anon_vma_267+exact_267")
-    comp.add_argument("--json", action="store_true",
-                      help="print the compare document (with each design's run document)")
+    comp.add_argument(
+        "--designs",
+        default="all",
+        metavar="all|NAME[+OPTION...],...",
+        help="the designs to compare (default: all available, each with the "
+        "scenario's options that belong to it); each NAME[+OPTION...] runs "
+        "exactly as written, e.g. anon_vma_267,anon_vma_267+exact_267",
+    )
+    comp.add_argument(
+        "--json",
+        action="store_true",
+        help="print the compare document (with each design's run document)",
+    )
     comp.set_defaults(func=_compare)
     for command in (run, comp):
-        command.add_argument("--check", choices=MODES, default="incremental",
-                             help="after each step, check the invariants of what the step "
-                                  "touched (incremental, the default) or of the whole state "
-                                  "(full: slower, the test suite's)")
+        command.add_argument(
+            "--check",
+            choices=MODES,
+            default="incremental",
+            help="after each step, check the invariants of what the step "
+            "touched (incremental, the default) or of the whole state "
+            "(full: slower, the test suite's)",
+        )
     serve = sub.add_parser("serve", help="serve the laboratory and the API (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a room)",
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="server processes on the port (default 1), each with its own "
-                            "engine workers; more than one needs the shared store "
-                            "(RMAPLAB_STORE=redis://HOST:PORT/DB, docs/deploy.md)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes on the port (default 1), each with its own "
+        "engine workers; more than one needs the shared store "
+        "(RMAPLAB_STORE=redis://HOST:PORT/DB, docs/deploy.md)",
+    )
     serve.set_defaults(func=_serve)
     scen = sub.add_parser("scenarios", help="list the built-in scenarios")
-    scen.add_argument("--json", action="store_true",
-                      help="print each scenario's name, title, description, design, options "
-                           "and length as JSON")
+    scen.add_argument(
+        "--json",
+        action="store_true",
+        help="print each scenario's name, title, description, design, options and length as JSON",
+    )
     scen.set_defaults(func=_scenarios)
     sub.add_parser("designs", help="list the designs and their options").set_defaults(
-        func=_designs_list)
+        func=_designs_list
+    )
     add_kernel_check(sub)
     return parser
 
@@ -113,9 +144,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("rmaplab: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1 and not settings.store:
-        print(f"rmaplab: --workers {args.workers} needs the shared store: set "
-              "RMAPLAB_STORE=redis://HOST:PORT/DB (the SQLite store, RMAPLAB_DB, serves one "
-              "process; docs/deploy.md)", file=sys.stderr)
+        print(
+            f"rmaplab: --workers {args.workers} needs the shared store: set "
+            "RMAPLAB_STORE=redis://HOST:PORT/DB (the SQLite store, RMAPLAB_DB, serves one "
+            "process; docs/deploy.md)",
+            file=sys.stderr,
+        )
         return 2
     if args.workers == 1:
         uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port)
@@ -150,8 +184,9 @@ def _serve_many(host: str, port: int, n: int) -> int:
     except OSError as exc:
         print(f"rmaplab: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    procs = [ctx.Process(target=_serve_one, args=(sock,), name="rmaplab-server")
-             for sock in sockets]
+    procs = [
+        ctx.Process(target=_serve_one, args=(sock,), name="rmaplab-server") for sock in sockets
+    ]
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -168,10 +203,12 @@ def _serve_many(host: str, port: int, n: int) -> int:
     while not stopping:
         for i, proc in enumerate(procs):
             if not proc.is_alive() and not stopping:
-                print(f"rmaplab: server process {proc.pid} exited ({proc.exitcode}); "
-                      "starting another", file=sys.stderr)
-                procs[i] = ctx.Process(target=_serve_one, args=(sockets[i],),
-                                       name="rmaplab-server")
+                print(
+                    f"rmaplab: server process {proc.pid} exited ({proc.exitcode}); "
+                    "starting another",
+                    file=sys.stderr,
+                )
+                procs[i] = ctx.Process(target=_serve_one, args=(sockets[i],), name="rmaplab-server")
                 procs[i].start()
         time.sleep(0.5)
     for proc in procs:
@@ -198,8 +235,7 @@ def _designs_list(args: argparse.Namespace) -> int:
         print(f"{name:<16} {entry['title']} ({entry['era']})")
         print(f"{'':<18}functions named as in: {cls.era_for().title}")
         for opt, text in entry["options"].items():
-            era = (f" [functions of {cls.era_for((opt,)).title}]"
-                   if opt in cls.option_eras else "")
+            era = f" [functions of {cls.era_for((opt,)).title}]" if opt in cls.option_eras else ""
             print(f"{'':<18}--option {opt}: {text}{era}")
     return 0
 
@@ -213,14 +249,19 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     set_mode(args.check)
-    doc = run_scenario(load_scenario(args.scenario), design=args.design,
-                       options=args.options, all_states=args.all_states)
+    doc = run_scenario(
+        load_scenario(args.scenario),
+        design=args.design,
+        options=args.options,
+        all_states=args.all_states,
+    )
     _output(args, doc, render_run)
     return 0
 
 
-def _output(args: argparse.Namespace, doc: dict[str, Any],
-            render: Callable[[dict[str, Any]], str]) -> None:
+def _output(
+    args: argparse.Namespace, doc: dict[str, Any], render: Callable[[dict[str, Any]], str]
+) -> None:
     """The document as JSON with ``--json``, else as text."""
     if args.json:
         _print_json(doc)

@@ -43,9 +43,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: pages may be framed anywhere (the embed mode is for slides and course pages, including a
 #: deck opened from disk: `*` does not match file:); scripts, styles and connections come from
 #: this origin only, and no inline script runs.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors * file: http: https:")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors * file: http: https:"
+)
 
 
 class Guard:
@@ -84,8 +86,11 @@ class Guard:
                 return
             if not message.get("more_body", False):
                 break
-        buffered: Message | None = {"type": "http.request", "body": b"".join(chunks),
-                                    "more_body": False}
+        buffered: Message | None = {
+            "type": "http.request",
+            "body": b"".join(chunks),
+            "more_body": False,
+        }
 
         async def replay() -> Message:
             nonlocal buffered
@@ -97,8 +102,10 @@ class Guard:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"no-referrer")]
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
                 content_type = dict(headers).get(b"content-type", b"")
                 own = b"content-security-policy" in dict(headers)
                 if content_type.startswith(b"text/html") and not own:
@@ -111,9 +118,15 @@ class Guard:
     async def _options(self, scope: Scope, send: Send) -> None:
         """204 with ``Allow``: every method some route serves at this path (404 if none)."""
         routes = scope["app"].router.routes
-        methods = {m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
-                   if any(r.matches({**scope, "method": m})[0] == Match.FULL
-                          for r in routes if m == "GET" or not isinstance(r, Mount))}
+        methods = {
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if any(
+                r.matches({**scope, "method": m})[0] == Match.FULL
+                for r in routes
+                if m == "GET" or not isinstance(r, Mount)
+            )
+        }
         if "GET" in methods:
             methods.add("HEAD")
         methods.add("OPTIONS")
@@ -121,20 +134,37 @@ class Guard:
             await _plain(send, 404, b'{"detail":"Not Found"}')
             return
         allow = ", ".join(sorted(methods)).encode()
-        await send({"type": "http.response.start", "status": 204,
-                    "headers": [(b"allow", allow), (b"x-content-type-options", b"nosniff")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [(b"allow", allow), (b"x-content-type-options", b"nosniff")],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     async def _too_large(self, send: Send) -> None:
-        await _plain(send, 413, b'{"detail":"the request body is larger than ' +
-                     str(self.max_body).encode() + b' bytes (RMAPLAB_MAX_BODY)"}')
+        await _plain(
+            send,
+            413,
+            b'{"detail":"the request body is larger than '
+            + str(self.max_body).encode()
+            + b' bytes (RMAPLAB_MAX_BODY)"}',
+        )
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-content-type-options", b"nosniff")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -160,8 +190,9 @@ def _open_store(settings: Settings) -> SessionStore:
     try:
         return SqliteStore(settings.db)
     except sqlite3.Error as exc:
-        raise SystemExit(f"rmaplab: cannot open the session store RMAPLAB_DB={settings.db!r}: "
-                         f"{exc}") from None
+        raise SystemExit(
+            f"rmaplab: cannot open the session store RMAPLAB_DB={settings.db!r}: {exc}"
+        ) from None
 
 
 def create_app(settings: Settings | None = None, store: SessionStore | None = None) -> FastAPI:
@@ -177,21 +208,34 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
         yield
         sessions.pool.stop()
 
-    app = FastAPI(title="rmaplab", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None,
-                  description="A laboratory for Linux anonymous-page reverse mapping: "
-                              "sessions with time travel, scripted runs and comparisons "
-                              "of five rmap designs.")
+    app = FastAPI(
+        title="rmaplab",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="A laboratory for Linux anonymous-page reverse mapping: "
+        "sessions with time travel, scripted runs and comparisons "
+        "of five rmap designs.",
+    )
     app.state.settings = settings
     app.state.sessions = sessions
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = limit_schema(
-                one_error_schema(get_openapi(title=app.title, version=app.version,
-                                             description=app.description, routes=app.routes)),
-                settings.max_pages, settings.max_run_ops,
-                min(settings.max_steps, settings.max_run_ops))
+                one_error_schema(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        description=app.description,
+                        routes=app.routes,
+                    )
+                ),
+                settings.max_pages,
+                settings.max_run_ops,
+                min(settings.max_steps, settings.max_run_ops),
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -201,11 +245,17 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     install_rooms(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/healthz", summary="Liveness: the service, its designs and its store",
-             response_model=Health,
-             responses={503: {"model": ErrorBody, "description": "the session store cannot "
-                                                                 "be written or reached "
-                                                                 "(named)"}})
+    @app.get(
+        "/healthz",
+        summary="Liveness: the service, its designs and its store",
+        response_model=Health,
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": "the session store cannot be written or reached (named)",
+            }
+        },
+    )
     async def healthz() -> dict[str, Any]:
         await sessions.healthy()
         return {"status": "ok", "designs": list(available_designs())}
@@ -223,8 +273,11 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for error in exc.errors():
-            item = {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))[:QUOTE],
-                    "type": error.get("type", "")}
+            item = {
+                "loc": list(error.get("loc", ())),
+                "msg": str(error.get("msg", ""))[:QUOTE],
+                "type": error.get("type", ""),
+            }
             if "input" in error:
                 item["input"] = _quoted(error["input"])
             errors.append(item)

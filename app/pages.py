@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parent
 STATIC = ROOT / "static"
 #: templates/ of a source checkout, or app/templates of an installed wheel (pyproject.toml
 #: force-includes it there, as it does scenarios/)
-TEMPLATES = next((p for p in (ROOT.parent / "templates", ROOT / "templates") if p.is_dir()),
-                 ROOT.parent / "templates")
+TEMPLATES = next(
+    (p for p in (ROOT.parent / "templates", ROOT / "templates") if p.is_dir()),
+    ROOT.parent / "templates",
+)
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -26,9 +28,11 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 
 def catalogue() -> dict[str, Any]:
     """What the page needs before its first request: designs and scenarios."""
-    designs = [{k: d[k] for k in ("name", "title", "era", "description", "options",
-                                  "vma_anon_vma")}
-               for d in design_catalogue() if d["available"]]
+    designs = [
+        {k: d[k] for k in ("name", "title", "era", "description", "options", "vma_anon_vma")}
+        for d in design_catalogue()
+        if d["available"]
+    ]
     return {"designs": designs, "scenarios": summaries()}
 
 
@@ -36,5 +40,6 @@ def catalogue() -> dict[str, Any]:
 async def index(request: Request) -> HTMLResponse:
     """The laboratory. Its state lives in the URL: scenario or session, designs, step."""
     data = json.dumps(catalogue()).replace("</", "<\\/")
-    return templates.TemplateResponse(request, "index.html", {"initial": data,
-                                                              "version": request.app.version})
+    return templates.TemplateResponse(
+        request, "index.html", {"initial": data, "version": request.app.version}
+    )

@@ -27,8 +27,9 @@ def join_url(request: Request, code: str) -> str:
 
 
 @router.get("/r/{code}", response_class=HTMLResponse)
-async def room_page(code: Code, request: Request,
-                    key: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+async def room_page(
+    code: Code, request: Request, key: Annotated[str | None, Query(max_length=100)] = None
+) -> Response:
     """Follow a room; with ``?key=`` (the instructor's), drive it."""
     service = request.app.state.rooms
     try:
@@ -36,13 +37,28 @@ async def room_page(code: Code, request: Request,
         if key is not None:
             service.instructor(room, key)
     except ServiceError as exc:
-        return templates.TemplateResponse(request, "room.html", {
-            "problem": exc.detail, "version": request.app.version}, status_code=exc.status)
-    initial = {"code": room.code, "instructor": key is not None,
-               "join": join_url(request, room.code), "designs": catalogue()["designs"]}
-    return templates.TemplateResponse(request, "room.html", {
-        "initial": json.dumps(initial).replace("</", "<\\/"), "room": room.code,
-        "instructor": key is not None, "version": request.app.version})
+        return templates.TemplateResponse(
+            request,
+            "room.html",
+            {"problem": exc.detail, "version": request.app.version},
+            status_code=exc.status,
+        )
+    initial = {
+        "code": room.code,
+        "instructor": key is not None,
+        "join": join_url(request, room.code),
+        "designs": catalogue()["designs"],
+    }
+    return templates.TemplateResponse(
+        request,
+        "room.html",
+        {
+            "initial": json.dumps(initial).replace("</", "<\\/"),
+            "room": room.code,
+            "instructor": key is not None,
+            "version": request.app.version,
+        },
+    )
 
 
 @router.get("/r/{code}/qr.svg")
@@ -51,7 +67,14 @@ async def room_qr(code: Code, request: Request) -> Response:
     room = await request.app.state.rooms.room(code)
     out = io.BytesIO()
     segno.make(join_url(request, room.code), error="m").save(
-        out, kind="svg", scale=1, border=2, omitsize=True, xmldecl=False,
-        title=f"Join room {room.code}")
-    return Response(out.getvalue(), media_type="image/svg+xml",
-                    headers={"Cache-Control": "no-store"})
+        out,
+        kind="svg",
+        scale=1,
+        border=2,
+        omitsize=True,
+        xmldecl=False,
+        title=f"Join room {room.code}",
+    )
+    return Response(
+        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )

@@ -42,8 +42,9 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                            f"column {exc.colno}") from None
+        raise ScenarioError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario must be a JSON object")
     return data
@@ -62,8 +63,14 @@ def summaries() -> list[dict[str, Any]]:
     out = []
     for name in builtin_names():
         data = load_builtin(name)
-        out.append({"name": name, "title": data.get("title", ""),
-                    "description": data.get("description", ""),
-                    "design": data.get("design"), "options": data.get("options", []),
-                    "steps": len(data.get("ops", []))})
+        out.append(
+            {
+                "name": name,
+                "title": data.get("title", ""),
+                "description": data.get("description", ""),
+                "design": data.get("design"),
+                "options": data.get("options", []),
+                "steps": len(data.get("ops", [])),
+            }
+        )
     return out

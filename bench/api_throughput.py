@@ -27,10 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.api.server import Server  # noqa: E402
 
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 32, "prot": "rw"},
-         {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 32},
-         {"op": "fork", "pid": 1, "child": 2}]
+SETUP = [
+    {"op": "spawn", "pid": 1},
+    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 32, "prot": "rw"},
+    {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 32},
+    {"op": "fork", "pid": 1, "child": 2},
+]
 
 
 def _op(i: int) -> dict:
@@ -91,10 +93,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "bench.sqlite3").start()
         try:
-            bare = _report("bare", _load(server.url, args.seconds, args.clients, False),
-                           args.seconds)
-            ops = _report("op", _load(server.url, args.seconds, args.clients, True),
-                          args.seconds)
+            bare = _report(
+                "bare", _load(server.url, args.seconds, args.clients, False), args.seconds
+            )
+            ops = _report("op", _load(server.url, args.seconds, args.clients, True), args.seconds)
         finally:
             server.stop()
     print(f"machine: {os.cpu_count()} cores; uvicorn, 1 worker; {args.clients} clients")

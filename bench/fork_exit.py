@@ -30,12 +30,15 @@ def engine_side(pages: int, repeat: int, design: str) -> dict[str, float]:
     from app.engine import apply, new_state, parse_op
 
     state = new_state(design)
-    for op in ({"op": "spawn", "pid": 1},
-               {"op": "mmap", "pid": 1, "addr": 0x100000, "pages": pages, "prot": "rw"}):
+    for op in (
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": 0x100000, "pages": pages, "prot": "rw"},
+    ):
         state = apply(state, parse_op(op)).state
     t0 = time.perf_counter()
-    state = apply(state, parse_op({"op": "write", "pid": 1, "addr": 0x100000, "value": 7,
-                                   "pages": pages})).state
+    state = apply(
+        state, parse_op({"op": "write", "pid": 1, "addr": 0x100000, "value": 7, "pages": pages})
+    ).state
     touch = time.perf_counter() - t0
     best_fork = best_total = float("inf")
     for i in range(repeat):
@@ -72,9 +75,23 @@ def kernel_side(pages: int, repeat: int) -> dict[str, float]:
 
 
 def _side(name: str, pages: int, repeat: int, design: str = "") -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--side", name, "--pages", str(pages),
-                          "--repeat", str(repeat), "--designs", design],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--side",
+            name,
+            "--pages",
+            str(pages),
+            "--repeat",
+            str(repeat),
+            "--designs",
+            design,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -82,8 +99,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1 << 18)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--designs", default="anon_vma_rfc2",
-                        help="the designs to measure: all, or names separated by commas")
+    parser.add_argument(
+        "--designs",
+        default="anon_vma_rfc2",
+        help="the designs to measure: all, or names separated by commas",
+    )
     parser.add_argument("--side", choices=("engine", "kernel"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "kernel":
@@ -102,16 +122,19 @@ def main() -> None:
     kernel = _side("kernel", args.pages, args.repeat)
     per_page = kernel["fork_exit_wait_s"] / args.pages * 1e9
     print(f"pages: {args.pages}")
-    print(f"kernel fork+exit+wait: {kernel['fork_exit_wait_s'] * 1e3:.1f} ms "
-          f"({per_page:.0f} ns/page)")
+    print(
+        f"kernel fork+exit+wait: {kernel['fork_exit_wait_s'] * 1e3:.1f} ms ({per_page:.0f} ns/page)"
+    )
     ratios = []
     for design in designs:
         engine = _side("engine", args.pages, args.repeat, design)
         ratio = engine["fork_exit_s"] / kernel["fork_exit_wait_s"]
         ratios.append(ratio)
-        print(f"{design:<16} fork {engine['fork_s'] * 1e3:7.1f} ms, fork+exit "
-              f"{engine['fork_exit_s'] * 1e3:7.1f} ms, peak RSS {engine['peak_mb']:4.0f} MB, "
-              f"ratio {ratio:5.2f} (building the state: {engine['touch_s']:.2f} s)")
+        print(
+            f"{design:<16} fork {engine['fork_s'] * 1e3:7.1f} ms, fork+exit "
+            f"{engine['fork_exit_s'] * 1e3:7.1f} ms, peak RSS {engine['peak_mb']:4.0f} MB, "
+            f"ratio {ratio:5.2f} (building the state: {engine['touch_s']:.2f} s)"
+        )
     print(f"engine/kernel ratio: {max(ratios):.2f}")
 
 

@@ -24,11 +24,16 @@ checker = importlib.import_module("app.engine.check")
 
 
 def storm(forks: int, design: str) -> dict:
-    return {"name": "fork-storm", "design": design, "ops": [
-        {"op": "spawn", "pid": 1},
-        {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": 4096, "prot": "rw"},
-        {"op": "write", "pid": 1, "addr": 0x10000, "value": 1, "pages": 4096},
-        *({"op": "fork", "pid": 1, "child": c} for c in range(2, 2 + forks))]}
+    return {
+        "name": "fork-storm",
+        "design": design,
+        "ops": [
+            {"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": 4096, "prot": "rw"},
+            {"op": "write", "pid": 1, "addr": 0x10000, "value": 1, "pages": 4096},
+            *({"op": "fork", "pid": 1, "child": c} for c in range(2, 2 + forks)),
+        ],
+    }
 
 
 def main() -> None:

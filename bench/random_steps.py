@@ -30,9 +30,21 @@ def random_op(rng: random.Random, st: State, next_pid: list[int]) -> dict:
         return {"op": "spawn", "pid": next_pid[0]}
     pid = rng.choice(pids)
     vmas = [st.vmas[v] for v in st.mms[pid].vmas]
-    kind = rng.choices(["mmap", "write", "read", "fork", "exit", "munmap", "mprotect",
-                        "mremap", "merge", "reclaim"],
-                       weights=[8, 30, 15, 4, 2, 4, 6, 5, 3, 10])[0]
+    kind = rng.choices(
+        [
+            "mmap",
+            "write",
+            "read",
+            "fork",
+            "exit",
+            "munmap",
+            "mprotect",
+            "mremap",
+            "merge",
+            "reclaim",
+        ],
+        weights=[8, 30, 15, 4, 2, 4, 6, 5, 3, 10],
+    )[0]
     addr = 0x10000 + rng.randrange(64) * 0x1000
     if kind == "mmap" or not vmas:
         return {"op": "mmap", "pid": pid, "pages": rng.randint(1, 8), "prot": rng.choice(PROTS)}
@@ -53,11 +65,21 @@ def random_op(rng: random.Random, st: State, next_pid: list[int]) -> dict:
     if kind == "munmap":
         return {"op": "munmap", "pid": pid, "addr": inside, "pages": pages}
     if kind == "mprotect":
-        return {"op": "mprotect", "pid": pid, "addr": inside, "pages": pages,
-                "prot": rng.choice(PROTS)}
+        return {
+            "op": "mprotect",
+            "pid": pid,
+            "addr": inside,
+            "pages": pages,
+            "prot": rng.choice(PROTS),
+        }
     if kind == "mremap":
-        op = {"op": "mremap", "pid": pid, "addr": inside, "pages": pages,
-              "new_pages": rng.randint(1, 8)}
+        op = {
+            "op": "mremap",
+            "pid": pid,
+            "addr": inside,
+            "pages": pages,
+            "new_pages": rng.randint(1, 8),
+        }
         if rng.random() < 0.5:
             op["new_addr"] = addr + 0x100000
         return op
@@ -90,8 +112,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     ops = [parse_op(op) for op in build(args.steps, args.seed)]
-    for label, document, checked in (("apply", False, False), ("apply+json", True, False),
-                                     ("apply+json+check", True, True)):
+    for label, document, checked in (
+        ("apply", False, False),
+        ("apply+json", True, False),
+        ("apply+json+check", True, True),
+    ):
         st = new_state("anon_vma_rfc2")
         errors = 0
         t0 = time.perf_counter()

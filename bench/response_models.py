@@ -43,18 +43,32 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    ops = [{"op": "spawn", "pid": 1},
-           {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": args.pages, "prot": "rw"},
-           {"op": "write", "pid": 1, "addr": 0x10000, "value": 1, "pages": args.pages},
-           {"op": "fork", "pid": 1, "child": 2}]
-    designs = [{"design": "anon_vma_rfc2", "options": []},
-               {"design": "anon_vma_chain", "options": []}]
-    head = {"id": "bench", "view_id": "view", "read_only": False, "step": len(ops),
-            "length": len(ops), "scenario": None}
+    ops = [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": args.pages, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": 0x10000, "value": 1, "pages": args.pages},
+        {"op": "fork", "pid": 1, "child": 2},
+    ]
+    designs = [
+        {"design": "anon_vma_rfc2", "options": []},
+        {"design": "anon_vma_chain", "options": []},
+    ]
+    head = {
+        "id": "bench",
+        "view_id": "view",
+        "read_only": False,
+        "step": len(ops),
+        "length": len(ops),
+        "scenario": None,
+    }
     data = Engine(Settings(db=":memory:")).create("bench", 1, designs, ops, head)
     doc = json.loads(data)
-    encode = timed(lambda: json.dumps(doc, ensure_ascii=False, allow_nan=False,
-                                      separators=(",", ":")).encode(), args.repeat)
+    encode = timed(
+        lambda: json.dumps(
+            doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode(),
+        args.repeat,
+    )
     validate = timed(lambda: models.Session.model_validate(doc), args.repeat)
     print(f"session document: {len(data) / 1024:.0f} KiB ({args.pages} pages, 2 designs)")
     print(f"encode (json.dumps, in the worker): {encode:.1f} ms")

@@ -80,10 +80,16 @@ def one_design(design: str, processes: int, vmas: int, reclaims: int) -> dict[st
         reclaim_time += time.perf_counter() - t1
     visits = st.counters["rmap_visits"] - visits_before
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"setup_s": setup, "reclaim_s": reclaim_time, "walk_s": walk_time[0],
-            "visits": visits, "visits_per_s": visits / walk_time[0] if walk_time[0] else 0.0,
-            "reclaims_per_s": reclaims / reclaim_time, "peak_mb": peak,
-            "walks": st.counters["rmap_walks"]}
+    return {
+        "setup_s": setup,
+        "reclaim_s": reclaim_time,
+        "walk_s": walk_time[0],
+        "visits": visits,
+        "visits_per_s": visits / walk_time[0] if walk_time[0] else 0.0,
+        "reclaims_per_s": reclaims / reclaim_time,
+        "peak_mb": peak,
+        "walks": st.counters["rmap_walks"],
+    }
 
 
 def main() -> None:
@@ -102,17 +108,34 @@ def main() -> None:
 
     designs = list(available_designs()) if args.designs == "all" else args.designs.split(",")
     rates = []
-    print(f"{args.processes} processes x {args.vmas} vmas x {PAGES} pages, "
-          f"{args.reclaims} reclaims")
+    print(
+        f"{args.processes} processes x {args.vmas} vmas x {PAGES} pages, {args.reclaims} reclaims"
+    )
     for design in designs:
-        out = subprocess.run([sys.executable, __file__, "--one", design, "--processes",
-                              str(args.processes), "--vmas", str(args.vmas), "--reclaims",
-                              str(args.reclaims)], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                design,
+                "--processes",
+                str(args.processes),
+                "--vmas",
+                str(args.vmas),
+                "--reclaims",
+                str(args.reclaims),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(out.stdout)
         rates.append(r["visits_per_s"])
-        print(f"{design:<16} setup {r['setup_s']:5.1f} s  {r['walks']} walks  "
-              f"{r['visits']} visits  walk visits/s {r['visits_per_s']:>11,.0f}  "
-              f"reclaims/s {r['reclaims_per_s']:>7,.0f}  peak {r['peak_mb']:.0f} MB")
+        print(
+            f"{design:<16} setup {r['setup_s']:5.1f} s  {r['walks']} walks  "
+            f"{r['visits']} visits  walk visits/s {r['visits_per_s']:>11,.0f}  "
+            f"reclaims/s {r['reclaims_per_s']:>7,.0f}  peak {r['peak_mb']:.0f} MB"
+        )
     print(f"min visits/s over designs: {min(rates):.0f}")
 
 

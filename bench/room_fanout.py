@@ -44,8 +44,10 @@ class Follower:
 
     async def connect(self, port: int, code: str) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.writer.write(f"GET /api/rooms/{code}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          "Accept: text/event-stream\r\n\r\n".encode())
+        self.writer.write(
+            f"GET /api/rooms/{code}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
         await self.writer.drain()
 
     async def read(self) -> None:
@@ -88,7 +90,7 @@ async def run(port: int, followers_n: int, moves: int, timeout: float) -> list[f
         code, key = room["code"], {"X-Room-Key": room["key"]}
         followers = [Follower() for _ in range(followers_n)]
         for i in range(0, followers_n, 50):  # connect in batches, as a class arrives
-            await asyncio.gather(*(f.connect(port, code) for f in followers[i:i + 50]))
+            await asyncio.gather(*(f.connect(port, code) for f in followers[i : i + 50]))
         readers = [asyncio.create_task(f.read()) for f in followers]
         missed = await wait_all(followers, room["seq"], timeout)
         if missed:
@@ -100,17 +102,20 @@ async def run(port: int, followers_n: int, moves: int, timeout: float) -> list[f
         for move in range(1, moves + 1):
             await asyncio.sleep(0.3)
             sent = time.perf_counter()
-            r = await client.post(f"/api/rooms/{code}/cursor", json={"step": move % 13},
-                                  headers=key)
+            r = await client.post(
+                f"/api/rooms/{code}/cursor", json={"step": move % 13}, headers=key
+            )
             r.raise_for_status()
             seq = r.json()["seq"]
             missed = await wait_all(followers, seq, timeout)
             failures += missed
             got = [(f.seen[seq] - sent) * 1000 for f in followers if seq in f.seen]
             latencies += got
-            print(f"move {move}: {len(got)} followers, p50 {statistics.median(got):.1f} ms, "
-                  f"p99 {percentile(got, 99):.1f} ms, max {max(got):.1f} ms"
-                  + (f", {missed} missed" if missed else ""))
+            print(
+                f"move {move}: {len(got)} followers, p50 {statistics.median(got):.1f} ms, "
+                f"p99 {percentile(got, 99):.1f} ms, max {max(got):.1f} ms"
+                + (f", {missed} missed" if missed else "")
+            )
         for f in followers:
             f.close()
         for task in readers:

@@ -27,15 +27,21 @@ sys.path.insert(0, str(ROOT))
 
 from tests.api.server import Server  # noqa: E402
 
-FORK_STORM = {"name": "fork-storm", "ops": [
+FORK_STORM = {
+    "name": "fork-storm",
+    "ops": [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
+        *({"op": "fork", "pid": 1, "child": c} for c in range(2, 62)),
+    ],
+}
+SETUP = [
     {"op": "spawn", "pid": 1},
-    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
-    {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
-    *({"op": "fork", "pid": 1, "child": c} for c in range(2, 62))]}
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 8, "prot": "rw"},
-         {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 8},
-         {"op": "fork", "pid": 1, "child": 2}]
+    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 8, "prot": "rw"},
+    {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 8},
+    {"op": "fork", "pid": 1, "child": 2},
+]
 
 
 def participant(url: str, rounds: int, latencies: list[float], errors: list[str]) -> None:
@@ -43,8 +49,11 @@ def participant(url: str, rounds: int, latencies: list[float], errors: list[str]
     with httpx.Client(base_url=url, timeout=10) as c:
         sid = c.post("/api/sessions", json={"ops": SETUP, "at_step": 4}).json()["id"]
         for i in range(rounds):
-            op = {"op": "write" if i % 2 else "read", "pid": 1 + i % 2,
-                  "addr": 0x10000 + (i % 8) * 0x1000}
+            op = {
+                "op": "write" if i % 2 else "read",
+                "pid": 1 + i % 2,
+                "addr": 0x10000 + (i % 8) * 0x1000,
+            }
             if i % 2:
                 op["value"] = i
             t = time.perf_counter()
@@ -55,8 +64,9 @@ def participant(url: str, rounds: int, latencies: list[float], errors: list[str]
             time.sleep(0.3)
 
 
-def room(url: str, participants: int, rounds: int, attack: bool
-         ) -> tuple[list[float], list[str], list[object]]:
+def room(
+    url: str, participants: int, rounds: int, attack: bool
+) -> tuple[list[float], list[str], list[object]]:
     """Run the room (with the attacker if ``attack``): latencies, errors, attack answers."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -75,8 +85,10 @@ def room(url: str, participants: int, rounds: int, attack: bool
     if attack:
         bad.start()
         time.sleep(0.2)
-    threads = [threading.Thread(target=participant, args=(url, rounds, latencies, errors))
-               for _ in range(participants)]
+    threads = [
+        threading.Thread(target=participant, args=(url, rounds, latencies, errors))
+        for _ in range(participants)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -95,15 +107,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "room.sqlite3").start()
         try:
-            results = {attack: room(server.url, args.participants, args.rounds, attack)
-                       for attack in (False, True)}
+            results = {
+                attack: room(server.url, args.participants, args.rounds, attack)
+                for attack in (False, True)
+            }
         finally:
             server.stop()
     for attack, (lat, errors, answers) in results.items():
         q = statistics.quantiles(lat, n=100)
-        print(f"{'under attack' if attack else 'quiet':<13} {len(lat)} steps, "
-              f"p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms,"
-              f" {len(errors)} errors{'; attacker: ' + str(answers) if attack else ''}")
+        print(
+            f"{'under attack' if attack else 'quiet':<13} {len(lat)} steps, "
+            f"p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms,"
+            f" {len(errors)} errors{'; attacker: ' + str(answers) if attack else ''}"
+        )
     lat = results[True][0]
     print(f"participants p99 under attack: {statistics.quantiles(lat, n=100)[98] * 1e3:.0f} ms")
 

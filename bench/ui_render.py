@@ -25,8 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.api.server import Server
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 FRAME_GAPS = """() => new Promise(resolve => {
   const gaps = []; let last = performance.now(); let n = 0;
@@ -43,9 +50,11 @@ def scenario(vmas: int, frames: int) -> list[dict]:
         base = 0x100000 + v * 0x100000
         ops.append({"op": "mmap", "pid": 1, "addr": base, "pages": per, "prot": "rw"})
         ops.append({"op": "write", "pid": 1, "addr": base, "value": v, "pages": per})
-    ops += [{"op": "fork", "pid": 1, "child": 2}, {"op": "write", "pid": 2, "addr": 0x100000,
-                                                   "value": 1},
-            {"op": "reclaim", "pid": 1, "addr": 0x200000}]
+    ops += [
+        {"op": "fork", "pid": 1, "child": 2},
+        {"op": "write", "pid": 2, "addr": 0x100000, "value": 1},
+        {"op": "reclaim", "pid": 1, "addr": 0x200000},
+    ]
     return ops
 
 
@@ -58,12 +67,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "ui.sqlite3").start()
         try:
-            sid = httpx.post(server.url + "/api/sessions",
-                             json={"ops": ops, "at_step": len(ops) - 2}).json()["id"]
+            sid = httpx.post(
+                server.url + "/api/sessions", json={"ops": ops, "at_step": len(ops) - 2}
+            ).json()["id"]
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1600, "height": 1000},
-                                        bypass_csp=True)
+                page = browser.new_page(viewport={"width": 1600, "height": 1000}, bypass_csp=True)
                 page.goto(f"{server.url}/?session={sid}&step={len(ops) - 2}")
                 page.wait_for_selector("body[data-ready='1']", timeout=60000)
                 state = page.evaluate("window.rmaplab.view.designs[0].state")
@@ -72,8 +81,9 @@ def main() -> None:
                 for key in ["ArrowRight", "ArrowLeft"] * 5:
                     before = page.evaluate("window.rmaplab.session.step")
                     page.keyboard.press(key)
-                    page.wait_for_function(f"window.rmaplab.session.step !== {before} "
-                                           "&& !window.rmaplab.busy")
+                    page.wait_for_function(
+                        f"window.rmaplab.session.step !== {before} && !window.rmaplab.busy"
+                    )
                     renders.append(page.evaluate("window.rmaplab.lastRenderMs"))
                     worst.append(max(page.evaluate(FRAME_GAPS)))
                 page.wait_for_timeout(3000)
@@ -82,12 +92,18 @@ def main() -> None:
                 browser.close()
         finally:
             server.stop()
-    print(f"state: {vmas} vmas, {len(state['pages'])} frames; {nodes} SVG nodes drawn "
-          "(frames beyond 160 are grouped)")
-    print(f"layout+draw per step: median {statistics.median(renders):.1f} ms, "
-          f"max {max(renders):.1f} ms")
-    print(f"longest animation frame: median {statistics.median(worst):.1f} ms, "
-          f"max {max(worst):.1f} ms (idle page, for comparison: {idle:.1f} ms)")
+    print(
+        f"state: {vmas} vmas, {len(state['pages'])} frames; {nodes} SVG nodes drawn "
+        "(frames beyond 160 are grouped)"
+    )
+    print(
+        f"layout+draw per step: median {statistics.median(renders):.1f} ms, "
+        f"max {max(renders):.1f} ms"
+    )
+    print(
+        f"longest animation frame: median {statistics.median(worst):.1f} ms, "
+        f"max {max(worst):.1f} ms (idle page, for comparison: {idle:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

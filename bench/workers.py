@@ -34,15 +34,19 @@ from tests.api.server import RedisServer, Server  # noqa: E402
 #: a small machine: the engine's share of an op stays small, so what is measured is the
 #: service's own cost per request (HTTP, JSON, the store, the pipe to the engine), which one
 #: process's event loop bounds (the engine work already spreads over the cores in one)
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 2, "prot": "rw"},
-         {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 2}]
+SETUP = [
+    {"op": "spawn", "pid": 1},
+    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 2, "prot": "rw"},
+    {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 2},
+]
 
 
 def op_of(i: int) -> dict:
     addr = 0x10000 + (i % 2) * 0x1000
-    return [{"op": "write", "pid": 1, "addr": addr, "value": i},
-            {"op": "read", "pid": 1, "addr": addr}][i % 2]
+    return [
+        {"op": "write", "pid": 1, "addr": addr, "value": i},
+        {"op": "read", "pid": 1, "addr": addr},
+    ][i % 2]
 
 
 class Connection:
@@ -57,8 +61,10 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         data = json.dumps(body).encode()
-        self.writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
-                          b"\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(data), data))
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
+            b"\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(data), data)
+        )
         assert self.reader is not None
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -117,11 +123,14 @@ def main() -> None:
         servers = {}
         try:
             for n in (1, 2):
-                servers[n] = Server(folder / f"w{n}.sqlite3", workers=n,
-                                    RMAPLAB_STORE=redis.url,
-                                    RMAPLAB_CREATE_BURST="100000").start()
+                servers[n] = Server(
+                    folder / f"w{n}.sqlite3",
+                    workers=n,
+                    RMAPLAB_STORE=redis.url,
+                    RMAPLAB_CREATE_BURST="100000",
+                ).start()
             for r in range(args.rounds):
-                for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+                for n in (1, 2) if r % 2 == 0 else (2, 1):
                     ops, lat = asyncio.run(drive(servers[n].port, args.clients, turn))
                     done[n] += ops
                     latencies[n] += lat
@@ -133,9 +142,12 @@ def main() -> None:
     for n in (1, 2):
         q = statistics.quantiles(latencies[n], n=100)
         rate[n] = done[n] / args.seconds
-        print(f"--workers {n}: {rate[n]:.0f} ops/s ({done[n]} ops in {args.seconds:.0f} s, "
-              f"{args.clients} connections), p50 {q[49] * 1000:.1f} ms, "
-              f"p99 {q[98] * 1000:.1f} ms", flush=True)
+        print(
+            f"--workers {n}: {rate[n]:.0f} ops/s ({done[n]} ops in {args.seconds:.0f} s, "
+            f"{args.clients} connections), p50 {q[49] * 1000:.1f} ms, "
+            f"p99 {q[98] * 1000:.1f} ms",
+            flush=True,
+        )
     print(f"2-worker/1-worker op throughput: {rate[2] / rate[1]:.2f}")
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.api.server import RedisServer, Server  # noqa: E402
 
-LOCUSTFILE = '''
+LOCUSTFILE = """
 import random
 from locust import HttpUser, constant, task
 
@@ -70,45 +70,71 @@ class Participant(HttpUser):
             # jump) is a valid answer too; anything else is an error
             if r.status_code == 409:
                 r.success()
-'''
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--redis", action="store_true",
-                        help="serve over a fresh redis-server (RMAPLAB_STORE)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="with --redis: rmaplab serve --workers N (default 2)")
+    parser.add_argument(
+        "--redis", action="store_true", help="serve over a fresh redis-server (RMAPLAB_STORE)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="with --redis: rmaplab serve --workers N (default 2)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         locustfile = Path(tmp) / "locustfile.py"
         locustfile.write_text(LOCUSTFILE)
         redis = RedisServer(Path(tmp)).start() if args.redis else None
         if redis is not None:
-            server = Server(Path(tmp) / "workshop.sqlite3", workers=args.workers,
-                            RMAPLAB_STORE=redis.url).start()
+            server = Server(
+                Path(tmp) / "workshop.sqlite3", workers=args.workers, RMAPLAB_STORE=redis.url
+            ).start()
         else:
             server = Server(Path(tmp) / "workshop.sqlite3").start()
         try:
             subprocess.run(
-                [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-                 "--host", server.url, "-u", str(args.users), "-r", str(max(1, args.users // 10)),
-                 "-t", f"{args.seconds}s", "--csv", str(Path(tmp) / "out"), "--only-summary",
-                 "--loglevel", "WARNING"], check=False, cwd=tmp)
+                [
+                    sys.executable,
+                    "-m",
+                    "locust",
+                    "-f",
+                    str(locustfile),
+                    "--headless",
+                    "--host",
+                    server.url,
+                    "-u",
+                    str(args.users),
+                    "-r",
+                    str(max(1, args.users // 10)),
+                    "-t",
+                    f"{args.seconds}s",
+                    "--csv",
+                    str(Path(tmp) / "out"),
+                    "--only-summary",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                check=False,
+                cwd=tmp,
+            )
         finally:
             server.stop()
             if redis is not None:
                 redis.stop()
         rows = list(csv.DictReader((Path(tmp) / "out_stats.csv").open()))
     total = next(r for r in rows if r["Name"] == "Aggregated")
-    where = (f"rmaplab serve --workers {args.workers} over Redis" if args.redis else
-             "one process over SQLite")
-    print(f"{args.users} participants for {args.seconds} s, one request every 2 s each "
-          f"({where})")
-    print(f"p99 {total['99%']} ms, {total['Request Count']} requests, "
-          f"{total['Failure Count']} errors")
+    where = (
+        f"rmaplab serve --workers {args.workers} over Redis"
+        if args.redis
+        else "one process over SQLite"
+    )
+    print(f"{args.users} participants for {args.seconds} s, one request every 2 s each ({where})")
+    print(
+        f"p99 {total['99%']} ms, {total['Request Count']} requests, {total['Failure Count']} errors"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/venv.sh" "[test]"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy app
 # System packages the tests need, installed once when missing (root only; otherwise those
 # tests skip loudly): podman & co. build and run the Docker image (tests/test_docker_image.py),

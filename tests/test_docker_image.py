@@ -35,14 +35,17 @@ def _hadolint() -> str:
     beside = Path(sys.executable).parent / "hadolint"
     found = str(beside) if beside.exists() else shutil.which("hadolint")
     if found is None:
-        pytest.fail("hadolint is missing: it comes with the test extras "
-                    "(pip install -e '.[test]', which scripts/test.sh does)")
+        pytest.fail(
+            "hadolint is missing: it comes with the test extras "
+            "(pip install -e '.[test]', which scripts/test.sh does)"
+        )
     return found
 
 
 def test_hadolint_clean() -> None:
-    result = subprocess.run([_hadolint(), "--no-color", str(DOCKERFILE)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [_hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
 
 
@@ -67,16 +70,24 @@ def test_every_setting_is_documented(doc: str) -> None:
 
 def test_image_builds_and_serves() -> None:
     if os.geteuid() != 0:
-        reason = ("NOT RUN: the Docker image smoke test (scripts/docker-smoke.sh) needs root "
-                  "for podman and debootstrap; CI runs it as root")
+        reason = (
+            "NOT RUN: the Docker image smoke test (scripts/docker-smoke.sh) needs root "
+            "for podman and debootstrap; CI runs it as root"
+        )
         warnings.warn(reason, pytest.PytestWarning, stacklevel=1)
         pytest.skip(reason)
     started = time.monotonic()
     # its own process group, so that a timeout stops podman too and the script's cleanup
     # (container, image, volume, temp dirs) still runs
-    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "docker-smoke.sh")], cwd=ROOT,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "docker-smoke.sh")],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=SMOKE_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -89,5 +100,6 @@ def test_image_builds_and_serves() -> None:
         pytest.fail(f"scripts/docker-smoke.sh ran over {SMOKE_TIMEOUT} s:\n{output}")
     took = time.monotonic() - started
     print(output)
-    assert proc.returncode == 0, (f"scripts/docker-smoke.sh failed "
-                                  f"(status {proc.returncode}, {took:.0f} s):\n{output}")
+    assert proc.returncode == 0, (
+        f"scripts/docker-smoke.sh failed (status {proc.returncode}, {took:.0f} s):\n{output}"
+    )

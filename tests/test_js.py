@@ -24,14 +24,21 @@ NODE = shutil.which("node")
 def test_javascript(tmp_path: Path) -> None:
     if NODE is None:
         if os.environ.get("CI"):
-            pytest.fail("node is missing: CI must run the JavaScript tests (scripts/test.sh "
-                        "installs Debian's nodejs as root)")
+            pytest.fail(
+                "node is missing: CI must run the JavaScript tests (scripts/test.sh "
+                "installs Debian's nodejs as root)"
+            )
         pytest.skip("JAVASCRIPT TESTS SKIPPED: node is missing (apt-get install nodejs)")
     states = tmp_path / "states.json"
     states.write_text(json.dumps(layout_states()))
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "js").glob("*.test.mjs"))
     assert files, "no tests/js/*.test.mjs"
-    run = subprocess.run([NODE, "--test", "--test-reporter=spec", *files], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "RMAPLAB_LAYOUT_STATES": str(states)})
+    run = subprocess.run(
+        [NODE, "--test", "--test-reporter=spec", *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RMAPLAB_LAYOUT_STATES": str(states)},
+    )
     assert run.returncode == 0, f"node --test failed:\n{run.stdout}\n{run.stderr}"

@@ -20,17 +20,36 @@ from tests.api.server import ROOT, free_port, wait_healthy
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--disable-pip-version-check", "-w", str(out),
-                    str(ROOT)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
     (path,) = out.glob("rmaplab-*.whl")
     return path
 
 
 def test_wheel_holds_page_templates_static_and_scenarios(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("app/templates/index.html", "app/static/js/app.js", "app/static/css/lab.css",
-                   "app/scenarios/seed-story.json", "app/engine/state.py"):
+    for needed in (
+        "app/templates/index.html",
+        "app/static/js/app.js",
+        "app/static/css/lab.css",
+        "app/scenarios/seed-story.json",
+        "app/engine/state.py",
+    ):
         assert needed in names, needed
     assert wheel.name.startswith(f"rmaplab-{__version__}-")
 
@@ -42,30 +61,62 @@ def test_installed_wheel_serves_the_laboratory_from_elsewhere(wheel, tmp_path):
     # The fresh venv gets the wheel's files and, for its dependencies (fastapi, uvicorn, ...),
     # this interpreter's site-packages by a path entry. A .pth line adds a folder without
     # running the .pth files inside it, so the editable install of the checkout stays out.
-    fresh_site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()"
-                                      "['purelib'])"], capture_output=True, text=True,
-                                     check=True).stdout.strip())
+    fresh_site = Path(
+        subprocess.run(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (fresh_site / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "--target", str(fresh_site), str(wheel)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(fresh_site),
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     (env_dir / "bin" / "rmaplab").write_text(
-        f"#!{py}\nimport sys\nfrom app.cli import main\nsys.exit(main())\n")
+        f"#!{py}\nimport sys\nfrom app.cli import main\nsys.exit(main())\n"
+    )
     (env_dir / "bin" / "rmaplab").chmod(0o755)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([py, "-c", "import app; print(app.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [py, "-c", "import app; print(app.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(fresh_site)), where
-    version = subprocess.run([env_dir / "bin" / "rmaplab", "--version"], cwd=elsewhere,
-                             capture_output=True, text=True, check=True).stdout
+    version = subprocess.run(
+        [env_dir / "bin" / "rmaplab", "--version"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert version.strip() == f"rmaplab {__version__}"
 
     port = free_port()
-    proc = subprocess.Popen([env_dir / "bin" / "rmaplab", "serve", "--port", str(port)],
-                            cwd=elsewhere, env={"PATH": "/usr/bin:/bin",
-                                                "RMAPLAB_DB": str(tmp_path / "s.sqlite3")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [env_dir / "bin" / "rmaplab", "serve", "--port", str(port)],
+        cwd=elsewhere,
+        env={"PATH": "/usr/bin:/bin", "RMAPLAB_DB": str(tmp_path / "s.sqlite3")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc)

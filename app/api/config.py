@@ -73,10 +73,11 @@ class Settings:
     def from_env(cls) -> Settings:
         store = os.environ.get("RMAPLAB_STORE", "")
         if store and not store.startswith(("redis://", "rediss://", "unix://")):
-            raise SystemExit(f"rmaplab: RMAPLAB_STORE={store!r} is not a redis://HOST:PORT/DB "
-                             "URL (unset it for the embedded SQLite store)")
-        values: dict[str, object] = {"db": os.environ.get("RMAPLAB_DB", DEFAULT_DB),
-                                     "store": store}
+            raise SystemExit(
+                f"rmaplab: RMAPLAB_STORE={store!r} is not a redis://HOST:PORT/DB "
+                "URL (unset it for the embedded SQLite store)"
+            )
+        values: dict[str, object] = {"db": os.environ.get("RMAPLAB_DB", DEFAULT_DB), "store": store}
         for f in fields(cls):
             if f.name in ("db", "store"):
                 continue

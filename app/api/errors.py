@@ -24,8 +24,9 @@ class Problem(BaseModel):
     loc: list[str | int] = Field(description="where: body, query or path, then the fields")
     msg: str
     type: str
-    input: Any = Field(default=None, description="the bad input, quoted (at most 200 "
-                                                 "characters of its JSON)")
+    input: Any = Field(
+        default=None, description="the bad input, quoted (at most 200 characters of its JSON)"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -33,10 +34,14 @@ class ErrorBody(BaseModel):
 
     detail: str = Field(description="a sentence naming the problem")
     errors: list[Problem] | None = Field(
-        default=None, description="422 for a malformed request: each problem and its location")
-    step: int | None = Field(default=None, description="the step an op was refused at, or "
-                                                       "the step the session is at (a stale "
-                                                       "expected_step)")
+        default=None, description="422 for a malformed request: each problem and its location"
+    )
+    step: int | None = Field(
+        default=None,
+        description="the step an op was refused at, or "
+        "the step the session is at (a stale "
+        "expected_step)",
+    )
     design: str | None = Field(default=None, description="the design that refused the op")
 
 
@@ -45,14 +50,23 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, detail: str, headers: dict[str, str] | None = None, *,
-                 errors: list[dict[str, Any]] | None = None, step: int | None = None,
-                 design: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        step: int | None = None,
+        design: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
-        self.extra: dict[str, Any] = {k: v for k, v in (("errors", errors), ("step", step),
-                                                         ("design", design)) if v is not None}
+        self.extra: dict[str, Any] = {
+            k: v
+            for k, v in (("errors", errors), ("step", step), ("design", design))
+            if v is not None
+        }
 
     def body(self) -> dict[str, Any]:
         """The response body (``ErrorBody``)."""
@@ -101,12 +115,23 @@ class Internal(ServiceError):
 
 #: the error of each status a service error may have
 BY_STATUS: dict[int, type[ServiceError]] = {
-    cls.status: cls for cls in (ServiceError, Forbidden, NotFound, Conflict, Unprocessable,
-                                TooManyRequests, Unavailable, Internal)}
+    cls.status: cls
+    for cls in (
+        ServiceError,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unprocessable,
+        TooManyRequests,
+        Unavailable,
+        Internal,
+    )
+}
 
 
-def of_status(status: int, detail: str, headers: dict[str, str] | None = None,
-              **extra: Any) -> ServiceError:
+def of_status(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> ServiceError:
     """The service error for ``status`` (one from the worker, or a room's)."""
     return BY_STATUS[status](detail, headers, **extra)
 
@@ -127,7 +152,8 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors:
         where = " › ".join(  # noqa: RUF001 (the laboratory's separator)
-           str(p) for p in error.get("loc", ()) if p != "body")
+            str(p) for p in error.get("loc", ()) if p != "body"
+        )
         msg = str(error.get("msg", "")).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)

@@ -20,8 +20,12 @@ def state_problem(state: State, settings: Settings) -> str | None:
         ("processes", len(state.mms), s.max_processes, "RMAPLAB_MAX_PROCESSES"),
         ("allocated frames", len(state.page_mapcount), s.max_frames, "RMAPLAB_MAX_FRAMES"),
         ("vmas", len(state.vmas), s.max_vmas, "RMAPLAB_MAX_VMAS"),
-        ("mapped PTEs (zero-page and swap ones included)",
-         sum(map(len, state.ptes.values())), s.max_ptes, "RMAPLAB_MAX_PTES"),
+        (
+            "mapped PTEs (zero-page and swap ones included)",
+            sum(map(len, state.ptes.values())),
+            s.max_ptes,
+            "RMAPLAB_MAX_PTES",
+        ),
     )
     for what, n, limit, variable in counts:
         if n > limit:
@@ -34,14 +38,15 @@ def op_problem(op: dict[str, Any], settings: Settings) -> tuple[str, str] | None
     for name in ("pages", "new_pages", "count"):
         value = op.get(name)
         if value is not None and value > settings.max_pages:
-            return name, (f"{value} pages; the limit is {settings.max_pages} "
-                          "(RMAPLAB_MAX_PAGES)")
+            return name, (f"{value} pages; the limit is {settings.max_pages} (RMAPLAB_MAX_PAGES)")
     return None
 
 
 def response_problem(size: int, settings: Settings) -> str | None:
     """An answer of ``size`` bytes beyond RMAPLAB_MAX_RESPONSE, as a sentence, or None."""
     if size > settings.max_response:
-        return (f"the answer would be {size} bytes or more; the limit is "
-                f"{settings.max_response} bytes (RMAPLAB_MAX_RESPONSE)")
+        return (
+            f"the answer would be {size} bytes or more; the limit is "
+            f"{settings.max_response} bytes (RMAPLAB_MAX_RESPONSE)"
+        )
     return None

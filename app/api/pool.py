@@ -45,8 +45,12 @@ class Worker:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(child, self.settings, self.background),
-                                daemon=True, name="rmaplab-engine")
+        self.proc = ctx.Process(
+            target=serve,
+            args=(child, self.settings, self.background),
+            daemon=True,
+            name="rmaplab-engine",
+        )
         self.proc.start()
         child.close()
         self.conn = parent
@@ -88,12 +92,16 @@ class Worker:
             status, detail, extra = value
             raise of_status(status, detail, **extra)
         if kind == "stopped":
-            raise OverBudget(f"the request needed more than {self.settings.max_request_seconds}"
-                             " s of engine time and was stopped; the limit is "
-                             "RMAPLAB_MAX_REQUEST_SECONDS", {"Retry-After": "1"})
+            raise OverBudget(
+                f"the request needed more than {self.settings.max_request_seconds}"
+                " s of engine time and was stopped; the limit is "
+                "RMAPLAB_MAX_REQUEST_SECONDS",
+                {"Retry-After": "1"},
+            )
         if kind == "dead":
-            raise Unavailable("an engine worker died during the request; try again",
-                              {"Retry-After": "1"})
+            raise Unavailable(
+                "an engine worker died during the request; try again", {"Retry-After": "1"}
+            )
         raise Internal(f"internal error in the engine: {value}")
 
     async def _reply(self) -> tuple[str, Any]:

@@ -56,10 +56,15 @@ def redacted(url: str) -> str:
 def client(url: str) -> redis.Redis:
     """A thread-safe client: a lost connection is retried once at once (then the fault
     is the caller's: a 503), every command times out after TIMEOUT seconds."""
-    return redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=2,
-                                health_check_interval=30, decode_responses=True,
-                                retry=Retry(ConstantBackoff(0.05), 1),
-                                max_connections=64)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=TIMEOUT,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        decode_responses=True,
+        retry=Retry(ConstantBackoff(0.05), 1),
+        max_connections=64,
+    )
 
 
 def _str(value: float) -> str:
@@ -141,11 +146,19 @@ class RedisStore:
     def create(self, record: SessionRecord) -> None:
         key = self._key(record.id)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "designs": json.dumps(record.designs), "scenario": json.dumps(record.scenario),
-                "cursor": record.cursor, "created": _str(record.created),
-                "updated": _str(record.updated), "view_id": record.view_id, "rev": record.rev,
-                "log_tag": record.log_tag})
+            pipe.hset(
+                key,
+                mapping={
+                    "designs": json.dumps(record.designs),
+                    "scenario": json.dumps(record.scenario),
+                    "cursor": record.cursor,
+                    "created": _str(record.created),
+                    "updated": _str(record.updated),
+                    "view_id": record.view_id,
+                    "rev": record.rev,
+                    "log_tag": record.log_tag,
+                },
+            )
             if record.ops:
                 pipe.rpush(key + ":ops", *(json.dumps(op) for op in record.ops))
             pipe.set(f"{P}view:{record.view_id}", record.id)
@@ -158,10 +171,18 @@ class RedisStore:
             return None
         sid, flat, ops = found
         h = dict(zip(flat[::2], flat[1::2], strict=True))
-        return SessionRecord(sid, json.loads(h["designs"]), json.loads(h["scenario"]),
-                             [json.loads(op) for op in ops], int(h["cursor"]),
-                             float(h["created"]), float(h["updated"]), h["view_id"], h["rev"],
-                             h["log_tag"])
+        return SessionRecord(
+            sid,
+            json.loads(h["designs"]),
+            json.loads(h["scenario"]),
+            [json.loads(op) for op in ops],
+            int(h["cursor"]),
+            float(h["created"]),
+            float(h["updated"]),
+            h["view_id"],
+            h["rev"],
+            h["log_tag"],
+        )
 
     def head(self, token: str) -> SessionHead | None:
         found = self._find(args=[token, "head"])
@@ -169,21 +190,33 @@ class RedisStore:
             return None
         sid, flat, length = found
         h = dict(zip(flat[::2], flat[1::2], strict=True))
-        return SessionHead(sid, h["view_id"], int(h["cursor"]), int(length), h["rev"],
-                           h["log_tag"], float(h["updated"]))
+        return SessionHead(
+            sid,
+            h["view_id"],
+            int(h["cursor"]),
+            int(length),
+            h["rev"],
+            h["log_tag"],
+            float(h["updated"]),
+        )
 
-    def _swap(self, session_id: str, rev: str, cursor: int, op: str, new_rev: str,
-              now: float) -> bool:
+    def _swap(
+        self, session_id: str, rev: str, cursor: int, op: str, new_rev: str, now: float
+    ) -> bool:
         key = self._key(session_id)
-        return bool(self._swap_script(keys=[key, key + ":ops", f"{P}sessions"],
-                                      args=[rev, cursor, op, new_rev, _str(now), session_id]))
+        return bool(
+            self._swap_script(
+                keys=[key, key + ":ops", f"{P}sessions"],
+                args=[rev, cursor, op, new_rev, _str(now), session_id],
+            )
+        )
 
-    def record_op(self, session_id: str, rev: str, cursor: int, op: dict[str, Any],
-                  new_rev: str, now: float) -> bool:
+    def record_op(
+        self, session_id: str, rev: str, cursor: int, op: dict[str, Any], new_rev: str, now: float
+    ) -> bool:
         return self._swap(session_id, rev, cursor, json.dumps(op), new_rev, now)
 
-    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str,
-                   now: float) -> bool:
+    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str, now: float) -> bool:
         return self._swap(session_id, rev, cursor, "", new_rev, now)
 
     def touch(self, session_id: str, now: float) -> None:
@@ -262,9 +295,17 @@ return 1
 
 def _room(code: str, flat: list[str]) -> RoomRecord:
     h = dict(zip(flat[::2], flat[1::2], strict=True))
-    return RoomRecord(code, h["key_hash"], json.loads(h["scenario"]), json.loads(h["designs"]),
-                      int(h["step"]), int(h["question"]) if h["question"] else None,
-                      int(h["seq"]), float(h["created"]), float(h["updated"]))
+    return RoomRecord(
+        code,
+        h["key_hash"],
+        json.loads(h["scenario"]),
+        json.loads(h["designs"]),
+        int(h["step"]),
+        int(h["question"]) if h["question"] else None,
+        int(h["seq"]),
+        float(h["created"]),
+        float(h["updated"]),
+    )
 
 
 class RedisRoomStore:
@@ -288,17 +329,25 @@ class RedisRoomStore:
 
     def create(self, room: RoomRecord, questions: list[QuestionRecord]) -> bool:
         key = self._key(room.code)
-        fields = {"key_hash": room.key_hash, "scenario": json.dumps(room.scenario),
-                  "designs": json.dumps(room.designs), "step": room.step,
-                  "question": "" if room.question is None else room.question, "seq": room.seq,
-                  "created": _str(room.created), "updated": _str(room.updated),
-                  "qmax": max((q.id for q in questions), default=0)}
+        fields = {
+            "key_hash": room.key_hash,
+            "scenario": json.dumps(room.scenario),
+            "designs": json.dumps(room.designs),
+            "step": room.step,
+            "question": "" if room.question is None else room.question,
+            "seq": room.seq,
+            "created": _str(room.created),
+            "updated": _str(room.updated),
+            "qmax": max((q.id for q in questions), default=0),
+        }
         pairs = [x for item in fields.items() for x in item]
-        qpairs = [x for q in questions
-                  for x in (q.id, json.dumps([q.step, q.prompt, q.choices, q.answer]))]
+        qpairs = [
+            x
+            for q in questions
+            for x in (q.id, json.dumps([q.step, q.prompt, q.choices, q.answer]))
+        ]
         args: list[Any] = [room.code, _str(room.updated), len(pairs), *pairs, *qpairs]
-        made = self._create(keys=[key, key + ":q", key + ":revealed", f"{P}rooms"],
-                            args=args)
+        made = self._create(keys=[key, key + ":q", key + ":revealed", f"{P}rooms"], args=args)
         revealed = [q.id for q in questions if q.revealed]
         if made and revealed:
             self.redis.sadd(key + ":revealed", *revealed)
@@ -315,8 +364,10 @@ class RedisRoomStore:
         for name in ("step", "designs", "question"):
             if name in fields:
                 value = fields[name]
-                args += [name, json.dumps(value) if name == "designs" else
-                         "" if value is None else value]
+                args += [
+                    name,
+                    json.dumps(value) if name == "designs" else "" if value is None else value,
+                ]
         flat = self._change(keys=[self._key(code), f"{P}rooms"], args=args)
         if not flat:
             raise LookupError(f"no room {code!r}")
@@ -331,16 +382,21 @@ class RedisRoomStore:
         out = []
         for ident in sorted(stored, key=int):
             step, prompt, choices, answer = json.loads(stored[ident])
-            out.append(QuestionRecord(int(ident), step, prompt, choices, answer,
-                                      ident in revealed))
+            out.append(QuestionRecord(int(ident), step, prompt, choices, answer, ident in revealed))
         return out
 
     def add_question(self, code: str, question: QuestionRecord, now: float) -> int:
         key = self._key(code)
-        ident = int(self._question(
-            keys=[key, key + ":q", f"{P}rooms"],
-            args=[code, _str(now), json.dumps([question.step, question.prompt,
-                                               question.choices, question.answer])]))
+        ident = int(
+            self._question(
+                keys=[key, key + ":q", f"{P}rooms"],
+                args=[
+                    code,
+                    _str(now),
+                    json.dumps([question.step, question.prompt, question.choices, question.answer]),
+                ],
+            )
+        )
         if not ident:
             raise LookupError(f"no room {code!r}")
         question.id = ident
@@ -369,8 +425,7 @@ class RedisRoomStore:
     def is_participant(self, code: str, participant: str) -> bool:
         return bool(self.redis.sismember(self._key(code) + ":p", participant))
 
-    def answer(self, code: str, question: int, participant: str, answer: str,
-               now: float) -> None:
+    def answer(self, code: str, question: int, participant: str, answer: str, now: float) -> None:
         self.redis.hset(f"{self._key(code)}:a:{question}", participant, answer)
         self._use(code, now)
 
@@ -383,14 +438,17 @@ class RedisRoomStore:
 
     def expire(self, idle_before: float) -> list[str]:
         codes = self.redis.zrangebyscore(f"{P}rooms", "-inf", f"({idle_before!r}")
-        return [code for code in codes
-                if self._expire(keys=[self._key(code), f"{P}rooms"],
-                                args=[code, _str(idle_before)])]
+        return [
+            code
+            for code in codes
+            if self._expire(keys=[self._key(code), f"{P}rooms"], args=[code, _str(idle_before)])
+        ]
 
     def lock(self, code: str) -> Callable[[], None]:
         """The room's lock (redis-py's, expiring after 10 s if its holder dies), held."""
-        held = self.redis.lock(f"{self._key(code)}:lock", timeout=10, blocking_timeout=5,
-                               thread_local=False)
+        held = self.redis.lock(
+            f"{self._key(code)}:lock", timeout=10, blocking_timeout=5, thread_local=False
+        )
         if not held.acquire():
             raise redis.exceptions.LockError(f"room {code}'s lock stayed busy for 5 s")
         release: Callable[[], None] = held.release
@@ -416,9 +474,15 @@ class RedisFanout:
     def _redis(self) -> aredis.Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:
-            self._client = (loop, aredis.Redis.from_url(
-                self.url, socket_connect_timeout=2, socket_timeout=TIMEOUT,
-                retry=Retry(ConstantBackoff(0.05), 1)))
+            self._client = (
+                loop,
+                aredis.Redis.from_url(
+                    self.url,
+                    socket_connect_timeout=2,
+                    socket_timeout=TIMEOUT,
+                    retry=Retry(ConstantBackoff(0.05), 1),
+                ),
+            )
         return self._client[1]
 
     async def publish(self, code: str, seq: int, payload: bytes) -> None:

@@ -68,8 +68,9 @@ def variants_of(designs: Sequence[dict[str, Any]]) -> list[Variant]:
     return out
 
 
-def check_room(scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
-               max_processes: int, max_frames: int) -> list[str | None]:
+def check_room(
+    scenario: dict[str, Any], designs: Sequence[dict[str, Any]], max_processes: int, max_frames: int
+) -> list[str | None]:
     """Prove every op applies under every design within the limits; the lesson's right
     answers. EngineError names the problem."""
     parsed = parse_scenario(scenario)
@@ -81,11 +82,12 @@ def check_room(scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
             except EngineError as exc:
                 raise ScenarioError(f"step {index} under {design}: {exc}") from None
             if len(state.mms) > max_processes or len(state.page_mapcount) > max_frames:
-                raise ScenarioError(f"step {index} under {design}: more than {max_processes} "
-                                    f"processes or {max_frames} frames (RMAPLAB_MAX_PROCESSES, "
-                                    "RMAPLAB_MAX_FRAMES)")
-    return compute_answers(parsed.questions, parsed.ops, parsed.design,
-                           frozenset(parsed.options))
+                raise ScenarioError(
+                    f"step {index} under {design}: more than {max_processes} "
+                    f"processes or {max_frames} frames (RMAPLAB_MAX_PROCESSES, "
+                    "RMAPLAB_MAX_FRAMES)"
+                )
+    return compute_answers(parsed.questions, parsed.ops, parsed.design, frozenset(parsed.options))
 
 
 class _Replay:
@@ -126,14 +128,19 @@ class RoomSteps:
         self._replays.move_to_end((key, variant))
         return replay
 
-    def view(self, key: str, scenario: dict[str, Any], variants: Sequence[Variant],
-             step: int) -> bytes:
+    def view(
+        self, key: str, scenario: dict[str, Any], variants: Sequence[Variant], step: int
+    ) -> bytes:
         """The JSON of ``step`` under ``variants`` (``key``: the scenario's digest)."""
         ops = scenario["ops"]
-        designs = [{"design": v[0], "options": sorted(v[1]),
-                    **self._replay(key, scenario, v).step(step)} for v in variants]
-        return json.dumps({"step": step, "op": ops[step - 1] if step else None,
-                           "designs": designs}, separators=(",", ":")).encode()
+        designs = [
+            {"design": v[0], "options": sorted(v[1]), **self._replay(key, scenario, v).step(step)}
+            for v in variants
+        ]
+        return json.dumps(
+            {"step": step, "op": ops[step - 1] if step else None, "designs": designs},
+            separators=(",", ":"),
+        ).encode()
 
 
 class StepViews:
@@ -144,17 +151,24 @@ class StepViews:
         self._views: OrderedDict[tuple[str, tuple[Variant, ...], int], bytes] = OrderedDict()
         self._pending: dict[tuple[str, tuple[Variant, ...], int], asyncio.Task[bytes]] = {}
 
-    async def check(self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
-                    max_processes: int, max_frames: int) -> list[str | None]:
+    async def check(
+        self,
+        scenario: dict[str, Any],
+        designs: Sequence[dict[str, Any]],
+        max_processes: int,
+        max_frames: int,
+    ) -> list[str | None]:
         """``check_room`` in the scenario's worker; 422 (``Unprocessable``) names what is
         wrong."""
         # the job's reply is its own value (the worker pickles it), not an encoded document
         answers = await self.pool.session(
-            "room_check", digest(scenario), scenario, list(designs), max_processes, max_frames)
+            "room_check", digest(scenario), scenario, list(designs), max_processes, max_frames
+        )
         return cast(list[str | None], answers)
 
-    async def view(self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]],
-                   step: int) -> bytes:
+    async def view(
+        self, scenario: dict[str, Any], designs: Sequence[dict[str, Any]], step: int
+    ) -> bytes:
         """The JSON of ``step`` under ``designs``, as the room's followers fetch it.
 
         Everyone asking for a view being computed waits for the same job; one of them
@@ -173,11 +187,16 @@ class StepViews:
             self._pending[key] = task
         return await asyncio.shield(task)
 
-    async def _compute(self, key: tuple[str, tuple[Variant, ...], int],
-                       scenario: dict[str, Any]) -> bytes:
+    async def _compute(
+        self, key: tuple[str, tuple[Variant, ...], int], scenario: dict[str, Any]
+    ) -> bytes:
         try:
-            body = cast(bytes, await self.pool.session(
-                "room_view", key[0], scenario, [(d, sorted(o)) for d, o in key[1]], key[2]))
+            body = cast(
+                bytes,
+                await self.pool.session(
+                    "room_view", key[0], scenario, [(d, sorted(o)) for d, o in key[1]], key[2]
+                ),
+            )
         finally:
             del self._pending[key]
         self._views[key] = body

@@ -78,8 +78,7 @@ class RoomStore(Protocol):
 
     def is_participant(self, code: str, participant: str) -> bool: ...
 
-    def answer(self, code: str, question: int, participant: str, answer: str,
-               now: float) -> None:
+    def answer(self, code: str, question: int, participant: str, answer: str, now: float) -> None:
         """Record ``participant``'s answer, replacing an earlier one to the question."""
 
     def answers(self, code: str, question: int) -> dict[str, int]:
@@ -140,8 +139,17 @@ _ROOM_COLUMNS = "code, key_hash, scenario, designs, step, question, seq, created
 
 def _room(row: tuple[Any, ...]) -> RoomRecord:
     code, key_hash, scenario, designs, step, question, seq, created, updated = row
-    return RoomRecord(code, key_hash, json.loads(scenario), json.loads(designs), step, question,
-                      seq, created, updated)
+    return RoomRecord(
+        code,
+        key_hash,
+        json.loads(scenario),
+        json.loads(designs),
+        step,
+        question,
+        seq,
+        created,
+        updated,
+    )
 
 
 class SqliteRoomStore:
@@ -177,10 +185,22 @@ class SqliteRoomStore:
         return None if row is None else row[0]
 
     def create(self, room: RoomRecord, questions: list[QuestionRecord]) -> bool:
-        statements = [(f"INSERT INTO rooms ({_ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (room.code, room.key_hash, json.dumps(room.scenario),
-                        json.dumps(room.designs), room.step, room.question, room.seq,
-                        room.created, room.updated))]
+        statements = [
+            (
+                f"INSERT INTO rooms ({_ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    room.code,
+                    room.key_hash,
+                    json.dumps(room.scenario),
+                    json.dumps(room.designs),
+                    room.step,
+                    room.question,
+                    room.seq,
+                    room.created,
+                    room.updated,
+                ),
+            )
+        ]
         statements += [self._insert_question(room.code, q) for q in questions]
         try:
             self._tx(statements)
@@ -190,15 +210,25 @@ class SqliteRoomStore:
 
     @staticmethod
     def _insert_question(code: str, q: QuestionRecord) -> tuple[str, tuple[Any, ...]]:
-        return ("INSERT INTO room_questions (room, id, step, prompt, choices, answer, revealed) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (code, q.id, q.step, q.prompt, None if q.choices is None else
-                 json.dumps(q.choices), q.answer, int(q.revealed)))
+        return (
+            "INSERT INTO room_questions (room, id, step, prompt, choices, answer, revealed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                code,
+                q.id,
+                q.step,
+                q.prompt,
+                None if q.choices is None else json.dumps(q.choices),
+                q.answer,
+                int(q.revealed),
+            ),
+        )
 
     def load(self, code: str) -> RoomRecord | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE code = ?",
-                                   (code,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE code = ?", (code,)
+            ).fetchone()
         return None if row is None else _room(row)
 
     def change(self, code: str, now: float, **fields: Any) -> RoomRecord:
@@ -209,28 +239,49 @@ class SqliteRoomStore:
                 sets.append(f"{name} = ?")
                 value = fields[name]
                 args.append(json.dumps(value) if name == "designs" else value)
-        self._tx([(f"UPDATE rooms SET {', '.join([*sets, 'seq = seq + 1', 'updated = ?'])} "
-                   "WHERE code = ?", (*args, now, code))])
+        self._tx(
+            [
+                (
+                    f"UPDATE rooms SET {', '.join([*sets, 'seq = seq + 1', 'updated = ?'])} "
+                    "WHERE code = ?",
+                    (*args, now, code),
+                )
+            ]
+        )
         room = self.load(code)
         assert room is not None
         return room
 
     def questions(self, code: str) -> list[QuestionRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT id, step, prompt, choices, answer, revealed FROM "
-                                    "room_questions WHERE room = ? ORDER BY id",
-                                    (code,)).fetchall()
-        return [QuestionRecord(i, step, prompt, None if choices is None else json.loads(choices),
-                               answer, bool(revealed))
-                for i, step, prompt, choices, answer, revealed in rows]
+            rows = self._db.execute(
+                "SELECT id, step, prompt, choices, answer, revealed FROM "
+                "room_questions WHERE room = ? ORDER BY id",
+                (code,),
+            ).fetchall()
+        return [
+            QuestionRecord(
+                i,
+                step,
+                prompt,
+                None if choices is None else json.loads(choices),
+                answer,
+                bool(revealed),
+            )
+            for i, step, prompt, choices, answer, revealed in rows
+        ]
 
     def add_question(self, code: str, question: QuestionRecord, now: float) -> int:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                ident = int(db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM room_questions "
-                                       "WHERE room = ?", (code,)).fetchone()[0])
+                ident = int(
+                    db.execute(
+                        "SELECT COALESCE(MAX(id), 0) + 1 FROM room_questions WHERE room = ?",
+                        (code,),
+                    ).fetchone()[0]
+                )
                 question.id = ident
                 db.execute(*self._insert_question(code, question))
                 db.execute("UPDATE rooms SET updated = ? WHERE code = ?", (now, code))
@@ -241,35 +292,59 @@ class SqliteRoomStore:
         return ident
 
     def reveal(self, code: str, question: int, revealed: bool, now: float) -> None:
-        self._tx([("UPDATE room_questions SET revealed = ? WHERE room = ? AND id = ?",
-                   (int(revealed), code, question)),
-                  ("UPDATE rooms SET seq = seq + 1, updated = ? WHERE code = ?", (now, code))])
+        self._tx(
+            [
+                (
+                    "UPDATE room_questions SET revealed = ? WHERE room = ? AND id = ?",
+                    (int(revealed), code, question),
+                ),
+                ("UPDATE rooms SET seq = seq + 1, updated = ? WHERE code = ?", (now, code)),
+            ]
+        )
 
     def join(self, code: str, participant: str, now: float) -> None:
-        self._tx([("INSERT INTO room_participants (room, token, joined) VALUES (?, ?, ?)",
-                   (code, participant, now)),
-                  ("UPDATE rooms SET updated = ? WHERE code = ?", (now, code))])
+        self._tx(
+            [
+                (
+                    "INSERT INTO room_participants (room, token, joined) VALUES (?, ?, ?)",
+                    (code, participant, now),
+                ),
+                ("UPDATE rooms SET updated = ? WHERE code = ?", (now, code)),
+            ]
+        )
 
     def participants(self, code: str) -> int:
         return int(self._one("SELECT COUNT(*) FROM room_participants WHERE room = ?", (code,)))
 
     def is_participant(self, code: str, participant: str) -> bool:
-        return self._one("SELECT 1 FROM room_participants WHERE room = ? AND token = ?",
-                         (code, participant)) is not None
+        return (
+            self._one(
+                "SELECT 1 FROM room_participants WHERE room = ? AND token = ?", (code, participant)
+            )
+            is not None
+        )
 
-    def answer(self, code: str, question: int, participant: str, answer: str,
-               now: float) -> None:
-        self._tx([("INSERT INTO room_answers (room, question, participant, answer, at) "
-                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (room, question, participant) "
-                   "DO UPDATE SET answer = excluded.answer, at = excluded.at",
-                   (code, question, participant, answer, now)),
-                  ("UPDATE rooms SET updated = ? WHERE code = ?", (now, code))])
+    def answer(self, code: str, question: int, participant: str, answer: str, now: float) -> None:
+        self._tx(
+            [
+                (
+                    "INSERT INTO room_answers (room, question, participant, answer, at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (room, question, participant) "
+                    "DO UPDATE SET answer = excluded.answer, at = excluded.at",
+                    (code, question, participant, answer, now),
+                ),
+                ("UPDATE rooms SET updated = ? WHERE code = ?", (now, code)),
+            ]
+        )
 
     def answers(self, code: str, question: int) -> dict[str, int]:
         with self._lock:
-            rows = self._db.execute("SELECT answer, COUNT(*) FROM room_answers WHERE room = ? "
-                                    "AND question = ? GROUP BY answer ORDER BY COUNT(*) DESC, "
-                                    "answer", (code, question)).fetchall()
+            rows = self._db.execute(
+                "SELECT answer, COUNT(*) FROM room_answers WHERE room = ? "
+                "AND question = ? GROUP BY answer ORDER BY COUNT(*) DESC, "
+                "answer",
+                (code, question),
+            ).fetchall()
         return dict(rows)
 
     def count(self) -> int:
@@ -277,11 +352,17 @@ class SqliteRoomStore:
 
     def expire(self, idle_before: float) -> list[str]:
         with self._lock:
-            codes = [r[0] for r in self._db.execute("SELECT code FROM rooms WHERE updated < ?",
-                                                    (idle_before,))]
+            codes = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT code FROM rooms WHERE updated < ?", (idle_before,)
+                )
+            ]
         if codes:
-            self._tx([("DELETE FROM room_answers WHERE room = ?", (c,)) for c in codes]
-                     + [("DELETE FROM rooms WHERE code = ?", (c,)) for c in codes])
+            self._tx(
+                [("DELETE FROM room_answers WHERE room = ?", (c,)) for c in codes]
+                + [("DELETE FROM rooms WHERE code = ?", (c,)) for c in codes]
+            )
         return codes
 
     def lock(self, code: str) -> Callable[[], None]:

@@ -84,8 +84,12 @@ class RoomLimits:
 
     @classmethod
     def from_env(cls) -> RoomLimits:
-        return cls(**{f.name: _env_int(f"RMAPLAB_{f.name.upper()}", f.default)  # type: ignore[arg-type]
-                      for f in fields(cls)})
+        return cls(
+            **{
+                f.name: _env_int(f"RMAPLAB_{f.name.upper()}", f.default)  # type: ignore[arg-type]
+                for f in fields(cls)
+            }
+        )
 
 
 def _key_hash(key: str) -> str:
@@ -133,8 +137,13 @@ class Channel:
 class Rooms:
     """Every room operation; the routes parse, call and answer."""
 
-    def __init__(self, store: RoomStore, limits: RoomLimits, settings: Settings,
-                 fanout: RedisFanout | None = None) -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        limits: RoomLimits,
+        settings: Settings,
+        fanout: RedisFanout | None = None,
+    ) -> None:
         self.store = store
         self.fanout = fanout
         self.limits = limits
@@ -149,8 +158,9 @@ class Rooms:
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         """A store call (a shared store's in a thread); a fault is a 503 naming it."""
-        return await store_call(self.store.name, fn, *args, remote=self.store.shared,
-                                what="room store")
+        return await store_call(
+            self.store.name, fn, *args, remote=self.store.shared, what="room store"
+        )
 
     # ----- lookup -------------------------------------------------------------------------
 
@@ -179,8 +189,12 @@ class Rooms:
 
     def instructor(self, room: RoomRecord, key: str | None) -> None:
         if key is None or not hmac.compare_digest(_key_hash(key), room.key_hash):
-            raise _error(403, "this needs the room's key in the X-Room-Key header" if key is None
-                         else "the X-Room-Key header is not this room's key")
+            raise _error(
+                403,
+                "this needs the room's key in the X-Room-Key header"
+                if key is None
+                else "the X-Room-Key header is not this room's key",
+            )
 
     @asynccontextmanager
     async def driving(self, code: str, key: str | None) -> AsyncIterator[RoomRecord]:
@@ -208,13 +222,23 @@ class Rooms:
             rest = sum(given.values()) - sum(counts.values())
             if rest:
                 counts["other"] = rest
-        return {"question": q.id, "counts": counts, "answers": sum(given.values()),
-                "answer": q.answer}
+        return {
+            "question": q.id,
+            "counts": counts,
+            "answers": sum(given.values()),
+            "answer": q.answer,
+        }
 
-    async def _question(self, room: RoomRecord, q: QuestionRecord, instructor: bool
-                        ) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": q.id, "step": q.step, "prompt": q.prompt,
-                               "choices": q.choices, "revealed": q.revealed}
+    async def _question(
+        self, room: RoomRecord, q: QuestionRecord, instructor: bool
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": q.id,
+            "step": q.step,
+            "prompt": q.prompt,
+            "choices": q.choices,
+            "revealed": q.revealed,
+        }
         if q.revealed:
             out["tally"] = await self._tally(room, q)
         if q.revealed or instructor:
@@ -226,13 +250,16 @@ class Rooms:
         questions = {q.id: q for q in await self._io(self.store.questions, room.code)}
         current = questions.get(room.question) if room.question is not None else None
         s = room.scenario
-        return {"code": room.code, "seq": room.seq, "step": room.step, "length": len(s["ops"]),
-                "scenario": {"name": s["name"], "title": s["title"],
-                             "description": s["description"]},
-                "designs": room.designs,
-                "question": None if current is None else await self._question(room, current,
-                                                                              False),
-                "join": f"/r/{room.code}"}
+        return {
+            "code": room.code,
+            "seq": room.seq,
+            "step": room.step,
+            "length": len(s["ops"]),
+            "scenario": {"name": s["name"], "title": s["title"], "description": s["description"]},
+            "designs": room.designs,
+            "question": None if current is None else await self._question(room, current, False),
+            "join": f"/r/{room.code}",
+        }
 
     async def document(self, room: RoomRecord, instructor: bool) -> dict[str, Any]:
         """GET /api/rooms/{code}: the public view, who follows (in this process), and for
@@ -242,10 +269,11 @@ class Rooms:
         out["participants"] = await self._io(self.store.participants, room.code)
         out["ops"] = room.scenario["ops"]  # to explore on one's own from the room's step
         if instructor:
-            out["questions"] = [await self._question(room, q, True)
-                                for q in await self._io(self.store.questions, room.code)]
-            out["question"] = next((q for q in out["questions"] if q["id"] == room.question),
-                                   None)
+            out["questions"] = [
+                await self._question(room, q, True)
+                for q in await self._io(self.store.questions, room.code)
+            ]
+            out["question"] = next((q for q in out["questions"] if q["id"] == room.question), None)
         return out
 
     async def changed(self, room: RoomRecord) -> None:
@@ -287,27 +315,34 @@ class Rooms:
 
     # ----- creating -----------------------------------------------------------------------
 
-    async def create(self, scenario: dict[str, Any], designs: list[dict[str, Any]], step: int
-                     ) -> dict[str, Any]:
+    async def create(
+        self, scenario: dict[str, Any], designs: list[dict[str, Any]], step: int
+    ) -> dict[str, Any]:
         if step > len(scenario["ops"]):
-            raise _error(422, f"step: {step} is beyond the scenario's {len(scenario['ops'])} "
-                              "steps")
+            raise _error(422, f"step: {step} is beyond the scenario's {len(scenario['ops'])} steps")
         if not designs:
             designs = [{"design": scenario["design"], "options": scenario["options"]}]
         answers = await self.views.check(scenario, designs, *self.state_limits)
         await self.expire()
         if await self._io(self.store.count) >= self.limits.max_rooms:
-            raise _error(409, f"the server holds {self.limits.max_rooms} rooms, its limit "
-                              "(RMAPLAB_MAX_ROOMS); try again when one expires")
-        questions = [QuestionRecord(i, q["step"], q["prompt"], q.get("choices"), answer)
-                     for i, (q, answer) in enumerate(zip(scenario.get("questions", []), answers,
-                                                         strict=True), start=1)]
+            raise _error(
+                409,
+                f"the server holds {self.limits.max_rooms} rooms, its limit "
+                "(RMAPLAB_MAX_ROOMS); try again when one expires",
+            )
+        questions = [
+            QuestionRecord(i, q["step"], q["prompt"], q.get("choices"), answer)
+            for i, (q, answer) in enumerate(
+                zip(scenario.get("questions", []), answers, strict=True), start=1
+            )
+        ]
         key = secrets.token_urlsafe(24)
         now = time.time()
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            room = RoomRecord(code, _key_hash(key), scenario, designs, step,
-                              _asked(questions, step), 1, now, now)
+            room = RoomRecord(
+                code, _key_hash(key), scenario, designs, step, _asked(questions, step), 1, now, now
+            )
             if await self._io(self.store.create, room, questions):
                 break
         return {**await self.document(room, True), "key": key}
@@ -326,8 +361,7 @@ class Rooms:
     async def _change(self, code: str, **fields: Any) -> RoomRecord:
         return await self._io(lambda: self.store.change(code, time.time(), **fields))
 
-    async def set_designs(self, room: RoomRecord, designs: list[dict[str, Any]]
-                          ) -> RoomRecord:
+    async def set_designs(self, room: RoomRecord, designs: list[dict[str, Any]]) -> RoomRecord:
         await self.views.check({**room.scenario, "questions": []}, designs, *self.state_limits)
         room = await self._change(room.code, designs=designs)
         await self.changed(room)
@@ -339,8 +373,9 @@ class Rooms:
                 return q
         raise _error(404, f"room {room.code} has no question {question}")
 
-    async def ask(self, room: RoomRecord, question: int | None, revealed: bool | None
-                  ) -> RoomRecord:
+    async def ask(
+        self, room: RoomRecord, question: int | None, revealed: bool | None
+    ) -> RoomRecord:
         if question is not None:
             q = await self._find(room, question)
             if revealed is not None and revealed != q.revealed:
@@ -349,8 +384,14 @@ class Rooms:
         await self.changed(room)
         return room
 
-    async def add_question(self, room: RoomRecord, prompt: str, choices: list[str] | None,
-                           answer: str | None, step: int | None) -> int:
+    async def add_question(
+        self,
+        room: RoomRecord,
+        prompt: str,
+        choices: list[str] | None,
+        answer: str | None,
+        step: int | None,
+    ) -> int:
         if len(await self._io(self.store.questions, room.code)) >= 200:
             raise _error(409, f"room {room.code} has 200 questions, its limit")
         length = len(room.scenario["ops"])
@@ -360,8 +401,10 @@ class Rooms:
             raise _error(422, f"answer: {answer!r} is not one of the choices")
         ident = await self._io(
             self.store.add_question,
-            room.code, QuestionRecord(0, step, prompt, choices,
-                                      None if answer is None else _normal(answer)), time.time())
+            room.code,
+            QuestionRecord(0, step, prompt, choices, None if answer is None else _normal(answer)),
+            time.time(),
+        )
         room = await self._change(room.code, question=ident)
         await self.changed(room)
         return ident
@@ -370,8 +413,11 @@ class Rooms:
 
     async def join(self, room: RoomRecord) -> str:
         if await self._io(self.store.participants, room.code) >= self.limits.room_participants:
-            raise _error(409, f"room {room.code} is full: {self.limits.room_participants} "
-                              "participants (RMAPLAB_ROOM_PARTICIPANTS)")
+            raise _error(
+                409,
+                f"room {room.code} is full: {self.limits.room_participants} "
+                "participants (RMAPLAB_ROOM_PARTICIPANTS)",
+            )
         token = secrets.token_urlsafe(16)
         await self._io(self.store.join, room.code, token, time.time())
         return token
@@ -382,24 +428,32 @@ class Rooms:
         tokens, then = self.buckets.get((code, participant), (rate, now))
         tokens = min(rate, tokens + (now - then) * rate)
         if tokens < 1:
-            raise _error(429, f"more than {rate} answers a second "
-                              "(RMAPLAB_ROOM_ANSWERS_PER_SECOND); wait a moment",
-                         **{"Retry-After": "1"})
+            raise _error(
+                429,
+                f"more than {rate} answers a second "
+                "(RMAPLAB_ROOM_ANSWERS_PER_SECOND); wait a moment",
+                **{"Retry-After": "1"},
+            )
         self.buckets[(code, participant)] = (tokens - 1, now)
 
-    async def answer(self, room: RoomRecord, participant: str, question: int,
-                     answer: str) -> dict[str, Any]:
+    async def answer(
+        self, room: RoomRecord, participant: str, question: int, answer: str
+    ) -> dict[str, Any]:
         if not await self._io(self.store.is_participant, room.code, participant):
-            raise _error(403, f"not a participant of room {room.code}: join first "
-                              f"(POST /api/rooms/{room.code}/join)")
+            raise _error(
+                403,
+                f"not a participant of room {room.code}: join first "
+                f"(POST /api/rooms/{room.code}/join)",
+            )
         q = await self._find(room, question)
         if q.revealed:
             raise _error(409, f"question {question} was revealed; its answers are closed")
         if q.choices is not None:
             value = answer
             if value not in q.choices:
-                raise _error(422, f"answer: {answer!r} is not one of the choices "
-                                  f"({', '.join(q.choices)})")
+                raise _error(
+                    422, f"answer: {answer!r} is not one of the choices ({', '.join(q.choices)})"
+                )
         else:
             value = _normal(answer)
             if not value or len(value) > MAX_TYPED_ANSWER:
@@ -497,7 +551,8 @@ def _statuses(**described: str) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorBody, "description": "the body is not valid JSON"},
         413: {"model": ErrorBody, "description": "the request body is too large"},
-        422: {"model": ErrorBody, "description": "malformed request: the problem is named"}}
+        422: {"model": ErrorBody, "description": "malformed request: the problem is named"},
+    }
     for status, text in described.items():
         out[int(status[1:])] = {"model": ErrorBody, "description": text}
     return out
@@ -505,26 +560,38 @@ def _statuses(**described: str) -> dict[int | str, dict[str, Any]]:
 
 NO_ROOM = "no such room (or it expired)"
 NO_KEY = "no X-Room-Key header, or not this room's key"
-Code = Annotated[str, Path(min_length=6, max_length=10, pattern=r"^[A-Za-z0-9]+$",
-                           description="the room's code (any case)")]
-Key = Annotated[str | None, Header(alias="X-Room-Key", max_length=100,
-                                   description="the instructor's key")]
+Code = Annotated[
+    str,
+    Path(
+        min_length=6,
+        max_length=10,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="the room's code (any case)",
+    ),
+]
+Key = Annotated[
+    str | None, Header(alias="X-Room-Key", max_length=100, description="the instructor's key")
+]
 DesignSpec = Annotated[str, Field(max_length=120, description='"design" or "design+option"')]
 
 
 #: a character ``str.strip`` keeps: Python's whitespace, which JSON Schema's ``\s`` is not
 #: (it lacks U+001C-U+001F and U+0085)
-VISIBLE = (r"[^\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-           r"\u3000]")
+VISIBLE = (
+    r"[^\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+    r"\u3000]"
+)
 QuestionId = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL]
 
 
 class RoomCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario: Annotated[str, Field(max_length=80)] | dict[str, Any] = Field(
-        description="a built-in scenario's name, or a scenario in the scenario format")
+        description="a built-in scenario's name, or a scenario in the scenario format"
+    )
     designs: list[DesignChoice | DesignSpec] | None = Field(
-        default=None, max_length=5, description="default: the scenario's design")
+        default=None, max_length=5, description="default: the scenario's design"
+    )
     step: Step = Field(default=0, description="the step to start at")
 
 
@@ -540,19 +607,26 @@ class DesignsBody(BaseModel):
 
 class QuestionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: QuestionId | None = Field(description="the question to put to the room, or "
-                                              "null for none")
-    revealed: bool | None = Field(default=None, description="show (or hide) its answer and "
-                                  "tally to the followers")
+    question: QuestionId | None = Field(
+        description="the question to put to the room, or null for none"
+    )
+    revealed: bool | None = Field(
+        default=None, description="show (or hide) its answer and tally to the followers"
+    )
 
 
 class NewQuestion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT)]
-    choices: list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE,
-                                       pattern=VISIBLE)]] | None = Field(
-        default=None, min_length=2, max_length=MAX_CHOICES, json_schema_extra={"uniqueItems": True},
-        description="2 to 8 distinct choices; without them the answer is typed")
+    choices: (
+        list[Annotated[str, Field(min_length=1, max_length=MAX_CHOICE, pattern=VISIBLE)]] | None
+    ) = Field(
+        default=None,
+        min_length=2,
+        max_length=MAX_CHOICES,
+        json_schema_extra={"uniqueItems": True},
+        description="2 to 8 distinct choices; without them the answer is typed",
+    )
     answer: Annotated[str, Field(max_length=MAX_CHOICE)] | None = None
     step: QuestionId | None = None
 
@@ -600,23 +674,36 @@ def _scenario(spec: str | dict[str, Any], request: Request) -> dict[str, Any]:
     for i, op in enumerate(parsed.ops, start=1):
         for name in ("pages", "new_pages", "count"):
             if (getattr(op, name, None) or 0) > settings.max_pages:
-                raise _error(422, f"scenario: step {i}: {name} is beyond the limit of "
-                                  f"{settings.max_pages} pages (RMAPLAB_MAX_PAGES)")
+                raise _error(
+                    422,
+                    f"scenario: step {i}: {name} is beyond the limit of "
+                    f"{settings.max_pages} pages (RMAPLAB_MAX_PAGES)",
+                )
     return scenario_to_json(parsed)
 
 
-@router.post("", status_code=201, summary="Open a room: a code for the class, a key for you",
-             response_model=models.Room, response_model_exclude_unset=True,
-             responses=_statuses(s404="no such built-in scenario",
-                                 s409="the server holds as many rooms as it may"))
+@router.post(
+    "",
+    status_code=201,
+    summary="Open a room: a code for the class, a key for you",
+    response_model=models.Room,
+    response_model_exclude_unset=True,
+    responses=_statuses(
+        s404="no such built-in scenario", s409="the server holds as many rooms as it may"
+    ),
+)
 async def create_room(body: RoomCreate, request: Request) -> dict[str, Any]:
     scenario = _scenario(body.scenario, request)
     return await rooms(request).create(scenario, _designs(body.designs), body.step)
 
 
-@router.get("/{code}", summary="The room now (with the key: every question and answer)",
-            response_model=models.Room, response_model_exclude_unset=True,
-             responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
+@router.get(
+    "/{code}",
+    summary="The room now (with the key: every question and answer)",
+    response_model=models.Room,
+    response_model_exclude_unset=True,
+    responses=_statuses(s403=NO_KEY, s404=NO_ROOM),
+)
 async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, Any]:
     service = rooms(request)
     room = await service.room(code)
@@ -626,42 +713,61 @@ async def get_room(code: Code, request: Request, key: Key = None) -> dict[str, A
     return await service.document(room, instructor)
 
 
-@router.post("/{code}/cursor", summary="Move the room to a step (key)",
-             response_model=models.Room, response_model_exclude_unset=True,
-             responses=_statuses(s403=NO_KEY, s404=NO_ROOM, s409="no such step"))
-async def move_room(code: Code, body: CursorBody, request: Request, key: Key = None
-                    ) -> dict[str, Any]:
+@router.post(
+    "/{code}/cursor",
+    summary="Move the room to a step (key)",
+    response_model=models.Room,
+    response_model_exclude_unset=True,
+    responses=_statuses(s403=NO_KEY, s404=NO_ROOM, s409="no such step"),
+)
+async def move_room(
+    code: Code, body: CursorBody, request: Request, key: Key = None
+) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
         return await service.document(await service.move(room, body.step), True)
 
 
-@router.post("/{code}/designs", summary="Change the designs the room shows (key)",
-             response_model=models.Room, response_model_exclude_unset=True,
-             responses=_statuses(s403=NO_KEY, s404=NO_ROOM))
-async def room_designs(code: Code, body: DesignsBody, request: Request, key: Key = None
-                       ) -> dict[str, Any]:
+@router.post(
+    "/{code}/designs",
+    summary="Change the designs the room shows (key)",
+    response_model=models.Room,
+    response_model_exclude_unset=True,
+    responses=_statuses(s403=NO_KEY, s404=NO_ROOM),
+)
+async def room_designs(
+    code: Code, body: DesignsBody, request: Request, key: Key = None
+) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
         return await service.document(await service.set_designs(room, _designs(body.designs)), True)
 
 
-@router.post("/{code}/question", summary="Put a question to the room, or reveal it (key)",
-             response_model=models.Room, response_model_exclude_unset=True,
-             responses=_statuses(s403=NO_KEY, s404="no such room or question"))
-async def room_question(code: Code, body: QuestionBody, request: Request, key: Key = None
-                        ) -> dict[str, Any]:
+@router.post(
+    "/{code}/question",
+    summary="Put a question to the room, or reveal it (key)",
+    response_model=models.Room,
+    response_model_exclude_unset=True,
+    responses=_statuses(s403=NO_KEY, s404="no such room or question"),
+)
+async def room_question(
+    code: Code, body: QuestionBody, request: Request, key: Key = None
+) -> dict[str, Any]:
     service = rooms(request)
     async with service.driving(code, key) as room:
         return await service.document(await service.ask(room, body.question, body.revealed), True)
 
 
-@router.post("/{code}/questions", status_code=201, summary="Ask a question of your own (key)",
-             response_model=models.QuestionCreated,
-             responses=_statuses(s403=NO_KEY, s404=NO_ROOM,
-                                 s409="the room has as many questions as it may"))
-async def new_question(code: Code, body: NewQuestion, request: Request, key: Key = None
-                       ) -> dict[str, int]:
+@router.post(
+    "/{code}/questions",
+    status_code=201,
+    summary="Ask a question of your own (key)",
+    response_model=models.QuestionCreated,
+    responses=_statuses(s403=NO_KEY, s404=NO_ROOM, s409="the room has as many questions as it may"),
+)
+async def new_question(
+    code: Code, body: NewQuestion, request: Request, key: Key = None
+) -> dict[str, int]:
     service = rooms(request)
     choices = None
     if body.choices is not None:
@@ -670,67 +776,98 @@ async def new_question(code: Code, body: NewQuestion, request: Request, key: Key
         except ScenarioError as exc:
             raise _error(422, str(exc)) from None
     async with service.driving(code, key) as room:
-        return {"id": await service.add_question(room, body.prompt, choices, body.answer,
-                                                 body.step)}
+        return {
+            "id": await service.add_question(room, body.prompt, choices, body.answer, body.step)
+        }
 
 
-@router.get("/{code}/events", summary="The room's changes as server-sent events",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}},
-                       **_statuses(s404=NO_ROOM, s503="too many event streams are open")})
-async def room_events(code: Code, request: Request,
-                      last_event_id: Annotated[str | None, Header(max_length=20)] = None
-                      ) -> StreamingResponse:
+@router.get(
+    "/{code}/events",
+    summary="The room's changes as server-sent events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **_statuses(s404=NO_ROOM, s503="too many event streams are open"),
+    },
+)
+async def room_events(
+    code: Code, request: Request, last_event_id: Annotated[str | None, Header(max_length=20)] = None
+) -> StreamingResponse:
     service = rooms(request)
     room = await service.room(code)
     if service.streams >= service.limits.room_streams:
-        raise _error(503, f"the server has {service.limits.room_streams} event streams open, "
-                          "its limit (RMAPLAB_ROOM_STREAMS)", **{"Retry-After": "5"})
+        raise _error(
+            503,
+            f"the server has {service.limits.room_streams} event streams open, "
+            "its limit (RMAPLAB_ROOM_STREAMS)",
+            **{"Retry-After": "5"},
+        )
     last = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
-    return StreamingResponse(service.events(await service.channel(room), last),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        service.events(await service.channel(room), last),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-@router.get("/{code}/steps/{step}", summary="A step as the room's followers see it",
-            responses={200: {"model": models.StepView, "description": "the step"},
-                       **_statuses(s404="no such room or step")})
-async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Request
-                    ) -> Response:
+@router.get(
+    "/{code}/steps/{step}",
+    summary="A step as the room's followers see it",
+    responses={
+        200: {"model": models.StepView, "description": "the step"},
+        **_statuses(s404="no such room or step"),
+    },
+)
+async def room_step(code: Code, step: Annotated[int, Path(ge=0)], request: Request) -> Response:
     service = rooms(request)
     room = await service.room(code)
     if step > len(room.scenario["ops"]):
-        raise _error(404, f"step {step} does not exist; the scenario has "
-                          f"{len(room.scenario['ops'])} steps")
+        raise _error(
+            404, f"step {step} does not exist; the scenario has {len(room.scenario['ops'])} steps"
+        )
     body = await service.views.view(room.scenario, room.designs, step)
     return Response(body, media_type="application/json")
 
 
-@router.post("/{code}/join", summary="Join the room: an anonymous participant token",
-             response_model=models.Participant,
-             responses=_statuses(s404=NO_ROOM, s409="the room is full"))
+@router.post(
+    "/{code}/join",
+    summary="Join the room: an anonymous participant token",
+    response_model=models.Participant,
+    responses=_statuses(s404=NO_ROOM, s409="the room is full"),
+)
 async def join_room(code: Code, request: Request) -> dict[str, str]:
     service = rooms(request)
     return {"participant": await service.join(await service.room(code))}
 
 
-@router.post("/{code}/answers", status_code=201, summary="Answer a question (again: replace)",
-             response_model=models.Answered,
-             responses=_statuses(s403="not a participant of the room",
-                                 s404="no such room or question",
-                                 s409="the question was revealed: answers are closed",
-                                 s429="too many answers a second"))
+@router.post(
+    "/{code}/answers",
+    status_code=201,
+    summary="Answer a question (again: replace)",
+    response_model=models.Answered,
+    responses=_statuses(
+        s403="not a participant of the room",
+        s404="no such room or question",
+        s409="the question was revealed: answers are closed",
+        s429="too many answers a second",
+    ),
+)
 async def answer_question(code: Code, body: AnswerBody, request: Request) -> dict[str, Any]:
     service = rooms(request)
-    return await service.answer(await service.room(code), body.participant, body.question,
-                                str(body.answer))
+    return await service.answer(
+        await service.room(code), body.participant, body.question, str(body.answer)
+    )
 
 
-@router.get("/{code}/tally", summary="How the room answered a question (key)",
-            response_model=models.Tally,
-             responses=_statuses(s403=NO_KEY, s404="no such room or question"))
-async def tally(code: Code, request: Request, question: Annotated[int, Query(ge=1)],
-                key: Key = None) -> dict[str, Any]:
+@router.get(
+    "/{code}/tally",
+    summary="How the room answered a question (key)",
+    response_model=models.Tally,
+    responses=_statuses(s403=NO_KEY, s404="no such room or question"),
+)
+async def tally(
+    code: Code, request: Request, question: Annotated[int, Query(ge=1)], key: Key = None
+) -> dict[str, Any]:
     service = rooms(request)
     room = await service.room(code)
     service.instructor(room, key)
@@ -743,8 +880,9 @@ def install(app: FastAPI) -> None:
     settings = app.state.settings
     limits = RoomLimits.from_env()
     if settings.store:
-        app.state.rooms = Rooms(RedisRoomStore(settings.store), limits, settings,
-                                RedisFanout(settings.store))
+        app.state.rooms = Rooms(
+            RedisRoomStore(settings.store), limits, settings, RedisFanout(settings.store)
+        )
     else:
         app.state.rooms = Rooms(SqliteRoomStore(settings.db), limits, settings)
     app.include_router(router)

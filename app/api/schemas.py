@@ -63,8 +63,10 @@ def _address_parser(aligned: bool) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         value = _integral(value)
         if isinstance(value, str) and not re.fullmatch(HEX, value):
-            raise ValueError(f"{value[:40]!r} is not an address: an integer or a \"0x...\" "
-                             f"string below {TASK_SIZE:#x}")
+            raise ValueError(
+                f'{value[:40]!r} is not an address: an integer or a "0x..." '
+                f"string below {TASK_SIZE:#x}"
+            )
         try:
             addr = parse_address(value)
         except EngineError as exc:  # the engine's message, e.g. "addr: -1 is negative"
@@ -72,6 +74,7 @@ def _address_parser(aligned: bool) -> Callable[[Any], int]:
         if aligned and addr % PAGE_SIZE:
             raise ValueError(f"{addr:#x} is not page-aligned (a multiple of {PAGE_SIZE:#x})")
         return addr
+
     return parse
 
 
@@ -80,16 +83,26 @@ def _address_schema(aligned: bool) -> dict[str, Any]:
     if aligned:
         number["multipleOf"] = PAGE_SIZE
     what = "a page-aligned address" if aligned else "an address"
-    return {"anyOf": [number, {"type": "string", "pattern": HEX_ALIGNED if aligned else HEX}],
-            "description": f"{what}: an integer or a \"0x...\" string, below TASK_SIZE"}
+    return {
+        "anyOf": [number, {"type": "string", "pattern": HEX_ALIGNED if aligned else HEX}],
+        "description": f'{what}: an integer or a "0x..." string, below TASK_SIZE',
+    }
 
 
-Address = Annotated[int, BeforeValidator(_address_parser(False)),
-                    WithJsonSchema(_address_schema(False))]
-Aligned = Annotated[int, BeforeValidator(_address_parser(True)),
-                    WithJsonSchema(_address_schema(True))]
-Pid = Annotated[int, STRICT, Ge(1), Le(MAX_PID), INTEGRAL,
-                Field(description="a process id (1 to PID_MAX_LIMIT)")]
+Address = Annotated[
+    int, BeforeValidator(_address_parser(False)), WithJsonSchema(_address_schema(False))
+]
+Aligned = Annotated[
+    int, BeforeValidator(_address_parser(True)), WithJsonSchema(_address_schema(True))
+]
+Pid = Annotated[
+    int,
+    STRICT,
+    Ge(1),
+    Le(MAX_PID),
+    INTEGRAL,
+    Field(description="a process id (1 to PID_MAX_LIMIT)"),
+]
 Pfn = Annotated[int, STRICT, Ge(1), Le(MAX_ID), INTEGRAL, Field(description="a frame number")]
 #: the maximum is RMAPLAB_MAX_PAGES in each app's schema (``limit_schema``)
 Pages = Annotated[int, STRICT, Ge(1), Le(MAX_PAGES), INTEGRAL]
@@ -178,10 +191,25 @@ class ReclaimOp(_Op):
     """Exactly one form: ``pfn``, ``pid`` with ``addr``, or ``count`` (the engine's
     ``RECLAIM_FORMS``, checked by its ``reclaim_problem``)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
-        {"required": list(form), "not": {"anyOf": [{"required": [f]} for other in RECLAIM_FORMS
-                                                   if other != form for f in other]}}
-        for form in RECLAIM_FORMS]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": list(form),
+                    "not": {
+                        "anyOf": [
+                            {"required": [f]}
+                            for other in RECLAIM_FORMS
+                            if other != form
+                            for f in other
+                        ]
+                    },
+                }
+                for form in RECLAIM_FORMS
+            ]
+        },
+    )
     op: Literal["reclaim"]
     # absent, never null: the schema's forms say which fields are present
     pfn: Pfn | SkipJsonSchema[None] = None
@@ -200,8 +228,20 @@ class ReclaimOp(_Op):
         return self
 
 
-Op = Annotated[SpawnOp | MmapOp | ReadOp | WriteOp | ForkOp | ExitOp | MunmapOp | MprotectOp
-               | MremapOp | MergeOp | ReclaimOp, Field(discriminator="op")]
+Op = Annotated[
+    SpawnOp
+    | MmapOp
+    | ReadOp
+    | WriteOp
+    | ForkOp
+    | ExitOp
+    | MunmapOp
+    | MprotectOp
+    | MremapOp
+    | MergeOp
+    | ReclaimOp,
+    Field(discriminator="op"),
+]
 
 
 class OpRequest(BaseModel):
@@ -209,9 +249,10 @@ class OpRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     op: Op
-    expected_step: Step | None = Field(default=None,
-                                       description="refuse with 409 unless the session is at "
-                                                  "this step (optimistic concurrency)")
+    expected_step: Step | None = Field(
+        default=None,
+        description="refuse with 409 unless the session is at this step (optimistic concurrency)",
+    )
 
 
 DesignName = Literal["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"]
@@ -230,11 +271,16 @@ def _options_schema(design: str) -> dict[str, Any]:
     """The options a design takes, and the pairs that exclude each other."""
     known = tuple(design_class(design).option_help)
     clash = [pair for pair in combinations(known, 2) if _problem(design, pair)]
-    schema: dict[str, Any] = {"type": "array", "maxItems": len(known), "uniqueItems": True,
-                              "items": {"enum": list(known)} if known else {}}
+    schema: dict[str, Any] = {
+        "type": "array",
+        "maxItems": len(known),
+        "uniqueItems": True,
+        "items": {"enum": list(known)} if known else {},
+    }
     if clash:
-        schema["not"] = {"anyOf": [{"allOf": [{"contains": {"const": o}} for o in pair]}
-                                   for pair in clash]}
+        schema["not"] = {
+            "anyOf": [{"allOf": [{"contains": {"const": o}} for o in pair]} for pair in clash]
+        }
     return schema
 
 
@@ -246,8 +292,14 @@ def _options_valid(design: str) -> Any:
         if problem:
             raise ValueError(problem)
         return options
-    return Annotated[list[str], Field(max_length=8), BeforeValidator(_check_list),
-                     AfterValidator(check), WithJsonSchema(_options_schema(design))]
+
+    return Annotated[
+        list[str],
+        Field(max_length=8),
+        BeforeValidator(_check_list),
+        AfterValidator(check),
+        WithJsonSchema(_options_schema(design)),
+    ]
 
 
 def _check_list(value: Any) -> Any:
@@ -258,10 +310,13 @@ def _check_list(value: Any) -> Any:
 
 def _choice(design: str) -> type[BaseModel]:
     name: Any = Literal[design]  # a type built at run time
-    return create_model(f"DesignChoice_{design}", __config__=ConfigDict(extra="forbid"),
-                        __doc__=f"The design {design} and its options.",
-                        design=(name, ...),
-                        options=(_options_valid(design), Field(default_factory=list)))
+    return create_model(
+        f"DesignChoice_{design}",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"The design {design} and its options.",
+        design=(name, ...),
+        options=(_options_valid(design), Field(default_factory=list)),
+    )
 
 
 # Both are built at run time from the engine's catalogue; a type checker sees what they hold.
@@ -270,13 +325,18 @@ if TYPE_CHECKING:
     Option = str
 else:
     #: a design and its options: one model per design, chosen by ``design``
-    DesignChoice = Annotated[reduce(or_, (_choice(d) for d in DESIGN_NAMES)),
-                             Field(discriminator="design")]
+    DesignChoice = Annotated[
+        reduce(or_, (_choice(d) for d in DESIGN_NAMES)), Field(discriminator="design")
+    ]
     #: every option of every design
     Option = Literal[tuple(o for d in DESIGN_NAMES for o in design_class(d).option_help)]
 #: option pairs that exclude each other, whatever the design
-CLASHES = [pair for d in DESIGN_NAMES for pair in combinations(design_class(d).option_help, 2)
-           if _problem(d, pair)]
+CLASHES = [
+    pair
+    for d in DESIGN_NAMES
+    for pair in combinations(design_class(d).option_help, 2)
+    if _problem(d, pair)
+]
 
 
 def _no_clash(options: list[str]) -> list[str]:
@@ -287,16 +347,29 @@ def _no_clash(options: list[str]) -> list[str]:
 
 
 #: the options of a scenario or a run: each known, no two that exclude each other
-Options = Annotated[list[Option], Field(max_length=8), AfterValidator(_no_clash),
-                    WithJsonSchema({"type": "array", "maxItems": 8,
-                                    "items": {"enum": list(get_args(Option))},
-                                    "not": {"anyOf": [{"allOf": [{"contains": {"const": o}}
-                                                                 for o in pair]}
-                                                      for pair in CLASHES]}})]
+Options = Annotated[
+    list[Option],
+    Field(max_length=8),
+    AfterValidator(_no_clash),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": 8,
+            "items": {"enum": list(get_args(Option))},
+            "not": {
+                "anyOf": [{"allOf": [{"contains": {"const": o}} for o in pair]} for pair in CLASHES]
+            },
+        }
+    ),
+]
 #: every design variant ``name[+option...]`` (options in their listed order), for compare
 VARIANTS = [
-    "+".join((d, *c)) for d in DESIGN_NAMES for k in range(len(design_class(d).option_help) + 1)
-    for c in combinations(design_class(d).option_help, k) if not _problem(d, c)]
+    "+".join((d, *c))
+    for d in DESIGN_NAMES
+    for k in range(len(design_class(d).option_help) + 1)
+    for c in combinations(design_class(d).option_help, k)
+    if not _problem(d, c)
+]
 
 
 class ScenarioBody(BaseModel):
@@ -310,14 +383,15 @@ class ScenarioBody(BaseModel):
     options: Options = Field(
         default_factory=list,
         description="options of the scenario's design (a design run or compared with it "
-                    "takes those of them that are its own)")
+        "takes those of them that are its own)",
+    )
     ops: list[Op]
-    designs: list[DesignChoice] | None = Field(default=None, max_length=5,
-                                               description="the designs the laboratory shows "
-                                                           "side by side")
-    at_step: Step | None = Field(default=None,
-                                description="the step the laboratory opens at (past the last "
-                                            "step: the last)")
+    designs: list[DesignChoice] | None = Field(
+        default=None, max_length=5, description="the designs the laboratory shows side by side"
+    )
+    at_step: Step | None = Field(
+        default=None, description="the step the laboratory opens at (past the last step: the last)"
+    )
 
     def engine_json(self) -> dict[str, Any]:
         data = self.model_dump(exclude={"ops"}, exclude_none=True)
@@ -329,17 +403,22 @@ class SessionCreate(BaseModel):
     """A new session: which designs step together, and what to start from."""
 
     model_config = ConfigDict(extra="forbid")
-    designs: list[DesignChoice] = Field(default_factory=list, max_length=5,
-                                        description="default: the scenario's design, or "
-                                                    "anon_vma_rfc2")
+    designs: list[DesignChoice] = Field(
+        default_factory=list,
+        max_length=5,
+        description="default: the scenario's design, or anon_vma_rfc2",
+    )
     scenario: Annotated[str, Field(max_length=80)] | None = Field(
-        default=None, description="the name of a built-in scenario to load")
+        default=None, description="the name of a built-in scenario to load"
+    )
     ops: list[Op] | None = Field(default=None, description="inline ops to apply")
-    at_step: Step | None = Field(default=None,
-                                 description="leave the session at this step (default: 0)")
+    at_step: Step | None = Field(
+        default=None, description="leave the session at this step (default: 0)"
+    )
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "not": {"required": ["scenario", "ops"]}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"not": {"required": ["scenario", "ops"]}}
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SessionCreate:
@@ -356,8 +435,8 @@ class RunRequest(BaseModel):
     designs: list[DesignName] | None = Field(default=None, max_length=5)
     options: Options | None = Field(
         default=None,
-        description="replace the scenario's options; each design takes those that are its "
-                    "own")
+        description="replace the scenario's options; each design takes those that are its own",
+    )
     states: Literal["final", "all"] = "final"
 
 
@@ -367,12 +446,15 @@ class CompareRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario: ScenarioBody
     designs: list[Literal[tuple(VARIANTS)]] | None = Field(  # type: ignore[valid-type]
-        default=None, max_length=8,
-        description="design variants, name+option+... (default: every design)")
+        default=None,
+        max_length=8,
+        description="design variants, name+option+... (default: every design)",
+    )
 
 
-def limit_schema(schema: dict[str, Any], max_pages: int, max_ops: int, max_log: int
-                 ) -> dict[str, Any]:
+def limit_schema(
+    schema: dict[str, Any], max_pages: int, max_ops: int, max_log: int
+) -> dict[str, Any]:
     """The OpenAPI document with this service's limits: page counts up to
     RMAPLAB_MAX_PAGES, scenarios up to RMAPLAB_MAX_RUN_OPS ops, a new session's log up to
     RMAPLAB_MAX_STEPS."""

@@ -94,8 +94,9 @@ class RateLimit:
         return 0.0
 
 
-async def store_call(name: str, fn: Callable[..., T], *args: Any, remote: bool,
-                     what: str = "session store") -> T:
+async def store_call(
+    name: str, fn: Callable[..., T], *args: Any, remote: bool, what: str = "session store"
+) -> T:
     """A store operation; a storage fault is a 503 that names the store (``name``) and the
     cause. A ``remote`` store's calls (Redis: the network, up to its timeout) run in a
     thread, never on the event loop; the embedded SQLite file's (a local commit, no fsync
@@ -172,8 +173,10 @@ class SessionManager:
         its compare-and-set finds out, and so does any refusal before it is answered)."""
         if token in self._builtin:
             if write:
-                raise Forbidden("this is a built-in scenario's read-only view: open a session "
-                                "of it to change it")
+                raise Forbidden(
+                    "this is a built-in scenario's read-only view: open a session "
+                    "of it to change it"
+                )
             return
         entry.current = fresh or not self.store.shared
         if not (entry.current or write):
@@ -186,11 +189,14 @@ class SessionManager:
         if record.updated < now - self.settings.session_ttl:
             self._forget(record)
             await self._store(self.store.delete, record.id)
-            raise NotFound(f"no session {token!r}: it expired after "
-                           f"{self.settings.session_ttl} s idle (RMAPLAB_SESSION_TTL)")
+            raise NotFound(
+                f"no session {token!r}: it expired after "
+                f"{self.settings.session_ttl} s idle (RMAPLAB_SESSION_TTL)"
+            )
         if token != record.id and write:
-            raise Forbidden("this is a read-only link to a session (its view id): open a copy "
-                            "to change it")
+            raise Forbidden(
+                "this is a read-only link to a session (its view id): open a copy to change it"
+            )
         if record.id in self._open:
             self._open.move_to_end(record.id)
         if now - entry.stored > TOUCH_EVERY:
@@ -213,8 +219,14 @@ class SessionManager:
         """What the document says about the session itself; a view link sees its view id."""
         r = entry.record
         read_only = token != r.id
-        return {"id": token, "view_id": r.view_id, "read_only": read_only, "step": r.cursor,
-                "length": len(r.ops), "scenario": r.scenario}
+        return {
+            "id": token,
+            "view_id": r.view_id,
+            "read_only": read_only,
+            "step": r.cursor,
+            "length": len(r.ops),
+            "scenario": r.scenario,
+        }
 
     async def _job(self, entry: Open, name: str, *args: Any) -> bytes | None:
         """A job on the session's worker, sending the log first when it does not hold it."""
@@ -225,8 +237,7 @@ class SessionManager:
             await self.pool.session("load", r.id, entry.version, r.designs, r.ops)
             return await self.pool.session(name, r.id, entry.version, *args)
 
-    async def _locked(self, token: str, write: bool,
-                      body: Callable[[Open], Awaitable[T]]) -> T:
+    async def _locked(self, token: str, write: bool, body: Callable[[Open], Awaitable[T]]) -> T:
         """``body`` on the session, after this process's earlier requests on it (the
         store's compare-and-set orders them against other processes')."""
         entry, fresh = await self._find(token)
@@ -241,8 +252,11 @@ class SessionManager:
     async def _changed(self, entry: Open, token: str, tries: int) -> None:
         """Another process changed the session first: read it again (or give up)."""
         if tries == RETRIES - 1:
-            raise Unavailable("the session kept changing under this request (other requests "
-                              "on it, from other processes); try again", {"Retry-After": "1"})
+            raise Unavailable(
+                "the session kept changing under this request (other requests "
+                "on it, from other processes); try again",
+                {"Retry-After": "1"},
+            )
         await self._bring_up_to_date(entry, token)
 
     async def _refuse(self, entry: Open, token: str, refusal: Conflict) -> None:
@@ -254,15 +268,22 @@ class SessionManager:
 
     # ----- operations ----------------------------------------------------------------------
 
-    async def create(self, client: str, designs: list[dict[str, Any]],
-                     scenario: dict[str, Any] | None, ops: list[dict[str, Any]],
-                     at_step: int | None) -> bytes | None:
+    async def create(
+        self,
+        client: str,
+        designs: list[dict[str, Any]],
+        scenario: dict[str, Any] | None,
+        ops: list[dict[str, Any]],
+        at_step: int | None,
+    ) -> bytes | None:
         """A new session over ``ops`` (all replayed once to prove they apply), at step
         ``at_step`` (default 0: step forward through the scenario with redo)."""
         s = self.settings
         if len(ops) > min(s.max_steps, s.max_run_ops):
-            raise Unprocessable(f"ops: {len(ops)} ops; the limit is "
-                                f"{min(s.max_steps, s.max_run_ops)} (RMAPLAB_MAX_STEPS)")
+            raise Unprocessable(
+                f"ops: {len(ops)} ops; the limit is "
+                f"{min(s.max_steps, s.max_run_ops)} (RMAPLAB_MAX_STEPS)"
+            )
         if at_step is not None and at_step > len(ops):  # well formed, but not for this log
             raise Conflict(f"at_step: {at_step} is beyond the {len(ops)} ops")
         now = time.time()
@@ -272,19 +293,39 @@ class SessionManager:
                 f"too many new sessions from {client}: {s.create_burst} at once, then "
                 f"{s.create_per_minute} a minute (RMAPLAB_CREATE_BURST, "
                 "RMAPLAB_CREATE_PER_MINUTE); reuse your session or try again shortly",
-                {"Retry-After": str(int(wait) + 1)})
+                {"Retry-After": str(int(wait) + 1)},
+            )
         if not designs:
-            designs = [{"design": scenario.get("design", DEFAULT_DESIGN) if scenario else
-                        DEFAULT_DESIGN,
-                        "options": scenario.get("options", []) if scenario else []}]
+            designs = [
+                {
+                    "design": scenario.get("design", DEFAULT_DESIGN)
+                    if scenario
+                    else DEFAULT_DESIGN,
+                    "options": scenario.get("options", []) if scenario else [],
+                }
+            ]
         tag = new_token()
-        record = SessionRecord(secrets.token_urlsafe(24),
-                               [variant_json(v) for v in variants_of(designs)],
-                               scenario, list(ops), at_step or 0, now, now,
-                               secrets.token_urlsafe(24), tag, tag)
+        record = SessionRecord(
+            secrets.token_urlsafe(24),
+            [variant_json(v) for v in variants_of(designs)],
+            scenario,
+            list(ops),
+            at_step or 0,
+            now,
+            now,
+            secrets.token_urlsafe(24),
+            tag,
+            tag,
+        )
         entry = Open(record)
-        data = await self.pool.session("create", record.id, entry.version, record.designs,
-                                       record.ops, self._head(entry, record.id))
+        data = await self.pool.session(
+            "create",
+            record.id,
+            entry.version,
+            record.designs,
+            record.ops,
+            self._head(entry, record.id),
+        )
         await self._expire(now)
         await self._store(self.store.create, record)
         self._remember(entry)
@@ -300,15 +341,20 @@ class SessionManager:
             return sid in recent
 
         def expire() -> list[str]:  # in a thread: the store only
-            gone = [g for g in self.store.idle_since(now - self.settings.session_ttl)
-                    if not in_use(g)]
+            gone = [
+                g for g in self.store.idle_since(now - self.settings.session_ttl) if not in_use(g)
+            ]
             excess = self.store.count() - len(gone) - (self.settings.max_sessions - 1)
             if excess > 0:
-                gone += [g for g in self.store.oldest_idle(excess + len(gone) + len(recent))
-                         if g not in gone and not in_use(g)][:excess]
+                gone += [
+                    g
+                    for g in self.store.oldest_idle(excess + len(gone) + len(recent))
+                    if g not in gone and not in_use(g)
+                ][:excess]
             for session_id in gone:
                 self.store.delete(session_id)
             return gone
+
         for session_id in await self._store(expire):
             entry = self._open.get(session_id)
             if entry is not None:
@@ -316,33 +362,45 @@ class SessionManager:
 
     async def get(self, token: str) -> bytes | None:
         async def body(entry: Open) -> bytes | None:
-            return await self._job(entry, "view", self._head(entry, token),
-                                   entry.record.cursor, True)
+            return await self._job(
+                entry, "view", self._head(entry, token), entry.record.cursor, True
+            )
+
         return await self._locked(token, False, body)
 
-    async def apply_op(self, sid: str, op_json: dict[str, Any],
-                       expected_step: int | None) -> bytes | None:
+    async def apply_op(
+        self, sid: str, op_json: dict[str, Any], expected_step: int | None
+    ) -> bytes | None:
         async def body(entry: Open) -> bytes | None:
             for tries in range(RETRIES):
                 r = entry.record
                 if expected_step is not None and expected_step != r.cursor:
-                    await self._refuse(entry, sid, Conflict(
-                        f"the session is at step {r.cursor}, not {expected_step}",
-                        step=r.cursor))
+                    await self._refuse(
+                        entry,
+                        sid,
+                        Conflict(
+                            f"the session is at step {r.cursor}, not {expected_step}", step=r.cursor
+                        ),
+                    )
                     continue
                 if r.cursor >= self.settings.max_steps:
-                    await self._refuse(entry, sid, Conflict(
-                        f"the session has {r.cursor} steps; the limit is "
-                        f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)"))
+                    await self._refuse(
+                        entry,
+                        sid,
+                        Conflict(
+                            f"the session has {r.cursor} steps; the limit is "
+                            f"{self.settings.max_steps} (RMAPLAB_MAX_STEPS)"
+                        ),
+                    )
                     continue
                 rev = new_token()
-                head = {**self._head(entry, sid), "step": r.cursor + 1,
-                        "length": r.cursor + 1}
+                head = {**self._head(entry, sid), "step": r.cursor + 1, "length": r.cursor + 1}
                 data = await self._job(entry, "apply_op", rev, r.cursor, op_json, head)
                 now = time.time()
-                if await self._store(self.store.record_op, r.id, r.rev, r.cursor, op_json,
-                                     rev, now):
-                    del r.ops[r.cursor:]
+                if await self._store(
+                    self.store.record_op, r.id, r.rev, r.cursor, op_json, rev, now
+                ):
+                    del r.ops[r.cursor :]
                     r.ops.append(op_json)
                     r.cursor += 1
                     r.updated = now
@@ -350,60 +408,78 @@ class SessionManager:
                     return data
                 await self._changed(entry, sid, tries)
             raise AssertionError("unreachable")
+
         return await self._locked(sid, True, body)
 
     async def move(self, sid: str, step: int | None, delta: int) -> bytes | None:
         """Undo (-1), redo (+1) or jump to ``step`` without changing the log."""
+
         async def body(entry: Open) -> bytes | None:
             for tries in range(RETRIES):
                 r = entry.record
                 target = r.cursor + delta if step is None else step
                 if target < 0:
-                    await self._refuse(entry, sid, Conflict(
-                        "nothing to undo: the session is at step 0"))
+                    await self._refuse(
+                        entry, sid, Conflict("nothing to undo: the session is at step 0")
+                    )
                     continue
                 if target > len(r.ops):
-                    await self._refuse(entry, sid, Conflict(
-                        f"nothing to redo: the session is at its last step {r.cursor}"
-                        if step is None else
-                        f"step {step} does not exist; the log has {len(r.ops)} steps"))
+                    await self._refuse(
+                        entry,
+                        sid,
+                        Conflict(
+                            f"nothing to redo: the session is at its last step {r.cursor}"
+                            if step is None
+                            else f"step {step} does not exist; the log has {len(r.ops)} steps"
+                        ),
+                    )
                     continue
-                data = await self._job(entry, "view",
-                                       {**self._head(entry, sid), "step": target}, target,
-                                       False)
+                data = await self._job(
+                    entry, "view", {**self._head(entry, sid), "step": target}, target, False
+                )
                 now, rev = time.time(), new_token()
                 if await self._store(self.store.set_cursor, r.id, r.rev, target, rev, now):
                     r.cursor, r.updated, r.rev = target, now, rev
                     return data
                 await self._changed(entry, sid, tries)
             raise AssertionError("unreachable")
+
         return await self._locked(sid, True, body)
 
     async def step(self, token: str, step: int) -> bytes | None:
         async def body(entry: Open) -> bytes | None:
             if step > len(entry.record.ops):
-                raise NotFound(f"step {step} does not exist; the log has "
-                               f"{len(entry.record.ops)} steps")
+                raise NotFound(
+                    f"step {step} does not exist; the log has {len(entry.record.ops)} steps"
+                )
             return await self._job(entry, "step", step)
+
         return await self._locked(token, False, body)
 
     async def scenario(self, token: str) -> dict[str, Any]:
         """The session up to its current step, as a scenario file."""
+
         async def body(entry: Open) -> dict[str, Any]:
             r = entry.record
             base = r.scenario or {}
             first = r.designs[0]
-            return {"name": base.get("name", "session"),
-                    "title": base.get("title", ""),
-                    "description": base.get("description", ""),
-                    "design": first["design"], "options": first["options"],
-                    "ops": r.ops[:r.cursor]}
+            return {
+                "name": base.get("name", "session"),
+                "title": base.get("title", ""),
+                "description": base.get("description", ""),
+                "design": first["design"],
+                "options": first["options"],
+                "ops": r.ops[: r.cursor],
+            }
+
         return await self._locked(token, False, body)
 
     async def series(self, token: str) -> bytes | None:
         """Per design, the counters after every step of the whole log (for the chart)."""
+
         async def body(entry: Open) -> bytes | None:
             return await self._job(entry, "series")
+
         return await self._locked(token, False, body)
 
     async def delete(self, sid: str) -> None:
@@ -411,24 +487,36 @@ class SessionManager:
             self._forget(entry.record)
             if not await self._store(self.store.delete, sid):
                 raise NotFound(f"no session {sid!r}")
+
         await self._locked(sid, True, body)
 
     async def walk(self, token: str, pfn: int, step: int | None) -> bytes | None:
         """What reclaiming ``pfn`` would do now, in each design, without doing it."""
+
         async def body(entry: Open) -> bytes | None:
             at = entry.record.cursor if step is None else step
             if at > len(entry.record.ops):
                 raise NotFound(f"step {at} does not exist")
             return await self._job(entry, "walk", at, pfn)
+
         return await self._locked(token, False, body)
 
-    async def builtin(self, name: str, designs: list[dict[str, Any]],
-                      scenario: dict[str, Any], ops: list[dict[str, Any]]) -> bytes | None:
+    async def builtin(
+        self,
+        name: str,
+        designs: list[dict[str, Any]],
+        scenario: dict[str, Any],
+        ops: list[dict[str, Any]],
+    ) -> bytes | None:
         """A built-in scenario as a read-only session shared by every viewer (no session
         is created for looking): its view id names the scenario and the designs."""
         if not designs:
-            designs = [{"design": scenario.get("design") or DEFAULT_DESIGN,
-                        "options": scenario.get("options") or []}]
+            designs = [
+                {
+                    "design": scenario.get("design") or DEFAULT_DESIGN,
+                    "options": scenario.get("options") or [],
+                }
+            ]
         designs = [variant_json(v) for v in variants_of(designs)]
         digest = blake2b(json.dumps([name, designs]).encode(), digest_size=12).hexdigest()
         view_id = f"scenario-{digest}"
@@ -436,10 +524,23 @@ class SessionManager:
         if entry is None:
             now = time.time()
             tag = new_token()
-            entry = Open(SessionRecord(secrets.token_urlsafe(24), designs, scenario, ops, 0,
-                                       now, now, view_id, tag, tag))
-            await self.pool.session("create", entry.record.id, entry.version, designs, ops,
-                                    self._head(entry, view_id))
+            entry = Open(
+                SessionRecord(
+                    secrets.token_urlsafe(24),
+                    designs,
+                    scenario,
+                    ops,
+                    0,
+                    now,
+                    now,
+                    view_id,
+                    tag,
+                    tag,
+                )
+            )
+            await self.pool.session(
+                "create", entry.record.id, entry.version, designs, ops, self._head(entry, view_id)
+            )
             self._builtin[view_id] = entry
             while len(self._builtin) > RECORDS:
                 self._builtin.popitem(last=False)

@@ -81,15 +81,15 @@ class SessionStore(Protocol):
     def head(self, token: str) -> SessionHead | None:
         """The session's cursor, length, revision and log tag (no ops): cheap."""
 
-    def record_op(self, session_id: str, rev: str, cursor: int, op: dict[str, Any],
-                  new_rev: str, now: float) -> bool:
+    def record_op(
+        self, session_id: str, rev: str, cursor: int, op: dict[str, Any], new_rev: str, now: float
+    ) -> bool:
         """If the session is still at revision ``rev``: drop the log beyond ``cursor``,
         append ``op`` as step cursor + 1, move there; ``new_rev`` becomes its revision and
         its log tag. False (nothing written) if the session moved on or is gone; True
         also when ``new_rev`` is already there (a retried write that landed)."""
 
-    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str,
-                   now: float) -> bool:
+    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str, now: float) -> bool:
         """Move to step ``cursor`` if still at revision ``rev`` (as ``record_op``)."""
 
     def touch(self, session_id: str, now: float) -> None:
@@ -159,8 +159,9 @@ class SqliteStore:
             for column in ("view_id", "rev", "log_tag"):  # a store from before them
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
-            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS sessions_view "
-                             "ON sessions (view_id)")
+            self._db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS sessions_view ON sessions (view_id)"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -180,55 +181,94 @@ class SqliteStore:
 
     def create(self, record: SessionRecord) -> None:
         statements: list[tuple[str, tuple[Any, ...]]]
-        statements = [("INSERT INTO sessions (id, designs, scenario, cursor, created, updated, "
-                       "view_id, rev, log_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (record.id, json.dumps(record.designs),
-                        None if record.scenario is None else json.dumps(record.scenario),
-                        record.cursor, record.created, record.updated, record.view_id,
-                        record.rev, record.log_tag))]
-        statements += [("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
-                        (record.id, i, json.dumps(op))) for i, op in enumerate(record.ops, 1)]
+        statements = [
+            (
+                "INSERT INTO sessions (id, designs, scenario, cursor, created, updated, "
+                "view_id, rev, log_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    json.dumps(record.designs),
+                    None if record.scenario is None else json.dumps(record.scenario),
+                    record.cursor,
+                    record.created,
+                    record.updated,
+                    record.view_id,
+                    record.rev,
+                    record.log_tag,
+                ),
+            )
+        ]
+        statements += [
+            ("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)", (record.id, i, json.dumps(op)))
+            for i, op in enumerate(record.ops, 1)
+        ]
         self._tx(statements)
 
     def load(self, token: str) -> SessionRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT id, designs, scenario, cursor, created, updated, "
-                                   "view_id, rev, log_tag FROM sessions WHERE id = ? OR "
-                                   "view_id = ?", (token, token)).fetchone()
+            row = self._db.execute(
+                "SELECT id, designs, scenario, cursor, created, updated, "
+                "view_id, rev, log_tag FROM sessions WHERE id = ? OR "
+                "view_id = ?",
+                (token, token),
+            ).fetchone()
             if row is None:
                 return None
             session_id, designs, scenario, cursor, created, updated, view_id, rev, tag = row
-            ops = [json.loads(r[0]) for r in self._db.execute(
-                "SELECT op FROM ops WHERE session = ? ORDER BY seq", (session_id,))]
+            ops = [
+                json.loads(r[0])
+                for r in self._db.execute(
+                    "SELECT op FROM ops WHERE session = ? ORDER BY seq", (session_id,)
+                )
+            ]
         if view_id is None or rev is None or tag is None:  # from before view links, revs
-            view_id, rev, tag = view_id or secrets.token_urlsafe(24), rev or new_token(), \
-                tag or new_token()
-            self._tx([("UPDATE sessions SET view_id = ?, rev = ?, log_tag = ? WHERE id = ?",
-                       (view_id, rev, tag, session_id))])
-        return SessionRecord(session_id, json.loads(designs),
-                             None if scenario is None else json.loads(scenario), ops, cursor,
-                             created, updated, view_id, rev, tag)
+            view_id, rev, tag = (
+                view_id or secrets.token_urlsafe(24),
+                rev or new_token(),
+                tag or new_token(),
+            )
+            self._tx(
+                [
+                    (
+                        "UPDATE sessions SET view_id = ?, rev = ?, log_tag = ? WHERE id = ?",
+                        (view_id, rev, tag, session_id),
+                    )
+                ]
+            )
+        return SessionRecord(
+            session_id,
+            json.loads(designs),
+            None if scenario is None else json.loads(scenario),
+            ops,
+            cursor,
+            created,
+            updated,
+            view_id,
+            rev,
+            tag,
+        )
 
     def head(self, token: str) -> SessionHead | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, view_id, cursor, (SELECT COUNT(*) FROM ops WHERE session = id), "
                 "rev, log_tag, updated FROM sessions WHERE id = ? OR view_id = ?",
-                (token, token)).fetchone()
+                (token, token),
+            ).fetchone()
         if row is None:
             return None
         sid, view_id, cursor, length, rev, tag, updated = row
         return SessionHead(sid, view_id or "", cursor, length, rev or "", tag or "", updated)
 
-    def _swap(self, session_id: str, rev: str, new_rev: str,
-              statements: list[tuple[str, tuple[Any, ...]]]) -> bool:
+    def _swap(
+        self, session_id: str, rev: str, new_rev: str, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> bool:
         """Run ``statements`` in one transaction if the session is at ``rev``."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute("SELECT rev FROM sessions WHERE id = ?",
-                                 (session_id,)).fetchone()
+                row = db.execute("SELECT rev FROM sessions WHERE id = ?", (session_id,)).fetchone()
                 done = row is not None and row[0] == rev
                 if done:
                     for sql, args in statements:
@@ -239,21 +279,39 @@ class SqliteStore:
             db.execute("COMMIT")
         return done or (row is not None and row[0] == new_rev)
 
-    def record_op(self, session_id: str, rev: str, cursor: int, op: dict[str, Any],
-                  new_rev: str, now: float) -> bool:
-        return self._swap(session_id, rev, new_rev, [
-            ("DELETE FROM ops WHERE session = ? AND seq > ?", (session_id, cursor)),
-            ("INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
-             (session_id, cursor + 1, json.dumps(op))),
-            ("UPDATE sessions SET cursor = ?, updated = ?, rev = ?, log_tag = ? WHERE id = ?",
-             (cursor + 1, now, new_rev, new_rev, session_id)),
-        ])
+    def record_op(
+        self, session_id: str, rev: str, cursor: int, op: dict[str, Any], new_rev: str, now: float
+    ) -> bool:
+        return self._swap(
+            session_id,
+            rev,
+            new_rev,
+            [
+                ("DELETE FROM ops WHERE session = ? AND seq > ?", (session_id, cursor)),
+                (
+                    "INSERT INTO ops (session, seq, op) VALUES (?, ?, ?)",
+                    (session_id, cursor + 1, json.dumps(op)),
+                ),
+                (
+                    "UPDATE sessions SET cursor = ?, updated = ?, rev = ?, log_tag = ? "
+                    "WHERE id = ?",
+                    (cursor + 1, now, new_rev, new_rev, session_id),
+                ),
+            ],
+        )
 
-    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str,
-                   now: float) -> bool:
-        return self._swap(session_id, rev, new_rev, [
-            ("UPDATE sessions SET cursor = ?, updated = ?, rev = ? WHERE id = ?",
-             (cursor, now, new_rev, session_id))])
+    def set_cursor(self, session_id: str, rev: str, cursor: int, new_rev: str, now: float) -> bool:
+        return self._swap(
+            session_id,
+            rev,
+            new_rev,
+            [
+                (
+                    "UPDATE sessions SET cursor = ?, updated = ?, rev = ? WHERE id = ?",
+                    (cursor, now, new_rev, session_id),
+                )
+            ],
+        )
 
     def touch(self, session_id: str, now: float) -> None:
         self._tx([("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))])
@@ -269,18 +327,22 @@ class SqliteStore:
 
     def oldest_idle(self, n: int) -> list[str]:
         with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT id FROM sessions ORDER BY updated LIMIT ?", (n,))]
+            return [
+                r[0]
+                for r in self._db.execute("SELECT id FROM sessions ORDER BY updated LIMIT ?", (n,))
+            ]
 
     def idle_since(self, then: float) -> list[str]:
         with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT id FROM sessions WHERE updated < ?", (then,))]
+            return [
+                r[0] for r in self._db.execute("SELECT id FROM sessions WHERE updated < ?", (then,))
+            ]
 
     def probe(self) -> None:
         if self.path != ":memory:":
             folder = os.path.dirname(os.path.abspath(self.path))
             if os.statvfs(folder).f_bavail == 0:
-                raise sqlite3.OperationalError(f"database or disk is full (no space left in "
-                                               f"{folder})")
+                raise sqlite3.OperationalError(
+                    f"database or disk is full (no space left in {folder})"
+                )
         self._tx([("INSERT OR REPLACE INTO health (id, at) VALUES (1, julianday('now'))", ())])

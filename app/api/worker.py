@@ -76,6 +76,7 @@ def _stop(reason: str) -> Callable[[int, Any], None]:
     def handler(signum: int, _frame: Any) -> None:
         if _busy:
             raise Stopped(reason)
+
     return handler
 
 
@@ -116,14 +117,16 @@ class Live:
         held = [*self.snapshots.values()]
         if self.recent is not None:
             held.append(self.recent[1])
-        return ENTRY_BYTES * sum(sum(map(len, st.ptes.values())) + len(st.page_mapcount)
-                                 for states in held for st in states)
+        return ENTRY_BYTES * sum(
+            sum(map(len, st.ptes.values())) + len(st.page_mapcount)
+            for states in held
+            for st in states
+        )
 
 
 def encode(doc: Any, settings: Settings) -> bytes:
     """The answer's bytes, refused (409) beyond RMAPLAB_MAX_RESPONSE."""
-    data = json.dumps(doc, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode()
+    data = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     problem = response_problem(len(data), settings)
     if problem:
         raise Conflict(problem)
@@ -166,8 +169,9 @@ class Engine:
         if old is not None:
             self.held -= old.bytes
 
-    def load(self, sid: str, version: str, designs: list[dict[str, Any]],
-             ops: list[dict[str, Any]]) -> None:
+    def load(
+        self, sid: str, version: str, designs: list[dict[str, Any]], ops: list[dict[str, Any]]
+    ) -> None:
         """Hold this version of the session's log (its states are rebuilt on demand)."""
         variants = variants_of(designs)
         live = Live(version, variants, list(ops))
@@ -176,8 +180,9 @@ class Engine:
 
     # ----- replay --------------------------------------------------------------------------
 
-    def _apply_all(self, live: Live, states: tuple[State, ...], op_json: dict[str, Any],
-                   index: int) -> tuple[StepResult, ...]:
+    def _apply_all(
+        self, live: Live, states: tuple[State, ...], op_json: dict[str, Any], index: int
+    ) -> tuple[StepResult, ...]:
         """Apply one op to every design's state, or refuse it for all (atomic)."""
         op = parse_op(op_json)
         results = []
@@ -199,8 +204,9 @@ class Engine:
         if step == len(live.counters):
             live.counters.append([counters_json(st) for st in states])
 
-    def _replay(self, live: Live, step: int) -> tuple[tuple[State, ...],
-                                                       tuple[StepResult, ...] | None]:
+    def _replay(
+        self, live: Live, step: int
+    ) -> tuple[tuple[State, ...], tuple[StepResult, ...] | None]:
         """The states at ``step`` and the results of the op that led there."""
         if live.recent is not None and live.recent[0] == step:
             return live.recent[1], live.recent[2]
@@ -234,18 +240,26 @@ class Engine:
             designs.append({**variant_json(variant), **view})
         return {"step": step, "op": op, "designs": designs}
 
-    def _session_doc(self, live: Live, head: dict[str, Any], step: int,
-                     with_log: bool) -> bytes:
-        doc = {**head, "designs": [variant_json(v) for v in live.variants],
-               "view": self._step_view(live, step)}
+    def _session_doc(self, live: Live, head: dict[str, Any], step: int, with_log: bool) -> bytes:
+        doc = {
+            **head,
+            "designs": [variant_json(v) for v in live.variants],
+            "view": self._step_view(live, step),
+        }
         if with_log:
             doc["ops"] = live.ops
         return encode(doc, self.settings)
 
     # ----- session jobs --------------------------------------------------------------------
 
-    def create(self, sid: str, version: str, designs: list[dict[str, Any]],
-               ops: list[dict[str, Any]], head: dict[str, Any]) -> bytes:
+    def create(
+        self,
+        sid: str,
+        version: str,
+        designs: list[dict[str, Any]],
+        ops: list[dict[str, Any]],
+        head: dict[str, Any],
+    ) -> bytes:
         """A new session: every op is replayed once to prove it applies under every design
         and within the limits; the answer is the session at ``head["step"]``."""
         self.load(sid, version, designs, ops)
@@ -258,25 +272,38 @@ class Engine:
             self.forget(sid)
             raise
 
-    def view(self, sid: str, version: str, head: dict[str, Any], step: int,
-             with_log: bool) -> bytes:
+    def view(
+        self, sid: str, version: str, head: dict[str, Any], step: int, with_log: bool
+    ) -> bytes:
         """The session document at ``step`` (``head`` carries id, step, length, ...)."""
         return self._session_doc(self._session(sid, version), head, step, with_log)
 
     def step(self, sid: str, version: str, step: int) -> bytes:
         return encode(self._step_view(self._session(sid, version), step), self.settings)
 
-    def apply_op(self, sid: str, version: str, new_version: str, cursor: int,
-                 op_json: dict[str, Any], head: dict[str, Any]) -> bytes:
+    def apply_op(
+        self,
+        sid: str,
+        version: str,
+        new_version: str,
+        cursor: int,
+        op_json: dict[str, Any],
+        head: dict[str, Any],
+    ) -> bytes:
         """Apply ``op_json`` at step ``cursor``: the log beyond is dropped. The cache moves
         to ``new_version`` only once the answer is made (a refusal changes nothing)."""
         live = self._session(sid, version)
         states, _ = self._replay(live, cursor)
         results = self._apply_all(live, states, op_json, cursor + 1)
         new_states = tuple(r.state for r in results)
-        trial = Live(new_version, live.variants, [*live.ops[:cursor], op_json],
-                     {k: v for k, v in live.snapshots.items() if k <= cursor},
-                     (cursor + 1, new_states, results), live.counters[:cursor + 1])
+        trial = Live(
+            new_version,
+            live.variants,
+            [*live.ops[:cursor], op_json],
+            {k: v for k, v in live.snapshots.items() if k <= cursor},
+            (cursor + 1, new_states, results),
+            live.counters[: cursor + 1],
+        )
         data = self._session_doc(trial, head, cursor + 1, with_log=False)
         self._step_done(trial, cursor + 1, new_states)
         self._keep(sid, trial)
@@ -289,11 +316,15 @@ class Engine:
         designs = []
         for variant, state in zip(live.variants, states, strict=True):
             result = apply(state, Reclaim(pfn=pfn))
-            designs.append({**variant_json(variant),
-                            "resident": pfn in state.page_mapcount,
-                            "walks": [w.to_json() for w in result.walks],
-                            "events": [e.to_json() for e in result.events],
-                            "result": result.result})
+            designs.append(
+                {
+                    **variant_json(variant),
+                    "resident": pfn in state.page_mapcount,
+                    "walks": [w.to_json() for w in result.walks],
+                    "events": [e.to_json() for e in result.events],
+                    "result": result.result,
+                }
+            )
         return encode({"step": step, "pfn": pfn, "designs": designs}, self.settings)
 
     def series(self, sid: str, version: str) -> bytes:
@@ -303,14 +334,27 @@ class Engine:
         if len(live.counters) <= len(live.ops):
             self._replay(live, len(live.ops))
         per_step = live.counters
-        return encode({"steps": len(live.ops), "designs": [
-            {**variant_json(v), "counters": [step[k] for step in per_step]}
-            for k, v in enumerate(live.variants)]}, self.settings)
+        return encode(
+            {
+                "steps": len(live.ops),
+                "designs": [
+                    {**variant_json(v), "counters": [step[k] for step in per_step]}
+                    for k, v in enumerate(live.variants)
+                ],
+            },
+            self.settings,
+        )
 
     # ----- room jobs (routed by the scenario's digest, ``key``) -----------------------------
 
-    def room_check(self, key: str, scenario: dict[str, Any], designs: list[dict[str, Any]],
-                   max_processes: int, max_frames: int) -> list[str | None]:
+    def room_check(
+        self,
+        key: str,
+        scenario: dict[str, Any],
+        designs: list[dict[str, Any]],
+        max_processes: int,
+        max_frames: int,
+    ) -> list[str | None]:
         """Every op of a room's scenario applies under its designs within the limits; the
         answers of its questions."""
         try:
@@ -318,12 +362,12 @@ class Engine:
         except EngineError as exc:
             raise Unprocessable(str(exc)) from None
 
-    def room_view(self, key: str, scenario: dict[str, Any],
-                  variants: list[tuple[str, list[str]]], step: int) -> bytes:
+    def room_view(
+        self, key: str, scenario: dict[str, Any], variants: list[tuple[str, list[str]]], step: int
+    ) -> bytes:
         """The JSON of a room's step under its designs (what its followers fetch)."""
         try:
-            return self.rooms.view(key, scenario, [(d, frozenset(o)) for d, o in variants],
-                                   step)
+            return self.rooms.view(key, scenario, [(d, frozenset(o)) for d, o in variants], step)
         except EngineError as exc:
             raise Unprocessable(str(exc)) from None
 
@@ -339,19 +383,32 @@ class Engine:
             problem = response_problem(total, self.settings)
             if problem:
                 raise Conflict(problem)
+
         return on_step
 
-    def run(self, scenario: dict[str, Any], designs: list[str], options: list[str] | None,
-            all_states: bool) -> bytes:
+    def run(
+        self,
+        scenario: dict[str, Any],
+        designs: list[str],
+        options: list[str] | None,
+        all_states: bool,
+    ) -> bytes:
         out = []
         on_step = self._sized()
         chosen = scenario.get("options", []) if options is None else options
         for name in designs:
             own = [o for o in chosen if o in design_class(name).option_help]
             try:
-                out.append(run_scenario(scenario, design=name, options=own,
-                                        all_states=all_states, guard=self._limit,
-                                        on_step=on_step if all_states else None))
+                out.append(
+                    run_scenario(
+                        scenario,
+                        design=name,
+                        options=own,
+                        all_states=all_states,
+                        guard=self._limit,
+                        on_step=on_step if all_states else None,
+                    )
+                )
             except StepFailed as exc:
                 raise from_engine(exc, design=name, step=exc.index) from None
             except EngineError as exc:

@@ -39,10 +39,14 @@ def anon_vma_link(step: Step, av: int, vma_id: int, after: int | None = None) ->
     """
     st = step.state
     if av not in st.anon_vmas:
-        step.emit("use_after_free", "anon_vma_link",
-                  f"vma {vma_id} points at anon_vma {av}, which was freed: linking it there is "
-                  "a use-after-free in the kernel (the simulator leaves the lists alone).",
-                  obj("vma", vma_id), obj("anon_vma", av))
+        step.emit(
+            "use_after_free",
+            "anon_vma_link",
+            f"vma {vma_id} points at anon_vma {av}, which was freed: linking it there is "
+            "a use-after-free in the kernel (the simulator leaves the lists alone).",
+            obj("vma", vma_id),
+            obj("anon_vma", av),
+        )
         return
     vmas = st.anon_vmas[av].vmas
     if after is None:
@@ -66,7 +70,11 @@ def anon_vma_unlink(step: Step, vma_id: int) -> None:
         table[av] = AnonVma(av, rest)
         return
     del table[av]
-    step.emit("anon_vma_free", "anon_vma_unlink",
-              f"anon_vma {av} is freed: vma {vma_id} was the last vma on its list, and no page "
-              "can point at an anon_vma whose list is empty.",
-              obj("anon_vma", av), obj("vma", vma_id))
+    step.emit(
+        "anon_vma_free",
+        "anon_vma_unlink",
+        f"anon_vma {av} is freed: vma {vma_id} was the last vma on its list, and no page "
+        "can point at an anon_vma whose list is empty.",
+        obj("anon_vma", av),
+        obj("vma", vma_id),
+    )

@@ -31,8 +31,20 @@ from .state import (
 #: The tables the invariants read: the machine's, every design's own (``Design.tables``) and
 #: the bugs. Values and counters are not among them, so a step that only reads, or writes a
 #: value into a present page, leaves the verdict as it was.
-CHECKED = ("mms", "ptes", "vmas", "page_mapcount", "page_flags", "page_mapping", "page_index",
-           "page_private", "swap_ptes", "swap_cache", *DESIGN_TABLES, "bugs")
+CHECKED = (
+    "mms",
+    "ptes",
+    "vmas",
+    "page_mapcount",
+    "page_flags",
+    "page_mapping",
+    "page_index",
+    "page_private",
+    "swap_ptes",
+    "swap_cache",
+    *DESIGN_TABLES,
+    "bugs",
+)
 _verdicts: IdentityMemo[tuple[Violation, ...]] = IdentityMemo(32)
 MODES = ("full", "incremental")
 _mode = "full"
@@ -96,8 +108,12 @@ _GONE = object()
 
 def _verdict(state: State, design: Design) -> list[Violation]:
     base = _base(state) if _mode == "incremental" else None
-    if base is not None and not design.check_grown and len(_changed(
-            base.state.page_mapcount, state.page_mapcount)) * 2 > len(state.page_mapcount):
+    if (
+        base is not None
+        and not design.check_grown
+        and len(_changed(base.state.page_mapcount, state.page_mapcount)) * 2
+        > len(state.page_mapcount)
+    ):
         # the step touched most frames (a fork) in a design that checks every mapper of a
         # touched frame again: checking all of it costs less
         base = None
@@ -153,8 +169,12 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
     moved: set[int] = set()  # frames whose own fields (but the mapcount) changed
     for name in _FRAME_FIELDS:
         moved |= _changed(getattr(old, name), getattr(new, name))
-    moved.update(b.pfn for st in (old, new) for b in (
-        st.pte_chains.get(i) for i in _changed(old.pte_chains, new.pte_chains)) if b)
+    moved.update(
+        b.pfn
+        for st in (old, new)
+        for b in (st.pte_chains.get(i) for i in _changed(old.pte_chains, new.pte_chains))
+        if b
+    )
     frames |= moved | _changed(old.page_mapcount, new.page_mapcount)
     targets = anon_vmas | anonmms | vmas
     if targets:  # pages whose page->mapping points at a changed object
@@ -179,9 +199,15 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
 _FRAME_FIELDS = ("page_flags", "page_mapping", "page_index", "page_private", "page_pte")
 
 
-def _grown(old: State, new: State, design: Design, index: MapIndex, frames: set[int],
-           gone: dict[tuple[int, int], set[tuple[int, int]]],
-           added: dict[tuple[int, int], list[Mapper]]) -> dict[int, int]:
+def _grown(
+    old: State,
+    new: State,
+    design: Design,
+    index: MapIndex,
+    frames: set[int],
+    gone: dict[tuple[int, int], set[tuple[int, int]]],
+    added: dict[tuple[int, int], list[Mapper]],
+) -> dict[int, int]:
     """``Scope.grown``: the frames of ``frames`` (whose own fields are unchanged) that only
     gained mappers, with the number of mappers each had."""
     out = {}
@@ -204,10 +230,16 @@ def _grown(old: State, new: State, design: Design, index: MapIndex, frames: set[
     return out
 
 
-def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]],
-             frames: set[int], slots: set[int]
-             ) -> tuple[MapIndex, dict[tuple[int, int], set[tuple[int, int]]],
-                        dict[tuple[int, int], list[Mapper]]]:
+def _reindex(
+    index: MapIndex,
+    old: State,
+    new: State,
+    ptes: set[tuple[int, int]],
+    frames: set[int],
+    slots: set[int],
+) -> tuple[
+    MapIndex, dict[tuple[int, int], set[tuple[int, int]]], dict[tuple[int, int], list[Mapper]]
+]:
     """``index`` (of ``old``) brought up to ``new`` by redoing the entries of ``ptes``; the
     frames and slots whose mappers changed join ``frames`` and ``slots``. Also returns,
     by (kind, frame or slot), the (pid, vpn) of the entries that stopped mapping it (or
@@ -234,13 +266,16 @@ def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]]
             if vid is None:
                 outside.append((pid, vpn))
             if after & PTE_KIND != PTE_ZERO:
-                added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append(
-                    (pid, vpn, vid))
-    out = MapIndex(dict(index.page_mappers), dict(index.slot_holders),
-                   [o for o in index.outside if o not in ptes] + outside)
+                added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append((pid, vpn, vid))
+    out = MapIndex(
+        dict(index.page_mappers),
+        dict(index.slot_holders),
+        [o for o in index.outside if o not in ptes] + outside,
+    )
     for kind, ident in gone.keys() | added.keys():
-        table, touched = ((out.page_mappers, frames) if kind == PTE_PAGE else
-                          (out.slot_holders, slots))
+        table, touched = (
+            (out.page_mappers, frames) if kind == PTE_PAGE else (out.slot_holders, slots)
+        )
         touched.add(ident)
         drop = gone.get((kind, ident), ())
         mappers = table.get(ident, ())
@@ -254,8 +289,7 @@ def _reindex(index: MapIndex, old: State, new: State, ptes: set[tuple[int, int]]
     return out, gone, added
 
 
-def _check(state: State, design: Design, index: MapIndex, scope: Scope | None
-           ) -> list[Violation]:
+def _check(state: State, design: Design, index: MapIndex, scope: Scope | None) -> list[Violation]:
     out: list[Violation] = []
     ptes = _ptes(state, scope)
     _layout(state, index, out, scope, ptes)
@@ -269,14 +303,21 @@ def _check(state: State, design: Design, index: MapIndex, scope: Scope | None
     kept = scope.grown if design.check_grown else {}
     if kept:  # a frame that only gained mappers shows its new ones and one old one: the old
         # ones agreed with each other in the base (``Design.check_grown``)
-        found = design.check(state, MapIndex(
-            {f: mappers[f][max(kept.get(f, 0) - 1, 0):] for f in scope.frames if f in mappers},
-            holders, index.outside))
+        found = design.check(
+            state,
+            MapIndex(
+                {f: mappers[f][max(kept.get(f, 0) - 1, 0) :] for f in scope.frames if f in mappers},
+                holders,
+                index.outside,
+            ),
+        )
         if not found:
             return out
     # all of them (and again so if something was found, for the sentences a full check says)
-    return out + design.check(state, MapIndex(
-        {f: mappers[f] for f in scope.frames if f in mappers}, holders, index.outside))
+    return out + design.check(
+        state,
+        MapIndex({f: mappers[f] for f in scope.frames if f in mappers}, holders, index.outside),
+    )
 
 
 def _in(table: dict[int, Any], keys: set[int] | None) -> dict[int, Any]:
@@ -291,12 +332,20 @@ def _ptes(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
     if scope is None:
         return [(pid, vpn, pte) for pid, table in st.ptes.items() for vpn, pte in table.items()]
     tables = st.ptes
-    return [(pid, vpn, pte) for pid, vpn in scope.ptes
-            if pid in tables and (pte := tables[pid].get(vpn)) is not None]
+    return [
+        (pid, vpn, pte)
+        for pid, vpn in scope.ptes
+        if pid in tables and (pte := tables[pid].get(vpn)) is not None
+    ]
 
 
-def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
-            ptes: list[tuple[int, int, int]]) -> None:
+def _layout(
+    st: State,
+    index: MapIndex,
+    out: list[Violation],
+    scope: Scope | None,
+    ptes: list[tuple[int, int, int]],
+) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
     mms = st.mms if scope is None else {p: st.mms[p] for p in scope.pids if p in st.mms}
     for pid, mm in mms.items():
@@ -307,11 +356,19 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
                 out.append(Violation("G1", f"pid {pid} lists vma {vid}, which does not exist."))
                 continue
             if vma.pid != pid:
-                out.append(Violation("G1", f"vma {vid} is listed by pid {pid} but belongs to "
-                                           f"pid {vma.pid}."))
+                out.append(
+                    Violation(
+                        "G1", f"vma {vid} is listed by pid {pid} but belongs to pid {vma.pid}."
+                    )
+                )
             if vma.vm_start % PAGE_SIZE or vma.vm_end % PAGE_SIZE or vma.vm_end <= vma.vm_start:
-                out.append(Violation("G1", f"vma {vid} [{vma.vm_start:#x},{vma.vm_end:#x}) is "
-                                           "empty or not page-aligned."))
+                out.append(
+                    Violation(
+                        "G1",
+                        f"vma {vid} [{vma.vm_start:#x},{vma.vm_end:#x}) is "
+                        "empty or not page-aligned.",
+                    )
+                )
             if vma.vm_start < last_end:
                 out.append(Violation("G1", f"vma {vid} of pid {pid} overlaps or is out of order."))
             last_end = vma.vm_end
@@ -319,11 +376,13 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
     for pid, vpn, pte in ptes:
         if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
-            out.append(Violation("G8", f"pid {pid} maps the zero page writable at "
-                                       f"{vpn << PAGE_SHIFT:#x}."))
+            out.append(
+                Violation("G8", f"pid {pid} maps the zero page writable at {vpn << PAGE_SHIFT:#x}.")
+            )
     for pid, vpn in index.outside:
-        out.append(Violation("G2", f"pid {pid} has a PTE at {vpn << PAGE_SHIFT:#x} outside "
-                                   "every vma."))
+        out.append(
+            Violation("G2", f"pid {pid} has a PTE at {vpn << PAGE_SHIFT:#x} outside every vma.")
+        )
     owned = {v for mm in st.mms.values() for v in mm.vmas}
     for vid in st.vmas:
         if vid not in owned:
@@ -332,8 +391,13 @@ def _layout(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
         out.append(Violation("G2", "page tables and processes do not match."))
 
 
-def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | None,
-            ptes: list[tuple[int, int, int]]) -> None:
+def _frames(
+    st: State,
+    index: MapIndex,
+    out: list[Violation],
+    scope: Scope | None,
+    ptes: list[tuple[int, int, int]],
+) -> None:
     """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
     mapped = _in(index.page_mappers, None if scope is None else scope.frames)
     for pfn, mappers in mapped.items():
@@ -343,52 +407,82 @@ def _frames(st: State, index: MapIndex, out: list[Violation], scope: Scope | Non
     for pfn, mc in _in(st.page_mapcount, None if scope is None else scope.frames).items():
         n = len(index.page_mappers.get(pfn, ()))
         if mc != n:
-            out.append(Violation("G3", f"frame {pfn} has mapcount {mc} but {n} present "
-                                       "PTEs map it."))
+            out.append(
+                Violation("G3", f"frame {pfn} has mapcount {mc} but {n} present PTEs map it.")
+            )
         if mc == 0 and not st.page_flags[pfn] & PG_SWAPCACHE:
-            out.append(Violation("G4", f"frame {pfn} is allocated, unmapped and not in the swap "
-                                       "cache: it should have been freed."))
+            out.append(
+                Violation(
+                    "G4",
+                    f"frame {pfn} is allocated, unmapped and not in the swap "
+                    "cache: it should have been freed.",
+                )
+            )
     writable = list(ptes)
     if scope is not None:  # and every PTE mapping a frame in scope
         # but the old mappers of a frame that had two or more: none of their (unchanged)
         # PTEs was writable in the sound base (G7), so none is now
         grown = scope.grown
-        writable += [(pid, vpn, st.ptes[pid][vpn]) for pfn, m in mapped.items()
-                     for pid, vpn, _ in (m if grown.get(pfn, 0) < 2 else ())
-                     if (pid, vpn) not in scope.ptes]
+        writable += [
+            (pid, vpn, st.ptes[pid][vpn])
+            for pfn, m in mapped.items()
+            for pid, vpn, _ in (m if grown.get(pfn, 0) < 2 else ())
+            if (pid, vpn) not in scope.ptes
+        ]
     for pid, vpn, pte in writable:
         if pte & PTE_KIND != PTE_PAGE or not pte & PTE_WRITE:
             continue
         pfn = pte >> PTE_SHIFT
         if st.page_mapcount.get(pfn) != 1:
             mc = st.page_mapcount.get(pfn)
-            out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable at "
-                                       f"{vpn << PAGE_SHIFT:#x} but "
-                                       + ("the frame is freed." if mc is None
-                                          else f"its mapcount is {mc}.")))
-        elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(
-                st.page_private[pfn], 0):
-            out.append(Violation("G7", f"pid {pid} maps frame {pfn} writable but swap PTEs "
-                                       f"still hold its slot {st.page_private[pfn]}."))
+            out.append(
+                Violation(
+                    "G7",
+                    f"pid {pid} maps frame {pfn} writable at "
+                    f"{vpn << PAGE_SHIFT:#x} but "
+                    + ("the frame is freed." if mc is None else f"its mapcount is {mc}."),
+                )
+            )
+        elif st.page_flags[pfn] & PG_SWAPCACHE and st.swap_ptes.get(st.page_private[pfn], 0):
+            out.append(
+                Violation(
+                    "G7",
+                    f"pid {pid} maps frame {pfn} writable but swap PTEs "
+                    f"still hold its slot {st.page_private[pfn]}.",
+                )
+            )
 
 
 def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
     """G5 (swap cache bijection), G6 (swap counts)."""
     slots = None if scope is None else scope.slots
     for slot, pfn in _in(st.swap_cache, slots).items():
-        if pfn not in st.page_mapcount or not st.page_flags[pfn] & PG_SWAPCACHE or \
-                st.page_private.get(pfn) != slot:
-            out.append(Violation("G5", f"slot {slot} caches frame {pfn}, which does not point "
-                                       "back at it."))
+        if (
+            pfn not in st.page_mapcount
+            or not st.page_flags[pfn] & PG_SWAPCACHE
+            or st.page_private.get(pfn) != slot
+        ):
+            out.append(
+                Violation("G5", f"slot {slot} caches frame {pfn}, which does not point back at it.")
+            )
     for pfn, flags in _in(st.page_flags, None if scope is None else scope.frames).items():
         if flags & PG_SWAPCACHE:
             private = st.page_private.get(pfn)
             if private is None or st.swap_cache.get(private) != pfn:
-                out.append(Violation("G5", f"frame {pfn} is PG_swapcache for slot {private}, "
-                                           "which does not cache it."))
+                out.append(
+                    Violation(
+                        "G5",
+                        f"frame {pfn} is PG_swapcache for slot {private}, which does not cache it.",
+                    )
+                )
             if private not in st.swap_ptes:
-                out.append(Violation("G5", f"frame {pfn} is in the swap cache of slot "
-                                           f"{private}, which is not allocated."))
+                out.append(
+                    Violation(
+                        "G5",
+                        f"frame {pfn} is in the swap cache of slot "
+                        f"{private}, which is not allocated.",
+                    )
+                )
     for slot in _in(index.slot_holders, slots):
         if slot not in st.swap_ptes:
             out.append(Violation("G6", f"swap PTEs hold slot {slot}, which is free."))
@@ -408,19 +502,29 @@ def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
         if pfn not in st.page_mapcount:
             continue
         if pfn in grown:  # the old mappers keep their verdicts
-            mappers = mappers[grown[pfn]:]
+            mappers = mappers[grown[pfn] :]
         for pid, vpn, _ in design.unreached(st, pfn, mappers):
-            out.append(Violation("G9", f"frame {pfn} is mapped by pid {pid} at "
-                                       f"{vpn << PAGE_SHIFT:#x}, but its reclaim walk cannot reach "
-                                       "that PTE: reclaim would leave it mapped."))
+            out.append(
+                Violation(
+                    "G9",
+                    f"frame {pfn} is mapped by pid {pid} at "
+                    f"{vpn << PAGE_SHIFT:#x}, but its reclaim walk cannot reach "
+                    "that PTE: reclaim would leave it mapped.",
+                )
+            )
         for _, vpn, vid in mappers:
             vma = st.vmas.get(vid) if vid is not None else None
             index_of = st.page_index.get(pfn)
             expected = design.page_index_at(vma, vpn << PAGE_SHIFT) if vma is not None else None
             if expected is not None and index_of is not None and expected != index_of:
-                out.append(Violation("G11", f"frame {pfn} has index {index_of}, but vma {vid} "
-                                            f"maps it at {vpn << PAGE_SHIFT:#x}, where the index "
-                                            f"should be {expected}."))
+                out.append(
+                    Violation(
+                        "G11",
+                        f"frame {pfn} has index {index_of}, but vma {vid} "
+                        f"maps it at {vpn << PAGE_SHIFT:#x}, where the index "
+                        f"should be {expected}.",
+                    )
+                )
 
 
 __all__ = ["check"]
@@ -437,8 +541,12 @@ def _vma_ptes(old: State, new: State, vmas: set[int], scope: Scope) -> None:
                 continue
             scope.pids.add(vma.pid)
             for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
-                ptes.update((vma.pid, vpn) for vpn, _ in ptes_in_range(
-                    table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT))
+                ptes.update(
+                    (vma.pid, vpn)
+                    for vpn, _ in ptes_in_range(
+                        table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT
+                    )
+                )
 
 
 def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
@@ -462,10 +570,13 @@ def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
     anonmms = _changed(old.anonmms, new.anonmms)
     owners = _changed(old.mm_anonmm, new.mm_anonmm)
     for pid in owners:
-        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid))
-                       if a is not None)
+        anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid)) if a is not None)
     if anonmms:  # a ring's members reach it through their head
         anonmms.update(a.id for a in new.anonmms.values() if a.head in anonmms)
-        owners.update(st.anonmms[a].pid for st in (old, new) for a in anonmms
-                      if a in st.anonmms and st.anonmms[a].pid is not None)
+        owners.update(
+            st.anonmms[a].pid
+            for st in (old, new)
+            for a in anonmms
+            if a in st.anonmms and st.anonmms[a].pid is not None
+        )
     return anonmms, owners

@@ -25,10 +25,10 @@ def _options_for(design: str, options: Iterable[str]) -> list[str]:
     return sorted(o for o in options if o in known)
 
 
-def _summary(design: str, options: list[str], doc: dict[str, Any] | None,
-             error: StepFailed | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"design": design, "options": options, "ok": error is None,
-                           "error": None}
+def _summary(
+    design: str, options: list[str], doc: dict[str, Any] | None, error: StepFailed | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"design": design, "options": options, "ok": error is None, "error": None}
     if error is not None:
         out["error"] = {"step": error.index, "op": error.op_json, "reason": error.reason}
         return out
@@ -36,19 +36,33 @@ def _summary(design: str, options: list[str], doc: dict[str, Any] | None,
     steps = doc["steps"]
     # with no step, the empty machine's (its sizes are not all zero)
     counters = steps[-1]["counters"] if steps else counters_json(new_state(design, tuple(options)))
-    out.update({
-        "walks": [{"step": s["index"], "pfn": w["pfn"], "visited": len(w["visited"]),
-                   "candidates": w["candidates"], "unmapped": w["unmapped"],
-                   "remaining": w["remaining"]} for s in steps for w in s["walks"]],
-        "counters": counters,
-        "memory": {k: v for k, v in counters.items() if k.startswith(("rmap_bytes", "page_bytes"))},
-        "refused_merges": sum(1 for s in steps for e in s["events"]
-                              if e["kind"] == "merge_refused"),
-        "steps_with_violations": sum(1 for s in steps if not s["invariants"]["ok"]),
-        "violations": len(doc["invariants"]["violations"]),
-        "vmas": sum(len(m["vmas"]) for m in doc["state"]["mms"]),
-        "run": doc,
-    })
+    out.update(
+        {
+            "walks": [
+                {
+                    "step": s["index"],
+                    "pfn": w["pfn"],
+                    "visited": len(w["visited"]),
+                    "candidates": w["candidates"],
+                    "unmapped": w["unmapped"],
+                    "remaining": w["remaining"],
+                }
+                for s in steps
+                for w in s["walks"]
+            ],
+            "counters": counters,
+            "memory": {
+                k: v for k, v in counters.items() if k.startswith(("rmap_bytes", "page_bytes"))
+            },
+            "refused_merges": sum(
+                1 for s in steps for e in s["events"] if e["kind"] == "merge_refused"
+            ),
+            "steps_with_violations": sum(1 for s in steps if not s["invariants"]["ok"]),
+            "violations": len(doc["invariants"]["violations"]),
+            "vmas": sum(len(m["vmas"]) for m in doc["state"]["mms"]),
+            "run": doc,
+        }
+    )
     return out
 
 
@@ -70,11 +84,19 @@ def _agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for row in ran[1:]:
             for mine, theirs in zip(base, _accesses(row["run"]), strict=True):
                 if mine != theirs:
-                    differences.append({
-                        "step": mine[0], "designs": [ran[0]["design"], row["design"]],
-                        "outcomes": [mine[1], theirs[1]], "values": [mine[2], theirs[2]]})
-    return {"ok": not differences, "designs": [r["design"] for r in ran],
-            "differences": differences}
+                    differences.append(
+                        {
+                            "step": mine[0],
+                            "designs": [ran[0]["design"], row["design"]],
+                            "outcomes": [mine[1], theirs[1]],
+                            "values": [mine[2], theirs[2]],
+                        }
+                    )
+    return {
+        "ok": not differences,
+        "designs": [r["design"] for r in ran],
+        "differences": differences,
+    }
 
 
 def parse_variant(spec: str) -> tuple[str, list[str]]:
@@ -84,9 +106,13 @@ def parse_variant(spec: str) -> tuple[str, list[str]]:
     return name, sorted(options)
 
 
-def compare_scenario(data: Mapping[str, Any] | Scenario,
-                     designs: Iterable[str] | None = None, *, guard: Guard | None = None,
-                     on_step: StepHook | None = None) -> dict[str, Any]:
+def compare_scenario(
+    data: Mapping[str, Any] | Scenario,
+    designs: Iterable[str] | None = None,
+    *,
+    guard: Guard | None = None,
+    on_step: StepHook | None = None,
+) -> dict[str, Any]:
     """The compare document: one summary (and full run) per design, and the agreement.
 
     Without ``designs``, every available design runs, each with the scenario's options
@@ -96,22 +122,23 @@ def compare_scenario(data: Mapping[str, Any] | Scenario,
     """
     scenario = data if isinstance(data, Scenario) else parse_scenario(data)
     if designs is None:
-        variants = [(name, _options_for(name, scenario.options))
-                    for name in available_designs()]
+        variants = [(name, _options_for(name, scenario.options)) for name in available_designs()]
     else:
         variants = [parse_variant(spec) for spec in designs]
     rows = []
     for name, options in variants:
         try:
-            doc = run_scenario(scenario, design=name, options=options, guard=guard,
-                               on_step=on_step)
+            doc = run_scenario(scenario, design=name, options=options, guard=guard, on_step=on_step)
         except StepFailed as exc:
             rows.append(_summary(name, options, None, exc))
             continue
         rows.append(_summary(name, options, doc, None))
     return {
-        "scenario": {"name": scenario.name, "title": scenario.title,
-                     "description": scenario.description},
+        "scenario": {
+            "name": scenario.name,
+            "title": scenario.title,
+            "description": scenario.description,
+        },
         "designs": rows,
         "agreement": _agreement(rows),
     }

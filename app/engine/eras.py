@@ -71,11 +71,17 @@ _LINUX_26 = {
 }
 
 #: 2.6.7's mm/mmap.c: copy_vma and vma_adjust are new, vma_merge serves every caller.
-_LINUX_267 = dict(_LINUX_26, merge_move="mm/mmap.c:vma_merge", copy_vma="mm/mmap.c:copy_vma",
-                  vma_adjust="mm/mmap.c:vma_adjust")
+_LINUX_267 = dict(
+    _LINUX_26,
+    merge_move="mm/mmap.c:vma_merge",
+    copy_vma="mm/mmap.c:copy_vma",
+    vma_adjust="mm/mmap.c:vma_adjust",
+)
 
 LINUX_260 = _era(
-    "2.6.0", "Linux 2.6.0 (December 2003)", _LINUX_26,
+    "2.6.0",
+    "Linux 2.6.0 (December 2003)",
+    _LINUX_26,
     page_add_rmap="mm/rmap.c:page_add_rmap",
     page_remove_rmap="mm/rmap.c:page_remove_rmap",
     page_referenced="mm/rmap.c:page_referenced",
@@ -85,7 +91,9 @@ LINUX_260 = _era(
 )
 
 ANONMM_2004 = _era(
-    "anonmm", "Hugh Dickins's anonmm series for 2.6.5 (-mm, March 2004)", _LINUX_26,
+    "anonmm",
+    "Hugh Dickins's anonmm series for 2.6.5 (-mm, March 2004)",
+    _LINUX_26,
     exec_rmap="mm/rmap.c:exec_rmap",
     dup_rmap="mm/rmap.c:dup_rmap",
     exit_rmap="mm/rmap.c:exit_rmap",
@@ -97,7 +105,9 @@ ANONMM_2004 = _era(
 )
 
 RFC2 = _era(
-    "rfc2", "Andrea Arcangeli's anon_vma RFC2 patch (March 2004): mm/objrmap.c", _LINUX_26,
+    "rfc2",
+    "Andrea Arcangeli's anon_vma RFC2 patch (March 2004): mm/objrmap.c",
+    _LINUX_26,
     try_to_unmap="mm/objrmap.c:try_to_unmap",
     page_add_rmap="mm/objrmap.c:page_add_rmap",
     page_add_rmap_fork="mm/objrmap.c:page_add_rmap_fork",
@@ -114,7 +124,9 @@ RFC2 = _era(
 )
 
 LINUX_267 = _era(
-    "2.6.7", "Linux 2.6.7 (June 2004) and 2.6.8", _LINUX_267,
+    "2.6.7",
+    "Linux 2.6.7 (June 2004) and 2.6.8",
+    _LINUX_267,
     anon_vma_prepare="mm/rmap.c:anon_vma_prepare",
     page_add_anon_rmap="mm/rmap.c:page_add_anon_rmap",
     fork_link="mm/rmap.c:anon_vma_link",
@@ -150,7 +162,9 @@ _AVC_2634 = dict(
 LINUX_2634 = _era("2.6.34", "Linux 2.6.34 (May 2010)", _AVC_2634)
 
 LINUX_618 = _era(
-    "6.18", "Linux 6.18 (names also of 6.12-6.17)", _AVC_2634,
+    "6.18",
+    "Linux 6.18 (names also of 6.12-6.17)",
+    _AVC_2634,
     page_fault="arch/x86/mm/fault.c:do_user_addr_fault",
     dup_mmap="mm/mmap.c:dup_mmap",
     mmap="mm/mmap.c:do_mmap",
@@ -180,7 +194,8 @@ LINUX_618 = _era(
 
 #: Every era by key, oldest first.
 ERAS: Mapping[str, Era] = {
-    e.key: e for e in (LINUX_260, ANONMM_2004, RFC2, LINUX_267, LINUX_2634, LINUX_618)}
+    e.key: e for e in (LINUX_260, ANONMM_2004, RFC2, LINUX_267, LINUX_2634, LINUX_618)
+}
 
 
 def is_model(func: str) -> bool:

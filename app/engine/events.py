@@ -40,8 +40,12 @@ class Event:
     ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "func": self.func, "text": self.text,
-               "objects": [dict(o) for o in self.objects]}
+        out = {
+            "kind": self.kind,
+            "func": self.func,
+            "text": self.text,
+            "objects": [dict(o) for o in self.objects],
+        }
         if self.ref:
             out["ref"] = self.ref
         return out
@@ -68,8 +72,13 @@ class Visit(NamedTuple):
     page_index: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "result": self.result,
-                               "pid": self.pid, "addr": self.addr}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "result": self.result,
+            "pid": self.pid,
+            "addr": self.addr,
+        }
         if self.note:
             out["note"] = self.note
         out["pte_before"] = None if self.pte_before is None else pte_fields(self.pte_before)
@@ -78,8 +87,12 @@ class Visit(NamedTuple):
         if vma is None or index is None:
             out.update(vma_address=None, vm_start=None, vm_end=None, vm_pgoff=None)
         else:  # vma_address(), inside the vma or not
-            out.update(vma_address=vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT),
-                       vm_start=vma.vm_start, vm_end=vma.vm_end, vm_pgoff=vma.vm_pgoff)
+            out.update(
+                vma_address=vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT),
+                vm_start=vma.vm_start,
+                vm_end=vma.vm_end,
+                vm_pgoff=vma.vm_pgoff,
+            )
         return out
 
 
@@ -104,11 +117,17 @@ class Walk:
     mapcount: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"pfn": self.pfn, "via": self.via,
-                "visited": [v.to_json() for v in self.visited],
-                "candidates": self.candidates, "unmapped": self.unmapped,
-                "remaining": self.remaining, "index": self.index, "slot": self.slot,
-                "mapcount": self.mapcount}
+        return {
+            "pfn": self.pfn,
+            "via": self.via,
+            "visited": [v.to_json() for v in self.visited],
+            "candidates": self.candidates,
+            "unmapped": self.unmapped,
+            "remaining": self.remaining,
+            "index": self.index,
+            "slot": self.slot,
+            "mapcount": self.mapcount,
+        }
 
 
 @dataclass(slots=True)
@@ -124,8 +143,9 @@ class Step:
     result: dict[str, Any] = field(default_factory=dict)
     _bulk: dict[tuple[str, str], list[Any]] | None = None
 
-    def emit(self, kind: str, role: str, text: str, *objects: dict[str, Any],
-             ref: str | None = None) -> None:
+    def emit(
+        self, kind: str, role: str, text: str, *objects: dict[str, Any], ref: str | None = None
+    ) -> None:
         """Record an event; ``role`` names the kernel function by its role in the era
         table (``eras.py``). Inside ``bulk()`` repeated kinds fold into one range event."""
         func = self.design.funcs[role]

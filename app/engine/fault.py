@@ -25,9 +25,13 @@ from .swap import add_to_swap_cache, free_page_and_swap_cache
 
 def _segv(step: Step, pid: int, addr: int, access: str, why: str) -> None:
     step.outcome = "segv"
-    step.emit("segv", "page_fault",
-              f"SIGSEGV: pid {pid} {access} {hexa(addr)}, but {why}; the process catches the "
-              "signal and nothing changes.", pte_obj(pid, addr & ~0xFFF))
+    step.emit(
+        "segv",
+        "page_fault",
+        f"SIGSEGV: pid {pid} {access} {hexa(addr)}, but {why}; the process catches the "
+        "signal and nothing changes.",
+        pte_obj(pid, addr & ~0xFFF),
+    )
 
 
 def _access_vma(step: Step, pid: int, addr: int, *, write: bool) -> Vma | None:
@@ -57,23 +61,36 @@ def handle_read(step: Step, pid: int, addr: int) -> int | None:
     if pte is None:
         st.w_ptes(pid)[vpn] = PTE_ZERO_RO
         st.count("zero_page_maps")
-        step.emit("zero_page", "do_anonymous_page",
-                  f"Read fault at {hexa(page_addr)} in vma {vma.id}: the PTE maps the shared zero "
-                  "page read-only. No frame, no mapcount, no rmap entry and no anon_vma.",
-                  pte_obj(pid, page_addr), obj("vma", vma.id))
+        step.emit(
+            "zero_page",
+            "do_anonymous_page",
+            f"Read fault at {hexa(page_addr)} in vma {vma.id}: the PTE maps the shared zero "
+            "page read-only. No frame, no mapcount, no rmap entry and no anon_vma.",
+            pte_obj(pid, page_addr),
+            obj("vma", vma.id),
+        )
         return 0
     kind = pte & PTE_KIND
     if kind == PTE_ZERO:
-        step.emit("access", "mmu", f"pid {pid} reads 0 from the zero page at {hexa(page_addr)}.",
-                  pte_obj(pid, page_addr))
+        step.emit(
+            "access",
+            "mmu",
+            f"pid {pid} reads 0 from the zero page at {hexa(page_addr)}.",
+            pte_obj(pid, page_addr),
+        )
         return 0
     if kind == PTE_SWAP:
         pfn = do_swap_page(step, vma, page_addr, pte, write=False)
     else:
         pfn = pte >> PTE_SHIFT
-        step.emit("access", "mmu",
-                  f"pid {pid} reads {st.page_value[pfn]} from frame {pfn} at {hexa(page_addr)} "
-                  "(the PTE is present: no fault).", pte_obj(pid, page_addr), obj("frame", pfn))
+        step.emit(
+            "access",
+            "mmu",
+            f"pid {pid} reads {st.page_value[pfn]} from frame {pfn} at {hexa(page_addr)} "
+            "(the PTE is present: no fault).",
+            pte_obj(pid, page_addr),
+            obj("frame", pfn),
+        )
     return st.page_value[pfn]
 
 
@@ -96,9 +113,14 @@ def handle_write(step: Step, pid: int, addr: int, value: int) -> bool:
             pfn = do_swap_page(step, vma, page_addr, pte, write=True)
         elif pte & PTE_WRITE:
             pfn = pte >> PTE_SHIFT
-            step.emit("access", "mmu", f"pid {pid} writes {value} to frame {pfn} at "
-                      f"{hexa(page_addr)} (the PTE is writable: no fault).",
-                      pte_obj(pid, page_addr), obj("frame", pfn))
+            step.emit(
+                "access",
+                "mmu",
+                f"pid {pid} writes {value} to frame {pfn} at "
+                f"{hexa(page_addr)} (the PTE is writable: no fault).",
+                pte_obj(pid, page_addr),
+                obj("frame", pfn),
+            )
         else:
             pfn = do_wp_page(step, vma, page_addr, pte >> PTE_SHIFT)
     st.w("page_value")[pfn] = value
@@ -113,10 +135,15 @@ def do_anonymous_page(step: Step, vma: Vma, addr: int) -> int:
     pfn = alloc_page(step, 0)
     st.w("page_mapcount")[pfn] = 1
     st.w_ptes(vma.pid)[addr >> PAGE_SHIFT] = mk_pte_page(pfn, True)
-    step.emit("anonymous_fault", "do_anonymous_page",
-              f"Write fault at {hexa(addr)} in vma {vma.id}: a zeroed frame {pfn} is allocated "
-              "and mapped writable (mapcount 1).",
-              pte_obj(vma.pid, addr), obj("frame", pfn), obj("vma", vma.id))
+    step.emit(
+        "anonymous_fault",
+        "do_anonymous_page",
+        f"Write fault at {hexa(addr)} in vma {vma.id}: a zeroed frame {pfn} is allocated "
+        "and mapped writable (mapcount 1).",
+        pte_obj(vma.pid, addr),
+        obj("frame", pfn),
+        obj("vma", vma.id),
+    )
     step.design.page_add_new_anon_rmap(step, pfn, vma, addr)
     return pfn
 
@@ -146,10 +173,14 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
     if old is not None and cow_is_reusable(step, old):
         table[vpn] = mk_pte_page(old, True)
         st.count("cow_reuses")
-        step.emit("cow_reuse", "do_wp_page",
-                  f"Write fault on read-only {hexa(addr)}: frame {old} has no other user, so it is "
-                  "reused in place and the PTE becomes writable.",
-                  pte_obj(vma.pid, addr), obj("frame", old))
+        step.emit(
+            "cow_reuse",
+            "do_wp_page",
+            f"Write fault on read-only {hexa(addr)}: frame {old} has no other user, so it is "
+            "reused in place and the PTE becomes writable.",
+            pte_obj(vma.pid, addr),
+            obj("frame", old),
+        )
         step.design.cow_reuse(step, old, vma, addr)
         return old
     step.design.anon_vma_prepare(step, vma.id)
@@ -160,16 +191,29 @@ def do_wp_page(step: Step, vma: Vma, addr: int, old: int | None) -> int:
     table[vpn] = mk_pte_page(new, True)
     st.count("cow_copies")
     if old is None:
-        step.emit("cow_copy", "do_wp_page",
-                  f"Write fault at {hexa(addr)} on the zero page: a zeroed frame {new} replaces "
-                  "it, mapped writable.", pte_obj(vma.pid, addr), obj("frame", new))
+        step.emit(
+            "cow_copy",
+            "do_wp_page",
+            f"Write fault at {hexa(addr)} on the zero page: a zeroed frame {new} replaces "
+            "it, mapped writable.",
+            pte_obj(vma.pid, addr),
+            obj("frame", new),
+        )
     else:
-        why = (f"{st.page_mapcount[old]} PTEs map it" if st.page_mapcount[old] > 1 else
-               f"swap PTEs still hold its slot {st.page_private[old]}")
-        step.emit("cow_copy", "do_wp_page",
-                  f"Write fault on read-only {hexa(addr)}: frame {old} is shared ({why}), so it "
-                  f"is copied to a new frame {new}, mapped writable.",
-                  pte_obj(vma.pid, addr), obj("frame", old), obj("frame", new))
+        why = (
+            f"{st.page_mapcount[old]} PTEs map it"
+            if st.page_mapcount[old] > 1
+            else f"swap PTEs still hold its slot {st.page_private[old]}"
+        )
+        step.emit(
+            "cow_copy",
+            "do_wp_page",
+            f"Write fault on read-only {hexa(addr)}: frame {old} is shared ({why}), so it "
+            f"is copied to a new frame {new}, mapped writable.",
+            pte_obj(vma.pid, addr),
+            obj("frame", old),
+            obj("frame", new),
+        )
     step.design.page_add_new_anon_rmap(step, new, vma, addr)
     if old is not None and page_remove_rmap(step, old, vma.pid, addr) == 0:
         free_page_and_swap_cache(step, old)
@@ -186,22 +230,31 @@ def do_swap_page(step: Step, vma: Vma, addr: int, pte: int, write: bool) -> int:
     if pfn is None:
         pfn = alloc_page(step, st.swap_value[slot])
         add_to_swap_cache(step, pfn, slot)
-        step.emit("swapin", "do_swap_page",
-                  f"Fault on the swap entry at {hexa(addr)}: slot {slot} is not in the swap cache, "
-                  f"so it is read into a new frame {pfn}, which enters the swap cache.",
-                  pte_obj(vma.pid, addr), obj("slot", slot), obj("frame", pfn))
+        step.emit(
+            "swapin",
+            "do_swap_page",
+            f"Fault on the swap entry at {hexa(addr)}: slot {slot} is not in the swap cache, "
+            f"so it is read into a new frame {pfn}, which enters the swap cache.",
+            pte_obj(vma.pid, addr),
+            obj("slot", slot),
+            obj("frame", pfn),
+        )
     else:
         st.count("swapcache_hits")
-        step.emit("swapin", "do_swap_page",
-                  f"Fault on the swap entry at {hexa(addr)}: slot {slot} is still in the swap "
-                  f"cache as frame {pfn}, so no read is needed (a swap-cache hit).",
-                  pte_obj(vma.pid, addr), obj("slot", slot), obj("frame", pfn))
+        step.emit(
+            "swapin",
+            "do_swap_page",
+            f"Fault on the swap entry at {hexa(addr)}: slot {slot} is still in the swap "
+            f"cache as frame {pfn}, so no read is needed (a swap-cache hit).",
+            pte_obj(vma.pid, addr),
+            obj("slot", slot),
+            obj("frame", pfn),
+        )
     st.count("swapins")
     mapcount = st.w("page_mapcount")
     before = mapcount[pfn]
     mapcount[pfn] = before + 1
-    writable = step.design.swapin_map(step, pfn, vma, addr, slot, write, before,
-                                      marked_exclusive)
+    writable = step.design.swapin_map(step, pfn, vma, addr, slot, write, before, marked_exclusive)
     st.w_ptes(vma.pid)[addr >> PAGE_SHIFT] = mk_pte_page(pfn, writable)
     if write and not writable:
         return do_wp_page(step, vma, addr, pfn)

@@ -26,8 +26,12 @@ from .state import PAGE_SHIFT, PTE_KIND, PTE_PAGE, PTE_SHIFT, PTE_SWAP, PTE_ZERO
 
 QUESTION_FIELDS = ("step", "prompt", "choices", "answer")
 #: each computed answer's kind and the fields it needs (besides ``kind`` and ``design``)
-ANSWER_KINDS: dict[str, tuple[str, ...]] = {"walk_visits": (), "walk_candidates": (),
-                                            "mapcount": ("pfn",), "pte_frame": ("pid", "addr")}
+ANSWER_KINDS: dict[str, tuple[str, ...]] = {
+    "walk_visits": (),
+    "walk_candidates": (),
+    "mapcount": ("pfn",),
+    "pte_frame": ("pid", "addr"),
+}
 MAX_QUESTIONS = 100
 MAX_CHOICES = 8
 MAX_PROMPT = 500
@@ -47,8 +51,7 @@ def _positive(i: int, name: str, value: Any) -> int:
 def _computed(i: int, answer: Mapping[str, Any]) -> dict[str, Any]:
     kind = answer.get("kind")
     if kind not in ANSWER_KINDS:
-        raise _fail(i, f"answer kind {kind!r} is unknown; the kinds are "
-                       f"{', '.join(ANSWER_KINDS)}")
+        raise _fail(i, f"answer kind {kind!r} is unknown; the kinds are {', '.join(ANSWER_KINDS)}")
     needed = ANSWER_KINDS[kind]
     unknown = sorted(set(answer) - {"kind", "design", *needed})
     if unknown:
@@ -84,8 +87,9 @@ def parse_questions(raw: Any, steps: int) -> tuple[dict[str, Any], ...]:
             raise _fail(i, "a question must be a JSON object")
         unknown = sorted(set(q) - set(QUESTION_FIELDS))
         if unknown:
-            raise _fail(i, f"unknown field {unknown[0]!r}; the fields are "
-                           f"{', '.join(QUESTION_FIELDS)}")
+            raise _fail(
+                i, f"unknown field {unknown[0]!r}; the fields are {', '.join(QUESTION_FIELDS)}"
+            )
         step = _positive(i, "step", q.get("step"))
         if step > steps:
             raise _fail(i, f"step {step} is beyond the scenario's {steps} steps")
@@ -110,10 +114,14 @@ def parse_questions(raw: Any, steps: int) -> tuple[dict[str, Any], ...]:
 
 def parse_choices(raw: Any, where: str) -> list[str]:
     """A question's choices: 2 to 8 distinct short texts."""
-    if (not isinstance(raw, list) or not 2 <= len(raw) <= MAX_CHOICES
-            or not all(isinstance(c, str) and 0 < len(c.strip()) <= MAX_CHOICE for c in raw)):
-        raise ScenarioError(f"{where} must be a list of 2 to {MAX_CHOICES} texts of 1 to "
-                            f"{MAX_CHOICE} characters")
+    if (
+        not isinstance(raw, list)
+        or not 2 <= len(raw) <= MAX_CHOICES
+        or not all(isinstance(c, str) and 0 < len(c.strip()) <= MAX_CHOICE for c in raw)
+    ):
+        raise ScenarioError(
+            f"{where} must be a list of 2 to {MAX_CHOICES} texts of 1 to {MAX_CHOICE} characters"
+        )
     if len(set(raw)) != len(raw):
         raise ScenarioError(f"{where} must be distinct")
     return list(raw)
@@ -125,8 +133,9 @@ def _answer(spec: Mapping[str, Any], result: StepResult) -> str:
     if kind in ("walk_visits", "walk_candidates"):
         if not result.walks:
             raise ScenarioError("the step makes no rmap walk")
-        return str(sum(len(w.visited) if kind == "walk_visits" else w.candidates
-                       for w in result.walks))
+        return str(
+            sum(len(w.visited) if kind == "walk_visits" else w.candidates for w in result.walks)
+        )
     if kind == "mapcount":
         return str(state.page_mapcount.get(spec["pfn"], 0))
     vpn = parse_address(spec["addr"]) >> PAGE_SHIFT
@@ -134,16 +143,19 @@ def _answer(spec: Mapping[str, Any], result: StepResult) -> str:
     if pte is None:
         return "none"
     return {PTE_PAGE: str(pte >> PTE_SHIFT), PTE_SWAP: "swap", PTE_ZERO: "zero page"}.get(
-        pte & PTE_KIND, "none")
+        pte & PTE_KIND, "none"
+    )
 
 
-def compute_answers(questions: Sequence[Mapping[str, Any]], ops: Sequence[Op],
-                    design: str, options: frozenset[str]) -> list[str | None]:
+def compute_answers(
+    questions: Sequence[Mapping[str, Any]], ops: Sequence[Op], design: str, options: frozenset[str]
+) -> list[str | None]:
     """Each question's right answer (None where it has none): the written choice, or
     the engine's answer computed by replaying ``ops`` under the question's design (the
     scenario's ``design`` and ``options`` by default)."""
-    answers: list[str | None] = [q.get("answer") if isinstance(q.get("answer"), str) else None
-                                 for q in questions]
+    answers: list[str | None] = [
+        q.get("answer") if isinstance(q.get("answer"), str) else None for q in questions
+    ]
     by_design: dict[str, list[int]] = {}
     for i, q in enumerate(questions):
         spec = q.get("answer")

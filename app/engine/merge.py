@@ -60,33 +60,62 @@ class Refusal:
         return {"side": self.side, "vma": self.vma, "text": self.text}
 
 
-def _side_refusals(st: State, design: Design, side: str, vma: Vma, prot: str,
-                   anon_vma: int | None, source: Vma | None, pgoff: int) -> list[Refusal]:
+def _side_refusals(
+    st: State,
+    design: Design,
+    side: str,
+    vma: Vma,
+    prot: str,
+    anon_vma: int | None,
+    source: Vma | None,
+    pgoff: int,
+) -> list[Refusal]:
     """``can_vma_merge_after`` (prev) / ``can_vma_merge_before`` (next) as reasons."""
     out = []
     if vma.prot != prot:
-        out.append(Refusal(side, vma.id, f"vm_flags differ: vma {vma.id} is {vma.prot}, the "
-                                         f"range is {prot}"))
+        out.append(
+            Refusal(
+                side, vma.id, f"vm_flags differ: vma {vma.id} is {vma.prot}, the range is {prot}"
+            )
+        )
     why = design.merge_refusal(st, vma, anon_vma, source)
     if why:
         out.append(Refusal(side, vma.id, f"anon_vma: {why}"))
     if not design.anon_pgoff_linear:
         return out
     if side == "prev" and vma.vm_pgoff + vma.pages != pgoff:
-        out.append(Refusal(side, vma.id,
-                           f"vm_pgoff is not linear: vma {vma.id} has vm_pgoff {vma.vm_pgoff} and "
-                           f"{vma.pages} pages, so the range would need vm_pgoff "
-                           f"{vma.vm_pgoff + vma.pages}, but it has {pgoff}"))
+        out.append(
+            Refusal(
+                side,
+                vma.id,
+                f"vm_pgoff is not linear: vma {vma.id} has vm_pgoff {vma.vm_pgoff} and "
+                f"{vma.pages} pages, so the range would need vm_pgoff "
+                f"{vma.vm_pgoff + vma.pages}, but it has {pgoff}",
+            )
+        )
     if side == "next" and vma.vm_pgoff != pgoff:
-        out.append(Refusal(side, vma.id,
-                           f"vm_pgoff is not linear: vma {vma.id} starts at vm_pgoff "
-                           f"{vma.vm_pgoff}, but the range would need it to be {pgoff}"))
+        out.append(
+            Refusal(
+                side,
+                vma.id,
+                f"vm_pgoff is not linear: vma {vma.id} starts at vm_pgoff "
+                f"{vma.vm_pgoff}, but the range would need it to be {pgoff}",
+            )
+        )
     return out
 
 
-def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int, end: int,
-               prot: str, source: Vma | None, pgoff: int) -> tuple[MergePlan | None,
-                                                                  list[Refusal]]:
+def plan_merge(
+    st: State,
+    design: Design,
+    pid: int,
+    prev: Vma | None,
+    addr: int,
+    end: int,
+    prot: str,
+    source: Vma | None,
+    pgoff: int,
+) -> tuple[MergePlan | None, list[Refusal]]:
     """Decide ``vma_merge(mm, prev, addr, end, prot, anon_vma, pgoff)`` without doing it.
 
     ``source`` is the vma whose range (mprotect, merge) or contents (mremap) is being
@@ -111,8 +140,13 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
     if prev is None:
         refusals.append(Refusal("prev", None, "no vma before the range"))
     elif prev.vm_end != addr:
-        refusals.append(Refusal("prev", prev.id, f"vma {prev.id} ends at {prev.vm_end:#x}, not "
-                                                 f"at {addr:#x}: not adjacent"))
+        refusals.append(
+            Refusal(
+                "prev",
+                prev.id,
+                f"vma {prev.id} ends at {prev.vm_end:#x}, not at {addr:#x}: not adjacent",
+            )
+        )
     else:
         side = _side_refusals(st, design, "prev", prev, prot, anon_vma, source, pgoff)
         refusals += side
@@ -122,8 +156,13 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
     if nxt is None:
         refusals.append(Refusal("next", None, "no vma after the range"))
     elif nxt.vm_start != end:
-        refusals.append(Refusal("next", nxt.id, f"vma {nxt.id} starts at {nxt.vm_start:#x}, "
-                                                f"not at {end:#x}: not adjacent"))
+        refusals.append(
+            Refusal(
+                "next",
+                nxt.id,
+                f"vma {nxt.id} starts at {nxt.vm_start:#x}, not at {end:#x}: not adjacent",
+            )
+        )
     else:
         side = _side_refusals(st, design, "next", nxt, prot, anon_vma, source, pgoff + pglen)
         refusals += side
@@ -134,8 +173,14 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
             why = design.merge_both_refusal(st, prev, nxt)
             if why is None:  # cases 1, 6
                 removed = [area.id] if area is not None and area.id != nxt.id else []
-                return MergePlan(1 if not removed else 6, prev.id, prev.vm_start, nxt.vm_end,
-                                 prev.vm_pgoff, [*removed, nxt.id]), []
+                return MergePlan(
+                    1 if not removed else 6,
+                    prev.id,
+                    prev.vm_start,
+                    nxt.vm_end,
+                    prev.vm_pgoff,
+                    [*removed, nxt.id],
+                ), []
             refusals.append(Refusal("both", nxt.id, f"prev and next cannot both merge: {why}"))
         # cases 2, 5, 7
         plan = MergePlan(2, prev.id, prev.vm_start, end, prev.vm_pgoff)
@@ -152,18 +197,26 @@ def plan_merge(st: State, design: Design, pid: int, prev: Vma | None, addr: int,
 
     if next_ok and nxt is not None:
         if prev is not None and addr < prev.vm_end:  # case 4
-            return MergePlan(4, nxt.id, addr, nxt.vm_end, nxt.vm_pgoff - pglen,
-                             exporter=prev.id, exporter_start=prev.vm_start, exporter_end=addr,
-                             exporter_pgoff=prev.vm_pgoff), []
+            return MergePlan(
+                4,
+                nxt.id,
+                addr,
+                nxt.vm_end,
+                nxt.vm_pgoff - pglen,
+                exporter=prev.id,
+                exporter_start=prev.vm_start,
+                exporter_end=addr,
+                exporter_pgoff=prev.vm_pgoff,
+            ), []
         assert area is not None
         removed = [nxt.id] if area.id != nxt.id else []  # cases 3, 8
-        return MergePlan(8 if removed else 3, area.id, addr, nxt.vm_end,
-                         nxt.vm_pgoff - pglen, removed), []
+        return MergePlan(
+            8 if removed else 3, area.id, addr, nxt.vm_end, nxt.vm_pgoff - pglen, removed
+        ), []
     return None, refusals
 
 
-def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str,
-                  role: str) -> Vma:
+def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str, role: str) -> Vma:
     """Carry out a plan: ``vma_adjust`` with the design's rmap hooks. Returns the survivor.
 
     ``role`` is the caller's merge in the era table: ``merge_new`` (mmap), ``merge_move``
@@ -177,12 +230,16 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str,
         if partner is None:
             partner = st.vmas[v].anon_vma
     for v in plan.removed:
-        partner = design.before_vma_change(step, v, partner, f"merge of vma {v} into vma "
-                                                             f"{plan.survivor}")
+        partner = design.before_vma_change(
+            step, v, partner, f"merge of vma {v} into vma {plan.survivor}"
+        )
     if plan.exporter is not None:
-        partner = design.before_vma_change(step, plan.exporter, partner,
-                                           f"boundary shift from vma {plan.exporter} to vma "
-                                           f"{plan.survivor}")
+        partner = design.before_vma_change(
+            step,
+            plan.exporter,
+            partner,
+            f"boundary shift from vma {plan.exporter} to vma {plan.survivor}",
+        )
     survivor = st.vmas[plan.survivor]
     old = span(survivor.vm_start, survivor.vm_end)
     st.put_vma(replace(survivor, vm_start=plan.start, vm_end=plan.end, vm_pgoff=plan.pgoff))
@@ -191,19 +248,28 @@ def execute_merge(step: Step, plan: MergePlan, anon_vma: int | None, why: str,
         design.anon_vma_merge(step, plan.survivor, v)
         del st.w("vmas")[v]
     name = design.fn(role)
-    case = (f"case {plan.case}" if name == "vma_merge"
-            else f"case {plan.case} of the old vma_merge")
-    text = (f"{name} ({case}, {why}): vma {plan.survivor} grows from {old} to "
-            f"{span(plan.start, plan.end)} with vm_pgoff {plan.pgoff}")
+    case = f"case {plan.case}" if name == "vma_merge" else f"case {plan.case} of the old vma_merge"
+    text = (
+        f"{name} ({case}, {why}): vma {plan.survivor} grows from {old} to "
+        f"{span(plan.start, plan.end)} with vm_pgoff {plan.pgoff}"
+    )
     if plan.removed:
         text += " and absorbs " + " and ".join(f"vma {v}" for v in plan.removed)
     objects = [obj("vma", plan.survivor), *(obj("vma", v) for v in plan.removed)]
     if plan.exporter is not None:
         exp = st.vmas[plan.exporter]
-        st.put_vma(replace(exp, vm_start=plan.exporter_start, vm_end=plan.exporter_end,
-                           vm_pgoff=plan.exporter_pgoff))
-        text += (f"; vma {plan.exporter} shrinks to "
-                 f"{span(plan.exporter_start, plan.exporter_end)} (a boundary shift)")
+        st.put_vma(
+            replace(
+                exp,
+                vm_start=plan.exporter_start,
+                vm_end=plan.exporter_end,
+                vm_pgoff=plan.exporter_pgoff,
+            )
+        )
+        text += (
+            f"; vma {plan.exporter} shrinks to "
+            f"{span(plan.exporter_start, plan.exporter_end)} (a boundary shift)"
+        )
         objects.append(obj("vma", plan.exporter))
         design.import_anon_vma(step, plan.survivor, plan.exporter)
     st.set_mm(pid, [v for v in st.mms[pid].vmas if v in st.vmas])
@@ -224,6 +290,9 @@ def narrate_refusal(step: Step, refusals: list[Refusal], what: str, role: str) -
     ``role`` as for ``execute_merge``."""
     adjacent = [r for r in refusals if r.vma is not None and "not adjacent" not in r.text]
     if adjacent:
-        step.emit("merge_refused", role,
-                  f"{what} is not merged with its neighbour: {explain_refusal(adjacent)}.",
-                  *(obj("vma", r.vma) for r in adjacent if r.vma is not None))
+        step.emit(
+            "merge_refused",
+            role,
+            f"{what} is not merged with its neighbour: {explain_refusal(adjacent)}.",
+            *(obj("vma", r.vma) for r in adjacent if r.vma is not None),
+        )

@@ -51,24 +51,30 @@ def do_mmap(step: Step, pid: int, addr: int | None, pages: int, prot: str) -> tu
     elif not st.range_is_free(pid, addr, addr + length):
         clash = st.find_vma(pid, addr)
         assert clash is not None
-        raise OpError(f"mmap: {span(addr, addr + length)} overlaps vma {clash.id} "
-                      f"{span(clash.vm_start, clash.vm_end)} of pid {pid} "
-                      "(MAP_FIXED_NOREPLACE: EEXIST)")
+        raise OpError(
+            f"mmap: {span(addr, addr + length)} overlaps vma {clash.id} "
+            f"{span(clash.vm_start, clash.vm_end)} of pid {pid} "
+            "(MAP_FIXED_NOREPLACE: EEXIST)"
+        )
     end = addr + length
     pgoff = addr >> PAGE_SHIFT
     if step.design.merges_on("mmap"):
-        plan, refusals = plan_merge(st, step.design, pid, prev_vma(step, pid, addr), addr, end,
-                                    prot, None, pgoff)
+        plan, refusals = plan_merge(
+            st, step.design, pid, prev_vma(step, pid, addr), addr, end, prot, None, pgoff
+        )
         if plan is not None:
-            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}",
-                                 "merge_new"), addr
+            return execute_merge(step, plan, None, f"mmap of {span(addr, end)}", "merge_new"), addr
         narrate_refusal(step, refusals, f"the new range {span(addr, end)}", "merge_new")
     vma = Vma(st.alloc_vma_id(), pid, addr, end, pgoff, prot)
     st.put_vma(vma)
     st.set_mm(pid, [*st.mms[pid].vmas, vma.id])
-    step.emit("mmap", "mmap",
-              f"pid {pid} maps {span(addr, end)} {prot} as vma {vma.id} with vm_pgoff {pgoff} "
-              "(vm_start >> 12); no page is touched yet.", obj("vma", vma.id))
+    step.emit(
+        "mmap",
+        "mmap",
+        f"pid {pid} maps {span(addr, end)} {prot} as vma {vma.id} with vm_pgoff {pgoff} "
+        "(vm_start >> 12); no page is touched yet.",
+        obj("vma", vma.id),
+    )
     return vma, addr
 
 
@@ -93,19 +99,24 @@ def split_vma(step: Step, vma_id: int, addr: int, new_below: bool) -> int:
     st.put_vma(new)
     st.set_mm(vma.pid, [*st.mms[vma.pid].vmas, new_id])
     kept = st.vmas[vma_id]
-    step.emit("split_vma", "split_vma",
-              f"{step.design.fn('split_vma')}: vma {vma_id} keeps "
-              f"{span(kept.vm_start, kept.vm_end)} "
-              f"(vm_pgoff {kept.vm_pgoff}) and a new vma {new_id} takes "
-              f"{span(new.vm_start, new.vm_end)} (vm_pgoff {new.vm_pgoff}); no page is touched.",
-              obj("vma", vma_id), obj("vma", new_id))
+    step.emit(
+        "split_vma",
+        "split_vma",
+        f"{step.design.fn('split_vma')}: vma {vma_id} keeps "
+        f"{span(kept.vm_start, kept.vm_end)} "
+        f"(vm_pgoff {kept.vm_pgoff}) and a new vma {new_id} takes "
+        f"{span(new.vm_start, new.vm_end)} (vm_pgoff {new.vm_pgoff}); no page is touched.",
+        obj("vma", vma_id),
+        obj("vma", new_id),
+    )
     step.design.vma_adjusted(step, vma_id)
     step.design.link_vma(step, new_id, vma_id)
     return new_id
 
 
-def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table: bool = False
-              ) -> None:
+def zap_range(
+    step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table: bool = False
+) -> None:
     """``zap_pte_range`` over pages ``[lo, hi)`` of one vma: one range event.
 
     With ``keep_table`` the page table is read but not edited (exit drops it whole).
@@ -137,21 +148,39 @@ def zap_range(step: Step, pid: int, vma_id: int, lo: int, hi: int, *, keep_table
     zero = len(entries) - present - swapped
     detail = []
     if present:
-        detail.append(f"{plural(present, 'present page')} (mapcount -1 each, "
-                      f"{plural(freed, 'frame')} freed)")
+        detail.append(
+            f"{plural(present, 'present page')} (mapcount -1 each, {plural(freed, 'frame')} freed)"
+        )
     if swapped:
-        detail.append(f"{plural(swapped, 'swap entry', 'swap entries')} "
-                      f"({step.design.fn('free_swap_and_cache')})")
+        detail.append(
+            f"{plural(swapped, 'swap entry', 'swap entries')} "
+            f"({step.design.fn('free_swap_and_cache')})"
+        )
     if zero:
         detail.append(f"{plural(zero, 'zero-page entry', 'zero-page entries')}")
-    summary = (f"zap_pte_range: pid {pid} unmaps {span(lo << PAGE_SHIFT, hi << PAGE_SHIFT)} of "
-               f"vma {vma_id}: " + ", ".join(detail) + ".")
+    summary = (
+        f"zap_pte_range: pid {pid} unmaps {span(lo << PAGE_SHIFT, hi << PAGE_SHIFT)} of "
+        f"vma {vma_id}: " + ", ".join(detail) + "."
+    )
     mark = len(step.events)
     step.end_bulk()
-    step.events.insert(mark, Event(
-        "zap", step.design.funcs["zap"], summary,
-        ({"kind": "pte_range", "pid": pid, "start": lo << PAGE_SHIFT, "end": hi << PAGE_SHIFT},
-         obj("vma", vma_id))))
+    step.events.insert(
+        mark,
+        Event(
+            "zap",
+            step.design.funcs["zap"],
+            summary,
+            (
+                {
+                    "kind": "pte_range",
+                    "pid": pid,
+                    "start": lo << PAGE_SHIFT,
+                    "end": hi << PAGE_SHIFT,
+                },
+                obj("vma", vma_id),
+            ),
+        ),
+    )
 
 
 def remove_vma(step: Step, vma_id: int) -> None:
@@ -177,8 +206,9 @@ def do_munmap(step: Step, pid: int, start: int, end: int) -> list[int]:
     last = st.find_vma(pid, end)
     if last is not None and end > last.vm_start:
         split_vma(step, last.id, end, new_below=True)
-    doomed = [v for v in st.mms[pid].vmas
-              if start <= st.vmas[v].vm_start and st.vmas[v].vm_end <= end]
+    doomed = [
+        v for v in st.mms[pid].vmas if start <= st.vmas[v].vm_start and st.vmas[v].vm_end <= end
+    ]
     for v in doomed:
         vma = st.vmas[v]
         zap_range(step, pid, v, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT)
@@ -193,8 +223,9 @@ def exit_mmap(step: Step, pid: int) -> None:
     vma_ids = list(st.mms[pid].vmas)
     for v in vma_ids:
         vma = st.vmas[v]
-        zap_range(step, pid, v, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT,
-                  keep_table=True)
+        zap_range(
+            step, pid, v, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT, keep_table=True
+        )
     for v in vma_ids:
         remove_vma(step, v)
     del st.w("mms")[pid]

@@ -24,8 +24,10 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
     probe = vma
     while cursor < end:
         if probe is None or probe.vm_start > cursor:
-            raise OpError(f"mprotect: {span(start, end)} of pid {pid} is not fully mapped: "
-                          f"nothing maps {cursor:#x} (ENOMEM)")
+            raise OpError(
+                f"mprotect: {span(start, end)} of pid {pid} is not fully mapped: "
+                f"nothing maps {cursor:#x} (ENOMEM)"
+            )
         cursor = probe.vm_end
         probe = st.neighbours(probe)[1]
     assert vma is not None
@@ -35,9 +37,12 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
         tmp = min(vma.vm_end, end)
         exact = vma.vm_end == end
         if prot == vma.prot:
-            step.emit("mprotect", "mprotect_fixup",
-                      f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
-                      obj("vma", vma.id))
+            step.emit(
+                "mprotect",
+                "mprotect_fixup",
+                f"vma {vma.id} is already {prot}: nothing changes, not even its PTEs.",
+                obj("vma", vma.id),
+            )
             prev = vma
         else:
             prev = step.design.mprotect_fixup(step, vma, prev, nstart, tmp, prot)
@@ -50,8 +55,7 @@ def do_mprotect(step: Step, pid: int, start: int, end: int, prot: str) -> None:
         vma = following
 
 
-def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
-                   prot: str) -> Vma:
+def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int, prot: str) -> Vma:
     """``mprotect_fixup`` for ``[start, end)`` inside ``vma``, whose protection is not
     ``prot``; returns the new ``*pprev``."""
     st = step.state
@@ -59,8 +63,13 @@ def mprotect_fixup(step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
     if step.design.merges_on("mprotect"):
         plan, _ = plan_merge(st, step.design, vma.pid, prev, start, end, prot, vma, pgoff)
         if plan is not None:
-            merged = execute_merge(step, plan, vma.anon_vma,
-                                   f"mprotect of {span(start, end)} to {prot}", "merge_existing")
+            merged = execute_merge(
+                step,
+                plan,
+                vma.anon_vma,
+                f"mprotect of {span(start, end)} to {prot}",
+                "merge_existing",
+            )
             return change_protection(step, merged, start, end, prot)
     if start != vma.vm_start:
         split_vma(step, vma.id, start, new_below=True)
@@ -94,12 +103,16 @@ def change_protection(step: Step, vma: Vma, start: int, end: int, prot: str) -> 
     made_rw = len(changed) - made_ro
     tail = ""
     if made_ro:
-        tail += (f"; {plural(made_ro, 'writable PTE')} in the range "
-                 f"{'is' if made_ro == 1 else 'are'} now read-only (change_protection applies "
-                 "the copy-on-write protection of a private mapping)")
+        tail += (
+            f"; {plural(made_ro, 'writable PTE')} in the range "
+            f"{'is' if made_ro == 1 else 'are'} now read-only (change_protection applies "
+            "the copy-on-write protection of a private mapping)"
+        )
     if made_rw:
-        tail += (f"; {plural(made_rw, 'PTE')} of exclusive pages "
-                 f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)")
+        tail += (
+            f"; {plural(made_rw, 'PTE')} of exclusive pages "
+            f"{'is' if made_rw == 1 else 'are'} writable at once (can_change_pte_writable)"
+        )
     if old == prot:  # merged into a neighbour that already had prot
         what = f"{span(start, end)} is now part of vma {vma.id}, which is {prot}"
     else:

@@ -124,16 +124,32 @@ class Reclaim:
 Op = Spawn | Mmap | Read | Write | Fork | Exit | Munmap | Mprotect | Mremap | Merge | Reclaim
 
 OPS: dict[str, type[Op]] = {
-    "spawn": Spawn, "mmap": Mmap, "read": Read, "write": Write, "fork": Fork, "exit": Exit,
-    "munmap": Munmap, "mprotect": Mprotect, "mremap": Mremap, "merge": Merge,
+    "spawn": Spawn,
+    "mmap": Mmap,
+    "read": Read,
+    "write": Write,
+    "fork": Fork,
+    "exit": Exit,
+    "munmap": Munmap,
+    "mprotect": Mprotect,
+    "mremap": Mremap,
+    "merge": Merge,
     "reclaim": Reclaim,
 }
 OP_NAMES = {cls: name for name, cls in OPS.items()}
 
 # field -> kind of value
 _FIELD_KINDS = {
-    "pid": "id", "child": "id", "pfn": "id", "pages": "count", "new_pages": "count",
-    "count": "count", "value": "value", "prot": "prot", "addr": "addr", "new_addr": "addr",
+    "pid": "id",
+    "child": "id",
+    "pfn": "id",
+    "pages": "count",
+    "new_pages": "count",
+    "count": "count",
+    "value": "value",
+    "prot": "prot",
+    "addr": "addr",
+    "new_addr": "addr",
 }
 #: the address fields each op takes page-aligned
 ALIGNED = {Mmap: ("addr",), Munmap: ("addr",), Mprotect: ("addr",), Mremap: ("addr", "new_addr")}
@@ -146,12 +162,13 @@ def parse_address(value: Any, name: str = "addr") -> int:
         try:
             addr = int(text, 16) if text.startswith("0x") else int(text, 10)
         except ValueError:
-            raise ScenarioError(f"{name}: {value!r} is not an address (an integer or "
-                                "\"0x...\")") from None
+            raise ScenarioError(
+                f'{name}: {value!r} is not an address (an integer or "0x...")'
+            ) from None
     elif isinstance(value, int) and not isinstance(value, bool):
         addr = value
     else:
-        raise ScenarioError(f"{name}: {value!r} is not an address (an integer or \"0x...\")")
+        raise ScenarioError(f'{name}: {value!r} is not an address (an integer or "0x...")')
     if addr < 0:
         raise ScenarioError(f"{name}: {value!r} is negative")
     if addr >= TASK_SIZE:
@@ -190,8 +207,9 @@ def parse_op(data: Any) -> Op:
     spec = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(spec) - {"op"})
     if unknown:
-        raise ScenarioError(f"{name}: unknown field {unknown[0]!r}; its fields are "
-                            f"{', '.join(spec)}")
+        raise ScenarioError(
+            f"{name}: unknown field {unknown[0]!r}; its fields are {', '.join(spec)}"
+        )
     values = {}
     for fname, f in spec.items():
         if fname in data and data[fname] is not None:
@@ -202,8 +220,10 @@ def parse_op(data: Any) -> Op:
             raise ScenarioError(f"{name}: missing field {fname!r}")
     for fname in ALIGNED.get(cls, ()):
         if values.get(fname) is not None and values[fname] % PAGE_SIZE:
-            raise ScenarioError(f"{name}: {fname} {values[fname]:#x} is not page-aligned "
-                                f"(a multiple of {PAGE_SIZE:#x})")
+            raise ScenarioError(
+                f"{name}: {fname} {values[fname]:#x} is not page-aligned "
+                f"(a multiple of {PAGE_SIZE:#x})"
+            )
     op = cls(**values)
     if isinstance(op, Reclaim):
         _check_reclaim(op)
@@ -277,8 +297,9 @@ def apply(state: State, op: Op) -> StepResult:
     _dispatch(step, op)
     st = step.state
     st.step += 1
-    return StepResult(st.finish(), tuple(step.events), tuple(step.walks), step.outcome,
-                      step.value, step.result)
+    return StepResult(
+        st.finish(), tuple(step.events), tuple(step.walks), step.outcome, step.value, step.result
+    )
 
 
 def _dispatch(step: Step, op: Op) -> None:
@@ -302,8 +323,12 @@ def _dispatch(step: Step, op: Op) -> None:
             do_fork(step, pid, child)
         case Exit(pid):
             _need_pid(st, pid)
-            step.emit("exit", "exit",
-                      f"pid {pid} exits: exit_mmap zaps and frees every vma.", obj("mm", pid))
+            step.emit(
+                "exit",
+                "exit",
+                f"pid {pid} exits: exit_mmap zaps and frees every vma.",
+                obj("mm", pid),
+            )
             exit_mmap(step, pid)
             step.design.mm_exited(step, pid)
         case Munmap(pid, addr, pages):
@@ -312,8 +337,9 @@ def _dispatch(step: Step, op: Op) -> None:
             _end_ok("munmap", end)
             removed = do_munmap(step, pid, addr, end)
             if not removed:
-                step.emit("munmap", "munmap",
-                          f"munmap {span(addr, end)}: pid {pid} maps nothing there.")
+                step.emit(
+                    "munmap", "munmap", f"munmap {span(addr, end)}: pid {pid} maps nothing there."
+                )
         case Mprotect(pid, addr, pages, prot):
             _need_pid(st, pid)
             end = addr + (pages << PAGE_SHIFT)
@@ -337,13 +363,13 @@ def _spawn(step: Step, pid: int) -> None:
     st.used_pids = st.used_pids | {pid}
     st.w("mms")[pid] = Mm(pid)
     st.w("ptes")[pid] = {}
-    step.emit("spawn", "execve",
-              f"pid {pid} starts with an empty address space.", obj("mm", pid))
+    step.emit("spawn", "execve", f"pid {pid} starts with an empty address space.", obj("mm", pid))
     step.design.mm_spawned(step, pid)
 
 
-def _reclaim(step: Step, pfn: int | None, pid: int | None, addr: int | None,
-             count: int | None) -> None:
+def _reclaim(
+    step: Step, pfn: int | None, pid: int | None, addr: int | None, count: int | None
+) -> None:
     """One frame by number, ``count`` frames off the LRU, or the frame mapped at an address."""
     if pfn is not None:
         reclaim_frame(step, pfn)
@@ -395,20 +421,33 @@ def _merge(step: Step, pid: int, addr: int) -> None:
     if vma is None:
         raise OpError(f"merge: no vma of pid {pid} contains {addr:#x}")
     if not step.design.merges_on("merge"):
-        step.result["merge"] = {"merged": False, "reasons": [
-            {"side": "both", "vma": vma.id, "text": "this design never merges here"}]}
+        step.result["merge"] = {
+            "merged": False,
+            "reasons": [{"side": "both", "vma": vma.id, "text": "this design never merges here"}],
+        }
         return
     prev = st.neighbours(vma)[0]
-    plan, refusals = plan_merge(st, step.design, pid, prev, vma.vm_start, vma.vm_end, vma.prot,
-                                vma, vma.vm_pgoff)
+    plan, refusals = plan_merge(
+        st, step.design, pid, prev, vma.vm_start, vma.vm_end, vma.prot, vma, vma.vm_pgoff
+    )
     if plan is None:
-        step.result["merge"] = {"merged": False, "vma": vma.id,
-                                "reasons": [r.to_json() for r in refusals]}
-        step.emit("merge_refused", "merge_existing",
-                  f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} cannot merge: "
-                  f"{explain_refusal(refusals)}.", obj("vma", vma.id))
+        step.result["merge"] = {
+            "merged": False,
+            "vma": vma.id,
+            "reasons": [r.to_json() for r in refusals],
+        }
+        step.emit(
+            "merge_refused",
+            "merge_existing",
+            f"vma {vma.id} {span(vma.vm_start, vma.vm_end)} cannot merge: "
+            f"{explain_refusal(refusals)}.",
+            obj("vma", vma.id),
+        )
         return
-    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}",
-                             "merge_existing")
-    step.result["merge"] = {"merged": True, "vma": survivor.id, "case": plan.case,
-                            "removed": plan.removed}
+    survivor = execute_merge(step, plan, vma.anon_vma, f"merge of vma {vma.id}", "merge_existing")
+    step.result["merge"] = {
+        "merged": True,
+        "vma": survivor.id,
+        "case": plan.case,
+        "removed": plan.removed,
+    }

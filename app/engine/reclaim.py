@@ -46,15 +46,17 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         kind, ident, pid, vpn, note = probe
         vma = vmas.get(ident) if kind == "vma" else None
         if vpn is None or pid is None:
-            visited.append(new_visit((kind, ident, "skip", pid, None, note, None, None, vma,
-                                      index)))
+            visited.append(
+                new_visit((kind, ident, "skip", pid, None, note, None, None, vma, index))
+            )
             skips += 1
             continue
         table = st.ptes.get(pid)
         pte = None if table is None else table.get(vpn)
         if pte is None or pte & PTE_KIND != PTE_PAGE or pte >> PTE_SHIFT != pfn:
-            visited.append(new_visit((kind, ident, "miss", pid, vpn << PAGE_SHIFT, note, pte, pte,
-                                      vma, index)))
+            visited.append(
+                new_visit((kind, ident, "miss", pid, vpn << PAGE_SHIFT, note, pte, pte, vma, index))
+            )
             misses += 1
             continue
         st.w_ptes(pid)[vpn] = swap_pte
@@ -62,11 +64,11 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
         mc -= 1
         mapcount[pfn] = mc
         remove_rmap(step, pfn, pid, vpn << PAGE_SHIFT, mc)
-        visited.append(new_visit((kind, ident, "hit", pid, vpn << PAGE_SHIFT, note, pte, swap_pte,
-                                  vma, index)))
+        visited.append(
+            new_visit((kind, ident, "hit", pid, vpn << PAGE_SHIFT, note, pte, swap_pte, vma, index))
+        )
         unmapped += 1
-    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc, index, slot,
-                unmapped + mc)
+    walk = Walk(pfn, via, tuple(visited), len(probes), unmapped, mc, index, slot, unmapped + mc)
     counters = st.w("counters")
     counters["rmap_walks"] += 1
     counters["rmap_visits"] += len(visited)
@@ -77,11 +79,15 @@ def try_to_unmap(step: Step, pfn: int) -> Walk:
     where = f" via {via['kind']} {via['id']}" if via else ""
     misses_text = f", {plural(misses, 'miss', 'misses')}" if misses else ""
     skips_text = f", {plural(skips, 'skip')}" if skips else ""
-    step.emit("try_to_unmap", "try_to_unmap",
-              f"try_to_unmap frame {pfn}{where}: {plural(len(visited), 'container')} visited"
-              f"{misses_text}{skips_text}; {plural(unmapped, 'PTE')} now "
-              f"{'holds' if unmapped == 1 else 'hold'} swap slot {slot}.",
-              obj("frame", pfn), obj("slot", slot))
+    step.emit(
+        "try_to_unmap",
+        "try_to_unmap",
+        f"try_to_unmap frame {pfn}{where}: {plural(len(visited), 'container')} visited"
+        f"{misses_text}{skips_text}; {plural(unmapped, 'PTE')} now "
+        f"{'holds' if unmapped == 1 else 'hold'} swap slot {slot}.",
+        obj("frame", pfn),
+        obj("slot", slot),
+    )
     return walk
 
 
@@ -90,42 +96,60 @@ def reclaim_frame(step: Step, pfn: int) -> None:
     st = step.state
     if pfn not in st.page_mapcount:
         step.result.setdefault("not_resident", []).append({"pfn": pfn})
-        step.emit("reclaim_noop", "shrink",
-                  f"Frame {pfn} is not allocated: nothing to reclaim.")
+        step.emit("reclaim_noop", "shrink", f"Frame {pfn} is not allocated: nothing to reclaim.")
         return
     if not st.page_flags[pfn] & PG_SWAPCACHE:
         slot = get_swap_page(step)
         add_to_swap_cache(step, pfn, slot)
-        step.emit("add_to_swap", "add_to_swap",
-                  f"{step.design.fn('add_to_swap')}: frame {pfn} gets swap slot {slot} and "
-                  f"enters the swap cache ({step.design.swap_cache_entry}); the page's rmap "
-                  "still leads to its PTEs.",
-                  obj("frame", pfn), obj("slot", slot))
+        step.emit(
+            "add_to_swap",
+            "add_to_swap",
+            f"{step.design.fn('add_to_swap')}: frame {pfn} gets swap slot {slot} and "
+            f"enters the swap cache ({step.design.swap_cache_entry}); the page's rmap "
+            "still leads to its PTEs.",
+            obj("frame", pfn),
+            obj("slot", slot),
+        )
     slot = st.page_private[pfn]
     if st.page_mapcount[pfn]:
         # The walk and the free that follows write these; taking them now keeps the
         # state's copy-on-write bookkeeping out of the walk (what bench/rmap_scale.py times).
-        for table in ("page_mapcount", "page_flags", "page_mapping", "swap_ptes", "ptes",
-                      "counters"):
+        for table in (
+            "page_mapcount",
+            "page_flags",
+            "page_mapping",
+            "swap_ptes",
+            "ptes",
+            "counters",
+        ):
             st.w(table)
         step.design.before_walk(step, pfn)
         try_to_unmap(step, pfn)
     if st.page_mapcount[pfn]:
         st.count("unreachable_pages")
         step.result.setdefault("unreachable", []).append(
-            {"pfn": pfn, "mapcount": st.page_mapcount[pfn]})
-        step.emit("unreachable", "shrink",
-                  f"Frame {pfn} still has mapcount {st.page_mapcount[pfn]} after the walk: some "
-                  "PTE that maps it cannot be reached through the rmap, so the frame stays "
-                  "mapped and in the swap cache (an unreachable mapping).", obj("frame", pfn))
+            {"pfn": pfn, "mapcount": st.page_mapcount[pfn]}
+        )
+        step.emit(
+            "unreachable",
+            "shrink",
+            f"Frame {pfn} still has mapcount {st.page_mapcount[pfn]} after the walk: some "
+            "PTE that maps it cannot be reached through the rmap, so the frame stays "
+            "mapped and in the swap cache (an unreachable mapping).",
+            obj("frame", pfn),
+        )
         return
     st.w("swap_value")[slot] = st.page_value[pfn]
     delete_from_swap_cache(step, pfn)
     free_page(step, pfn)
     st.count("pages_reclaimed")
-    step.emit("reclaim", "shrink",
-              f"Frame {pfn} is written to slot {slot}, leaves the swap cache and is freed.",
-              obj("frame", pfn), obj("slot", slot))
+    step.emit(
+        "reclaim",
+        "shrink",
+        f"Frame {pfn} is written to slot {slot}, leaves the swap cache and is freed.",
+        obj("frame", pfn),
+        obj("slot", slot),
+    )
 
 
 def reclaim_at(step: Step, pid: int, addr: int) -> None:
@@ -133,12 +157,20 @@ def reclaim_at(step: Step, pid: int, addr: int) -> None:
     st = step.state
     pte = st.ptes[pid].get(addr >> PAGE_SHIFT)
     if pte is None or pte & PTE_KIND != PTE_PAGE:
-        what = ("nothing" if pte is None else
-                "the zero page" if pte & PTE_KIND == 1 else f"swap slot {pte >> PTE_SHIFT}")
+        what = (
+            "nothing"
+            if pte is None
+            else "the zero page"
+            if pte & PTE_KIND == 1
+            else f"swap slot {pte >> PTE_SHIFT}"
+        )
         step.result.setdefault("not_resident", []).append({"pid": pid, "addr": addr})
-        step.emit("reclaim_noop", "shrink",
-                  f"pid {pid} has no present page at {hexa(addr & ~0xFFF)} (the PTE holds {what}): "
-                  "nothing to reclaim.")
+        step.emit(
+            "reclaim_noop",
+            "shrink",
+            f"pid {pid} has no present page at {hexa(addr & ~0xFFF)} (the PTE holds {what}): "
+            "nothing to reclaim.",
+        )
         return
     reclaim_frame(step, pte >> PTE_SHIFT)
 
@@ -154,7 +186,10 @@ def reclaim_lru(step: Step, count: int) -> None:
     victims = sorted(st.page_mapcount)[:count]
     if len(victims) < count:
         step.result["short"] = {"asked": count, "reclaimed": len(victims)}
-        step.emit("reclaim_noop", "shrink",
-                  f"Only {len(victims)} frames are allocated; {count} were asked for.")
+        step.emit(
+            "reclaim_noop",
+            "shrink",
+            f"Only {len(victims)} frames are allocated; {count} were asked for.",
+        )
     for pfn in victims:
         reclaim_frame(step, pfn)

@@ -37,9 +37,12 @@ Guard = Callable[[int, State], None]
 StepHook = Callable[[dict[str, Any]], None]
 
 
-def iterate(scenario: Scenario, design: str | None = None,
-            options: Iterable[str] | None = None, guard: Guard | None = None
-            ) -> Iterator[tuple[int, Op, StepResult]]:
+def iterate(
+    scenario: Scenario,
+    design: str | None = None,
+    options: Iterable[str] | None = None,
+    guard: Guard | None = None,
+) -> Iterator[tuple[int, Op, StepResult]]:
     """Apply the scenario's ops one by one, yielding (index, op, result); ``guard`` sees
     each new state first."""
     name = design or scenario.design
@@ -57,10 +60,15 @@ def iterate(scenario: Scenario, design: str | None = None,
         yield index, op, result
 
 
-def run_scenario(data: Mapping[str, Any] | Scenario, design: str | None = None,
-                 options: Iterable[str] | None = None, all_states: bool = False, *,
-                 guard: Guard | None = None, on_step: StepHook | None = None
-                 ) -> dict[str, Any]:
+def run_scenario(
+    data: Mapping[str, Any] | Scenario,
+    design: str | None = None,
+    options: Iterable[str] | None = None,
+    all_states: bool = False,
+    *,
+    guard: Guard | None = None,
+    on_step: StepHook | None = None,
+) -> dict[str, Any]:
     """The run document of the contract for one design.
 
     ``options`` replaces the scenario's own options when given; ``guard`` and ``on_step``
@@ -82,8 +90,11 @@ def run_scenario(data: Mapping[str, Any] | Scenario, design: str | None = None,
     return {
         "design": name,
         "options": opts,
-        "scenario": {"name": scenario.name, "title": scenario.title,
-                     "description": scenario.description},
+        "scenario": {
+            "name": scenario.name,
+            "title": scenario.title,
+            "description": scenario.description,
+        },
         "steps": steps,
         "state": state_to_json(state),
         "invariants": invariants_json(state),

@@ -11,8 +11,17 @@ from .errors import ScenarioError
 from .lessons import parse_questions
 from .ops import Op, op_to_json, parse_op
 
-SCENARIO_FIELDS = ("name", "title", "description", "design", "options", "ops", "designs",
-                   "at_step", "questions")
+SCENARIO_FIELDS = (
+    "name",
+    "title",
+    "description",
+    "design",
+    "options",
+    "ops",
+    "designs",
+    "at_step",
+    "questions",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +42,17 @@ def parse_scenario(data: Any) -> Scenario:
         raise ScenarioError(f"a scenario must be a JSON object, not {type(data).__name__}")
     unknown = sorted(set(data) - set(SCENARIO_FIELDS))
     if unknown:
-        raise ScenarioError(f"scenario: unknown field {unknown[0]!r}; the fields are "
-                            f"{', '.join(SCENARIO_FIELDS)}")
+        raise ScenarioError(
+            f"scenario: unknown field {unknown[0]!r}; the fields are {', '.join(SCENARIO_FIELDS)}"
+        )
     for key in ("name", "title", "description", "design"):
         if key in data and not isinstance(data[key], str):
             raise ScenarioError(f"scenario: {key} must be a string")
     design = data.get("design", DEFAULT_DESIGN)
     if design not in DESIGN_NAMES:
-        raise ScenarioError(f"scenario: unknown design {design!r}; the designs are "
-                            f"{', '.join(DESIGN_NAMES)}")
+        raise ScenarioError(
+            f"scenario: unknown design {design!r}; the designs are {', '.join(DESIGN_NAMES)}"
+        )
     options = data.get("options", [])
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise ScenarioError("scenario: options must be a list of strings")
@@ -63,8 +74,7 @@ def parse_scenario(data: Any) -> Scenario:
         design=design,
         options=tuple(options),
         ops=tuple(parsed),
-        questions=parse_questions(data["questions"], len(parsed)) if "questions" in data
-        else (),
+        questions=parse_questions(data["questions"], len(parsed)) if "questions" in data else (),
     )
 
 
@@ -73,23 +83,34 @@ def _check_view(data: Mapping[str, Any], length: int) -> None:
     by side, the step it opens at); a run uses ``design`` and ``options``."""
     designs = data.get("designs", [])
     if not isinstance(designs, list) or not all(
-            isinstance(d, Mapping) and d.get("design") in DESIGN_NAMES
-            and isinstance(d.get("options", []), list) and set(d) <= {"design", "options"}
-            for d in designs):
-        raise ScenarioError("scenario: designs must be a list of {\"design\", \"options\"} "
-                            f"objects naming {', '.join(DESIGN_NAMES)}")
+        isinstance(d, Mapping)
+        and d.get("design") in DESIGN_NAMES
+        and isinstance(d.get("options", []), list)
+        and set(d) <= {"design", "options"}
+        for d in designs
+    ):
+        raise ScenarioError(
+            'scenario: designs must be a list of {"design", "options"} '
+            f"objects naming {', '.join(DESIGN_NAMES)}"
+        )
     at_step = data.get("at_step", 0)
     if type(at_step) is not int or at_step < 0:
-        raise ScenarioError("scenario: at_step must be a step, a whole number from 0 (past "
-                            f"the last step, {length}, it means the last)")
+        raise ScenarioError(
+            "scenario: at_step must be a step, a whole number from 0 (past "
+            f"the last step, {length}, it means the last)"
+        )
 
 
 def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
     """The scenario as a JSON object (the export format)."""
-    out: dict[str, Any] = {"name": scenario.name, "title": scenario.title,
-                           "description": scenario.description, "design": scenario.design,
-                           "options": list(scenario.options),
-                           "ops": [op_to_json(op) for op in scenario.ops]}
+    out: dict[str, Any] = {
+        "name": scenario.name,
+        "title": scenario.title,
+        "description": scenario.description,
+        "design": scenario.design,
+        "options": list(scenario.options),
+        "ops": [op_to_json(op) for op in scenario.ops],
+    }
     if scenario.questions:
         out["questions"] = list(scenario.questions)
     return out

@@ -39,11 +39,25 @@ def _ptes_json(table: dict[int, int]) -> list[dict[str, Any]]:
         pte = table[vpn]
         kind = pte & PTE_KIND
         if kind == PTE_PAGE:
-            out.append({"addr": vpn << PAGE_SHIFT, "kind": "page", "pfn": pte >> PTE_SHIFT,
-                        "slot": None, "writable": bool(pte & PTE_WRITE)})
+            out.append(
+                {
+                    "addr": vpn << PAGE_SHIFT,
+                    "kind": "page",
+                    "pfn": pte >> PTE_SHIFT,
+                    "slot": None,
+                    "writable": bool(pte & PTE_WRITE),
+                }
+            )
         elif kind == PTE_SWAP:
-            out.append({"addr": vpn << PAGE_SHIFT, "kind": "swap", "pfn": None,
-                        "slot": pte >> PTE_SHIFT, "writable": False})
+            out.append(
+                {
+                    "addr": vpn << PAGE_SHIFT,
+                    "kind": "swap",
+                    "pfn": None,
+                    "slot": pte >> PTE_SHIFT,
+                    "writable": False,
+                }
+            )
         else:
             out.append(pte_json(vpn, pte))
     return out
@@ -63,8 +77,15 @@ def counters_json(state: State) -> dict[str, int]:
 #: part also reads the design's own tables (``Design.tables``); tests/engine/test_tables.py
 #: checks that no part reads a table its key leaves out.
 MMS_TABLES = ("mms", "ptes", "vmas")
-PAGES_TABLES = ("page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
-                "page_value", "page_pte")
+PAGES_TABLES = (
+    "page_mapcount",
+    "page_flags",
+    "page_mapping",
+    "page_index",
+    "page_private",
+    "page_value",
+    "page_pte",
+)
 SWAP_TABLES = ("swap_ptes", "swap_cache", "swap_value")
 DESIGN_PART_TABLES = ("ptes",)  # D5 lists the swap PTEs that carry the exclusive marker
 
@@ -84,7 +105,9 @@ def state_to_json(state: State) -> dict[str, Any]:
     design = get_design(state.design, state.options)
     keys = _part_keys(state, design)
     doc: dict[str, Any] = {
-        "design": state.design, "options": sorted(state.options), "step": state.step,
+        "design": state.design,
+        "options": sorted(state.options),
+        "step": state.step,
         "mms": _mms_json.get(keys["mms"], lambda: _mms(state)),
         "pages": _pages_json.get(keys["pages"], lambda: _pages(state, design)),
         "swap": _swap_json.get(keys["swap"], lambda: _swap(state)),
@@ -95,10 +118,12 @@ def state_to_json(state: State) -> dict[str, Any]:
 
 def _part_keys(state: State, design: Design) -> dict[str, tuple[Any, ...]]:
     """The memo key of each part of the state document: the tables it is drawn from."""
-    return {"mms": _tables(state, MMS_TABLES),
-            "pages": (*_tables(state, PAGES_TABLES), design),
-            "swap": _tables(state, SWAP_TABLES),
-            "design": (design, *_tables(state, DESIGN_PART_TABLES + design.tables))}
+    return {
+        "mms": _tables(state, MMS_TABLES),
+        "pages": (*_tables(state, PAGES_TABLES), design),
+        "swap": _tables(state, SWAP_TABLES),
+        "design": (design, *_tables(state, DESIGN_PART_TABLES + design.tables)),
+    }
 
 
 def _tables(state: State, names: tuple[str, ...]) -> tuple[Any, ...]:
@@ -119,16 +144,27 @@ def _mms(state: State) -> list[dict[str, Any]]:
         vmas = [state.vmas[i] for i in mm.vmas]
         key = (mm, table, *vmas)
         seen = _mm_json.get(pid)
-        if seen is not None and len(seen[0]) == len(key) and all(
-                a is b for a, b in zip(seen[0], key, strict=True)):
+        if (
+            seen is not None
+            and len(seen[0]) == len(key)
+            and all(a is b for a, b in zip(seen[0], key, strict=True))
+        ):
             mms.append(seen[1])
             continue
         doc = {
             "pid": pid,
-            "vmas": [{"id": v.id, "vm_start": v.vm_start, "vm_end": v.vm_end,
-                      "vm_pgoff": v.vm_pgoff, "prot": v.prot, "anon_vma": v.anon_vma,
-                      "pages": v.pages}
-                     for v in vmas],
+            "vmas": [
+                {
+                    "id": v.id,
+                    "vm_start": v.vm_start,
+                    "vm_end": v.vm_end,
+                    "vm_pgoff": v.vm_pgoff,
+                    "prot": v.prot,
+                    "anon_vma": v.anon_vma,
+                    "pages": v.pages,
+                }
+                for v in vmas
+            ],
             "ptes": _ptes_json(table),
         }
         if len(_mm_json) >= _MM_JSON_KEPT:
@@ -147,23 +183,33 @@ def _pages(state: State, design: Design) -> list[dict[str, Any]]:
     for pfn in sorted(state.page_mapcount):
         flags = state.page_flags[pfn]
         names = page_flag_names(flags if with_flag else flags & ~PG_SWAPCACHE)
-        pages.append({
-            "pfn": pfn,
-            "flags": names,
-            "mapping": design.mapping_json(state, pfn),
-            "index": state.page_index.get(pfn),
-            "mapcount": state.page_mapcount[pfn],
-            "swap_slot": (state.page_private.get(pfn) if with_flag and flags & PG_SWAPCACHE
-                          else None),
-            "value": state.page_value[pfn],
-            "page_mapping": "swapper_space" if flags & PG_SWAPCACHE else None,
-        })
+        pages.append(
+            {
+                "pfn": pfn,
+                "flags": names,
+                "mapping": design.mapping_json(state, pfn),
+                "index": state.page_index.get(pfn),
+                "mapcount": state.page_mapcount[pfn],
+                "swap_slot": (
+                    state.page_private.get(pfn) if with_flag and flags & PG_SWAPCACHE else None
+                ),
+                "value": state.page_value[pfn],
+                "page_mapping": "swapper_space" if flags & PG_SWAPCACHE else None,
+            }
+        )
     return pages
 
 
 def _swap(state: State) -> list[dict[str, Any]]:
-    return [{"slot": slot, "ptes": state.swap_ptes[slot], "cached_pfn": state.swap_cache.get(slot),
-             "value": state.swap_value[slot]} for slot in sorted(state.swap_ptes)]
+    return [
+        {
+            "slot": slot,
+            "ptes": state.swap_ptes[slot],
+            "cached_pfn": state.swap_cache.get(slot),
+            "value": state.swap_value[slot],
+        }
+        for slot in sorted(state.swap_ptes)
+    ]
 
 
 def invariants_json(state: State) -> dict[str, Any]:
@@ -171,8 +217,9 @@ def invariants_json(state: State) -> dict[str, Any]:
     return {"ok": not violations, "violations": [v.to_json() for v in violations]}
 
 
-def step_to_json(index: int, op: dict[str, Any], result: StepResult, *,
-                 with_state: bool = False) -> dict[str, Any]:
+def step_to_json(
+    index: int, op: dict[str, Any], result: StepResult, *, with_state: bool = False
+) -> dict[str, Any]:
     """One step of the run document; ``index`` counts from 1 (step 0 is the empty state)."""
     doc: dict[str, Any] = {
         "index": index,
@@ -193,6 +240,15 @@ def step_to_json(index: int, op: dict[str, Any], result: StepResult, *,
 def start_to_json(state: State) -> dict[str, Any]:
     """Step 0 (the machine before the first op) as a step document with its state: no op,
     no events, nothing returned."""
-    return {"index": 0, "op": None, "outcome": "ok", "value": None, "events": [], "walks": [],
-            "counters": counters_json(state), "result": {}, "invariants": invariants_json(state),
-            "state": state_to_json(state)}
+    return {
+        "index": 0,
+        "op": None,
+        "outcome": "ok",
+        "value": None,
+        "events": [],
+        "walks": [],
+        "counters": counters_json(state),
+        "result": {},
+        "invariants": invariants_json(state),
+        "state": state_to_json(state),
+    }

@@ -44,8 +44,12 @@ PG_ANON = 1
 PG_DIRECT = 2
 PG_SWAPCACHE = 4
 PG_ANON_EXCLUSIVE = 8  # PageAnonExclusive (5.19+, D5)
-PAGE_FLAG_NAMES = ((PG_ANON, "anon"), (PG_DIRECT, "direct"), (PG_SWAPCACHE, "swapcache"),
-                   (PG_ANON_EXCLUSIVE, "exclusive"))
+PAGE_FLAG_NAMES = (
+    (PG_ANON, "anon"),
+    (PG_DIRECT, "direct"),
+    (PG_SWAPCACHE, "swapcache"),
+    (PG_ANON_EXCLUSIVE, "exclusive"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +103,26 @@ COUNTER_NAMES = (
 
 #: The counters of rmap objects a design allocates (its allocations, beside frames and
 #: swap slots, which every design allocates alike); ``objects_allocated`` is their sum.
-OBJECT_COUNTERS = ("anon_vmas_allocated", "anon_vma_chains_allocated", "anonmms_allocated",
-                   "pte_chains_allocated")
+OBJECT_COUNTERS = (
+    "anon_vmas_allocated",
+    "anon_vma_chains_allocated",
+    "anonmms_allocated",
+    "pte_chains_allocated",
+)
 
 #: the tables of ``State`` that map an id to an integer
-IntTable = Literal["page_mapcount", "page_flags", "page_mapping", "page_index", "page_private",
-                   "page_value", "swap_ptes", "swap_cache", "swap_value", "mm_anonmm"]
+IntTable = Literal[
+    "page_mapcount",
+    "page_flags",
+    "page_mapping",
+    "page_index",
+    "page_private",
+    "page_value",
+    "swap_ptes",
+    "swap_cache",
+    "swap_value",
+    "mm_anonmm",
+]
 
 
 @dataclass

@@ -69,13 +69,21 @@ def free_swap_and_cache(step: Step, slot: int) -> None:
             return
         delete_from_swap_cache(step, pfn)
         free_page(step, pfn)
-        step.emit("swap_free", "free_swap_and_cache",
-                  f"Slot {slot} is freed and its unmapped swap-cache frame {pfn} with it: "
-                  "the last swap PTE holding it is gone.", obj("slot", slot), obj("frame", pfn))
+        step.emit(
+            "swap_free",
+            "free_swap_and_cache",
+            f"Slot {slot} is freed and its unmapped swap-cache frame {pfn} with it: "
+            "the last swap PTE holding it is gone.",
+            obj("slot", slot),
+            obj("frame", pfn),
+        )
     else:
-        step.emit("swap_free", "free_swap_and_cache",
-                  f"Slot {slot} is freed: the last swap PTE holding it is gone.",
-                  obj("slot", slot))
+        step.emit(
+            "swap_free",
+            "free_swap_and_cache",
+            f"Slot {slot} is freed: the last swap PTE holding it is gone.",
+            obj("slot", slot),
+        )
     swap_slot_free(step, slot)
 
 
@@ -96,9 +104,13 @@ def free_page_and_swap_cache(step: Step, pfn: int) -> bool:
             return False
         delete_from_swap_cache(step, pfn)
         swap_slot_free(step, slot)
-        step.emit("swap_free", "free_swap_cache",
-                  f"Frame {pfn} leaves the swap cache and slot {slot} is freed: no PTE "
-                  "maps the frame and no swap PTE holds the slot.",
-                  obj("frame", pfn), obj("slot", slot))
+        step.emit(
+            "swap_free",
+            "free_swap_cache",
+            f"Frame {pfn} leaves the swap cache and slot {slot} is freed: no PTE "
+            "maps the frame and no swap PTE holds the slot.",
+            obj("frame", pfn),
+            obj("slot", slot),
+        )
     free_page(step, pfn)
     return True

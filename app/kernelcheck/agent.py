@@ -40,11 +40,22 @@ SYS_MOVE_PAGES = {"x86_64": 279, "aarch64": 239}.get(os.uname().machine, -1)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_long]
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
 _libc.mremap.restype = ctypes.c_void_p
-_libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
-                         ctypes.c_void_p]
+_libc.mremap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_void_p,
+]
 for _name in ("munmap", "mprotect", "madvise"):
     getattr(_libc, _name).restype = ctypes.c_int
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
@@ -56,8 +67,13 @@ _libc.write.restype = ctypes.c_ssize_t
 _libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.restype = ctypes.c_int
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 
 
 #: a command's answer to the controller (one JSON message)
@@ -111,8 +127,9 @@ class Agent:
             Agent(mine).serve()
             os._exit(0)
         mine.close()
-        socket.send_fds(self.sock, [json.dumps({"ok": True, "pid": pid}).encode()],
-                        [theirs.fileno()])
+        socket.send_fds(
+            self.sock, [json.dumps({"ok": True, "pid": pid}).encode()], [theirs.fileno()]
+        )
         theirs.close()
 
     # ----- commands ----------------------------------------------------------------------
@@ -136,8 +153,7 @@ class Agent:
     def do_mprotect(self, addr: int, length: int, prot: int) -> Reply:
         return {"ok": True} if _libc.mprotect(addr, length, prot) == 0 else _fail()
 
-    def do_mremap(self, addr: int, old_len: int, new_len: int, flags: int,
-                  new_addr: int) -> Reply:
+    def do_mremap(self, addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> Reply:
         got = _libc.mremap(addr, old_len, new_len, flags, new_addr)
         if got is None or got == ctypes.c_void_p(-1).value:
             return _fail()
@@ -157,9 +173,13 @@ class Agent:
             at = addr + i * 0x1000
             reply = self.do_read(at) if value is None else self.do_write(at, value)
             if not reply["ok"]:
-                return {"ok": True, "done": i, "values": values,
-                        "fault": reply["error"] == "EFAULT",
-                        "error": None if reply["error"] == "EFAULT" else reply["error"]}
+                return {
+                    "ok": True,
+                    "done": i,
+                    "values": values,
+                    "fault": reply["error"] == "EFAULT",
+                    "error": None if reply["error"] == "EFAULT" else reply["error"],
+                }
             if value is None:
                 values.append(reply["value"])
         return {"ok": True, "done": pages, "values": values, "fault": False, "error": None}

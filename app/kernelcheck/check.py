@@ -58,8 +58,7 @@ NEVER_OBSERVABLE = (
     "the write permission of a present PTE (pagemap has no write bit)",
     "the exclusive marker of a swap PTE (pagemap shows no flag for it)",
     "rmap walks: which vmas try_to_unmap visits, in which order, and what that costs",
-    "frames that only the swap cache holds (no PTE maps them, so no pagemap entry finds "
-    "them)",
+    "frames that only the swap cache holds (no PTE maps them, so no pagemap entry finds them)",
     "the simulator's counters and metadata sizes",
 )
 
@@ -71,8 +70,9 @@ class CheckError(Exception):
 # ----- the whole run ---------------------------------------------------------------------------
 
 
-def _engine_steps(scenario: Scenario, options: tuple[str, ...]
-                  ) -> list[tuple[Op, StepResult, dict[str, Any]]]:
+def _engine_steps(
+    scenario: Scenario, options: tuple[str, ...]
+) -> list[tuple[Op, StepResult, dict[str, Any]]]:
     out = []
     try:
         for index, op, result in iterate(scenario, ENGINE_DESIGN, options):
@@ -91,9 +91,13 @@ def _choose_base(host: Host) -> int:
     raise HostError("no free window for the scenario's address space in the agent")
 
 
-def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool = True,
-                 env: Environment | None = None, engine_options: Iterable[str] = ()
-                 ) -> dict[str, Any]:
+def kernel_check(
+    data: Mapping[str, Any] | Scenario,
+    *,
+    allow_swap_create: bool = True,
+    env: Environment | None = None,
+    engine_options: Iterable[str] = (),
+) -> dict[str, Any]:
     """The kernel-check document of one scenario (see docs/kernel-check.md).
 
     The simulator side is ``anon_vma_chain`` with ``engine_options`` (default none: current
@@ -109,8 +113,11 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
     env = env or probe()
     doc: dict[str, Any] = {
         "scenario": {"name": scenario.name, "title": scenario.title},
-        "engine": {"design": ENGINE_DESIGN, "options": sorted(options),
-                   "scenario_design": scenario.design},
+        "engine": {
+            "design": ENGINE_DESIGN,
+            "options": sorted(options),
+            "scenario_design": scenario.design,
+        },
         "host": env.to_json(),
         "ran": False,
         "swap": None,
@@ -124,13 +131,17 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         "steps": [],
     }
     if env.release and not env.release.startswith(MODELLED_KERNELS):
-        doc["warnings"].append(f"the simulator models Linux 6.18/6.19; this kernel is "
-                               f"{env.release}: differences may be version differences")
+        doc["warnings"].append(
+            f"the simulator models Linux 6.18/6.19; this kernel is "
+            f"{env.release}: differences may be version differences"
+        )
     if not env.can_run:
         reason = "; ".join(env.problems)
         doc["skipped"].append(f"nothing can run on this host: {reason}")
-        doc["steps"] = [_unrun(i, op, step, NOT_CHECKABLE, reason)
-                        for i, (op, _, step) in enumerate(engine_steps, start=1)]
+        doc["steps"] = [
+            _unrun(i, op, step, NOT_CHECKABLE, reason)
+            for i, (op, _, step) in enumerate(engine_steps, start=1)
+        ]
         return _finish(doc)
     if not env.root:
         doc["skipped"].append(
@@ -138,7 +149,8 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
             "are hidden, so frame identity, mapcounts, the zero page, PageAnonExclusive and "
             "the swap cache are not observable, and no swap area can be made; compared: "
             "vmas, present/swap/none PTEs, swap-slot identity, pagemap's mapped-once bit, "
-            "values and SIGSEGV outcomes")
+            "values and SIGSEGV outcomes"
+        )
     with contextlib.ExitStack() as stack:
         swap = stack.enter_context(swap_area(env, allow_create=allow_swap_create))
         doc["swap"] = swap.to_json()
@@ -150,8 +162,10 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         except (HostError, OSError) as exc:
             reason = f"the agent processes could not start: {exc}"
             doc["skipped"].append(reason)
-            doc["steps"] = [_unrun(i, op, step, NOT_CHECKABLE, reason)
-                            for i, (op, _, step) in enumerate(engine_steps, start=1)]
+            doc["steps"] = [
+                _unrun(i, op, step, NOT_CHECKABLE, reason)
+                for i, (op, _, step) in enumerate(engine_steps, start=1)
+            ]
             host = None
         if host is None:
             stack.close()
@@ -164,14 +178,14 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
         try:
             observer.calibrate(host)
         except (HostError, OSError) as exc:
-            observer.exclusive_note = ("PageAnonExclusive: not observable (calibration "
-                                       f"failed: {exc})")
+            observer.exclusive_note = (
+                f"PageAnonExclusive: not observable (calibration failed: {exc})"
+            )
         doc["exclusive"] = observer.exclusive_note
         doc["window_base"] = base
         doc["ran"] = True
         performer = Performer(host, swap, base, kpages)
-        comparator = Comparator(kpages is not None, observer.exclusive_bit,
-                                observer.exclusive_note)
+        comparator = Comparator(kpages is not None, observer.exclusive_bit, observer.exclusive_note)
         try:
             _run_steps(doc, observer, performer, comparator, engine_steps)
         finally:
@@ -181,11 +195,16 @@ def kernel_check(data: Mapping[str, Any] | Scenario, *, allow_swap_create: bool 
     return _finish(doc)
 
 
-def _run_steps(doc: dict[str, Any], observer: Observer, performer: Performer,
-               comparator: Comparator,
-               engine_steps: list[tuple[Op, StepResult, dict[str, Any]]]) -> None:
-    pre_state: State = new_state(ENGINE_DESIGN, engine_steps[0][1].state.options
-                                 if engine_steps else ())
+def _run_steps(
+    doc: dict[str, Any],
+    observer: Observer,
+    performer: Performer,
+    comparator: Comparator,
+    engine_steps: list[tuple[Op, StepResult, dict[str, Any]]],
+) -> None:
+    pre_state: State = new_state(
+        ENGINE_DESIGN, engine_steps[0][1].state.options if engine_steps else ()
+    )
     pre_doc = state_to_json(pre_state)
     pre_view = EngineView.of(pre_doc)
     for index, (op, result, step) in enumerate(engine_steps, start=1):
@@ -197,40 +216,68 @@ def _run_steps(doc: dict[str, Any], observer: Observer, performer: Performer,
         except (AgentDied, HostError, OSError) as exc:
             doc["steps"].append(_unrun(index, op, step, DIFFER, f"the host failed: {exc}"))
             for j, (op2, _, step2) in enumerate(engine_steps[index:], start=index + 1):
-                doc["steps"].append(_unrun(j, op2, step2, NOT_CHECKED,
-                                           f"not run after the failure at step {index}"))
+                doc["steps"].append(
+                    _unrun(j, op2, step2, NOT_CHECKED, f"not run after the failure at step {index}")
+                )
             return
-        if ks.not_checkable and performer.suspended_since is None and (
-                pre_view.ptes != post_view.ptes):
+        if (
+            ks.not_checkable
+            and performer.suspended_since is None
+            and (pre_view.ptes != post_view.ptes)
+        ):
             performer.suspended_since = index
-            performer.suspend_reason = ("the simulator changed PTEs in a step the kernel "
-                                        "could not perform")
-        suspended = (None if performer.suspended_since is None
-                     else (performer.suspended_since, performer.suspend_reason))
-        aspects, notes = comparator.compare(index, step, post_view, ker, ks,
-                                            lingering=performer.lingering, suspended=suspended)
-        verdict = (DIFFER if any(a.status == DIFFER for a in aspects)
-                   else NOT_CHECKABLE if ks.not_checkable else AGREE)
+            performer.suspend_reason = (
+                "the simulator changed PTEs in a step the kernel could not perform"
+            )
+        suspended = (
+            None
+            if performer.suspended_since is None
+            else (performer.suspended_since, performer.suspend_reason)
+        )
+        aspects, notes = comparator.compare(
+            index, step, post_view, ker, ks, lingering=performer.lingering, suspended=suspended
+        )
+        verdict = (
+            DIFFER
+            if any(a.status == DIFFER for a in aspects)
+            else NOT_CHECKABLE
+            if ks.not_checkable
+            else AGREE
+        )
         not_obs = []
         for walk in step["walks"]:
-            not_obs.append(f"the rmap walk of F{walk['pfn']}: {len(walk['visited'])} "
-                           f"visited of {walk['candidates']} candidates")
+            not_obs.append(
+                f"the rmap walk of F{walk['pfn']}: {len(walk['visited'])} "
+                f"visited of {walk['candidates']} candidates"
+            )
         if _anon_summary(pre_doc) != _anon_summary(post_doc):
             not_obs.append("the anon_vma / anon_vma_chain changes of this step")
         before = {p["pfn"]: p["mapping"] for p in pre_doc["pages"]}
-        moved = [f"F{p['pfn']}" for p in post_doc["pages"]
-                 if p["mapping"] is not None and before.get(p["pfn"]) != p["mapping"]]
+        moved = [
+            f"F{p['pfn']}"
+            for p in post_doc["pages"]
+            if p["mapping"] is not None and before.get(p["pfn"]) != p["mapping"]
+        ]
         if moved:
-            not_obs.append(f"which anon_vma {', '.join(moved)} now point(s) at "
-                           "(page->mapping)")
-        doc["steps"].append({
-            "index": index, "op": op_to_json(op), "label": describe_op(op),
-            "verdict": verdict, "not_checkable": ks.not_checkable,
-            "aspects": [a.to_json() for a in aspects],
-            "notes": ks.notes + notes, "not_observable": not_obs,
-            "kernel": {"outcome": ks.outcome, "value": ks.value, "values": ks.values,
-                       "observed": ker.to_json()},
-        })
+            not_obs.append(f"which anon_vma {', '.join(moved)} now point(s) at (page->mapping)")
+        doc["steps"].append(
+            {
+                "index": index,
+                "op": op_to_json(op),
+                "label": describe_op(op),
+                "verdict": verdict,
+                "not_checkable": ks.not_checkable,
+                "aspects": [a.to_json() for a in aspects],
+                "notes": ks.notes + notes,
+                "not_observable": not_obs,
+                "kernel": {
+                    "outcome": ks.outcome,
+                    "value": ks.value,
+                    "values": ks.values,
+                    "observed": ker.to_json(),
+                },
+            }
+        )
         pre_state, pre_doc, pre_view = result.state, post_doc, post_view
 
 
@@ -238,11 +285,20 @@ def _anon_summary(doc: Mapping[str, Any]) -> Any:
     return doc.get("anon_vmas"), doc.get("vma_chains")
 
 
-def _unrun(index: int, op: Op, step: Mapping[str, Any], verdict: str, reason: str
-           ) -> dict[str, Any]:
-    return {"index": index, "op": op_to_json(op), "label": describe_op(op),
-            "verdict": verdict, "not_checkable": reason, "aspects": [], "notes": [],
-            "not_observable": [], "kernel": None}
+def _unrun(
+    index: int, op: Op, step: Mapping[str, Any], verdict: str, reason: str
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "op": op_to_json(op),
+        "label": describe_op(op),
+        "verdict": verdict,
+        "not_checkable": reason,
+        "aspects": [],
+        "notes": [],
+        "not_observable": [],
+        "kernel": None,
+    }
 
 
 def _finish(doc: dict[str, Any]) -> dict[str, Any]:

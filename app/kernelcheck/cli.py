@@ -20,15 +20,25 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "kernel-check",
         help="run a scenario as real processes on this Linux kernel and compare every step "
-             "with the simulator (anon_vma_chain)")
+        "with the simulator (anon_vma_chain)",
+    )
     p.add_argument("scenario", help="a scenario file (.json) or the name of a built-in one")
     p.add_argument("--json", action="store_true", help="print the check document as JSON")
-    p.add_argument("--option", action="append", dest="options", default=[], metavar="NAME",
-                   help="an anon_vma_chain option (repeatable), e.g. v3_0_to_6_15 to compare "
-                        "the kernel with an older kernel's rules (expect differences)")
-    p.add_argument("--no-swap", action="store_true",
-                   help="never make a temporary swap file (page-out steps become not "
-                        "checkable when no swap area is active)")
+    p.add_argument(
+        "--option",
+        action="append",
+        dest="options",
+        default=[],
+        metavar="NAME",
+        help="an anon_vma_chain option (repeatable), e.g. v3_0_to_6_15 to compare "
+        "the kernel with an older kernel's rules (expect differences)",
+    )
+    p.add_argument(
+        "--no-swap",
+        action="store_true",
+        help="never make a temporary swap file (page-out steps become not "
+        "checkable when no swap area is active)",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,14 +56,16 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM unwinds like Ctrl-C, so the agents end and a swap file made here goes away.
     old = signal.signal(signal.SIGTERM, _terminate)
     try:
-        doc = kernel_check(data, allow_swap_create=not args.no_swap,
-                           engine_options=args.options)
+        doc = kernel_check(data, allow_swap_create=not args.no_swap, engine_options=args.options)
     except CheckError as exc:
         print(f"rmaplab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rmaplab: kernel-check interrupted (its processes were ended and any swap file "
-              "it made was removed)", file=sys.stderr)
+        print(
+            "rmaplab: kernel-check interrupted (its processes were ended and any swap file "
+            "it made was removed)",
+            file=sys.stderr,
+        )
         return 130
     finally:
         signal.signal(signal.SIGTERM, old)

@@ -76,16 +76,38 @@ KPF_OWNER_PRIVATE = 37
 KPF_ANON_EXCLUSIVE_ALIAS = KPF_MAPPEDTODISK
 
 KPF_NAMES = {
-    KPF_LOCKED: "locked", KPF_ERROR: "error", KPF_REFERENCED: "referenced",
-    KPF_UPTODATE: "uptodate", KPF_DIRTY: "dirty", KPF_LRU: "lru", KPF_ACTIVE: "active",
-    KPF_SLAB: "slab", KPF_WRITEBACK: "writeback", KPF_RECLAIM: "reclaim",
-    KPF_BUDDY: "buddy", KPF_MMAP: "mmap", KPF_ANON: "anon", KPF_SWAPCACHE: "swapcache",
-    KPF_SWAPBACKED: "swapbacked", KPF_COMPOUND_HEAD: "compound_head",
-    KPF_COMPOUND_TAIL: "compound_tail", KPF_HUGE: "huge", KPF_UNEVICTABLE: "unevictable",
-    KPF_HWPOISON: "hwpoison", KPF_NOPAGE: "nopage", KPF_KSM: "ksm", KPF_THP: "thp",
-    KPF_OFFLINE: "offline", KPF_ZERO_PAGE: "zero_page", KPF_IDLE: "idle",
-    KPF_PGTABLE: "pgtable", KPF_RESERVED: "reserved", KPF_MAPPEDTODISK: "mappedtodisk",
-    KPF_PRIVATE: "private", KPF_PRIVATE_2: "private_2", KPF_OWNER_PRIVATE: "owner_private",
+    KPF_LOCKED: "locked",
+    KPF_ERROR: "error",
+    KPF_REFERENCED: "referenced",
+    KPF_UPTODATE: "uptodate",
+    KPF_DIRTY: "dirty",
+    KPF_LRU: "lru",
+    KPF_ACTIVE: "active",
+    KPF_SLAB: "slab",
+    KPF_WRITEBACK: "writeback",
+    KPF_RECLAIM: "reclaim",
+    KPF_BUDDY: "buddy",
+    KPF_MMAP: "mmap",
+    KPF_ANON: "anon",
+    KPF_SWAPCACHE: "swapcache",
+    KPF_SWAPBACKED: "swapbacked",
+    KPF_COMPOUND_HEAD: "compound_head",
+    KPF_COMPOUND_TAIL: "compound_tail",
+    KPF_HUGE: "huge",
+    KPF_UNEVICTABLE: "unevictable",
+    KPF_HWPOISON: "hwpoison",
+    KPF_NOPAGE: "nopage",
+    KPF_KSM: "ksm",
+    KPF_THP: "thp",
+    KPF_OFFLINE: "offline",
+    KPF_ZERO_PAGE: "zero_page",
+    KPF_IDLE: "idle",
+    KPF_PGTABLE: "pgtable",
+    KPF_RESERVED: "reserved",
+    KPF_MAPPEDTODISK: "mappedtodisk",
+    KPF_PRIVATE: "private",
+    KPF_PRIVATE_2: "private_2",
+    KPF_OWNER_PRIVATE: "owner_private",
 }
 
 
@@ -138,8 +160,10 @@ class PagemapEntry:
         """``(type, offset)`` of a swap entry, or None."""
         if not self.swapped:
             return None
-        return (self.raw & ((1 << PM_SWAP_TYPE_BITS) - 1),
-                (self.raw & PM_PFN_MASK) >> PM_SWAP_TYPE_BITS)
+        return (
+            self.raw & ((1 << PM_SWAP_TYPE_BITS) - 1),
+            (self.raw & PM_PFN_MASK) >> PM_SWAP_TYPE_BITS,
+        )
 
     @property
     def kind(self) -> str:
@@ -199,8 +223,15 @@ def parse_maps(text: str) -> list[MapsLine]:
         if len(parts) < 5:
             continue
         lo, hi = parts[0].split("-")
-        out.append(MapsLine(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16),
-                            parts[5].strip() if len(parts) > 5 else ""))
+        out.append(
+            MapsLine(
+                int(lo, 16),
+                int(hi, 16),
+                parts[1],
+                int(parts[2], 16),
+                parts[5].strip() if len(parts) > 5 else "",
+            )
+        )
     return out
 
 

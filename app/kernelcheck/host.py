@@ -101,11 +101,19 @@ class Environment:
         return self.root and self.kpageflags
 
     def to_json(self) -> dict[str, Any]:
-        return {"system": self.system, "release": self.release, "root": self.root,
-                "page_size": self.page_size, "pfns_visible": self.pfns_visible,
-                "swaps": self.swaps, "zswap": self.zswap, "overcommit_memory": self.overcommit,
-                "cpu": self.cpu, "problems": list(self.problems),
-                "warnings": list(self.warnings)}
+        return {
+            "system": self.system,
+            "release": self.release,
+            "root": self.root,
+            "page_size": self.page_size,
+            "pfns_visible": self.pfns_visible,
+            "swaps": self.swaps,
+            "zswap": self.zswap,
+            "overcommit_memory": self.overcommit,
+            "cpu": self.cpu,
+            "problems": list(self.problems),
+            "warnings": list(self.warnings),
+        }
 
 
 def read_swaps() -> list[dict[str, Any]]:
@@ -115,8 +123,15 @@ def read_swaps() -> list[dict[str, Any]]:
         for line in Path("/proc/swaps").read_text().splitlines()[1:]:
             parts = line.split()
             if len(parts) >= 5:
-                out.append({"name": parts[0], "type": parts[1], "size_kib": int(parts[2]),
-                            "used_kib": int(parts[3]), "priority": int(parts[4])})
+                out.append(
+                    {
+                        "name": parts[0],
+                        "type": parts[1],
+                        "size_kib": int(parts[2]),
+                        "used_kib": int(parts[3]),
+                        "priority": int(parts[4]),
+                    }
+                )
     return out
 
 
@@ -131,10 +146,14 @@ def probe() -> Environment:
     """Look at the machine; ``problems`` lists what rules out running at all."""
     uname = platform.uname()
     root = os.geteuid() == 0
-    env = Environment(system=uname.system, release=uname.release, root=root,
-                      page_size=os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0,
-                      proc_pagemap=Path("/proc/self/pagemap").exists(),
-                      kpageflags=root and os.access("/proc/kpageflags", os.R_OK))
+    env = Environment(
+        system=uname.system,
+        release=uname.release,
+        root=root,
+        page_size=os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0,
+        proc_pagemap=Path("/proc/self/pagemap").exists(),
+        kpageflags=root and os.access("/proc/kpageflags", os.R_OK),
+    )
     if uname.system != "Linux":
         env.problems.append(f"this is {uname.system}, not Linux")
         return env
@@ -149,19 +168,29 @@ def probe() -> Environment:
     over = _read_text("/proc/sys/vm/overcommit_memory")
     env.overcommit = int(over) if over and over.isdigit() else None
     if env.overcommit == 2:
-        env.warnings.append("vm.overcommit_memory is 2: the kernel ignores MAP_NORESERVE and "
-                            "accounts writable private vmas (VM_ACCOUNT), a flag the simulator "
-                            "does not compare (docs/semantics.md#flags), so some merges may "
-                            "differ")
+        env.warnings.append(
+            "vm.overcommit_memory is 2: the kernel ignores MAP_NORESERVE and "
+            "accounts writable private vmas (VM_ACCOUNT), a flag the simulator "
+            "does not compare (docs/semantics.md#flags), so some merges may "
+            "differ"
+        )
     with contextlib.suppress(OSError, AttributeError):
         env.cpu = min(os.sched_getaffinity(0))
     with contextlib.suppress(OSError):
-        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), "").split()
+        flags = next(
+            (
+                line
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("flags")
+            ),
+            "",
+        ).split()
         if "ospke" in flags:
-            env.warnings.append("this CPU has memory protection keys (ospke): an execute-only "
-                                "mapping is not readable here, where the simulator lets any "
-                                "access right read (x86 without pkeys)")
+            env.warnings.append(
+                "this CPU has memory protection keys (ospke): an execute-only "
+                "mapping is not readable here, where the simulator lets any "
+                "access right read (x86 without pkeys)"
+            )
     return env
 
 
@@ -185,8 +214,10 @@ class AgentHandle:
         try:
             data = self.sock.recv(1 << 20)
         except TimeoutError:
-            raise HostError(f"agent {self.label} (pid {self.pid}) did not answer {cmd!r} "
-                            f"within {CALL_TIMEOUT:.0f} s") from None
+            raise HostError(
+                f"agent {self.label} (pid {self.pid}) did not answer {cmd!r} "
+                f"within {CALL_TIMEOUT:.0f} s"
+            ) from None
         except ConnectionError:
             data = b""
         if not data:
@@ -208,8 +239,9 @@ class AgentHandle:
         try:
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 1)
         except TimeoutError:
-            raise HostError(f"agent {self.label} did not fork within {CALL_TIMEOUT:.0f} s"
-                            ) from None
+            raise HostError(
+                f"agent {self.label} did not fork within {CALL_TIMEOUT:.0f} s"
+            ) from None
         except ConnectionError:
             data, fds = b"", []
         if not data or not fds:
@@ -268,9 +300,11 @@ class Host:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(AGENT_SCRIPT), str(theirs.fileno()),
-                 str(self.env.cpu)],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+                [sys.executable, "-I", str(AGENT_SCRIPT), str(theirs.fileno()), str(self.env.cpu)],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
         finally:
             theirs.close()
         self.zygote = AgentHandle(mine, self.proc.pid, "zygote")
@@ -386,8 +420,12 @@ class SwapInfo:
     cleanup: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"available": self.available, "how": self.how, "created": self.created,
-                "cleanup": list(self.cleanup)}
+        return {
+            "available": self.available,
+            "how": self.how,
+            "created": self.created,
+            "cleanup": list(self.cleanup),
+        }
 
 
 def _libc() -> ctypes.CDLL:
@@ -404,14 +442,14 @@ def write_swap_file(path: Path, size: int) -> None:
     # union swap_header.info after 1024 boot bytes: version, last_page, nr_badpages, uuid
     struct.pack_into("<III", header, 1024, 1, pages - 1, 0)
     header[1036:1052] = uuid.uuid4().bytes
-    header[PAGE_SIZE - 10:] = b"SWAPSPACE2"
+    header[PAGE_SIZE - 10 :] = b"SWAPSPACE2"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, bytes(header))
         zeros = bytes(1 << 20)
         left = size - PAGE_SIZE
         while left > 0:
-            left -= os.write(fd, zeros[:min(left, len(zeros))])
+            left -= os.write(fd, zeros[: min(left, len(zeros))])
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -428,18 +466,26 @@ def swap_area(env: Environment, allow_create: bool = True) -> Iterator[SwapInfo]
         names = ", ".join(s["name"] for s in active)
         note = ""
         if any("zram" in s["name"] for s in active):
-            note = (" (a zram device: the kernel frees the swap cache on every swap-in there,"
-                    " which the simulator's disk-like device does not; "
-                    "docs/semantics.md#swap-cache)")
+            note = (
+                " (a zram device: the kernel frees the swap cache on every swap-in there,"
+                " which the simulator's disk-like device does not; "
+                "docs/semantics.md#swap-cache)"
+            )
         yield SwapInfo(True, f"the active swap area(s) {names}{note}")
         return
     if not env.root:
-        yield SwapInfo(False, "no swap area is active, and making one needs root: page-out "
-                       "(reclaim) steps are not checkable")
+        yield SwapInfo(
+            False,
+            "no swap area is active, and making one needs root: page-out "
+            "(reclaim) steps are not checkable",
+        )
         return
     if not allow_create:
-        yield SwapInfo(False, "no swap area is active and making one was not allowed "
-                       "(--no-swap): page-out (reclaim) steps are not checkable")
+        yield SwapInfo(
+            False,
+            "no swap area is active and making one was not allowed "
+            "(--no-swap): page-out (reclaim) steps are not checkable",
+        )
         return
     libc = _libc()
     errors = []
@@ -460,12 +506,17 @@ def swap_area(env: Environment, allow_create: bool = True) -> Iterator[SwapInfo]
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
     if made is None:
-        yield SwapInfo(False, "no swap area is active and none could be made ("
-                       + "; ".join(errors) + "): page-out (reclaim) steps are not checkable")
+        yield SwapInfo(
+            False,
+            "no swap area is active and none could be made ("
+            + "; ".join(errors)
+            + "): page-out (reclaim) steps are not checkable",
+        )
         return
     folder, path = made
-    info = SwapInfo(True, f"a {SWAP_BYTES >> 20} MiB swap file made for this check, {path}",
-                    created=str(path))
+    info = SwapInfo(
+        True, f"a {SWAP_BYTES >> 20} MiB swap file made for this check, {path}", created=str(path)
+    )
     try:
         yield info
     finally:
@@ -477,8 +528,10 @@ def _remove_swap(libc: ctypes.CDLL, folder: Path, path: Path, info: SwapInfo) ->
     if libc.swapoff(str(path).encode()) != 0:
         err = ctypes.get_errno()
         if err != errno.EINVAL:  # EINVAL: it is not an active swap area (any more)
-            info.cleanup.append(f"swapoff {path} failed: {os.strerror(err)}; the file is "
-                                "left in place: run 'swapoff' on it and delete it")
+            info.cleanup.append(
+                f"swapoff {path} failed: {os.strerror(err)}; the file is "
+                "left in place: run 'swapoff' on it and delete it"
+            )
             return
     shutil.rmtree(folder, ignore_errors=True)
     info.cleanup.append(f"swapoff {path} and deleted it")

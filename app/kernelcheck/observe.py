@@ -53,23 +53,25 @@ class Observer:
             seen.append(self._exclusive_bit_at(probe_agent.pid, addr))
         finally:
             probe_agent.exit()
-        expected = [(True, True), (False, False), (False, False), (False, True),
-                    (True, True)]
+        expected = [(True, True), (False, False), (False, False), (False, True), (True, True)]
         if seen == expected:
             self.exclusive_bit = True
-            self.exclusive_note = ("PageAnonExclusive read from kpageflags bit 34, which "
-                                   "follows PG_anon_exclusive on this kernel (calibrated)")
+            self.exclusive_note = (
+                "PageAnonExclusive read from kpageflags bit 34, which "
+                "follows PG_anon_exclusive on this kernel (calibrated)"
+            )
         else:
-            self.exclusive_note = ("PageAnonExclusive: not observable (kpageflags bit 34 did "
-                                   f"not follow PG_anon_exclusive in calibration: {seen})")
+            self.exclusive_note = (
+                "PageAnonExclusive: not observable (kpageflags bit 34 did "
+                f"not follow PG_anon_exclusive in calibration: {seen})"
+            )
 
     def _exclusive_bit_at(self, pid: int, addr: int) -> tuple[bool, bool]:
         assert self.kpages is not None
         entry = read_pagemap(pid, addr, 1)[0]
         if not entry.present or not entry.pfn:
             return (False, False)
-        return (kpf_has(self.kpages.flags(entry.pfn), KPF_ANON_EXCLUSIVE_ALIAS),
-                entry.exclusive)
+        return (kpf_has(self.kpages.flags(entry.pfn), KPF_ANON_EXCLUSIVE_ALIAS), entry.exclusive)
 
     def observe(self, agents: Mapping[int, AgentHandle], engine: EngineView) -> KernelView:
         vmas: dict[int, list[tuple[int, int, str]]] = {}
@@ -80,12 +82,15 @@ class Observer:
             mine = []
             for m in lines:
                 if not m.private or m.path or m.offset:
-                    stray.append(f"pid {spid}: {m.start - self.base:#x}-{m.end - self.base:#x} "
-                                 f"{m.perms} {m.path}")
+                    stray.append(
+                        f"pid {spid}: {m.start - self.base:#x}-{m.end - self.base:#x} "
+                        f"{m.perms} {m.path}"
+                    )
                 mine.append((m.start - self.base, m.end - self.base, m.prot))
             vmas[spid] = mine
-            ranges = [(s, e) for s, e, _ in mine] + [(s, e) for s, e, _ in
-                                                      engine.vmas.get(spid, [])]
+            ranges = [(s, e) for s, e, _ in mine] + [
+                (s, e) for s, e, _ in engine.vmas.get(spid, [])
+            ]
             for start, end in _merge_ranges(ranges):
                 entries = read_pagemap(agent.pid, self.base + start, (end - start) // PAGE_SIZE)
                 for i, entry in enumerate(entries):
@@ -103,8 +108,13 @@ class Observer:
         flags = self.kpages.flags(entry.pfn)
         if kpf_has(flags, KPF_ZERO_PAGE):
             return KPte("zero", pfn=entry.pfn, flags=flags)
-        return KPte("page", pfn=entry.pfn, mapped_once=entry.exclusive, flags=flags,
-                    count=self.kpages.count(entry.pfn))
+        return KPte(
+            "page",
+            pfn=entry.pfn,
+            mapped_once=entry.exclusive,
+            flags=flags,
+            count=self.kpages.count(entry.pfn),
+        )
 
 
 def _alive(pid: int) -> bool:

@@ -45,9 +45,14 @@ class KernelView:
             if k.count is not None:
                 item["kpagecount"] = k.count
             ptes.append(item)
-        return {"vmas": [{"pid": pid, "vm_start": s, "vm_end": e, "prot": p}
-                         for pid, vmas in sorted(self.vmas.items()) for s, e, p in vmas],
-                "ptes": ptes}
+        return {
+            "vmas": [
+                {"pid": pid, "vm_start": s, "vm_end": e, "prot": p}
+                for pid, vmas in sorted(self.vmas.items())
+                for s, e, p in vmas
+            ],
+            "ptes": ptes,
+        }
 
 
 @dataclass
@@ -59,11 +64,14 @@ class EngineView:
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> EngineView:
-        vmas = {mm["pid"]: [(v["vm_start"], v["vm_end"], v["prot"]) for v in mm["vmas"]]
-                for mm in doc["mms"]}
+        vmas = {
+            mm["pid"]: [(v["vm_start"], v["vm_end"], v["prot"]) for v in mm["vmas"]]
+            for mm in doc["mms"]
+        }
         ptes = {(mm["pid"], p["addr"]): p for mm in doc["mms"] for p in mm["ptes"]}
-        return cls(vmas, ptes, {p["pfn"]: p for p in doc["pages"]},
-                   {s["slot"] for s in doc["swap"]})
+        return cls(
+            vmas, ptes, {p["pfn"]: p for p in doc["pages"]}, {s["slot"] for s in doc["swap"]}
+        )
 
 
 def hex_addr(addr: int) -> str:

@@ -35,5 +35,13 @@ def client(store) -> TestClient:
 @pytest.fixture
 def small_client(store) -> TestClient:
     """Tight limits, to test them."""
-    return make_client(store, max_pages=8, max_processes=3, max_frames=6, max_steps=10,
-                       max_run_ops=12, max_sessions=3, max_body=4096)
+    return make_client(
+        store,
+        max_pages=8,
+        max_processes=3,
+        max_frames=6,
+        max_steps=10,
+        max_run_ops=12,
+        max_sessions=3,
+        max_body=4096,
+    )

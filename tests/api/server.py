@@ -55,16 +55,30 @@ class Server:
 
     def start(self) -> Server:
         env = {**os.environ, "RMAPLAB_DB": str(self.db), **self.env}
-        command = ([sys.executable, "-m", "app.cli", "serve", "--workers", str(self.workers)]
-                   if self.workers else
-                   [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                    "--log-level", "warning"])
+        command = (
+            [sys.executable, "-m", "app.cli", "serve", "--workers", str(self.workers)]
+            if self.workers
+            else [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "app.main:create_app",
+                "--log-level",
+                "warning",
+            ]
+        )
         # `rmaplab serve` logs every request: to a file, which never fills up like a pipe
-        err = (self.db.with_suffix(f".{self.port}.log").open("wb") if self.workers else
-               subprocess.PIPE)
+        err = (
+            self.db.with_suffix(f".{self.port}.log").open("wb") if self.workers else subprocess.PIPE
+        )
         self.proc = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
         wait_healthy(self.url, self.proc)
         return self
 
@@ -105,10 +119,26 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder),
-             "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.folder),
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -50,8 +50,9 @@ def test_the_fork_storm_is_refused_at_a_limit(server):
 
 
 def test_a_run_beyond_the_cpu_budget_is_stopped_and_named(tmp_path):
-    s = Server(tmp_path / "budget.sqlite3", RMAPLAB_MAX_PTES="1000000",
-               RMAPLAB_MAX_REQUEST_SECONDS="0.5").start()
+    s = Server(
+        tmp_path / "budget.sqlite3", RMAPLAB_MAX_PTES="1000000", RMAPLAB_MAX_REQUEST_SECONDS="0.5"
+    ).start()
     try:
         t = time.perf_counter()
         r = httpx.post(s.url + "/api/runs", json={"scenario": FORK_STORM}, timeout=60)
@@ -81,7 +82,7 @@ def test_non_finite_numbers_and_lone_surrogates_are_422(server, bad):
         bodies = {
             "/api/sessions": '{"at_step": %s}',
             f"/api/sessions/{sid}/ops": '{"op": {"op": "write", "pid": 1, "addr": 65536, '
-                                        '"value": %s}}',
+            '"value": %s}}',
             f"/api/sessions/{sid}/cursor": '{"step": %s}',
             "/api/runs": '{"scenario": {"name": %s, "ops": []}}',
             "/api/compare": '{"scenario": {"ops": []}, "designs": [%s]}',
@@ -96,16 +97,19 @@ def test_the_zero_page_session_stays_small_and_fast(server):
     ops = [{"op": "spawn", "pid": 1}]
     for k in range(8):
         addr = 0x10000 + k * 4096 * 4096
-        ops += [{"op": "mmap", "pid": 1, "addr": addr, "pages": 4096, "prot": "rw"},
-                {"op": "read", "pid": 1, "addr": addr, "pages": 4096}]
+        ops += [
+            {"op": "mmap", "pid": 1, "addr": addr, "pages": 4096, "prot": "rw"},
+            {"op": "read", "pid": 1, "addr": addr, "pages": 4096},
+        ]
     with httpx.Client(base_url=server.url, timeout=60) as c:
         r = c.post("/api/sessions", json={"ops": ops, "at_step": len(ops)})
         assert r.status_code == 201, r.text
         sid = r.json()["id"]
         refused = 0
         for child in range(2, 64):
-            r = c.post(f"/api/sessions/{sid}/ops",
-                       json={"op": {"op": "fork", "pid": 1, "child": child}})
+            r = c.post(
+                f"/api/sessions/{sid}/ops", json={"op": {"op": "fork", "pid": 1, "child": child}}
+            )
             assert r.status_code in (200, 409), r.text
             if r.status_code == 409:
                 assert "RMAPLAB_MAX_PTES" in r.text or "RMAPLAB_MAX_RESPONSE" in r.text
@@ -149,12 +153,16 @@ def _crowd(server: Server) -> None:
 
 
 def test_a_second_counters_of_a_300_op_session_is_fast(server):
-    ops = [{"op": "spawn", "pid": 1},
-           {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1024, "prot": "rw"},
-           {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 1024}]
+    ops = [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1024, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 1024},
+    ]
     ops += [{"op": "fork", "pid": 1, "child": c} for c in range(2, 12)]
-    ops += [{"op": "write", "pid": 1 + i % 11, "addr": 0x10000 + (i % 1024) * 0x1000,
-             "value": i} for i in range(300 - len(ops))]
+    ops += [
+        {"op": "write", "pid": 1 + i % 11, "addr": 0x10000 + (i % 1024) * 0x1000, "value": i}
+        for i in range(300 - len(ops))
+    ]
     with httpx.Client(base_url=server.url, timeout=60) as c:
         sid = c.post("/api/sessions", json={"ops": ops}).json()["id"]
         assert c.get(f"/api/sessions/{sid}/counters").status_code == 200
@@ -170,8 +178,9 @@ def test_a_second_counters_of_a_300_op_session_is_fast(server):
 @contextmanager
 def _tmpfs(path: Path, size: str):
     path.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                      capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here (not root?): the disk-full test needs one")
     try:
         yield path
@@ -238,16 +247,22 @@ def test_a_rooms_slow_engine_work_is_stopped_and_blocks_no_one(tmp_path):
     try:
         small = httpx.post(s.url + "/api/rooms", json={"scenario": {"ops": SETUP}}, timeout=30)
         assert small.status_code == 201, small.text
-        heavy = {"name": "slow", "ops": [
-            {"op": "spawn", "pid": 1},
-            {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
-            {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
-            *({"op": "read", "pid": 1, "addr": "0x10000", "pages": 4096}
-              for _ in range(1990))]}
+        heavy = {
+            "name": "slow",
+            "ops": [
+                {"op": "spawn", "pid": 1},
+                {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 4096, "prot": "rw"},
+                {"op": "write", "pid": 1, "addr": "0x10000", "value": 1, "pages": 4096},
+                *({"op": "read", "pid": 1, "addr": "0x10000", "pages": 4096} for _ in range(1990)),
+            ],
+        }
         answer: list[httpx.Response] = []
         t = time.perf_counter()
-        slow = threading.Thread(target=lambda: answer.append(
-            httpx.post(s.url + "/api/rooms", json={"scenario": heavy}, timeout=60)))
+        slow = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(s.url + "/api/rooms", json={"scenario": heavy}, timeout=60)
+            )
+        )
         slow.start()
         time.sleep(0.2)
         others = []

@@ -9,11 +9,15 @@ from app.cli import main
 from app.pages import catalogue
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-TINY = {"name": "tiny", "ops": [{"op": "spawn", "pid": 1},
-                                {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 1,
-                                 "prot": "rw"},
-                                {"op": "write", "pid": 1, "addr": "0x1000", "value": 5},
-                                {"op": "reclaim", "pfn": 1}]}
+TINY = {
+    "name": "tiny",
+    "ops": [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 1, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x1000", "value": 5},
+        {"op": "reclaim", "pfn": 1},
+    ],
+}
 
 
 def test_healthz(client):
@@ -25,8 +29,13 @@ def test_healthz(client):
 
 def test_designs_catalogue(client):
     designs = {d["name"]: d for d in client.get("/api/designs").json()}
-    assert list(designs) == ["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267",
-                             "anon_vma_chain"]
+    assert list(designs) == [
+        "pte_chain",
+        "anonmm",
+        "anon_vma_rfc2",
+        "anon_vma_267",
+        "anon_vma_chain",
+    ]
     rfc2 = designs["anon_vma_rfc2"]
     assert rfc2["available"] and "rfc2_literal" in rfc2["options"]
     assert rfc2["sizes"]["struct anon_vma (spinlock + list_head, SMP)"] == 12
@@ -53,8 +62,9 @@ def test_scenarios_catalogue_matches_the_files(client):
 def test_runs_give_the_cli_document(client):
     from app.engine import run_scenario
 
-    r = client.post("/api/runs", json={"scenario": TINY, "designs": ["anon_vma_rfc2",
-                                                                     "anon_vma_267"]})
+    r = client.post(
+        "/api/runs", json={"scenario": TINY, "designs": ["anon_vma_rfc2", "anon_vma_267"]}
+    )
     assert r.status_code == 200
     runs = r.json()["runs"]
     assert [d["design"] for d in runs] == ["anon_vma_rfc2", "anon_vma_267"]
@@ -67,13 +77,15 @@ def test_runs_errors(client):
     bad = {"name": "bad", "ops": [{"op": "spawn", "pid": 1}, {"op": "exit", "pid": 2}]}
     r = client.post("/api/runs", json={"scenario": bad})
     assert r.status_code == 409
-    assert r.json() == {"detail": "step 2 (exit pid=2): unknown pid 2", "design": "anon_vma_rfc2",
-                        "step": 2}
+    assert r.json() == {
+        "detail": "step 2 (exit pid=2): unknown pid 2",
+        "design": "anon_vma_rfc2",
+        "step": 2,
+    }
     r = client.post("/api/runs", json={"scenario": TINY, "options": ["turbo"]})
     assert r.status_code == 422
     r = client.post("/api/runs", json={"scenario": {**TINY, "extra": 1}})
-    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "scenario",
-                                                                      "extra"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "scenario", "extra"]
 
 
 def test_compare_document(client):
@@ -98,8 +110,11 @@ def test_openapi_declares_every_error_status(client):
             codes = set(operation["responses"])
             if path.startswith("/api/sessions/{session_id}"):
                 assert {"404", "422"} <= codes, (method, path)
-            if method == "post" and path != "/api/sessions/{session_id}/undo" \
-                    and path != "/api/sessions/{session_id}/redo":
+            if (
+                method == "post"
+                and path != "/api/sessions/{session_id}/undo"
+                and path != "/api/sessions/{session_id}/redo"
+            ):
                 assert "422" in codes, (method, path)
 
 
@@ -123,10 +138,15 @@ def test_internal_errors_hide_the_trace(monkeypatch):
 
 def test_scenarios_may_say_how_the_laboratory_shows_them(client):
     """``designs`` and ``at_step`` (the laboratory's export) are part of the format."""
-    shown = {**TINY, "designs": [{"design": "anon_vma_267", "options": ["exact_267"]},
-                                 {"design": "pte_chain"}], "at_step": 3}
+    shown = {
+        **TINY,
+        "designs": [{"design": "anon_vma_267", "options": ["exact_267"]}, {"design": "pte_chain"}],
+        "at_step": 3,
+    }
     assert client.post("/api/runs", json={"scenario": shown}).status_code == 200
-    for bad, where in (({"at_step": -1}, "at_step"),
-                       ({"designs": [{"design": "nope"}]}, "designs")):
+    for bad, where in (
+        ({"at_step": -1}, "at_step"),
+        ({"designs": [{"design": "nope"}]}, "designs"),
+    ):
         r = client.post("/api/runs", json={"scenario": {**TINY, **bad}})
         assert r.status_code == 422 and where in json.dumps(r.json()["detail"]), r.text

@@ -27,13 +27,19 @@ def test_docs_have_examples_of_both_kinds():
     assert kinds.count("sh") >= 5 and kinds.count("python") >= 3
 
 
-@pytest.mark.parametrize(("kind", "code"), BLOCKS,
-                         ids=[f"{k}-{i}" for i, (k, _) in enumerate(BLOCKS)])
+@pytest.mark.parametrize(
+    ("kind", "code"), BLOCKS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BLOCKS)]
+)
 def test_docs_example_runs(server, kind, code):
     if kind == "python":
         exec(compile(code, str(DOC), "exec"), {"BASE": server.url})
         return
-    out = subprocess.run(["bash", "-euo", "pipefail", "-c", code], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "BASE": server.url})
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "BASE": server.url},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()

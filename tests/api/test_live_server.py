@@ -13,8 +13,10 @@ import pytest
 
 from .server import Server
 
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 8, "prot": "rw"}]
+SETUP = [
+    {"op": "spawn", "pid": 1},
+    {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 8, "prot": "rw"},
+]
 
 
 @pytest.fixture
@@ -78,8 +80,10 @@ def test_kill_mid_write_loses_at_most_the_unacknowledged_step(server):
 def test_concurrent_clients_on_one_session_and_on_many(server):
     with httpx.Client(base_url=server.url) as c:
         shared = c.post("/api/sessions", json={"ops": SETUP, "at_step": 2}).json()["id"]
-        own = [c.post("/api/sessions", json={"ops": SETUP, "at_step": 2}).json()["id"]
-               for _ in range(8)]
+        own = [
+            c.post("/api/sessions", json={"ops": SETUP, "at_step": 2}).json()["id"]
+            for _ in range(8)
+        ]
     clients, per_client = 8, 15
 
     def hammer(k: int) -> list[int]:
@@ -104,24 +108,43 @@ def test_concurrent_clients_on_one_session_and_on_many(server):
             assert c.get(f"/api/sessions/{sid}").json()["step"] == 2 + per_client
 
 
-@pytest.mark.skipif(shutil.which("schemathesis") is None and
-                    not (Path(__file__).resolve().parents[2] / ".venv/bin/schemathesis").exists(),
-                    reason="schemathesis is not installed")
+@pytest.mark.skipif(
+    shutil.which("schemathesis") is None
+    and not (Path(__file__).resolve().parents[2] / ".venv/bin/schemathesis").exists(),
+    reason="schemathesis is not installed",
+)
 def test_schemathesis_finds_no_failure_of_any_kind(tmp_path):
     """``--checks all``: the schema says what the server enforces, and the server keeps to
     what the schema says (statuses, headers, content types, Allow, bodies)."""
     exe = shutil.which("schemathesis") or str(
-        Path(__file__).resolve().parents[2] / ".venv/bin/schemathesis")
+        Path(__file__).resolve().parents[2] / ".venv/bin/schemathesis"
+    )
     # a generous creation limit, so that the fuzzing reaches past 429 into the sessions
     s = Server(tmp_path / "fuzz.sqlite3", RMAPLAB_CREATE_BURST="100000").start()
     try:
         out = subprocess.run(
-            [exe, "run", f"{s.url}/openapi.json", "--checks", "all", "--max-examples", "25",
-             "--phases", "examples,coverage,fuzzing,stateful", "--seed", "1", "--no-color",
-             # a room's inline lesson has rules across fields (a question's step within the
-             # ops) that JSON Schema cannot state; tests/api/test_rooms.py covers them
-             "--exclude-operation-id", "create_room_api_rooms_post"],
-            capture_output=True, text=True, timeout=900)
+            [
+                exe,
+                "run",
+                f"{s.url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "25",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--seed",
+                "1",
+                "--no-color",
+                # a room's inline lesson has rules across fields (a question's step within the
+                # ops) that JSON Schema cannot state; tests/api/test_rooms.py covers them
+                "--exclude-operation-id",
+                "create_room_api_rooms_post",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         s.stop()
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

@@ -50,8 +50,12 @@ def semantics(state: dict[str, Any]) -> None:
     for mm in state["mms"]:
         for pte in mm["ptes"]:
             shape = (pte["pfn"] is not None, pte["slot"] is not None)
-            assert shape == {"page": (True, False), "swap": (False, True),
-                             "zero": (False, False)}[pte["kind"]], pte
+            assert (
+                shape
+                == {"page": (True, False), "swap": (False, True), "zero": (False, False)}[
+                    pte["kind"]
+                ]
+            ), pte
 
 
 def step_semantics(step: dict[str, Any]) -> None:
@@ -80,8 +84,9 @@ def test_a_compare_of_no_ops_is_its_model():
 
 
 def test_a_compare_whose_designs_fail_is_its_model():
-    doc = compare_scenario({"ops": [{"op": "spawn", "pid": 1},
-                                    {"op": "read", "pid": 2, "addr": 4096}]})
+    doc = compare_scenario(
+        {"ops": [{"op": "spawn", "pid": 1}, {"op": "read", "pid": 2, "addr": 4096}]}
+    )
     rows = exact(models.Compare, doc).designs
     assert rows and all(row.error is not None and row.error.step == 2 for row in rows)
 
@@ -111,8 +116,15 @@ def test_every_builtin_session_document_is_its_model(client, path):
 
 def test_runs_and_the_catalogue_are_their_models(client):
     scenario = json.loads((SCENARIOS / "seed-story.json").read_text())
-    runs = client.post("/api/runs", json={"scenario": {k: scenario[k] for k in (
-        "name", "title", "description", "design", "options", "ops")}, "states": "all"})
+    runs = client.post(
+        "/api/runs",
+        json={
+            "scenario": {
+                k: scenario[k] for k in ("name", "title", "description", "design", "options", "ops")
+            },
+            "states": "all",
+        },
+    )
     assert runs.status_code == 200, runs.text
     exact(models.Runs, runs.json())
     for doc in client.get("/api/designs").json():
@@ -129,20 +141,44 @@ def test_room_documents_are_their_models(client):
     room = exact(models.Room, created.json())
     key = {"X-Room-Key": room.key}
     exact(models.Room, client.get(f"/api/rooms/{room.code}").json())
-    exact(models.Room, client.post(f"/api/rooms/{room.code}/cursor", json={"step": 2},
-                                   headers=key).json())
-    asked = client.post(f"/api/rooms/{room.code}/questions", headers=key,
-                        json={"prompt": "Which?", "choices": ["a", "b"], "answer": "a"})
+    exact(
+        models.Room,
+        client.post(f"/api/rooms/{room.code}/cursor", json={"step": 2}, headers=key).json(),
+    )
+    asked = client.post(
+        f"/api/rooms/{room.code}/questions",
+        headers=key,
+        json={"prompt": "Which?", "choices": ["a", "b"], "answer": "a"},
+    )
     question = exact(models.QuestionCreated, asked.json()).id
-    exact(models.Room, client.post(f"/api/rooms/{room.code}/question", headers=key,
-                                   json={"question": question}).json())
+    exact(
+        models.Room,
+        client.post(
+            f"/api/rooms/{room.code}/question", headers=key, json={"question": question}
+        ).json(),
+    )
     joined = exact(models.Participant, client.post(f"/api/rooms/{room.code}/join").json())
-    exact(models.Answered, client.post(f"/api/rooms/{room.code}/answers", json={
-        "participant": joined.participant, "question": question, "answer": "a"}).json())
-    exact(models.Room, client.post(f"/api/rooms/{room.code}/question", headers=key,
-                                   json={"question": question, "revealed": True}).json())
-    exact(models.Tally, client.get(f"/api/rooms/{room.code}/tally", headers=key,
-                                   params={"question": question}).json())
+    exact(
+        models.Answered,
+        client.post(
+            f"/api/rooms/{room.code}/answers",
+            json={"participant": joined.participant, "question": question, "answer": "a"},
+        ).json(),
+    )
+    exact(
+        models.Room,
+        client.post(
+            f"/api/rooms/{room.code}/question",
+            headers=key,
+            json={"question": question, "revealed": True},
+        ).json(),
+    )
+    exact(
+        models.Tally,
+        client.get(
+            f"/api/rooms/{room.code}/tally", headers=key, params={"question": question}
+        ).json(),
+    )
     exact(models.Room, client.get(f"/api/rooms/{room.code}", headers=key).json())
     exact(models.StepView, client.get(f"/api/rooms/{room.code}/steps/0").json())
     exact(models.StepView, client.get(f"/api/rooms/{room.code}/steps/3").json())
@@ -161,10 +197,18 @@ def test_every_json_route_declares_its_bodies(client):
                 schema = content["schema"]
                 if status.startswith("2"):
                     assert "$ref" in schema or "$ref" in schema.get("items", {}), (
-                        method, path, status, schema)
+                        method,
+                        path,
+                        status,
+                        schema,
+                    )
                 else:
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (
-                        method, path, status, schema)
+                        method,
+                        path,
+                        status,
+                        schema,
+                    )
 
 
 def test_the_schemas_docs_state_names_are_in_openapi(client):

@@ -22,7 +22,8 @@ from app.engine.state import PAGE_SIZE, PROTS
 
 #: the API's model of each op, by name
 MODELS: dict[str, type[BaseModel]] = {
-    get_args(m.model_fields["op"].annotation)[0]: m for m in get_args(get_args(Op)[0])}
+    get_args(m.model_fields["op"].annotation)[0]: m for m in get_args(get_args(Op)[0])
+}
 
 
 def test_the_prots_and_design_names_are_the_engines():
@@ -43,10 +44,15 @@ def test_every_engine_op_has_a_model_with_its_fields():
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_the_aligned_addresses_are_the_engines(name):
     props = MODELS[name].model_json_schema()["properties"]
-    aligned = {f for f, schema in props.items()
-               if any(branch.get("multipleOf") == PAGE_SIZE
-                      for branch in schema.get("anyOf", [schema])
-                      for branch in branch.get("anyOf", [branch]))}
+    aligned = {
+        f
+        for f, schema in props.items()
+        if any(
+            branch.get("multipleOf") == PAGE_SIZE
+            for branch in schema.get("anyOf", [schema])
+            for branch in branch.get("anyOf", [branch])
+        )
+    }
     assert aligned == set(ALIGNED.get(OPS[name], ())), name
 
 
@@ -65,8 +71,11 @@ def _accepts(data: dict[str, Any]) -> tuple[bool, bool]:
     return api, engine
 
 
-@pytest.mark.parametrize("given", [c for k in range(5) for c in combinations(
-    ("pfn", "pid", "addr", "count"), k)], ids=lambda c: "+".join(c) or "none")
+@pytest.mark.parametrize(
+    "given",
+    [c for k in range(5) for c in combinations(("pfn", "pid", "addr", "count"), k)],
+    ids=lambda c: "+".join(c) or "none",
+)
 def test_reclaim_takes_the_same_forms_as_the_engine(given):
     values = {"pfn": 3, "pid": 1, "addr": 4096, "count": 2}
     api, engine = _accepts({"op": "reclaim", **{f: values[f] for f in given}})

@@ -18,8 +18,10 @@ import pytest
 
 from .server import RedisServer, Server
 
-SETUP = [{"op": "spawn", "pid": 1},
-         {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 4, "prot": "rw"}]
+SETUP = [
+    {"op": "spawn", "pid": 1},
+    {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 4, "prot": "rw"},
+]
 
 
 def write(value):
@@ -29,8 +31,10 @@ def write(value):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     if not RedisServer.available():
-        pytest.skip("redis-server is not installed, so the two-process Redis test does NOT "
-                    "run: install Debian's redis-server (scripts/test.sh does, as root)")
+        pytest.skip(
+            "redis-server is not installed, so the two-process Redis test does NOT "
+            "run: install Debian's redis-server (scripts/test.sh does, as root)"
+        )
     folder = tmp_path_factory.mktemp("cluster")
     redis = RedisServer(folder).start()
     a = Server(folder / "a.sqlite3", RMAPLAB_STORE=redis.url).start()
@@ -62,19 +66,26 @@ def test_a_stale_expected_step_on_a_after_b_moved_is_409(cluster):
     _, a, b = cluster
     sid = new_session(a.url)
     assert httpx.get(f"{a.url}/api/sessions/{sid}", timeout=30).json()["step"] == 2  # A knows
-    r = httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(1), "expected_step": 2},
-                   timeout=30)
+    r = httpx.post(
+        f"{b.url}/api/sessions/{sid}/ops", json={"op": write(1), "expected_step": 2}, timeout=30
+    )
     assert r.status_code == 200, r.text
-    r = httpx.post(f"{a.url}/api/sessions/{sid}/ops", json={"op": write(2), "expected_step": 2},
-                   timeout=30)
+    r = httpx.post(
+        f"{a.url}/api/sessions/{sid}/ops", json={"op": write(2), "expected_step": 2}, timeout=30
+    )
     assert r.status_code == 409 and r.json()["step"] == 3, r.text
     assert httpx.get(f"{a.url}/api/sessions/{sid}", timeout=30).json()["length"] == 3
     # and the other way round: A last saw step 3, B moved to 4, a client that knows it
     # (expected_step 4) is served by A; an undo on A starts from step 5
-    assert httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(3)},
-                      timeout=30).json()["step"] == 4
-    r = httpx.post(f"{a.url}/api/sessions/{sid}/ops", json={"op": write(4), "expected_step": 4},
-                   timeout=30)
+    assert (
+        httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(3)}, timeout=30).json()[
+            "step"
+        ]
+        == 4
+    )
+    r = httpx.post(
+        f"{a.url}/api/sessions/{sid}/ops", json={"op": write(4), "expected_step": 4}, timeout=30
+    )
     assert r.status_code == 200 and r.json()["step"] == 5, r.text
     assert httpx.post(f"{b.url}/api/sessions/{sid}/undo", timeout=30).json()["step"] == 4
     assert httpx.post(f"{a.url}/api/sessions/{sid}/redo", timeout=30).json()["step"] == 5
@@ -88,15 +99,16 @@ def test_50_concurrent_ops_through_both_processes_are_each_applied_once(cluster)
 
     def post(value):
         url = a.url if value < 100 else b.url
-        return httpx.post(f"{url}/api/sessions/{sid}/ops", json={"op": write(value)},
-                          timeout=60).status_code
+        return httpx.post(
+            f"{url}/api/sessions/{sid}/ops", json={"op": write(value)}, timeout=60
+        ).status_code
 
     with ThreadPoolExecutor(50) as pool:
         statuses = list(pool.map(post, values))
     assert statuses == [200] * 50
     doc = httpx.get(f"{b.url}/api/sessions/{sid}", timeout=30).json()
     assert doc["length"] == len(SETUP) + 50 and doc["step"] == len(SETUP) + 50
-    assert sorted(op["value"] for op in doc["ops"][len(SETUP):]) == sorted(values)
+    assert sorted(op["value"] for op in doc["ops"][len(SETUP) :]) == sorted(values)
     # every step replays: the log is one log, not two interleaved halves
     last = httpx.get(f"{a.url}/api/sessions/{sid}/steps/{len(SETUP) + 50}", timeout=30)
     assert last.status_code == 200
@@ -133,14 +145,17 @@ def test_redis_gone_is_503_naming_it_and_its_return_needs_no_restart(cluster):
     redis, a, b = cluster
     sid = new_session(a.url)
     for i in range(5):
-        assert httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(i)},
-                          timeout=30).status_code == 200
+        assert (
+            httpx.post(
+                f"{b.url}/api/sessions/{sid}/ops", json={"op": write(i)}, timeout=30
+            ).status_code
+            == 200
+        )
     room = httpx.post(a.url + "/api/rooms", json={"scenario": "aim7-shape"}, timeout=30).json()
     steps: list[int] = []
 
     def follow():  # a follower of B that stays connected while Redis is away
-        with httpx.stream("GET", f"{b.url}/api/rooms/{room['code']}/events",
-                          timeout=60) as stream:
+        with httpx.stream("GET", f"{b.url}/api/rooms/{room['code']}/events", timeout=60) as stream:
             for line in stream.iter_lines():
                 if line.startswith("data: "):
                     steps.append(json.loads(line[6:])["step"])
@@ -173,8 +188,12 @@ def test_redis_gone_is_503_naming_it_and_its_return_needs_no_restart(cluster):
     # B's fan-out found Redis again: a move on A reaches the follower of B
     deadline = time.monotonic() + 10
     while 7 not in steps and time.monotonic() < deadline:
-        r = httpx.post(f"{a.url}/api/rooms/{room['code']}/cursor", json={"step": 7},
-                       headers={"X-Room-Key": room["key"]}, timeout=30)
+        r = httpx.post(
+            f"{a.url}/api/rooms/{room['code']}/cursor",
+            json={"step": 7},
+            headers={"X-Room-Key": room["key"]},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         follower.join(1)
     assert steps[-1] == 7, steps
@@ -208,9 +227,9 @@ def test_kill_9_of_a_loses_no_acknowledged_step(cluster):
     thread.join(15)
     assert len(acknowledged) >= 20
     doc = httpx.get(f"{b.url}/api/sessions/{sid}", timeout=30).json()
-    logged = [op["value"] for op in doc["ops"][len(SETUP):]]
+    logged = [op["value"] for op in doc["ops"][len(SETUP) :]]
     # every acknowledged op is there, in order; at most the one in flight beyond them
-    assert logged[:len(acknowledged)] == acknowledged
+    assert logged[: len(acknowledged)] == acknowledged
     assert len(logged) - len(acknowledged) in (0, 1)
     r = httpx.post(f"{b.url}/api/sessions/{sid}/ops", json={"op": write(-1)}, timeout=30)
     assert r.status_code == 200 and r.json()["step"] == doc["length"] + 1
@@ -224,8 +243,11 @@ def test_serve_workers_2_over_redis_serves_every_session(cluster, tmp_path):
             sids = [new_session(s.url) for _ in range(4)]
             for i in range(10):
                 for sid in sids:
-                    r = c.post(f"/api/sessions/{sid}/ops", json={"op": write(i)},
-                               headers={"Connection": "close"})  # spread over both processes
+                    r = c.post(
+                        f"/api/sessions/{sid}/ops",
+                        json={"op": write(i)},
+                        headers={"Connection": "close"},
+                    )  # spread over both processes
                     assert r.status_code == 200 and r.json()["step"] == len(SETUP) + i + 1
     finally:
         s.stop()

@@ -20,16 +20,27 @@ from tests.api.conftest import make_client
 #: every test with a client runs over SQLite and over Redis (tests/api/conftest.py)
 BOTH_STORES = True
 
-LESSON = {"name": "tiny", "title": "A tiny lesson", "design": "anon_vma_rfc2",
-          "ops": [{"op": "spawn", "pid": 1},
-                  {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
-                  {"op": "write", "pid": 1, "addr": "0x10000", "value": 7},
-                  {"op": "fork", "pid": 1, "child": 2},
-                  {"op": "reclaim", "pfn": 1}],
-          "questions": [{"step": 4, "prompt": "mapcount after the fork?",
-                         "answer": {"kind": "mapcount", "pfn": 1}},
-                        {"step": 5, "prompt": "vmas visited?", "choices": ["1", "2", "3"],
-                         "answer": {"kind": "walk_visits"}}]}
+LESSON = {
+    "name": "tiny",
+    "title": "A tiny lesson",
+    "design": "anon_vma_rfc2",
+    "ops": [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x10000", "value": 7},
+        {"op": "fork", "pid": 1, "child": 2},
+        {"op": "reclaim", "pfn": 1},
+    ],
+    "questions": [
+        {"step": 4, "prompt": "mapcount after the fork?", "answer": {"kind": "mapcount", "pfn": 1}},
+        {
+            "step": 5,
+            "prompt": "vmas visited?",
+            "choices": ["1", "2", "3"],
+            "answer": {"kind": "walk_visits"},
+        },
+    ],
+}
 
 
 def limit(client: TestClient, **limits) -> None:
@@ -69,13 +80,21 @@ def test_a_room_has_a_typable_code_and_a_long_key(client):
 
 
 def test_a_room_from_an_inline_scenario_with_designs_and_a_step(client):
-    r = client.post("/api/rooms", json={"scenario": LESSON, "step": 3, "designs": [
-        "anon_vma_267+exact_267", {"design": "anon_vma_chain", "options": []}]})
+    r = client.post(
+        "/api/rooms",
+        json={
+            "scenario": LESSON,
+            "step": 3,
+            "designs": ["anon_vma_267+exact_267", {"design": "anon_vma_chain", "options": []}],
+        },
+    )
     assert r.status_code == 201, r.text
     doc = r.json()
     assert doc["step"] == 3 and doc["scenario"]["name"] == "tiny"
-    assert doc["designs"] == [{"design": "anon_vma_267", "options": ["exact_267"]},
-                              {"design": "anon_vma_chain", "options": []}]
+    assert doc["designs"] == [
+        {"design": "anon_vma_267", "options": ["exact_267"]},
+        {"design": "anon_vma_chain", "options": []},
+    ]
     # at step 3 the lesson's question about step 4 is put to the room
     assert doc["question"]["prompt"] == "mapcount after the fork?"
     assert doc["question"]["answer"] == "2"  # the instructor's view
@@ -83,20 +102,33 @@ def test_a_room_from_an_inline_scenario_with_designs_and_a_step(client):
     assert [q["answer"] for q in doc["questions"]] == ["2", "2"]
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    ({"scenario": "no-such"}, 404, "no built-in scenario 'no-such'"),
-    ({"scenario": {"ops": [{"op": "fly"}]}}, 422, "step 1 (fly)"),
-    ({"scenario": {**LESSON, "questions": [{"step": 9, "prompt": "x"}]}}, 422,
-     "beyond the scenario's 5 steps"),
-    ({"scenario": {**LESSON, "questions": [{"step": 2, "prompt": "x",
-                                            "answer": {"kind": "walk_visits"}}]}}, 422,
-     "the step makes no rmap walk"),
-    ({"scenario": {"ops": [{"op": "exit", "pid": 1}]}}, 422, "step 1 under anon_vma_rfc2"),
-    ({"scenario": "seed-story", "designs": ["pte_chain+nonsense"]}, 422, "designs:"),
-    ({"scenario": "seed-story", "step": 13}, 422, "beyond the scenario's 12 steps"),
-    ({"scenario": "seed-story", "colour": "red"}, 422, "colour"),
-    ({}, 422, "scenario"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"scenario": "no-such"}, 404, "no built-in scenario 'no-such'"),
+        ({"scenario": {"ops": [{"op": "fly"}]}}, 422, "step 1 (fly)"),
+        (
+            {"scenario": {**LESSON, "questions": [{"step": 9, "prompt": "x"}]}},
+            422,
+            "beyond the scenario's 5 steps",
+        ),
+        (
+            {
+                "scenario": {
+                    **LESSON,
+                    "questions": [{"step": 2, "prompt": "x", "answer": {"kind": "walk_visits"}}],
+                }
+            },
+            422,
+            "the step makes no rmap walk",
+        ),
+        ({"scenario": {"ops": [{"op": "exit", "pid": 1}]}}, 422, "step 1 under anon_vma_rfc2"),
+        ({"scenario": "seed-story", "designs": ["pte_chain+nonsense"]}, 422, "designs:"),
+        ({"scenario": "seed-story", "step": 13}, 422, "beyond the scenario's 12 steps"),
+        ({"scenario": "seed-story", "colour": "red"}, 422, "colour"),
+        ({}, 422, "scenario"),
+    ],
+)
 def test_bad_rooms_are_refused_by_name(client, body, status, message):
     r = client.post("/api/rooms", json=body)
     assert r.status_code == status, r.text
@@ -111,8 +143,12 @@ def test_the_server_limits_its_rooms_and_the_scenario_sizes():
     r = client.post("/api/rooms", json={"scenario": LESSON})
     assert r.status_code == 409 and "RMAPLAB_MAX_ROOMS" in r.json()["detail"]
     limit(client, max_rooms=10)
-    big = {"ops": [{"op": "spawn", "pid": 1},
-                   {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 9, "prot": "rw"}]}
+    big = {
+        "ops": [
+            {"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 9, "prot": "rw"},
+        ]
+    }
     assert "RMAPLAB_MAX_PAGES" in client.post("/api/rooms", json={"scenario": big}).text
     long = {"ops": [{"op": "spawn", "pid": i} for i in range(1, 12)]}
     assert "the limit is 10" in client.post("/api/rooms", json={"scenario": long}).text
@@ -134,13 +170,15 @@ def test_a_restart_loses_no_room(tmp_path):
     code, key = doc["code"], {"X-Room-Key": doc["key"]}
     first.post(f"/api/rooms/{code}/cursor", json={"step": 3}, headers=key)
     who = join(first, code)
-    first.post(f"/api/rooms/{code}/answers", json={"participant": who, "question": 1,
-                                                   "answer": "2"})
+    first.post(
+        f"/api/rooms/{code}/answers", json={"participant": who, "question": 1, "answer": "2"}
+    )
     second = TestClient(create_app(Settings(db=db)))
     again = second.get(f"/api/rooms/{code}", headers=key).json()
     assert again["step"] == 3 and again["participants"] == 1 and again["question"]["id"] == 1
     assert second.get(f"/api/rooms/{code}/tally?question=1", headers=key).json()["counts"] == {
-        "2": 1}
+        "2": 1
+    }
 
 
 # ----- reading -----------------------------------------------------------------------------
@@ -155,9 +193,10 @@ def test_anyone_reads_a_room_without_its_answers(client, room):
     assert client.get(f"/api/rooms/{code}", headers=key).json()["questions"][0]["answer"] == "2"
 
 
-@pytest.mark.parametrize(("path", "status"), [("/api/rooms/ZZZZZZZZ", 404),
-                                              ("/api/rooms/abc", 422),
-                                              ("/api/rooms/ABC-DEF-GH", 422)])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/api/rooms/ZZZZZZZZ", 404), ("/api/rooms/abc", 422), ("/api/rooms/ABC-DEF-GH", 422)],
+)
 def test_unknown_and_malformed_codes(client, path, status):
     assert client.get(path).status_code == status
 
@@ -165,11 +204,14 @@ def test_unknown_and_malformed_codes(client, path, status):
 def test_a_wrong_key_is_refused_everywhere(client, room):
     code, _ = room
     bad = {"X-Room-Key": "not-the-key"}
-    for method, path, body in [("GET", "", None), ("POST", "/cursor", {"step": 1}),
-                               ("POST", "/designs", {"designs": ["anonmm"]}),
-                               ("POST", "/question", {"question": 1, "revealed": True}),
-                               ("POST", "/questions", {"prompt": "p", "choices": ["a", "b"]}),
-                               ("GET", "/tally?question=1", None)]:
+    for method, path, body in [
+        ("GET", "", None),
+        ("POST", "/cursor", {"step": 1}),
+        ("POST", "/designs", {"designs": ["anonmm"]}),
+        ("POST", "/question", {"question": 1, "revealed": True}),
+        ("POST", "/questions", {"prompt": "p", "choices": ["a", "b"]}),
+        ("GET", "/tally?question=1", None),
+    ]:
         for headers in (bad, {}):
             if method == "GET" and path == "" and not headers:
                 continue  # reading without a key is everyone's right
@@ -194,8 +236,9 @@ def test_step_views_are_the_rooms_designs_at_that_step(client, room):
     assert client.get(f"/api/rooms/{code}/steps/6").status_code == 404
     # a session over the same ops shows the same state
     sid = client.post("/api/sessions", json={"ops": LESSON["ops"], "at_step": 4}).json()
-    assert client.get(f"/api/sessions/{sid['id']}/steps/4").json()["designs"][0]["state"] == \
-        d["state"]
+    assert (
+        client.get(f"/api/sessions/{sid['id']}/steps/4").json()["designs"][0]["state"] == d["state"]
+    )
 
 
 # ----- the instructor ----------------------------------------------------------------------
@@ -217,14 +260,14 @@ def test_the_instructor_moves_the_room_and_the_lesson_follows(client, room):
 
 def test_the_instructor_changes_the_designs(client, room):
     code, key = room
-    r = client.post(f"/api/rooms/{code}/designs", json={"designs": ["pte_chain", "anonmm"]},
-                    headers=key)
+    r = client.post(
+        f"/api/rooms/{code}/designs", json={"designs": ["pte_chain", "anonmm"]}, headers=key
+    )
     assert r.status_code == 200
     assert [d["design"] for d in r.json()["designs"]] == ["pte_chain", "anonmm"]
     view = client.get(f"/api/rooms/{code}/steps/5").json()
     assert [d["design"] for d in view["designs"]] == ["pte_chain", "anonmm"]
-    r = client.post(f"/api/rooms/{code}/designs", json={"designs": ["pte_chain+nope"]},
-                    headers=key)
+    r = client.post(f"/api/rooms/{code}/designs", json={"designs": ["pte_chain+nope"]}, headers=key)
     assert r.status_code == 422
     r = client.post(f"/api/rooms/{code}/designs", json={"designs": []}, headers=key)
     assert r.status_code == 422
@@ -232,33 +275,48 @@ def test_the_instructor_changes_the_designs(client, room):
 
 def test_the_instructor_asks_and_reveals(client, room):
     code, key = room
-    ident = client.post(f"/api/rooms/{code}/questions",
-                        json={"prompt": "Ready?", "choices": ["yes", "no"]}, headers=key)
+    ident = client.post(
+        f"/api/rooms/{code}/questions",
+        json={"prompt": "Ready?", "choices": ["yes", "no"]},
+        headers=key,
+    )
     assert ident.status_code == 201 and ident.json() == {"id": 3}
     doc = client.get(f"/api/rooms/{code}").json()
-    assert doc["question"] == {"id": 3, "step": None, "prompt": "Ready?",
-                               "choices": ["yes", "no"], "revealed": False}
+    assert doc["question"] == {
+        "id": 3,
+        "step": None,
+        "prompt": "Ready?",
+        "choices": ["yes", "no"],
+        "revealed": False,
+    }
     who = join(client, code)
-    client.post(f"/api/rooms/{code}/answers", json={"participant": who, "question": 3,
-                                                    "answer": "yes"})
-    r = client.post(f"/api/rooms/{code}/question", json={"question": 3, "revealed": True},
-                    headers=key)
+    client.post(
+        f"/api/rooms/{code}/answers", json={"participant": who, "question": 3, "answer": "yes"}
+    )
+    r = client.post(
+        f"/api/rooms/{code}/question", json={"question": 3, "revealed": True}, headers=key
+    )
     assert r.status_code == 200
     shown = client.get(f"/api/rooms/{code}").json()["question"]
     assert shown["revealed"] and shown["tally"]["counts"] == {"yes": 1, "no": 0}
     r = client.post(f"/api/rooms/{code}/question", json={"question": None}, headers=key)
     assert r.json()["question"] is None
-    assert client.post(f"/api/rooms/{code}/question", json={"question": 9},
-                       headers=key).status_code == 404
+    assert (
+        client.post(f"/api/rooms/{code}/question", json={"question": 9}, headers=key).status_code
+        == 404
+    )
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"prompt": "", "choices": ["a", "b"]}, "prompt"),
-    ({"prompt": "p", "choices": ["a"]}, "at least 2 items"),
-    ({"prompt": "p", "choices": ["a", "a"]}, "distinct"),
-    ({"prompt": "p", "choices": ["a", "b"], "answer": "c"}, "not one of the choices"),
-    ({"prompt": "p", "step": 99}, "beyond the scenario's 5 steps"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"prompt": "", "choices": ["a", "b"]}, "prompt"),
+        ({"prompt": "p", "choices": ["a"]}, "at least 2 items"),
+        ({"prompt": "p", "choices": ["a", "a"]}, "distinct"),
+        ({"prompt": "p", "choices": ["a", "b"], "answer": "c"}, "not one of the choices"),
+        ({"prompt": "p", "step": 99}, "beyond the scenario's 5 steps"),
+    ],
+)
 def test_bad_questions_are_refused(client, room, body, message):
     code, key = room
     r = client.post(f"/api/rooms/{code}/questions", json=body, headers=key)
@@ -273,36 +331,50 @@ def test_participants_answer_and_answering_again_replaces(client, room):
     a, b = join(client, code), join(client, code)
     assert a != b and len(a) >= 16
     for who, answer in [(a, "1"), (b, "2"), (a, "2")]:
-        r = client.post(f"/api/rooms/{code}/answers",
-                        json={"participant": who, "question": 2, "answer": answer})
+        r = client.post(
+            f"/api/rooms/{code}/answers", json={"participant": who, "question": 2, "answer": answer}
+        )
         assert r.status_code == 201, r.text
     r = client.get(f"/api/rooms/{code}/tally?question=2", headers=key)
-    assert r.json() == {"question": 2, "counts": {"1": 0, "2": 2, "3": 0}, "answers": 2,
-                        "answer": "2"}
+    assert r.json() == {
+        "question": 2,
+        "counts": {"1": 0, "2": 2, "3": 0},
+        "answers": 2,
+        "answer": "2",
+    }
     assert client.get(f"/api/rooms/{code}").json()["participants"] == 2
 
 
 def test_typed_answers_are_tallied_alike(client, room):
     code, key = room
     for answer in ["2", " 02 ", 2, "Two", "two"]:
-        client.post(f"/api/rooms/{code}/answers",
-                    json={"participant": join(client, code), "question": 1, "answer": answer})
+        client.post(
+            f"/api/rooms/{code}/answers",
+            json={"participant": join(client, code), "question": 1, "answer": answer},
+        )
     assert client.get(f"/api/rooms/{code}/tally?question=1", headers=key).json()["counts"] == {
-        "2": 3, "two": 2}
+        "2": 3,
+        "two": 2,
+    }
 
 
-@pytest.mark.parametrize(("who", "question", "answer", "status", "message"), [
-    ("stranger", 1, "2", 403, "join first"),
-    (None, 9, "2", 404, "no question 9"),
-    (None, 2, "7", 422, "not one of the choices"),
-    (None, 1, "", 422, "1 to 40 characters"),
-    (None, 1, 2.5, 422, "answer"),
-])
+@pytest.mark.parametrize(
+    ("who", "question", "answer", "status", "message"),
+    [
+        ("stranger", 1, "2", 403, "join first"),
+        (None, 9, "2", 404, "no question 9"),
+        (None, 2, "7", 422, "not one of the choices"),
+        (None, 1, "", 422, "1 to 40 characters"),
+        (None, 1, 2.5, 422, "answer"),
+    ],
+)
 def test_bad_answers_are_refused(client, room, who, question, answer, status, message):
     code, key = room
     me = join(client, code)
-    r = client.post(f"/api/rooms/{code}/answers",
-                    json={"participant": who or me, "question": question, "answer": answer})
+    r = client.post(
+        f"/api/rooms/{code}/answers",
+        json={"participant": who or me, "question": question, "answer": answer},
+    )
     assert r.status_code == status and message in json.dumps(r.json()["detail"])
     assert client.get(f"/api/rooms/{code}/tally?question=1", headers=key).json()["answers"] == 0
 
@@ -310,10 +382,10 @@ def test_bad_answers_are_refused(client, room, who, question, answer, status, me
 def test_a_revealed_question_takes_no_more_answers(client, room):
     code, key = room
     me = join(client, code)
-    client.post(f"/api/rooms/{code}/question", json={"question": 1, "revealed": True},
-                headers=key)
-    r = client.post(f"/api/rooms/{code}/answers",
-                    json={"participant": me, "question": 1, "answer": "2"})
+    client.post(f"/api/rooms/{code}/question", json={"question": 1, "revealed": True}, headers=key)
+    r = client.post(
+        f"/api/rooms/{code}/answers", json={"participant": me, "question": 1, "answer": "2"}
+    )
     assert r.status_code == 409 and "revealed" in r.json()["detail"]
 
 
@@ -321,12 +393,16 @@ def test_answers_per_second_are_limited(client, room):
     code, _ = room
     limit(client, room_answers_per_second=2)
     me = join(client, code)
-    statuses = [client.post(f"/api/rooms/{code}/answers",
-                            json={"participant": me, "question": 1, "answer": "1"}).status_code
-                for _ in range(5)]
+    statuses = [
+        client.post(
+            f"/api/rooms/{code}/answers", json={"participant": me, "question": 1, "answer": "1"}
+        ).status_code
+        for _ in range(5)
+    ]
     assert statuses[:2] == [201, 201] and 429 in statuses
-    r = client.post(f"/api/rooms/{code}/answers",
-                    json={"participant": me, "question": 1, "answer": "1"})
+    r = client.post(
+        f"/api/rooms/{code}/answers", json={"participant": me, "question": 1, "answer": "1"}
+    )
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert "RMAPLAB_ROOM_ANSWERS_PER_SECOND" in r.json()["detail"]
 
@@ -389,8 +465,13 @@ def test_a_builtin_lesson_with_its_answers(client):
     r = client.get("/api/lessons/aim7-shape")
     assert r.status_code == 200
     questions = r.json()["questions"]
-    assert [(q["step"], q["answer"]) for q in questions] == [(4, "2"), (8, "6"), (12, "3"),
-                                                              (12, "1"), (13, "5")]
+    assert [(q["step"], q["answer"]) for q in questions] == [
+        (4, "2"),
+        (8, "6"),
+        (12, "3"),
+        (12, "1"),
+        (13, "5"),
+    ]
     assert client.get("/api/lessons/s1-first-touch").json()["questions"] == []
     assert client.get("/api/lessons/no-such").status_code == 404
 
@@ -398,18 +479,21 @@ def test_a_builtin_lesson_with_its_answers(client):
 def test_a_long_choice_is_a_valid_answer(client, room):
     code, key = room
     long = "no: the two vmas have different anon_vmas, so vma_merge refuses"
-    ident = client.post(f"/api/rooms/{code}/questions",
-                        json={"prompt": "Why?", "choices": [long, "yes"]}, headers=key).json()
-    r = client.post(f"/api/rooms/{code}/answers",
-                    json={"participant": join(client, code), "question": ident["id"],
-                          "answer": long})
+    ident = client.post(
+        f"/api/rooms/{code}/questions",
+        json={"prompt": "Why?", "choices": [long, "yes"]},
+        headers=key,
+    ).json()
+    r = client.post(
+        f"/api/rooms/{code}/answers",
+        json={"participant": join(client, code), "question": ident["id"], "answer": long},
+    )
     assert r.status_code == 201, r.text
 
 
 def test_unknown_rooms_leave_nothing_behind(client):
     for code in ("AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
-        r = client.post(f"/api/rooms/{code}/cursor", json={"step": 1},
-                        headers={"X-Room-Key": "k"})
+        r = client.post(f"/api/rooms/{code}/cursor", json={"step": 1}, headers={"X-Room-Key": "k"})
         assert r.status_code == 404
     assert client.app.state.rooms.locks == {}
 
@@ -417,11 +501,17 @@ def test_unknown_rooms_leave_nothing_behind(client):
 def test_a_room_obeys_the_state_limits():
     client = make_client(max_processes=2)
     doc = client.post("/api/rooms", json={"scenario": LESSON}).json()
-    r = client.post(f"/api/rooms/{doc['code']}/designs", json={"designs": ["pte_chain"]},
-                    headers={"X-Room-Key": doc["key"]})
+    r = client.post(
+        f"/api/rooms/{doc['code']}/designs",
+        json={"designs": ["pte_chain"]},
+        headers={"X-Room-Key": doc["key"]},
+    )
     assert r.status_code == 200
-    three = {**LESSON, "ops": [*LESSON["ops"], {"op": "fork", "pid": 1, "child": 3}],
-             "questions": []}
+    three = {
+        **LESSON,
+        "ops": [*LESSON["ops"], {"op": "fork", "pid": 1, "child": 3}],
+        "questions": [],
+    }
     r = client.post("/api/rooms", json={"scenario": three})
     assert r.status_code == 422 and "RMAPLAB_MAX_PROCESSES" in r.json()["detail"]
 

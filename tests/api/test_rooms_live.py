@@ -15,8 +15,9 @@ from tests.api.server import Server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("rooms") / "rooms.sqlite3",
-               RMAPLAB_ROOM_HEARTBEAT="1").start()
+    s = Server(
+        tmp_path_factory.mktemp("rooms") / "rooms.sqlite3", RMAPLAB_ROOM_HEARTBEAT="1"
+    ).start()
     yield s
     s.stop()
 
@@ -70,8 +71,12 @@ def test_a_follower_gets_a_cursor_move_within_a_second(server):
     assert follower.status == 200 and follower.content_type.startswith("text/event-stream")
     assert first["step"] == 0 and first["code"] == code
     sent = time.monotonic()
-    assert httpx.post(f"{server.url}/api/rooms/{code}/cursor", json={"step": 5},
-                      headers=key).status_code == 200
+    assert (
+        httpx.post(
+            f"{server.url}/api/rooms/{code}/cursor", json={"step": 5}, headers=key
+        ).status_code
+        == 200
+    )
     at, event_id, data = follower.next_event()
     assert data["step"] == 5 and event_id > first_id
     assert at - sent < 1.0, f"the move took {at - sent:.3f} s to arrive"
@@ -120,8 +125,10 @@ def test_a_killed_server_loses_no_room(tmp_path):
         code, key = open_room(first.url)
         httpx.post(f"{first.url}/api/rooms/{code}/cursor", json={"step": 4}, headers=key)
         who = httpx.post(f"{first.url}/api/rooms/{code}/join").json()["participant"]
-        httpx.post(f"{first.url}/api/rooms/{code}/answers",
-                   json={"participant": who, "question": 1, "answer": 2})
+        httpx.post(
+            f"{first.url}/api/rooms/{code}/answers",
+            json={"participant": who, "question": 1, "answer": 2},
+        )
         first.kill()
         second = Server(tmp_path / "rooms.sqlite3").start()
         try:

@@ -54,8 +54,12 @@ def test_session_from_builtin_scenario_starts_at_step_0(client):
 
 
 def test_session_several_designs_step_together(client):
-    s = new(client, scenario="s4-aim7-shape",
-            designs=[{"design": "anon_vma_rfc2"}, {"design": "anon_vma_267"}], at_step=7)
+    s = new(
+        client,
+        scenario="s4-aim7-shape",
+        designs=[{"design": "anon_vma_rfc2"}, {"design": "anon_vma_267"}],
+        at_step=7,
+    )
     walks = [d["walks"][0] for d in s["view"]["designs"]]
     assert [(len(w["visited"]), w["candidates"]) for w in walks] == [(1, 1), (2, 3)]
 
@@ -93,11 +97,22 @@ def test_session_steps_rebuild_any_step_alone(client):
 def test_session_refused_op_changes_nothing(client):
     sid = new(client, ops=[SPAWN, MMAP, WRITE], at_step=3)["id"]
     before = client.get(f"/api/sessions/{sid}").json()
-    bad = [({"op": "fork", "pid": 7, "child": 3}, "unknown pid 7"),
-           ({"op": "mmap", "pid": 1, "addr": "0x2000", "pages": 1, "prot": "r"}, "overlaps"),
-           ({"op": "mremap", "pid": 1, "addr": "0x1000", "pages": 4, "new_pages": 4,
-             "new_addr": "0x3000"}, "overlaps the old one"),
-           ({"op": "spawn", "pid": 1}, "already in use")]
+    bad = [
+        ({"op": "fork", "pid": 7, "child": 3}, "unknown pid 7"),
+        ({"op": "mmap", "pid": 1, "addr": "0x2000", "pages": 1, "prot": "r"}, "overlaps"),
+        (
+            {
+                "op": "mremap",
+                "pid": 1,
+                "addr": "0x1000",
+                "pages": 4,
+                "new_pages": 4,
+                "new_addr": "0x3000",
+            },
+            "overlaps the old one",
+        ),
+        ({"op": "spawn", "pid": 1}, "already in use"),
+    ]
     for o, words in bad:
         r = op(client, sid, o)
         assert r.status_code == 409, r.text
@@ -105,18 +120,28 @@ def test_session_refused_op_changes_nothing(client):
         assert client.get(f"/api/sessions/{sid}").json() == before
 
 
-@pytest.mark.parametrize(("o", "loc"), [
-    ({"op": "mmap", "pid": 1, "addr": "0x1001", "pages": 1, "prot": "rw"},
-     ["body", "op", "mmap", "addr"]),
-    ({"op": "mmap", "pid": 1, "addr": -4096, "pages": 1, "prot": "rw"},
-     ["body", "op", "mmap", "addr"]),
-    ({"op": "mmap", "pid": 1, "pages": 0, "prot": "rw"}, ["body", "op", "mmap", "pages"]),
-    ({"op": "mmap", "pid": 1, "pages": 1, "prot": "rwz"}, ["body", "op", "mmap", "prot"]),
-    ({"op": "write", "pid": 1, "addr": 1, "value": 1, "colour": 2},
-     ["body", "op", "write", "colour"]),
-    ({"op": "teleport"}, ["body", "op"]),
-    ({"op": "write", "pid": 1, "addr": 1, "value": 2**60}, ["body", "op", "write", "value"]),
-], ids=["unaligned", "negative", "zero-pages", "prot", "unknown-field", "unknown-op", "value"])
+@pytest.mark.parametrize(
+    ("o", "loc"),
+    [
+        (
+            {"op": "mmap", "pid": 1, "addr": "0x1001", "pages": 1, "prot": "rw"},
+            ["body", "op", "mmap", "addr"],
+        ),
+        (
+            {"op": "mmap", "pid": 1, "addr": -4096, "pages": 1, "prot": "rw"},
+            ["body", "op", "mmap", "addr"],
+        ),
+        ({"op": "mmap", "pid": 1, "pages": 0, "prot": "rw"}, ["body", "op", "mmap", "pages"]),
+        ({"op": "mmap", "pid": 1, "pages": 1, "prot": "rwz"}, ["body", "op", "mmap", "prot"]),
+        (
+            {"op": "write", "pid": 1, "addr": 1, "value": 1, "colour": 2},
+            ["body", "op", "write", "colour"],
+        ),
+        ({"op": "teleport"}, ["body", "op"]),
+        ({"op": "write", "pid": 1, "addr": 1, "value": 2**60}, ["body", "op", "write", "value"]),
+    ],
+    ids=["unaligned", "negative", "zero-pages", "prot", "unknown-field", "unknown-op", "value"],
+)
 def test_session_malformed_op_is_422_with_location(client, o, loc):
     sid = new(client)["id"]
     r = op(client, sid, o)
@@ -140,13 +165,16 @@ def test_session_export_is_a_scenario_of_the_visible_steps(client):
     doc = client.get(f"/api/sessions/{sid}/scenario").json()
     assert doc["name"] == "s3-fork-shares" and len(doc["ops"]) == 3
     again = new(client, ops=doc["ops"], at_step=3)
-    assert again["view"]["designs"][0]["state"] == client.get(
-        f"/api/sessions/{sid}").json()["view"]["designs"][0]["state"]
+    assert (
+        again["view"]["designs"][0]["state"]
+        == client.get(f"/api/sessions/{sid}").json()["view"]["designs"][0]["state"]
+    )
 
 
 def test_session_walk_preview_changes_nothing(client):
-    sid = new(client, scenario="s4-aim7-shape", at_step=6,
-              designs=[{"design": "anon_vma_267"}])["id"]
+    sid = new(client, scenario="s4-aim7-shape", at_step=6, designs=[{"design": "anon_vma_267"}])[
+        "id"
+    ]
     before = client.get(f"/api/sessions/{sid}").json()
     r = client.get(f"/api/sessions/{sid}/walk", params={"pfn": 2})
     walk = r.json()["designs"][0]["walks"][0]
@@ -159,8 +187,7 @@ def test_session_walk_preview_changes_nothing(client):
 def test_session_delete_and_unknown(client):
     sid = new(client)["id"]
     assert client.delete(f"/api/sessions/{sid}").status_code == 204
-    for method, path in (("get", ""), ("post", "/undo"), ("get", "/scenario"),
-                         ("delete", "")):
+    for method, path in (("get", ""), ("post", "/undo"), ("get", "/scenario"), ("delete", "")):
         r = getattr(client, method)(f"/api/sessions/{sid}{path}")
         assert r.status_code == 404
     assert client.get("/api/sessions/bad id!").status_code in (404, 422)
@@ -170,8 +197,9 @@ def test_session_create_errors(client):
     assert client.post("/api/sessions", json={"scenario": "nope"}).status_code == 404
     r = client.post("/api/sessions", json={"scenario": "s1-first-touch", "ops": []})
     assert r.status_code == 422
-    r = client.post("/api/sessions", json={"designs": [{"design": "anon_vma_267",
-                                                         "options": ["turbo"]}]})
+    r = client.post(
+        "/api/sessions", json={"designs": [{"design": "anon_vma_267", "options": ["turbo"]}]}
+    )
     assert r.status_code == 422 and "no option 'turbo'" in r.text
     r = client.post("/api/sessions", json={"ops": [SPAWN, {"op": "exit", "pid": 2}]})
     assert r.status_code == 409 and "step 2" in r.json()["detail"]

@@ -46,8 +46,18 @@ def rooms(opener):
 
 def record(sid="s1", ops=(), cursor=0, updated=100.0, view="v1") -> SessionRecord:
     tag = new_token()
-    return SessionRecord(sid, [{"design": "anon_vma_rfc2", "options": []}], None, list(ops),
-                         cursor, 50.0, updated, view, tag, tag)
+    return SessionRecord(
+        sid,
+        [{"design": "anon_vma_rfc2", "options": []}],
+        None,
+        list(ops),
+        cursor,
+        50.0,
+        updated,
+        view,
+        tag,
+        tag,
+    )
 
 
 # ----- sessions -------------------------------------------------------------------------
@@ -61,8 +71,15 @@ def test_a_session_is_found_by_its_id_and_its_view_id(store):
         got = store.load(token)
         assert got == r
         head = store.head(token)
-        assert (head.id, head.view_id, head.cursor, head.length, head.rev, head.log_tag,
-                head.updated) == ("s1", "v1", 1, 2, r.rev, r.log_tag, 100.0)
+        assert (
+            head.id,
+            head.view_id,
+            head.cursor,
+            head.length,
+            head.rev,
+            head.log_tag,
+            head.updated,
+        ) == ("s1", "v1", 1, 2, r.rev, r.log_tag, 100.0)
     assert store.load("nope") is None and store.head("nope") is None
 
 
@@ -72,8 +89,13 @@ def test_an_op_drops_the_redo_tail_and_replaces_the_revision_and_the_log_tag(sto
     new = new_token()
     assert store.record_op("s1", r.rev, 1, OP3, new, 200.0)
     got = store.load("s1")
-    assert (got.ops, got.cursor, got.rev, got.log_tag, got.updated) == ([OP1, OP3], 2, new,
-                                                                       new, 200.0)
+    assert (got.ops, got.cursor, got.rev, got.log_tag, got.updated) == (
+        [OP1, OP3],
+        2,
+        new,
+        new,
+        200.0,
+    )
     assert store.record_op("s1", new, 0, OP2, new_token(), 201.0)
     assert store.load("s1").ops == [OP2]
 
@@ -106,7 +128,12 @@ def test_a_cursor_move_keeps_the_log_tag(store):
     assert store.set_cursor("s1", r.rev, 0, new, 300.0)
     head = store.head("s1")
     assert (head.cursor, head.length, head.rev, head.log_tag, head.updated) == (
-        0, 2, new, r.log_tag, 300.0)
+        0,
+        2,
+        new,
+        r.log_tag,
+        300.0,
+    )
 
 
 def test_touch_delete_count_and_idleness(store):
@@ -139,8 +166,9 @@ def test_concurrent_writers_through_two_connections_lose_nothing(opener):
                 if store.record_op("s1", head.rev, head.cursor, op, new_token(), 1.0):
                     break
 
-    threads = [threading.Thread(target=writer, args=(s, n))
-               for s, n in ((first, "a"), (second, "b"))]
+    threads = [
+        threading.Thread(target=writer, args=(s, n)) for s, n in ((first, "a"), (second, "b"))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -154,12 +182,23 @@ def test_concurrent_writers_through_two_connections_lose_nothing(opener):
 
 
 def room(code="ROOM2345", updated=100.0) -> RoomRecord:
-    return RoomRecord(code, "hash", {"name": "x", "ops": [OP1, OP2]},
-                      [{"design": "anon_vma_rfc2", "options": []}], 0, 1, 1, 50.0, updated)
+    return RoomRecord(
+        code,
+        "hash",
+        {"name": "x", "ops": [OP1, OP2]},
+        [{"design": "anon_vma_rfc2", "options": []}],
+        0,
+        1,
+        1,
+        50.0,
+        updated,
+    )
 
 
-QUESTIONS = [QuestionRecord(1, 1, "how many?", ["1", "2"], "2"),
-             QuestionRecord(2, None, "why?", None, None)]
+QUESTIONS = [
+    QuestionRecord(1, 1, "how many?", ["1", "2"], "2"),
+    QuestionRecord(2, None, "why?", None, None),
+]
 
 
 def test_a_room_is_created_once_with_its_questions(rooms):
@@ -175,8 +214,9 @@ def test_a_change_counts_and_sets_what_it_names(rooms):
     rooms.create(room(), QUESTIONS)
     changed = rooms.change("ROOM2345", 200.0, step=2)
     assert (changed.step, changed.question, changed.seq, changed.updated) == (2, 1, 2, 200.0)
-    changed = rooms.change("ROOM2345", 201.0, question=None,
-                           designs=[{"design": "anon_vma_267", "options": []}])
+    changed = rooms.change(
+        "ROOM2345", 201.0, question=None, designs=[{"design": "anon_vma_267", "options": []}]
+    )
     assert (changed.step, changed.question, changed.seq) == (2, None, 3)
     assert changed.designs == [{"design": "anon_vma_267", "options": []}]
     assert rooms.load("ROOM2345") == changed

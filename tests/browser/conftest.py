@@ -22,10 +22,13 @@ def pytest_collection_modifyitems(config, items):
     if Path(CHROMIUM).exists():
         return
     if os.environ.get("CI"):
-        raise pytest.UsageError(f"{CHROMIUM} is missing: CI must run the browser tests "
-                                "(scripts/test.sh installs Debian's chromium as root)")
-    skip = pytest.mark.skip(reason=f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing "
-                                   "(apt-get install chromium)")
+        raise pytest.UsageError(
+            f"{CHROMIUM} is missing: CI must run the browser tests "
+            "(scripts/test.sh installs Debian's chromium as root)"
+        )
+    skip = pytest.mark.skip(
+        reason=f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)"
+    )
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(skip)
@@ -33,17 +36,31 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": [
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
 
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     # bypass_csp lets the tests evaluate expressions in the page; the page's own behaviour
     # under its CSP is tested without it (test_lab.py::test_page_runs_under_its_csp).
-    return {**browser_context_args, "viewport": {"width": 1600, "height": 1000},
-            "accept_downloads": True, "bypass_csp": True}
+    return {
+        **browser_context_args,
+        "viewport": {"width": 1600, "height": 1000},
+        "accept_downloads": True,
+        "bypass_csp": True,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +93,7 @@ def lab(page, server):
             """The empty machine, chosen in the picker as a student would."""
             self.open("?scenario=s1-first-touch")
             page.select_option("#scenario", "")
-            page.wait_for_function("window.rmaplab.session.length === 0"
-                                   " && !window.rmaplab.busy")
+            page.wait_for_function("window.rmaplab.session.length === 0 && !window.rmaplab.busy")
 
         def step(self) -> int:
             return page.evaluate("window.rmaplab.session.step")
@@ -86,8 +102,10 @@ def lab(page, server):
             return page.evaluate("window.rmaplab.view")
 
         def wait_step(self, n: int) -> None:
-            page.wait_for_function(f"window.rmaplab.session && window.rmaplab.session.step === {n}"
-                                   " && !window.rmaplab.busy")
+            page.wait_for_function(
+                f"window.rmaplab.session && window.rmaplab.session.step === {n}"
+                " && !window.rmaplab.busy"
+            )
 
         def export(self, kind: str, path: Path) -> bytes:
             """Export → ``kind`` (a ``data-export`` of the menu), saved at ``path``."""
@@ -105,7 +123,8 @@ def lab(page, server):
 
     lab = Lab()
     yield lab
-    allowed = tuple(f"the server responded with a status of {code}"
-                    for code in lab.expected_statuses)
+    allowed = tuple(
+        f"the server responded with a status of {code}" for code in lab.expected_statuses
+    )
     unexpected = [e for e in errors if not (allowed and any(a in e for a in allowed))]
     assert unexpected == [], unexpected

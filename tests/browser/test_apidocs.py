@@ -28,10 +28,13 @@ def strict_page(browser, server):
     context.close()
 
 
-@pytest.mark.parametrize(("path", "ready"), [
-    ("/docs", ".opblock-summary-path"),
-    ("/redoc", "[data-section-id^='operation/']"),
-])
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/docs", ".opblock-summary-path"),
+        ("/redoc", "[data-section-id^='operation/']"),
+    ],
+)
 def test_api_docs_render_offline_under_the_csp(strict_page, server, path, ready):
     page, errors, outside = strict_page
     response = page.goto(server.url + path)

@@ -44,15 +44,16 @@ def test_diagram_matches_the_api_state_step_by_step(lab):
             lab.page.keyboard.press("s")  # a reclaim plays its walk first (test_walk.py)
         state = lab.view()["designs"][0]["state"]
         assert node_ids(lab.page, "frame") == {f"frame:{p['pfn']}" for p in state["pages"]}
-        assert node_ids(lab.page, "vma") == {f"vma:{v['id']}" for m in state["mms"]
-                                             for v in m["vmas"]}
-        assert node_ids(lab.page, "anon_vma") == {f"anon_vma:{a['id']}"
-                                                  for a in state["anon_vmas"]}
+        assert node_ids(lab.page, "vma") == {
+            f"vma:{v['id']}" for m in state["mms"] for v in m["vmas"]
+        }
+        assert node_ids(lab.page, "anon_vma") == {f"anon_vma:{a['id']}" for a in state["anon_vmas"]}
         assert node_ids(lab.page, "slot") == {f"slot:{s['slot']}" for s in state["swap"]}
         ptes = {f"pte:{m['pid']}:{p['addr']}" for m in state["mms"] for p in m["ptes"]}
         assert node_ids(lab.page, "pte") == ptes
-        edges = set(lab.page.locator(".panel .edge").evaluate_all(
-            "els => els.map(e => e.dataset.edge)"))
+        edges = set(
+            lab.page.locator(".panel .edge").evaluate_all("els => els.map(e => e.dataset.edge)")
+        )
         for page_doc in state["pages"]:
             m = page_doc["mapping"]
             if m:
@@ -184,8 +185,9 @@ def test_url_reopens_the_same_step(lab):
     assert page.evaluate("window.rmaplab.ops.length") == 6
 
 
-def test_a_shared_link_is_read_only_until_the_viewer_changes_a_copy(lab, browser, server,
-                                                                    browser_context_args):
+def test_a_shared_link_is_read_only_until_the_viewer_changes_a_copy(
+    lab, browser, server, browser_context_args
+):
     page = lab.page
     lab.open("?scenario=s3-fork-shares&step=2")
     command(page, "read 1 0x1000")
@@ -212,16 +214,20 @@ def test_compare_two_designs_in_two_clicks(lab):
     lab.open("?scenario=s4-aim7-shape&step=7")
     page.click("#designs-button")
     page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
-    page.wait_for_function("document.querySelectorAll('.panel').length === 2"
-                           " && !window.rmaplab.busy")
+    page.wait_for_function(
+        "document.querySelectorAll('.panel').length === 2 && !window.rmaplab.busy"
+    )
     page.locator("#designs input[data-design='anon_vma_chain']:not([data-option])").check()
-    page.wait_for_function("document.querySelectorAll('.panel').length === 3"
-                           " && !window.rmaplab.busy")
+    page.wait_for_function(
+        "document.querySelectorAll('.panel').length === 3 && !window.rmaplab.busy"
+    )
     assert lab.step() == 7
     narration = page.locator("#narration")
     expect(narration).to_contain_text("anon_vma_267")
-    walks = {d["design"]: (len(d["walks"][0]["visited"]), d["walks"][0]["candidates"])
-             for d in lab.view()["designs"]}
+    walks = {
+        d["design"]: (len(d["walks"][0]["visited"]), d["walks"][0]["candidates"])
+        for d in lab.view()["designs"]
+    }
     assert walks == {"anon_vma_rfc2": (1, 1), "anon_vma_267": (2, 3), "anon_vma_chain": (1, 1)}
     expect(page.locator(".panel").nth(1).locator(".costs")).to_contain_text("visits 2")
     expect(page.locator("#chart svg polyline")).to_have_count(9)
@@ -233,8 +239,9 @@ def test_compare_two_designs_in_two_clicks(lab):
     counters = lab.view()["designs"][2]["counters"]
     expect(legend.nth(5)).to_have_text(f"anon_vma_chain {counters['rmap_bytes']}")
     expect(legend.nth(8)).to_have_text(f"anon_vma_chain {counters['objects_allocated']}")
-    assert counters["objects_allocated"] == (counters["anon_vmas_allocated"]
-                                             + counters["anon_vma_chains_allocated"])
+    assert counters["objects_allocated"] == (
+        counters["anon_vmas_allocated"] + counters["anon_vma_chains_allocated"]
+    )
     lab.shot("compare")
 
 
@@ -287,9 +294,19 @@ def test_load_a_scenario_file(lab, tmp_path):
     page = lab.page
     lab.open()
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"name": "mine", "title": "Mine", "design": "anon_vma_267",
-                                "ops": [{"op": "spawn", "pid": 1},
-                                        {"op": "mmap", "pid": 1, "pages": 1, "prot": "rw"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "title": "Mine",
+                "design": "anon_vma_267",
+                "ops": [
+                    {"op": "spawn", "pid": 1},
+                    {"op": "mmap", "pid": 1, "pages": 1, "prot": "rw"},
+                ],
+            }
+        )
+    )
     page.click("#export-button")
     page.set_input_files("#load-file", str(path))
     page.wait_for_function("window.rmaplab.session.length === 2 && !window.rmaplab.busy")

@@ -21,11 +21,14 @@ def people(browser, server, request):
     errors: list[str] = []
     contexts, pages = [], []
     for who, size, mobile in [("teacher", (1280, 720), False), ("student", (390, 844), True)]:
-        context = browser.new_context(viewport={"width": size[0], "height": size[1]},
-                                      is_mobile=mobile, has_touch=mobile)
+        context = browser.new_context(
+            viewport={"width": size[0], "height": size[1]}, is_mobile=mobile, has_touch=mobile
+        )
         page = context.new_page()
-        page.on("console", lambda m, who=who: errors.append(f"{who}: {m.text}")
-                if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m, who=who: errors.append(f"{who}: {m.text}") if m.type == "error" else None,
+        )
         page.on("pageerror", lambda e, who=who: errors.append(f"{who}: {e}"))
         contexts.append(context)
         pages.append(page)
@@ -45,8 +48,9 @@ def people(browser, server, request):
 
 def drawn(page) -> tuple[int, set[str]]:
     """The step a room page shows and the ids of the nodes its diagram draws."""
-    return page.evaluate("window.rmaplabRoom.view.step"), set(page.locator(
-        ".panel .node").evaluate_all("els => els.map(e => e.dataset.id)"))
+    return page.evaluate("window.rmaplabRoom.view.step"), set(
+        page.locator(".panel .node").evaluate_all("els => els.map(e => e.dataset.id)")
+    )
 
 
 def slide(page, step: int) -> None:
@@ -130,8 +134,9 @@ def test_explore_on_my_own_and_back_to_the_room(people):
     student.keyboard.press("ArrowRight")
     expect(student.locator("#step-title")).to_have_text("Step 5 of 12")
     assert f"room={doc['code']}" in student.url
-    assert httpx.get(student.url.split("/?")[0] + f"/api/rooms/{doc['code']}").json()[
-        "step"] == 4  # exploring moves nobody else
+    assert (
+        httpx.get(student.url.split("/?")[0] + f"/api/rooms/{doc['code']}").json()["step"] == 4
+    )  # exploring moves nobody else
     student.get_by_role("link", name="← back to the room").click()
     student.wait_for_url(f"**/r/{doc['code']}")
     student.wait_for_selector("body[data-ready='1']")
@@ -149,17 +154,29 @@ def test_start_a_class_from_the_lab(lab):
 
 
 def test_a_class_from_a_loaded_file_keeps_its_lesson(lab):
-    lesson = {"name": "my-lesson", "title": "My lesson", "ops": [
-        {"op": "spawn", "pid": 1},
-        {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
-        {"op": "write", "pid": 1, "addr": "0x10000", "value": 7},
-        {"op": "fork", "pid": 1, "child": 2}],
-        "questions": [{"step": 1, "prompt": "Who spawns?", "choices": ["pid 1", "pid 2"],
-                       "answer": "pid 1"}]}
+    lesson = {
+        "name": "my-lesson",
+        "title": "My lesson",
+        "ops": [
+            {"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": "0x10000", "pages": 1, "prot": "rw"},
+            {"op": "write", "pid": 1, "addr": "0x10000", "value": 7},
+            {"op": "fork", "pid": 1, "child": 2},
+        ],
+        "questions": [
+            {"step": 1, "prompt": "Who spawns?", "choices": ["pid 1", "pid 2"], "answer": "pid 1"}
+        ],
+    }
     lab.open()
-    lab.page.locator("#load-file").set_input_files(files=[{
-        "name": "my-lesson.json", "mimeType": "application/json",
-        "buffer": json.dumps(lesson).encode()}])
+    lab.page.locator("#load-file").set_input_files(
+        files=[
+            {
+                "name": "my-lesson.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(lesson).encode(),
+            }
+        ]
+    )
     expect(lab.page.locator("#error")).to_contain_text("Loaded my-lesson.json")
     lab.page.click("#export-button")
     lab.page.get_by_role("button", name="Start a class").click()

@@ -12,22 +12,31 @@ from playwright.sync_api import expect
 
 from .test_lab import command
 
-TOO_MANY = ("too many new sessions from 127.0.0.1: 400 at once, then 120 a minute "
-            "(RMAPLAB_CREATE_BURST, RMAPLAB_CREATE_PER_MINUTE); reuse your session or try "
-            "again shortly")
+TOO_MANY = (
+    "too many new sessions from 127.0.0.1: 400 at once, then 120 a minute "
+    "(RMAPLAB_CREATE_BURST, RMAPLAB_CREATE_PER_MINUTE); reuse your session or try "
+    "again shortly"
+)
 STORE = "the session store (RMAPLAB_DB=/data/sessions.sqlite3) failed: disk I/O error"
-BUDGET = ("the request needed more than 2.0 s of engine time and was stopped; the limit is "
-          "RMAPLAB_MAX_REQUEST_SECONDS")
+BUDGET = (
+    "the request needed more than 2.0 s of engine time and was stopped; the limit is "
+    "RMAPLAB_MAX_REQUEST_SECONDS"
+)
 
 
 def refuse(status: int, detail: str, wait: str):
     """A route handler answering POSTs as the server does when it turns them away."""
+
     def handler(route):
         if route.request.method != "POST":
             return route.continue_()
-        return route.fulfill(status=status, headers={"Retry-After": wait},
-                             content_type="application/json",
-                             body=json.dumps({"detail": detail}))
+        return route.fulfill(
+            status=status,
+            headers={"Retry-After": wait},
+            content_type="application/json",
+            body=json.dumps({"detail": detail}),
+        )
+
     return handler
 
 
@@ -55,12 +64,24 @@ def test_a_rate_limited_new_session_says_so_and_keeps_the_view(lab):
     expect(error).to_have_count(0)
 
 
-@pytest.mark.parametrize(("detail", "wait", "words"), [
-    (STORE, "5", "could not save your work just now: its session store failed. Nothing "
-                 "changed here: try again in 5 s."),
-    (BUDGET, "1", "needed more computing time than the server gives one request, so it was "
-                  "stopped. Nothing changed here: try something smaller"),
-], ids=["store-fault", "over-budget"])
+@pytest.mark.parametrize(
+    ("detail", "wait", "words"),
+    [
+        (
+            STORE,
+            "5",
+            "could not save your work just now: its session store failed. Nothing "
+            "changed here: try again in 5 s.",
+        ),
+        (
+            BUDGET,
+            "1",
+            "needed more computing time than the server gives one request, so it was "
+            "stopped. Nothing changed here: try something smaller",
+        ),
+    ],
+    ids=["store-fault", "over-budget"],
+)
 def test_a_503_says_what_happened_and_changes_nothing(lab, detail, wait, words):
     page = lab.page
     lab.expected_statuses = {503}

@@ -100,6 +100,7 @@ def relative_luminance(rgb: tuple[float, float, float]) -> float:
     def channel(c: float) -> float:
         c /= 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
     r, g, b = (channel(c) for c in rgb)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -110,7 +111,7 @@ def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> fl
 
 
 def rgb(css: str) -> tuple[float, float, float]:
-    inner = css[css.index("(") + 1:css.index(")")].replace(",", " ").split()
+    inner = css[css.index("(") + 1 : css.index(")")].replace(",", " ").split()
     return float(inner[0]), float(inner[1]), float(inner[2])
 
 
@@ -182,17 +183,28 @@ def columns(page) -> list[dict]:
     return [panels.nth(i).bounding_box() for i in range(panels.count())]
 
 
-@pytest.mark.parametrize(("width", "height", "query", "name"), [
-    (1280, 720, "?scenario=seed-story&step=6&designs=anon_vma_rfc2,anon_vma_chain",
-     "side-by-side-1280x720"),
-    (1920, 1080, "?scenario=aim7-shape&step=12&designs=anon_vma_267,anon_vma_chain",
-     "side-by-side-1920x1080"),
-])
+@pytest.mark.parametrize(
+    ("width", "height", "query", "name"),
+    [
+        (
+            1280,
+            720,
+            "?scenario=seed-story&step=6&designs=anon_vma_rfc2,anon_vma_chain",
+            "side-by-side-1280x720",
+        ),
+        (
+            1920,
+            1080,
+            "?scenario=aim7-shape&step=12&designs=anon_vma_267,anon_vma_chain",
+            "side-by-side-1920x1080",
+        ),
+    ],
+)
 def test_two_designs_side_by_side(lab, width, height, query, name):
     at_size(lab, width, height, query)
     page = lab.page
     a, b = columns(page)
-    assert a["x"] + a["width"] <= b["x"], (a, b)   # disjoint columns, not stacked
+    assert a["x"] + a["width"] <= b["x"], (a, b)  # disjoint columns, not stacked
     assert abs(a["y"] - b["y"]) < 1
     assert page.evaluate(OUTSIDE) == []
     smallest = page.evaluate(MIN_TEXT)
@@ -230,8 +242,10 @@ def test_embed_fits_960x540(lab):
 
 def test_embed_frames_in_a_deck_opened_from_disk(lab, tmp_path):
     deck = tmp_path / "deck.html"
-    deck.write_text(f'<!doctype html><title>deck</title><iframe id="lab" width="960" height="540" '
-                    f'src="{lab.url}/?scenario=seed-story&step=6&embed=1"></iframe>')
+    deck.write_text(
+        f'<!doctype html><title>deck</title><iframe id="lab" width="960" height="540" '
+        f'src="{lab.url}/?scenario=seed-story&step=6&embed=1"></iframe>'
+    )
     page = lab.page
     page.goto(deck.as_uri())
     frame = page.frame_locator("#lab")
@@ -248,8 +262,11 @@ def test_every_step_geometry(lab, server, name):
     scenario = json.loads((SCENARIO_DIR / f"{name}.json").read_text())
     options = "".join(f"+{o}" for o in scenario.get("options", []))
     own = scenario.get("design", "anon_vma_rfc2") + options
-    others = [d for d in ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
-              if d != scenario.get("design", "anon_vma_rfc2")]
+    others = [
+        d
+        for d in ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
+        if d != scenario.get("design", "anon_vma_rfc2")
+    ]
     at_size(lab, 1440, 900, f"?scenario={name}&step=0&designs={','.join([own, *others])}")
     page = lab.page
     steps = len(scenario["ops"])
@@ -323,8 +340,10 @@ def test_picker_opens_a_scenario_on_its_own_designs_then_steps(lab):
     page.keyboard.press("ArrowRight")
     lab.wait_step(1)
     assert lab.page.evaluate("window.rmaplab.scenario") == "rc3-oops"
-    for name, design in (("importer-bug-267", ("anon_vma_267", ["exact_267"])),
-                         ("seed-split-literal", ("anon_vma_rfc2", ["rfc2_literal"]))):
+    for name, design in (
+        ("importer-bug-267", ("anon_vma_267", ["exact_267"])),
+        ("seed-split-literal", ("anon_vma_rfc2", ["rfc2_literal"])),
+    ):
         page.select_option("#scenario", name)
         page.wait_for_function(f"window.rmaplab.scenario === '{name}' && !window.rmaplab.busy")
         assert [(d["design"], d["options"]) for d in lab.view()["designs"]] == [design]
@@ -383,15 +402,19 @@ def test_change_cues_last_until_the_next_step(lab):
     assert "frame:1" in ids
     page.keyboard.press("ArrowRight")
     lab.wait_step(7)
-    after = set(page.locator(".panel .node.changed, .panel .node.added")
-                .evaluate_all("els => els.map(e => e.dataset.id)"))
+    after = set(
+        page.locator(".panel .node.changed, .panel .node.added").evaluate_all(
+            "els => els.map(e => e.dataset.id)"
+        )
+    )
     assert after != ids
 
 
 def test_reduced_motion_stops_transitions(lab):
     at_size(lab, 1440, 900, "?scenario=seed-story&step=5")
     duration = lab.page.locator("[data-id='frame:1']").evaluate(
-        "e => getComputedStyle(e).transitionDuration")
+        "e => getComputedStyle(e).transitionDuration"
+    )
     assert duration in ("0s", "")
 
 
@@ -416,9 +439,9 @@ def test_export_is_a_16_9_slide_with_narration_and_legend(lab, tmp_path):
     assert (width, height) == (1920, 1080)
     svg = files["svg"].decode()
     assert 'width="1920"' in svg and 'height="1080"' in svg
-    assert "anon_vma-&gt;head" in svg               # the legend
-    assert "pid 1 forks pid 2" in svg               # the narration
-    assert svg.count('class="diagram"') >= 3        # the slide and both designs
+    assert "anon_vma-&gt;head" in svg  # the legend
+    assert "pid 1 forks pid 2" in svg  # the narration
+    assert svg.count('class="diagram"') >= 3  # the slide and both designs
 
 
 def test_geometry_check_sees_a_box_in_the_way(lab):
@@ -446,6 +469,6 @@ def test_system_dark_preference_picks_the_dark_theme(lab):
     page = lab.page
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     bg = page.locator(".panel svg.diagram").evaluate("e => getComputedStyle(e).backgroundColor")
-    assert contrast(rgb(bg), (0, 0, 0)) < 2    # a dark diagram
+    assert contrast(rgb(bg), (0, 0, 0)) < 2  # a dark diagram
     page.select_option("#theme", "light")
     assert page.evaluate("document.documentElement.dataset.theme") == "light"

@@ -50,8 +50,10 @@ def step_through(page) -> tuple[list[dict], dict]:
         assert snap["sub"] == len(seen), "a sub-step was skipped"
         seen.append(snap)
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("n => document.querySelector('#walk').dataset.walkSubstep === n",
-                               arg=str(snap["sub"] + 1))
+        page.wait_for_function(
+            "n => document.querySelector('#walk').dataset.walkSubstep === n",
+            arg=str(snap["sub"] + 1),
+        )
 
 
 def currents(seen: list[dict], panel: int = 0) -> list[list[str]]:
@@ -74,13 +76,22 @@ def test_seed_story_reclaim_walk_plays_on_the_state_before(lab):
     page = lab.page
     arrive(lab, "?scenario=seed-story", 10)
     seen, end = step_through(page)
-    assert currents(seen) == [["frame:1"], ["anon_vma:1"], ["vma:5"], ["pte:1:65536", "vma:5"],
-                              ["vma:3"], ["pte:2:4096", "vma:3"], ["frame:1"]]
+    assert currents(seen) == [
+        ["frame:1"],
+        ["anon_vma:1"],
+        ["vma:5"],
+        ["pte:1:65536", "vma:5"],
+        ["vma:3"],
+        ["pte:2:4096", "vma:3"],
+        ["frame:1"],
+    ]
     # the frame the walk starts from is drawn throughout, and leaves when the walk ends
     assert all(s["frames"][0].count("frame:1") == 1 for s in seen)
     assert "frame:1" not in end["frames"][0]
-    assert lit_order(seen) == [[("pte:1:65536", "hit"), ("vma:5", "hit")],
-                               [("pte:2:4096", "hit"), ("vma:3", "hit")]]
+    assert lit_order(seen) == [
+        [("pte:1:65536", "hit"), ("vma:5", "hit")],
+        [("pte:2:4096", "hit"), ("vma:3", "hit")],
+    ]
     # one narration line per sub-step, revealed in walk order
     assert [len(s["lines"][0]) for s in seen] == list(range(1, 8))
     lines = end["lines"][0]
@@ -145,7 +156,8 @@ def test_play_walk_plays_every_sub_step_at_the_chosen_speed_and_pauses(lab):
     page.wait_for_selector("#walk[data-walk-state='done']", timeout=15_000)
     subs = page.evaluate("window.subs")
     assert [x for i, x in enumerate(subs) if i == 0 or subs[i - 1] != x] == [
-        str(n) for n in range(8)]  # 0 (play pressed) to 6, then 7: done
+        str(n) for n in range(8)
+    ]  # 0 (play pressed) to 6, then 7: done
     assert lab.step() == 10  # the walk's own play never moves the session
     # pause: a walk started again stops where it is
     page.keyboard.press("ArrowLeft")
@@ -177,9 +189,11 @@ def test_autoplay_waits_for_each_walk(lab):
                       attributeFilter: ["data-walk-substep", "data-walk-state"] });
     }""")
     page.locator("#play").click()
-    page.wait_for_function("window.rmaplab.session.step === 13 && !window.rmaplab.timer"
-                           " && document.querySelector('#walk').dataset.walkState === 'done'",
-                           timeout=60_000)
+    page.wait_for_function(
+        "window.rmaplab.session.step === 13 && !window.rmaplab.timer"
+        " && document.querySelector('#walk').dataset.walkState === 'done'",
+        timeout=60_000,
+    )
     log = page.evaluate("window.walkLog")
     for step, total in ((12, 9), (13, 13)):
         mine = [entry for entry in log if entry[0] == step and entry[1] in ("playing", "done")]
@@ -221,8 +235,13 @@ def test_preview_of_a_clicked_frame_narrates_in_order_and_changes_nothing(lab):
 def test_pte_chain_walk_goes_from_each_chain_entry_to_its_pte(lab):
     arrive(lab, "?scenario=seed-story&designs=pte_chain", 10)
     seen, end = step_through(lab.page)
-    assert currents(seen) == [["frame:1"], ["pte_chain:1"], ["pte:1:65536"], ["pte:2:4096"],
-                              ["frame:1"]]
+    assert currents(seen) == [
+        ["frame:1"],
+        ["pte_chain:1"],
+        ["pte:1:65536"],
+        ["pte:2:4096"],
+        ["frame:1"],
+    ]
     assert lit_order(seen) == [[("pte:1:65536", "hit")], [("pte:2:4096", "hit")]]
     assert "each naming a PTE (pid, address) directly" in end["lines"][0][1]
     assert end["lines"][0][2].startswith("chain entry (block 1) → pid 1's PTE at 0x10000")
@@ -232,12 +251,20 @@ def test_pte_chain_walk_goes_from_each_chain_entry_to_its_pte(lab):
 def test_anonmm_walk_looks_at_the_same_address_in_every_mm(lab):
     arrive(lab, "?scenario=seed-story&designs=anonmm", 10)
     seen, end = step_through(lab.page)
-    assert currents(seen) == [["frame:1"], ["anonmm:1"], ["anonmm:1", "mm:1"],
-                              ["anonmm:1", "mm:1"], ["anonmm:2", "mm:2"],
-                              ["anonmm:2", "mm:2", "pte:2:4096"], ["frame:1"]]
+    assert currents(seen) == [
+        ["frame:1"],
+        ["anonmm:1"],
+        ["anonmm:1", "mm:1"],
+        ["anonmm:1", "mm:1"],
+        ["anonmm:2", "mm:2"],
+        ["anonmm:2", "mm:2", "pte:2:4096"],
+        ["frame:1"],
+    ]
     # pid 1 has no PTE at 0x1000 any more (its vma moved): the miss lights its mm
-    assert lit_order(seen) == [[("anonmm:1", "miss"), ("mm:1", "miss")],
-                               [("anonmm:2", "hit"), ("mm:2", "hit"), ("pte:2:4096", "hit")]]
+    assert lit_order(seen) == [
+        [("anonmm:1", "miss"), ("mm:1", "miss")],
+        [("anonmm:2", "hit"), ("mm:2", "hit"), ("pte:2:4096", "hit")],
+    ]
     lines = end["lines"][0]
     assert "page->index 0x1000" in lines[0]
     assert "the same address 0x1000 in each" in lines[1]
@@ -248,9 +275,11 @@ def test_anonmm_walk_looks_at_the_same_address_in_every_mm(lab):
 def test_anon_vma_267_aim7_walk_misses_twice_then_hits(lab):
     arrive(lab, "?scenario=aim7-shape&designs=anon_vma_267", 12)
     seen, end = step_through(lab.page)
-    assert lit_order(seen) == [[("pte:5:69632", "miss"), ("vma:5", "miss")],
-                               [("pte:4:69632", "miss"), ("vma:4", "miss")],
-                               [("pte:3:69632", "hit"), ("vma:3", "hit")]]
+    assert lit_order(seen) == [
+        [("pte:5:69632", "miss"), ("vma:5", "miss")],
+        [("pte:4:69632", "miss"), ("vma:4", "miss")],
+        [("pte:3:69632", "hit"), ("vma:3", "hit")],
+    ]
     lines = end["lines"][0]
     assert "walk its list of 5 vmas, head first" in lines[1]
     assert "pid 5's PTE at 0x11000 maps frame 18, not frame 10: miss." in lines
@@ -263,8 +292,10 @@ def test_anon_vma_chain_walks_its_interval_tree(lab):
     arrive(lab, "?scenario=seed-story&designs=anon_vma_chain", 10)
     seen, end = step_through(lab.page)
     # tree order (by vm_pgoff, then age): the child's vma 3 before the parent's moved vma 5
-    assert lit_order(seen) == [[("pte:2:4096", "hit"), ("vma:3", "hit")],
-                               [("pte:1:65536", "hit"), ("vma:5", "hit")]]
+    assert lit_order(seen) == [
+        [("pte:2:4096", "hit"), ("vma:3", "hit")],
+        [("pte:1:65536", "hit"), ("vma:5", "hit")],
+    ]
     assert "its interval tree gives 2 vmas" in end["lines"][0][1]
 
 
@@ -275,8 +306,13 @@ def test_two_designs_walk_side_by_side_and_the_shorter_waits(lab):
     assert len(seen) == 9  # the longer walk: 2.6.7's three vmas
     assert [len(s["lines"][1]) for s in seen] == [1, 2, 3, 4, 5, 5, 5, 5, 5]
     assert [s["done"][1] for s in seen] == ["false"] * 4 + ["true"] * 5
-    assert currents(seen, 1)[:5] == [["frame:10"], ["vma:3"], ["vma:3"],
-                                     ["pte:3:69632", "vma:3"], ["frame:10"]]
+    assert currents(seen, 1)[:5] == [
+        ["frame:10"],
+        ["vma:3"],
+        ["vma:3"],
+        ["pte:3:69632", "vma:3"],
+        ["frame:10"],
+    ]
     assert all(c == [] for c in currents(seen, 1)[5:])
     assert all("frame:10" in s["frames"][1] for s in seen)
     assert [s["waiting"] for s in seen] == [[False, False]] * 5 + [[False, True]] * 4
@@ -304,4 +340,5 @@ def test_predict_asks_before_the_walk_and_the_walk_reveals(lab):
     expect(page.locator("#narration")).to_be_visible()
     expect(page.locator("#walk .walk-verdict")).to_have_text(
         "It visited 2 containers. You said 3 visits. It hit 2 PTEs (pid 1 at 0x10000, "
-        "pid 2 at 0x1000). You said 2 hits: right.")
+        "pid 2 at 0x1000). You said 2 hits: right."
+    )

@@ -39,7 +39,8 @@ def test_acting_mid_story_starts_a_branch_and_back_to_the_story_returns(lab):
     picker = page.locator("#scenario option:checked")
     expect(picker).to_have_text("seed-story, your branch from step 6")
     expect(page.locator("#scenario-description")).to_contain_text(
-        "Your branch of seed-story from step 6")
+        "Your branch of seed-story from step 6"
+    )
     expect(page.locator("#scenario-description")).to_contain_text("all its 12 steps")
     lab.shot("branch")
     back = page.get_by_role("button", name="Back to the story")
@@ -122,7 +123,7 @@ def test_edited_op_log_replays_and_its_link_survives_a_restart(lab, server, tmp_
     # insert, reorder, delete
     page.get_by_role("button", name="+ add a step at the end").click()
     rows.nth(5).locator("input").fill("write 2 0x1000 77")
-    rows.nth(5).get_by_role("button", name="Move up").click()   # before the reclaim
+    rows.nth(5).get_by_role("button", name="Move up").click()  # before the reclaim
     expect(rows.nth(4).locator("input")).to_have_value("write 2 0x1000 77")
     rows.nth(1).get_by_role("button", name="Insert a step after").click()
     rows.nth(2).locator("input").fill("read 1 0x2000")
@@ -160,7 +161,8 @@ def test_edited_op_log_replays_and_its_link_survives_a_restart(lab, server, tmp_
     assert lab.step() == 3
     assert page.evaluate("window.rmaplab.ops") == ops
     expect(page.locator("#scenario-description")).to_have_text(
-        "The child writes before the reclaim.")
+        "The child writes before the reclaim."
+    )
     expect(page.locator("#scenario option:checked")).to_have_text("my-cow (your scenario)")
 
 
@@ -182,8 +184,9 @@ def test_saved_scenarios_reappear_in_the_picker(lab, tmp_path):
     # another design beside it: still one's own scenario, at the same step
     page.click("#designs-button")
     page.locator("#designs input[data-design='anon_vma_267']:not([data-option])").check()
-    page.wait_for_function("document.querySelectorAll('.panel').length === 2"
-                           " && !window.rmaplab.busy")
+    page.wait_for_function(
+        "document.querySelectorAll('.panel').length === 2 && !window.rmaplab.busy"
+    )
     assert lab.step() == 2
     expect(page.locator("#scenario option:checked")).to_have_text("kept (your scenario)")
     # choosing a built-in scenario leaves it
@@ -230,15 +233,19 @@ def test_quick_starts_open_at_their_last_step(lab):
 
 def test_export_keeps_every_step_and_every_design(lab, server, tmp_path):
     page = lab.page
-    lab.open("?scenario=seed-story&designs=anon_vma_rfc2,anon_vma_267%2Bexact_267,pte_chain&step=10")
+    lab.open(
+        "?scenario=seed-story&designs=anon_vma_rfc2,anon_vma_267%2Bexact_267,pte_chain&step=10"
+    )
     docs = {}
     for kind in ("scenario", "scenario-to-step"):
         docs[kind] = json.loads(lab.export(kind, tmp_path / f"{kind}.json"))
     whole = docs["scenario"]
     assert len(whole["ops"]) == 12 and whole["at_step"] == 10 and whole["name"] == "seed-story"
-    assert whole["designs"] == [{"design": "anon_vma_rfc2", "options": []},
-                                {"design": "anon_vma_267", "options": ["exact_267"]},
-                                {"design": "pte_chain", "options": []}]
+    assert whole["designs"] == [
+        {"design": "anon_vma_rfc2", "options": []},
+        {"design": "anon_vma_267", "options": ["exact_267"]},
+        {"design": "pte_chain", "options": []},
+    ]
     assert whole["ops"][1]["addr"].startswith("0x")
     part = docs["scenario-to-step"]
     assert len(part["ops"]) == 10 and part["name"] == "seed-story-to-step-10"
@@ -257,10 +264,19 @@ def test_export_keeps_every_step_and_every_design(lab, server, tmp_path):
 def test_a_refused_mremap_shows_its_reason_beside_the_form(lab):
     page = lab.page
     lab.expected_statuses = {409}
-    lab.open(scenario_link({"name": "two-vmas", "ops": [
-        {"op": "spawn", "pid": 1},
-        {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 2, "prot": "rw"},
-        {"op": "mmap", "pid": 1, "addr": "0x9000", "pages": 2, "prot": "r"}], "at_step": 3}))
+    lab.open(
+        scenario_link(
+            {
+                "name": "two-vmas",
+                "ops": [
+                    {"op": "spawn", "pid": 1},
+                    {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 2, "prot": "rw"},
+                    {"op": "mmap", "pid": 1, "addr": "0x9000", "pages": 2, "prot": "r"},
+                ],
+                "at_step": 3,
+            }
+        )
+    )
     assert lab.step() == 3
     before = lab.view()
     page.locator("[data-id='vma:1']").click()
@@ -307,8 +323,9 @@ def test_the_glossary_opens_from_a_narration_term(lab):
     expect(glossary).to_be_hidden()
     # each kernel function links to its source at the design's version, in a new tab
     link = page.locator("#narration .func a").first
-    expect(link).to_have_attribute("href", "https://lore.kernel.org/lkml/"
-                                   "20040311065254.GT30940@dualathlon.random/")
+    expect(link).to_have_attribute(
+        "href", "https://lore.kernel.org/lkml/20040311065254.GT30940@dualathlon.random/"
+    )
     expect(link).to_have_attribute("target", "_blank")
     lab.open("?scenario=seed-story&step=6&designs=anon_vma_267")
     href = page.locator("#narration .func a").first.get_attribute("href")
@@ -342,7 +359,8 @@ def test_a_bad_link_says_what_was_not_found(lab):
     page = lab.page
     lab.open("?scenario=no-such-thing")
     expect(page.locator("#scenario-description")).to_contain_text(
-        "There is no scenario called “no-such-thing”")
+        "There is no scenario called “no-such-thing”"
+    )
     expect(page.locator("#scenario-description a", has_text="seed-story")).to_be_visible()
     expect(page.locator("#scenario")).to_be_focused()
     lab.expected_statuses = {422}
@@ -360,5 +378,11 @@ def test_the_command_line_completes_from_the_state(lab):
     expect(page.locator("#command-usage")).to_have_text("fork pid child")
     command(page, "mremap 1 0x1000 2 0x9000")
     lab.wait_step(5)
-    assert lab.view()["op"] == {"op": "mremap", "pid": 1, "addr": 4096, "pages": 2,
-                                "new_pages": 2, "new_addr": 0x9000}
+    assert lab.view()["op"] == {
+        "op": "mremap",
+        "pid": 1,
+        "addr": 4096,
+        "pages": 2,
+        "new_pages": 2,
+        "new_addr": 0x9000,
+    }

@@ -13,15 +13,20 @@ import pytest
 from app.cli import main
 
 SCENARIO = {
-    "name": "tiny", "title": "Tiny", "description": "A fork and a reclaim.",
-    "design": "anon_vma_rfc2", "options": [],
-    "ops": [{"op": "spawn", "pid": 1},
-            {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 2, "prot": "rw"},
-            {"op": "write", "pid": 1, "addr": "0x1000", "value": 42},
-            {"op": "fork", "pid": 1, "child": 2},
-            {"op": "read", "pid": 2, "addr": "0x1000"},
-            {"op": "reclaim", "pfn": 1},
-            {"op": "write", "pid": 2, "addr": "0x9000", "value": 1}],
+    "name": "tiny",
+    "title": "Tiny",
+    "description": "A fork and a reclaim.",
+    "design": "anon_vma_rfc2",
+    "options": [],
+    "ops": [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": "0x1000", "pages": 2, "prot": "rw"},
+        {"op": "write", "pid": 1, "addr": "0x1000", "value": 42},
+        {"op": "fork", "pid": 1, "child": 2},
+        {"op": "read", "pid": 2, "addr": "0x1000"},
+        {"op": "reclaim", "pfn": 1},
+        {"op": "write", "pid": 2, "addr": "0x9000", "value": 1},
+    ],
 }
 
 
@@ -75,16 +80,26 @@ def test_cli_option_replaces_scenario_options(scenario_file, capsys):
     assert json.loads(capsys.readouterr().out)["options"] == ["rfc2_literal"]
 
 
-@pytest.mark.parametrize(("change", "args", "message"), [
-    (lambda s: s["ops"][1].update(addr="0x1001"), [],
-     "step 2 (mmap): mmap: addr 0x1001 is not page-aligned"),
-    (lambda s: s["ops"].append({"op": "fork", "pid": 7, "child": 8}), [],
-     "step 8 (fork pid=7 child=8): unknown pid 7"),
-    (lambda s: s["ops"].append({"op": "teleport"}), [], "step 8 (teleport): unknown op"),
-    (lambda s: s.update(colour="red"), [], "unknown field 'colour'"),
-    (lambda s: s.update(design="anon_vma_3000"), [], "unknown design 'anon_vma_3000'"),
-    (lambda s: None, ["--option", "fast"], "has no option 'fast'"),
-], ids=["unaligned", "unknown-pid", "unknown-op", "unknown-field", "design", "option"])
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        (
+            lambda s: s["ops"][1].update(addr="0x1001"),
+            [],
+            "step 2 (mmap): mmap: addr 0x1001 is not page-aligned",
+        ),
+        (
+            lambda s: s["ops"].append({"op": "fork", "pid": 7, "child": 8}),
+            [],
+            "step 8 (fork pid=7 child=8): unknown pid 7",
+        ),
+        (lambda s: s["ops"].append({"op": "teleport"}), [], "step 8 (teleport): unknown op"),
+        (lambda s: s.update(colour="red"), [], "unknown field 'colour'"),
+        (lambda s: s.update(design="anon_vma_3000"), [], "unknown design 'anon_vma_3000'"),
+        (lambda s: None, ["--option", "fast"], "has no option 'fast'"),
+    ],
+    ids=["unaligned", "unknown-pid", "unknown-op", "unknown-field", "design", "option"],
+)
 def test_cli_bad_input_exits_2_with_one_message(tmp_path, capsys, change, args, message):
     data = json.loads(json.dumps(SCENARIO))
     change(data)
@@ -100,7 +115,7 @@ def test_cli_missing_and_malformed_files(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err
     bad = tmp_path / "broken.json"
-    bad.write_text("{\"ops\": [")
+    bad.write_text('{"ops": [')
     assert main(["run", str(bad)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
 
@@ -117,8 +132,12 @@ def test_cli_designs_lists_all_five(capsys):
 
 
 def test_cli_console_script_runs(scenario_file):
-    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(scenario_file), "--json"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", str(scenario_file), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout)["design"] == "anon_vma_rfc2"
 
 
@@ -159,8 +178,11 @@ def test_cli_scenarios_json_lists_every_builtin(capsys):
 
 def test_cli_quiet_on_a_closed_pipe():
     """``rmaplab run X --json | head`` ends quietly: no BrokenPipeError traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", "aim7-shape", "--json",
-                             "--all-states"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run", "aim7-shape", "--json", "--all-states"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(10)
     proc.stdout.close()  # the reader goes away with most of the output unread
@@ -196,7 +218,13 @@ def test_importing_the_app_reads_and_creates_nothing(tmp_path):
     """The app is a factory (uvicorn --factory app.main:create_app): an import makes no
     database file in the working folder and reads no variable."""
     env = {"PATH": "/usr/bin:/bin", "RMAPLAB_MAX_PAGES": "not a number"}
-    r = subprocess.run([sys.executable, "-c", "import app.main"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", "import app.main"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert list(tmp_path.iterdir()) == []

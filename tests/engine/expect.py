@@ -21,8 +21,15 @@ def step(doc, index):
 
 
 def vma(ident, start, end, pgoff, anon_vma=None, prot="rw"):
-    return {"id": ident, "vm_start": start, "vm_end": end, "vm_pgoff": pgoff, "prot": prot,
-            "anon_vma": anon_vma, "pages": (end - start) >> 12}
+    return {
+        "id": ident,
+        "vm_start": start,
+        "vm_end": end,
+        "vm_pgoff": pgoff,
+        "prot": prot,
+        "anon_vma": anon_vma,
+        "pages": (end - start) >> 12,
+    }
 
 
 def present(addr, pfn, writable):

@@ -9,9 +9,17 @@ from app.engine.state import State
 
 #: The reference scenarios of the behavioural spec (§11) that scenarios/ holds.
 SPEC_SCENARIOS = (
-    "s1-first-touch", "s2-zero-page", "s3-fork-shares", "s4-aim7-shape", "s5-cow-both-ways",
-    "s6-mprotect-split-merge", "s7-munmap-middle", "s8-mremap-move", "s9-fork-cow-mremap",
-    "s13-grandchild", "s15-mremap-untouched",
+    "s1-first-touch",
+    "s2-zero-page",
+    "s3-fork-shares",
+    "s4-aim7-shape",
+    "s5-cow-both-ways",
+    "s6-mprotect-split-merge",
+    "s7-munmap-middle",
+    "s8-mremap-move",
+    "s9-fork-cow-mremap",
+    "s13-grandchild",
+    "s15-mremap-untouched",
 )
 
 
@@ -62,8 +70,9 @@ def munmap(addr: int, pages: int, pid: int = 1) -> dict:
     return {"op": "munmap", "pid": pid, "addr": addr, "pages": pages}
 
 
-def mremap(addr: int, pages: int, new_pages: int, new_addr: int | None = None,
-           pid: int = 1) -> dict:
+def mremap(
+    addr: int, pages: int, new_pages: int, new_addr: int | None = None, pid: int = 1
+) -> dict:
     op = {"op": "mremap", "pid": pid, "addr": addr, "pages": pages, "new_pages": new_pages}
     if new_addr is not None:
         op["new_addr"] = new_addr
@@ -76,8 +85,10 @@ def reclaim(pfn: int) -> dict:
 
 def vmas_of(state: State, pid: int = 1) -> list[tuple[int, int, int, int, str, int | None]]:
     """(id, vm_start, vm_end, vm_pgoff, prot, anon_vma) of each vma of ``pid``."""
-    return [(v.id, v.vm_start, v.vm_end, v.vm_pgoff, v.prot, v.anon_vma)
-            for v in (state.vmas[i] for i in state.mms[pid].vmas)]
+    return [
+        (v.id, v.vm_start, v.vm_end, v.vm_pgoff, v.prot, v.anon_vma)
+        for v in (state.vmas[i] for i in state.mms[pid].vmas)
+    ]
 
 
 def lists(state: State) -> dict[int, tuple[int, ...]]:
@@ -105,6 +116,10 @@ VISIT_KEYS = ("kind", "id", "result", "pid", "addr", "note")
 
 def reference_walks(walks: list[dict]) -> list[dict]:
     """Step-document walks cut down to the fields the reference tests compare."""
-    return [{**{k: w[k] for k in WALK_KEYS},
-             "visited": [{k: v[k] for k in VISIT_KEYS if k in v} for v in w["visited"]]}
-            for w in walks]
+    return [
+        {
+            **{k: w[k] for k in WALK_KEYS},
+            "visited": [{k: v[k] for k in VISIT_KEYS if k in v} for v in w["visited"]],
+        }
+        for w in walks
+    ]

@@ -106,8 +106,7 @@ class ReferenceModel:
 
     def _need(self, pid: int) -> dict[int, Page]:
         if pid not in self.procs:
-            raise ModelReject(f"pid {pid} has exited" if pid in self.used else
-                              f"unknown pid {pid}")
+            raise ModelReject(f"pid {pid} has exited" if pid in self.used else f"unknown pid {pid}")
         return self.procs[pid]
 
     @staticmethod
@@ -141,6 +140,7 @@ class ReferenceModel:
             self.used.add(pid)
             self.procs[pid] = {}
             return Prediction()
+
         return True, act
 
     def _plan_mmap(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -160,10 +160,12 @@ class ReferenceModel:
             for v in range(start, start + pages):
                 table[v] = (prot, 0)
             return Prediction(addr=start << PAGE_SHIFT)
+
         return True, act
 
-    def _plan_access(self, op: Mapping[str, Any], value: int | None
-                     ) -> tuple[bool, Callable[[], Prediction]]:
+    def _plan_access(
+        self, op: Mapping[str, Any], value: int | None
+    ) -> tuple[bool, Callable[[], Prediction]]:
         table = self._need(op["pid"])
         first = op["addr"] >> PAGE_SHIFT
         pages = op.get("pages", 1)
@@ -188,8 +190,8 @@ class ReferenceModel:
             outcome = "ok" if done == pages else "segv"
             if pages == 1:
                 return Prediction(outcome, value=values[0] if values else None)
-            return Prediction(outcome, values=values if value is None else None,
-                              pages_done=done)
+            return Prediction(outcome, values=values if value is None else None, pages_done=done)
+
         return True, act
 
     def _plan_read(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -208,6 +210,7 @@ class ReferenceModel:
             self.used.add(child)
             self.procs[child] = dict(table)
             return Prediction()
+
         return True, act
 
     def _plan_exit(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -217,6 +220,7 @@ class ReferenceModel:
         def act() -> Prediction:
             del self.procs[pid]
             return Prediction()
+
         return True, act
 
     def _plan_munmap(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -228,6 +232,7 @@ class ReferenceModel:
             for v in range(start, start + pages):
                 table.pop(v, None)
             return Prediction()
+
         return True, act
 
     def _plan_mprotect(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -241,6 +246,7 @@ class ReferenceModel:
             for v in range(start, start + pages):
                 table[v] = (prot, table[v][1])
             return Prediction()
+
         return True, act
 
     def _mremap_source(self, table: dict[int, Page], start: int, pages: int) -> str:
@@ -254,8 +260,9 @@ class ReferenceModel:
             raise ModelReject("mremap: the old range spans vmas of different prot (EFAULT)")
         return prot
 
-    def _mremap_fixed_dest(self, table: dict[int, Page], start: int, pages: int,
-                           new_pages: int, new_addr: int) -> int:
+    def _mremap_fixed_dest(
+        self, table: dict[int, Page], start: int, pages: int, new_pages: int, new_addr: int
+    ) -> int:
         """The first page of a fixed mremap destination, which must be free and apart from
         the old range."""
         dest = new_addr >> PAGE_SHIFT
@@ -289,20 +296,25 @@ class ReferenceModel:
                     unmap(start + new_pages, start + pages)
                 move(min(pages, new_pages), dest)
                 return Prediction()
+
             return certain, act_fixed
 
         if new_pages <= pages:
+
             def act_shrink() -> Prediction:
                 unmap(start + new_pages, start + pages)
                 return Prediction()
+
             return certain, act_shrink
 
         tail = range(start + pages, start + new_pages)
         if start + new_pages <= MAX_PAGES and not any(v in table for v in tail):
+
             def act_grow() -> Prediction:
                 for v in tail:
                     table[v] = (prot, 0)
                 return Prediction()
+
             return certain, act_grow
 
         found = self.lowest_free(table, new_pages)
@@ -313,6 +325,7 @@ class ReferenceModel:
         def act_move() -> Prediction:
             move(pages, dest_vpn)
             return Prediction()
+
         return certain, act_move
 
     def _plan_merge(self, op: Mapping[str, Any]) -> tuple[bool, Callable[[], Prediction]]:
@@ -328,8 +341,9 @@ class ReferenceModel:
         return True, Prediction
 
 
-def _move_pages(table: dict[int, Page], start: int, count: int, dest: int, new_pages: int,
-                prot: str) -> None:
+def _move_pages(
+    table: dict[int, Page], start: int, count: int, dest: int, new_pages: int, prot: str
+) -> None:
     """Move ``count`` pages from ``start`` to ``dest``; the rest of ``new_pages`` is new."""
     moved = [table.pop(v) for v in range(start, start + count)]
     for i, page in enumerate(moved):

@@ -26,8 +26,11 @@ def run(name, options=None):
 
 def walks(doc):
     """Every walk of the run as (pfn, [(vma id, result)], candidates)."""
-    return [(w["pfn"], [(v["id"], v["result"]) for v in w["visited"]], w["candidates"])
-            for s in doc["steps"] for w in s["walks"]]
+    return [
+        (w["pfn"], [(v["id"], v["result"]) for v in w["visited"]], w["candidates"])
+        for s in doc["steps"]
+        for w in s["walks"]
+    ]
 
 
 def final_lists(doc):
@@ -38,30 +41,46 @@ def final_lists(doc):
 REFERENCE = [
     ("s1-first-touch", [(2, [(1, "hit")], 1)], {1: [1]}, [(1, 0x1000, 0x5000, 1, 1)]),
     ("s2-zero-page", [(1, [(1, "hit")], 1)], {1: [1]}, [(1, 0x1000, 0x2000, 1, 1)]),
-    ("s3-fork-shares", [(1, [(2, "hit"), (1, "hit")], 2)], {1: [2, 1]},
-     [(1, 0x1000, 0x3000, 1, 1)]),
-    ("s4-aim7-shape", [(2, [(3, "miss"), (2, "hit")], 3)], {1: [3, 2, 1]},
-     [(1, 0x1000, 0x3000, 1, 1)]),
+    (
+        "s3-fork-shares",
+        [(1, [(2, "hit"), (1, "hit")], 2)],
+        {1: [2, 1]},
+        [(1, 0x1000, 0x3000, 1, 1)],
+    ),
+    (
+        "s4-aim7-shape",
+        [(2, [(3, "miss"), (2, "hit")], 3)],
+        {1: [3, 2, 1]},
+        [(1, 0x1000, 0x3000, 1, 1)],
+    ),
     ("s5-cow-both-ways", [(1, [(2, "hit")], 2)], {1: [2, 1]}, [(1, 0x1000, 0x2000, 1, 1)]),
     ("s6-mprotect-split-merge", [(3, [(3, "hit")], 3)], {1: [2]}, [(2, 0x1000, 0x5000, 1, 1)]),
     ("s7-munmap-middle", [(3, [(2, "hit")], 2)], {}, []),
-    ("s8-mremap-move", [(2, [(2, "hit")], 1)], {1: [2]}, [(2, 0x9000, 0xd000, 1, 1)]),
-    ("s9-fork-cow-mremap", [(2, [(3, "hit"), (2, "hit")], 2)], {1: [3, 2]},
-     [(3, 0x9000, 0xd000, 1, 1)]),
+    ("s8-mremap-move", [(2, [(2, "hit")], 1)], {1: [2]}, [(2, 0x9000, 0xD000, 1, 1)]),
+    (
+        "s9-fork-cow-mremap",
+        [(2, [(3, "hit"), (2, "hit")], 2)],
+        {1: [3, 2]},
+        [(3, 0x9000, 0xD000, 1, 1)],
+    ),
     ("s13-grandchild", [(2, [(3, "hit")], 2)], {1: [3, 1]}, [(1, 0x1000, 0x3000, 1, 1)]),
     ("s15-mremap-untouched", [], {1: [1]}, [(1, 0x1000, 0x5000, 1, 1)]),
 ]
 
 
-@pytest.mark.parametrize(("name", "expected_walks", "expected_lists", "expected_vmas"),
-                         REFERENCE, ids=[r[0] for r in REFERENCE])
+@pytest.mark.parametrize(
+    ("name", "expected_walks", "expected_lists", "expected_vmas"),
+    REFERENCE,
+    ids=[r[0] for r in REFERENCE],
+)
 def test_d4_reference_scenarios(name, expected_walks, expected_lists, expected_vmas):
     doc = run(name)
     assert walks(doc) == expected_walks
     assert final_lists(doc) == expected_lists
     pid1 = next((m for m in doc["state"]["mms"] if m["pid"] == 1), {"vmas": []})
-    assert [(v["id"], v["vm_start"], v["vm_end"], v["vm_pgoff"], v["anon_vma"])
-            for v in pid1["vmas"]] == expected_vmas
+    assert [
+        (v["id"], v["vm_start"], v["vm_end"], v["vm_pgoff"], v["anon_vma"]) for v in pid1["vmas"]
+    ] == expected_vmas
     assert all(s["invariants"]["ok"] for s in doc["steps"])
 
 
@@ -69,7 +88,9 @@ def test_d4_s4_every_page_points_at_the_family_anon_vma():
     doc = run("s4-aim7-shape")
     state = doc["steps"][-2]["state"]  # before the reclaim
     assert {p["pfn"]: p["mapping"] for p in state["pages"]} == {
-        1: {"kind": "anon_vma", "id": 1}, 2: {"kind": "anon_vma", "id": 1}}
+        1: {"kind": "anon_vma", "id": 1},
+        2: {"kind": "anon_vma", "id": 1},
+    }
 
 
 def test_d4_s13_list_before_exit_holds_the_whole_family():
@@ -101,8 +122,15 @@ def test_d4_fork_allocates_no_anon_vma():
 
 
 def test_d4_clears_mapping_at_mapcount_zero():
-    ops = [spawn(), mmap(0x1000, 1), write(0x1000, 4), fork(2), reclaim(1), read(0x1000),
-           write(0x1000, 5)]
+    ops = [
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 4),
+        fork(2),
+        reclaim(1),
+        read(0x1000),
+        write(0x1000, 5),
+    ]
     st = d4(*ops)  # frame 2: read back by pid 1, then COWed away; still in the swap cache
     assert st.page_mapcount[2] == 0 and 2 not in st.page_mapping and not st.page_flags[2] & 1
     kept = d4(*ops, options=("keep_mapping",))
@@ -110,8 +138,13 @@ def test_d4_clears_mapping_at_mapcount_zero():
     assert check(st) == [] and check(kept) == []
 
 
-IMPORTER = [spawn(), mmap(0x1000, 2), write(0x2000, 7), mmap(0x3000, 1, "r"),
-            mprotect(0x2000, 1, "r")]
+IMPORTER = [
+    spawn(),
+    mmap(0x1000, 2),
+    write(0x2000, 7),
+    mmap(0x3000, 1, "r"),
+    mprotect(0x2000, 1, "r"),
+]
 
 
 def test_d4_boundary_shift_gives_importer_the_anon_vma():

@@ -54,8 +54,10 @@ def merge(addr, pid=1):
 
 def avs(state):
     """{id: (tree vmas in walk order, num_children, num_active_vmas, refcount)}."""
-    return {a["id"]: (a["vmas"], a["num_children"], a["num_active_vmas"], a["refcount"])
-            for a in to_json(state)["anon_vmas"]}
+    return {
+        a["id"]: (a["vmas"], a["num_children"], a["num_active_vmas"], a["refcount"])
+        for a in to_json(state)["anon_vmas"]
+    }
 
 
 def chains(state):
@@ -64,8 +66,10 @@ def chains(state):
 
 
 def vmas_of(state, pid=1):
-    return [(v.id, v.vm_start, v.vm_end, v.vm_pgoff, v.anon_vma)
-            for v in (state.vmas[i] for i in state.mms[pid].vmas)]
+    return [
+        (v.id, v.vm_start, v.vm_end, v.vm_pgoff, v.anon_vma)
+        for v in (state.vmas[i] for i in state.mms[pid].vmas)
+    ]
 
 
 def exclusive(state, pfn):
@@ -85,8 +89,12 @@ def visited(result):
 
 def test_anon_vma_chain_is_available_with_its_options():
     assert DESIGN in available_designs()
-    assert set(design_class(DESIGN).option_help) == {"v2_6_34", "v2_6_34_rc3", "v3_0_to_6_15",
-                                                     "no_reuse"}
+    assert set(design_class(DESIGN).option_help) == {
+        "v2_6_34",
+        "v2_6_34_rc3",
+        "v3_0_to_6_15",
+        "no_reuse",
+    }
 
 
 # ----- anon_vma_prepare ----------------------------------------------------------------------
@@ -104,8 +112,15 @@ def test_anon_vma_chain_first_write_allocates_a_root():
 
 def test_anon_vma_chain_prepare_borrows_next_before_prev():
     """find_mergeable_anon_vma: next first, then prev (flags may differ in R/W/X)."""
-    st = run(spawn(), mmap(0x1000, 1, "rwx"), mmap(0x2000, 1), mmap(0x3000, 1, "rwx"),
-             write(0x1000), write(0x3000), write(0x2000))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1, "rwx"),
+        mmap(0x2000, 1),
+        mmap(0x3000, 1, "rwx"),
+        write(0x1000),
+        write(0x3000),
+        write(0x2000),
+    )
     assert [v[4] for v in vmas_of(st)] == [1, 2, 2]
     st = run(spawn(), mmap(0x1000, 1, "rwx"), mmap(0x2000, 1), write(0x1000), write(0x2000))
     assert [v[4] for v in vmas_of(st)] == [1, 1]
@@ -114,8 +129,14 @@ def test_anon_vma_chain_prepare_borrows_next_before_prev():
 
 def test_anon_vma_chain_prepare_ignores_a_fork_childs_anon_vma():
     """A neighbour whose chain is not singular is not borrowed from (d0e9fe1758f2)."""
-    st = run(spawn(), mmap(0x1000, 1, "rwx"), write(0x1000), mmap(0x2000, 1), fork(2),
-             write(0x2000, pid=2))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1, "rwx"),
+        write(0x1000),
+        mmap(0x2000, 1),
+        fork(2),
+        write(0x2000, pid=2),
+    )
     child = vmas_of(st, 2)
     assert child[0][4] == 2 and child[1][4] == 3  # a new root, not AV2
     assert chains(st)[child[1][0]] == [3]
@@ -142,8 +163,16 @@ def test_anon_vma_chain_fork_clears_exclusive_and_swap_markers():
 def test_anon_vma_chain_fork_reuses_an_orphaned_anon_vma():
     """3.19+ (6.0 form): after C exits, AV2 has no vma and one child, so G's fork reuses it;
     the chain is the parent's, head included (E5)."""
-    ops = (spawn(), mmap(0x1000, 2), write(0x1000), fork(2), write(0x2000, pid=2),
-           fork(3, pid=2), exit_(2), fork(4, pid=3))
+    ops = (
+        spawn(),
+        mmap(0x1000, 2),
+        write(0x1000),
+        fork(2),
+        write(0x2000, pid=2),
+        fork(3, pid=2),
+        exit_(2),
+        fork(4, pid=3),
+    )
     st = run(*ops)
     assert st.vmas[4].anon_vma == 2
     assert chains(st)[4] == chains(st)[3] == [3, 2, 1]
@@ -172,16 +201,16 @@ def test_anon_vma_chain_fork_storm_growth_and_reuse():
 
 
 def test_anon_vma_chain_cow_copy_goes_to_the_faulting_vmas_own_anon_vma():
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), write(0x1000, pid=2),
-             write(0x1000))  # the child copies into AV2; the parent then reuses F1
+    st = run(
+        spawn(), mmap(0x1000, 1), write(0x1000), fork(2), write(0x1000, pid=2), write(0x1000)
+    )  # the child copies into AV2; the parent then reuses F1
     assert st.page_mapping[2] == 2 and exclusive(st, 2)
     assert st.page_mapping[1] == 1 and exclusive(st, 1)
 
 
 def test_anon_vma_chain_cow_reuse_drops_the_swap_cache():
     """E3: the reused page leaves the swap cache and its slot is freed."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1), read(0x1000),
-             exit_(2))
+    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1), read(0x1000), exit_(2))
     assert st.page_flags[2] & PG_SWAPCACHE and not exclusive(st, 2)
     st = apply(st, parse_op(write(0x1000, 5))).state
     assert not st.page_flags[2] & PG_SWAPCACHE and st.swap_ptes == {} and exclusive(st, 2)
@@ -191,8 +220,9 @@ def test_anon_vma_chain_cow_reuse_drops_the_swap_cache():
 def test_anon_vma_chain_exclusive_page_is_reused_as_it_is():
     """A PageAnonExclusive page in the swap cache (read swap-in in 3.0-6.15 mode, ro) is
     reused without moving it or touching the swap cache."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), reclaim(1), read(0x1000),
-             options=("v3_0_to_6_15",))
+    st = run(
+        spawn(), mmap(0x1000, 1), write(0x1000), reclaim(1), read(0x1000), options=("v3_0_to_6_15",)
+    )
     assert not pte(st, 1, 0x1000) & PTE_WRITE and exclusive(st, 2)
     st = apply(st, parse_op(write(0x1000, 5))).state
     assert pte(st, 1, 0x1000) & PTE_WRITE and st.page_flags[2] & PG_SWAPCACHE
@@ -207,8 +237,9 @@ def test_anon_vma_chain_exclusive_read_swapin_is_writable_at_once():
     st = run(spawn(), mmap(0x1000, 1), write(0x1000), reclaim(1), read(0x1000))
     assert pte(st, 1, 0x1000) & PTE_WRITE and exclusive(st, 2)
     assert st.page_flags[2] & PG_SWAPCACHE and st.swap_ptes == {1: 0}
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), reclaim(1), read(0x1000),
-             options=("v3_0_to_6_15",))
+    st = run(
+        spawn(), mmap(0x1000, 1), write(0x1000), reclaim(1), read(0x1000), options=("v3_0_to_6_15",)
+    )
     assert not pte(st, 1, 0x1000) & PTE_WRITE
 
 
@@ -222,8 +253,15 @@ def test_anon_vma_chain_exclusive_write_swapin_frees_the_slot():
 def test_anon_vma_chain_shared_swapin_points_at_the_root():
     """A page swapped in by a grandchild while others hold the slot goes to the root, not
     to the grandchild's own anon_vma; a later sharer hits the cache and keeps it."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3, pid=2), reclaim(1),
-             read(0x1000, pid=3))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        fork(3, pid=2),
+        reclaim(1),
+        read(0x1000, pid=3),
+    )
     assert st.vmas[3].anon_vma == 3 and st.page_mapping[2] == 1 and not exclusive(st, 2)
     assert not pte(st, 3, 0x1000) & PTE_WRITE and st.page_flags[2] & PG_SWAPCACHE
     st = apply(st, parse_op(read(0x1000))).state
@@ -234,16 +272,23 @@ def test_anon_vma_chain_shared_swapin_points_at_the_root():
 def test_anon_vma_chain_write_swapin_without_marker_becomes_exclusive():
     """E4: P swaps F in by reading, unmaps it; C's write fault finds it in the cache with no
     other user: exclusive, writable, out of the swap cache, mapping still the root AV1."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1), read(0x1000),
-             munmap(0x1000, 1), write(0x1000, 9, pid=2))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        reclaim(1),
+        read(0x1000),
+        munmap(0x1000, 1),
+        write(0x1000, 9, pid=2),
+    )
     assert exclusive(st, 2) and pte(st, 2, 0x1000) & PTE_WRITE
     assert st.page_mapping[2] == 1 and st.vmas[2].anon_vma == 2
     assert st.swap_ptes == {}
 
 
 def test_anon_vma_chain_write_swapin_with_other_swap_ptes_copies():
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1),
-             write(0x1000, 5, pid=2))
+    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1), write(0x1000, 5, pid=2))
     assert st.page_mapping[3] == 2 and exclusive(st, 3)  # the copy, in C's own AV2
     assert st.swap_cache == {1: 2} and st.page_mapcount[2] == 0  # F2 stays for P's S1
 
@@ -252,15 +297,29 @@ def test_anon_vma_chain_write_swapin_with_other_swap_ptes_copies():
 
 
 def test_anon_vma_chain_mprotect_keeps_exclusive_pages_writable():
-    ops = (spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), mprotect(0x1000, 2, "r"),
-           fork(2), mprotect(0x1000, 2, "rw"))
+    ops = (
+        spawn(),
+        mmap(0x1000, 2),
+        write(0x1000),
+        write(0x2000),
+        mprotect(0x1000, 2, "r"),
+        fork(2),
+        mprotect(0x1000, 2, "rw"),
+    )
     st = run(*ops)
     assert not pte(st, 1, 0x1000) & PTE_WRITE  # shared since the fork
-    st = run(spawn(), mmap(0x1000, 2), write(0x1000), mprotect(0x1000, 2, "r"),
-             mprotect(0x1000, 2, "rw"))
+    st = run(
+        spawn(), mmap(0x1000, 2), write(0x1000), mprotect(0x1000, 2, "r"), mprotect(0x1000, 2, "rw")
+    )
     assert pte(st, 1, 0x1000) & PTE_WRITE
-    st = run(spawn(), mmap(0x1000, 2), write(0x1000), mprotect(0x1000, 2, "r"),
-             mprotect(0x1000, 2, "rw"), options=("v2_6_34",))
+    st = run(
+        spawn(),
+        mmap(0x1000, 2),
+        write(0x1000),
+        mprotect(0x1000, 2, "r"),
+        mprotect(0x1000, 2, "rw"),
+        options=("v2_6_34",),
+    )
     assert not pte(st, 1, 0x1000) & PTE_WRITE
 
 
@@ -292,32 +351,64 @@ def test_anon_vma_chain_root_is_freed_last():
 
 def test_anon_vma_chain_middle_anon_vma_outlives_its_vma():
     """S13: C exits, AV2 stays (G.a still links it); G's exit frees all but AV1."""
-    st = run(spawn(), mmap(0x1000, 2), write(0x1000), fork(2), write(0x2000, pid=2),
-             fork(3, pid=2), exit_(2), exit_(3))
+    st = run(
+        spawn(),
+        mmap(0x1000, 2),
+        write(0x1000),
+        fork(2),
+        write(0x2000, pid=2),
+        fork(3, pid=2),
+        exit_(2),
+        exit_(3),
+    )
     assert avs(st) == {1: ([1], 1, 1, 1)}
 
 
 # ----- merging (§6.2, §7.1, J-10) -------------------------------------------------------------
 
-CASE1 = (spawn(), mmap(0x1000, 2), mprotect(0x2000, 1, "rwx"), write(0x2000),
-         mprotect(0x2000, 1, "rw"))
-CASE1_FORKED = (spawn(), mmap(0x1000, 2), mprotect(0x2000, 1, "rwx"), write(0x2000), fork(2),
-                mprotect(0x2000, 1, "rw", pid=2))
-CASE2_FORKED = (spawn(), mmap(0x1000, 2), mprotect(0x2000, 1, "rwx"), write(0x1000), fork(2),
-                mprotect(0x2000, 1, "rw", pid=2))
+CASE1 = (
+    spawn(),
+    mmap(0x1000, 2),
+    mprotect(0x2000, 1, "rwx"),
+    write(0x2000),
+    mprotect(0x2000, 1, "rw"),
+)
+CASE1_FORKED = (
+    spawn(),
+    mmap(0x1000, 2),
+    mprotect(0x2000, 1, "rwx"),
+    write(0x2000),
+    fork(2),
+    mprotect(0x2000, 1, "rw", pid=2),
+)
+CASE2_FORKED = (
+    spawn(),
+    mmap(0x1000, 2),
+    mprotect(0x2000, 1, "rwx"),
+    write(0x1000),
+    fork(2),
+    mprotect(0x2000, 1, "rw", pid=2),
+)
 
 
-@pytest.mark.parametrize(("ops", "options", "vmas"), [
-    pytest.param(CASE1, (), 1, id="case 1: faulted range into unfaulted prev merges"),
-    pytest.param(CASE1, ("v3_0_to_6_15",), 2, id="case 1 refused in 3.0-6.15"),
-    pytest.param(CASE1, ("v2_6_34",), 1, id="case 1 merges in 2.6.34"),
-    pytest.param(CASE1_FORKED, (), 2, id="case 1 refused: the range is a fork child"),
-    pytest.param(CASE1_FORKED, ("v2_6_34",), 1, id="fork child merges in 2.6.34"),
-    pytest.param(CASE2_FORKED, (), 2, id="case 2 refused: prev is a fork child"),
-    pytest.param(CASE2_FORKED, ("v3_0_to_6_15",), 2, id="case 2 refused in 3.0-6.15 too"),
-    pytest.param((*CASE2_FORKED[:4], mprotect(0x2000, 1, "rw")), ("v3_0_to_6_15",), 1,
-                 id="case 2 merges into a non-fork-child prev in 3.0-6.15"),
-])
+@pytest.mark.parametrize(
+    ("ops", "options", "vmas"),
+    [
+        pytest.param(CASE1, (), 1, id="case 1: faulted range into unfaulted prev merges"),
+        pytest.param(CASE1, ("v3_0_to_6_15",), 2, id="case 1 refused in 3.0-6.15"),
+        pytest.param(CASE1, ("v2_6_34",), 1, id="case 1 merges in 2.6.34"),
+        pytest.param(CASE1_FORKED, (), 2, id="case 1 refused: the range is a fork child"),
+        pytest.param(CASE1_FORKED, ("v2_6_34",), 1, id="fork child merges in 2.6.34"),
+        pytest.param(CASE2_FORKED, (), 2, id="case 2 refused: prev is a fork child"),
+        pytest.param(CASE2_FORKED, ("v3_0_to_6_15",), 2, id="case 2 refused in 3.0-6.15 too"),
+        pytest.param(
+            (*CASE2_FORKED[:4], mprotect(0x2000, 1, "rw")),
+            ("v3_0_to_6_15",),
+            1,
+            id="case 2 merges into a non-fork-child prev in 3.0-6.15",
+        ),
+    ],
+)
 def test_anon_vma_chain_merge_rules(ops, options, vmas):
     st = run(*ops, options=options)
     pid = ops[-1]["pid"]
@@ -332,19 +423,33 @@ def test_anon_vma_chain_merge_into_unfaulted_prev_dups_the_anon_vma():
 
 def test_anon_vma_chain_three_way_merge_needs_compatible_neighbours():
     """Different anon_vmas on prev and next: only one side merges (can_vma_merge_right)."""
-    st = run(spawn(), mmap(0x1000, 1), mmap(0x2000, 1, "r"), mmap(0x3000, 1),
-             write(0x1000), write(0x3000), mprotect(0x2000, 1, "rw"))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        mmap(0x2000, 1, "r"),
+        mmap(0x3000, 1),
+        write(0x1000),
+        write(0x3000),
+        mprotect(0x2000, 1, "rw"),
+    )
     assert [(v[1], v[2], v[4]) for v in vmas_of(st)] == [(0x1000, 0x3000, 1), (0x3000, 0x4000, 2)]
-    st = run(spawn(), mmap(0x1000, 1), mmap(0x2000, 1, "r"), mmap(0x3000, 1),
-             write(0x3000), mprotect(0x2000, 1, "rw"))  # unfaulted prev, faulted next
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        mmap(0x2000, 1, "r"),
+        mmap(0x3000, 1),
+        write(0x3000),
+        mprotect(0x2000, 1, "rw"),
+    )  # unfaulted prev, faulted next
     assert vmas_of(st) == [(1, 0x1000, 0x4000, 1, 1)]
 
 
 def test_anon_vma_chain_boundary_shift_dups_into_the_importer():
     """mprotect of the tail of a faulted vma to its unfaulted successor's flags: the
     successor grows down over the tail and takes the anon_vma (case 4)."""
-    st = run(spawn(), mmap(0x1000, 2), mmap(0x3000, 2, "r"), write(0x2000),
-             mprotect(0x2000, 1, "r"))
+    st = run(
+        spawn(), mmap(0x1000, 2), mmap(0x3000, 2, "r"), write(0x2000), mprotect(0x2000, 1, "r")
+    )
     assert vmas_of(st) == [(1, 0x1000, 0x2000, 1, 1), (2, 0x2000, 0x5000, 2, 1)]
     assert chains(st) == {1: [1], 2: [1]} and avs(st)[1] == ([1, 2], 1, 2, 1)
 
@@ -352,15 +457,29 @@ def test_anon_vma_chain_boundary_shift_dups_into_the_importer():
 MOVE_BACK = (spawn(), mmap(0x3000, 1), write(0x3000), mremap(0x3000, 1, 1, 0x9000))
 
 
-@pytest.mark.parametrize(("ops", "options", "merged"), [
-    pytest.param((*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)), (), True,
-                 id="faulted vma moved next to unfaulted prev merges (copied_from)"),
-    pytest.param((*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)),
-                 ("v3_0_to_6_15",), False, id="refused in 3.0-6.15"),
-    pytest.param((*MOVE_BACK, fork(2), mmap(0x1000, 2, pid=2),
-                  mremap(0x9000, 1, 1, 0x3000, pid=2)), (), False,
-                 id="refused when the moved vma is a fork child (3b617fd3d317)"),
-])
+@pytest.mark.parametrize(
+    ("ops", "options", "merged"),
+    [
+        pytest.param(
+            (*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)),
+            (),
+            True,
+            id="faulted vma moved next to unfaulted prev merges (copied_from)",
+        ),
+        pytest.param(
+            (*MOVE_BACK, mmap(0x1000, 2), mremap(0x9000, 1, 1, 0x3000)),
+            ("v3_0_to_6_15",),
+            False,
+            id="refused in 3.0-6.15",
+        ),
+        pytest.param(
+            (*MOVE_BACK, fork(2), mmap(0x1000, 2, pid=2), mremap(0x9000, 1, 1, 0x3000, pid=2)),
+            (),
+            False,
+            id="refused when the moved vma is a fork child (3b617fd3d317)",
+        ),
+    ],
+)
 def test_anon_vma_chain_mremap_merge_uses_copied_from(ops, options, merged):
     result = last(*ops, options=options)
     st = result.state
@@ -381,8 +500,13 @@ def test_anon_vma_chain_mremap_of_untouched_vma_resets_pgoff():
 
 def test_anon_vma_chain_mremap_grow_in_place_reinserts():
     """mremap growing in place changes the range: the AVC is re-inserted (E7)."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2),
-             {"op": "mremap", "pid": 1, "addr": 0x1000, "pages": 1, "new_pages": 2})
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        {"op": "mremap", "pid": 1, "addr": 0x1000, "pages": 1, "new_pages": 2},
+    )
     assert avs(st)[1][0] == [2, 1]
 
 
@@ -393,8 +517,15 @@ def test_anon_vma_chain_rc3_swapin_points_at_the_childs_anon_vma():
     """LWN 383162: C swaps the shared page in, it points at C's AV2; P maps it from the
     cache but has no AVC to AV2; C exits and frees AV2 under a mapped page."""
     state = new_state(DESIGN, ("v2_6_34_rc3",))
-    for op in (spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1),
-               read(0x1000, pid=2), read(0x1000)):
+    for op in (
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        reclaim(1),
+        read(0x1000, pid=2),
+        read(0x1000),
+    ):
         state = apply(state, parse_op(op)).state
     assert state.page_mapping[2] == 2
     assert {v.rule for v in check(state)} >= {"G9", "D5.1"}
@@ -407,8 +538,16 @@ def test_anon_vma_chain_rc3_swapin_points_at_the_childs_anon_vma():
 
 
 def test_anon_vma_chain_v2_6_34_swapin_uses_the_oldest_on_the_chain():
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3, pid=2), reclaim(1),
-             read(0x1000, pid=3), options=("v2_6_34",))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        fork(3, pid=2),
+        reclaim(1),
+        read(0x1000, pid=3),
+        options=("v2_6_34",),
+    )
     assert st.page_mapping[2] == 1 and to_json(st)["exclusive_swap_ptes"] == []
 
 
@@ -419,24 +558,65 @@ def test_anon_vma_chain_state_document():
     st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2))
     doc = to_json(st)
     assert doc["anon_vmas"] == [
-        {"id": 1, "vmas": [1, 2], "avcs": [1, 2], "root": 1, "parent": 1, "num_children": 2,
-         "num_active_vmas": 1, "refcount": 2},
-        {"id": 2, "vmas": [2], "avcs": [3], "root": 1, "parent": 1, "num_children": 0,
-         "num_active_vmas": 1, "refcount": 1}]
-    assert doc["anon_vma_chains"] == [{"id": 1, "vma": 1, "anon_vma": 1},
-                                      {"id": 2, "vma": 2, "anon_vma": 1},
-                                      {"id": 3, "vma": 2, "anon_vma": 2}]
-    assert doc["vma_chains"] == [{"vma": 1, "avcs": [1], "anon_vmas": [1]},
-                                 {"vma": 2, "avcs": [3, 2], "anon_vmas": [2, 1]}]
+        {
+            "id": 1,
+            "vmas": [1, 2],
+            "avcs": [1, 2],
+            "root": 1,
+            "parent": 1,
+            "num_children": 2,
+            "num_active_vmas": 1,
+            "refcount": 2,
+        },
+        {
+            "id": 2,
+            "vmas": [2],
+            "avcs": [3],
+            "root": 1,
+            "parent": 1,
+            "num_children": 0,
+            "num_active_vmas": 1,
+            "refcount": 1,
+        },
+    ]
+    assert doc["anon_vma_chains"] == [
+        {"id": 1, "vma": 1, "anon_vma": 1},
+        {"id": 2, "vma": 2, "anon_vma": 1},
+        {"id": 3, "vma": 2, "anon_vma": 2},
+    ]
+    assert doc["vma_chains"] == [
+        {"vma": 1, "avcs": [1], "anon_vmas": [1]},
+        {"vma": 2, "avcs": [3, 2], "anon_vmas": [2, 1]},
+    ]
     assert doc["pages"][0]["mapping"] == {"kind": "anon_vma", "id": 1}
 
 
-@pytest.mark.parametrize(("options", "want"), [
-    ((), {"rmap_bytes": 4 + 2 * 12 + 3 * 32 + 2 * 52, "page_bytes": 32,
-          "page_bytes_andrea": 32, "avcs": 3, "anon_vma_objects": 2}),
-    (("v2_6_34",), {"rmap_bytes": 4 + 2 * 12 + 3 * 24 + 2 * 12, "page_bytes": 32,
-                    "page_bytes_andrea": 32, "avcs": 3, "anon_vma_objects": 2}),
-], ids=["mainline", "v2_6_34"])
+@pytest.mark.parametrize(
+    ("options", "want"),
+    [
+        (
+            (),
+            {
+                "rmap_bytes": 4 + 2 * 12 + 3 * 32 + 2 * 52,
+                "page_bytes": 32,
+                "page_bytes_andrea": 32,
+                "avcs": 3,
+                "anon_vma_objects": 2,
+            },
+        ),
+        (
+            ("v2_6_34",),
+            {
+                "rmap_bytes": 4 + 2 * 12 + 3 * 24 + 2 * 12,
+                "page_bytes": 32,
+                "page_bytes_andrea": 32,
+                "avcs": 3,
+                "anon_vma_objects": 2,
+            },
+        ),
+    ],
+    ids=["mainline", "v2_6_34"],
+)
 def test_anon_vma_chain_memory(options, want):
     from app.engine.designs import get_design
 
@@ -455,8 +635,15 @@ def test_anon_vma_chain_size_table_lists_the_avc_and_the_anon_vma():
 
 def test_anon_vma_chain_mapping_survives_mapcount_zero():
     """page->mapping is kept until the frame is freed (a swap-cache page at mapcount 0)."""
-    st = run(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), reclaim(1), read(0x1000),
-             munmap(0x1000, 1))
+    st = run(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        reclaim(1),
+        read(0x1000),
+        munmap(0x1000, 1),
+    )
     assert st.page_mapcount[2] == 0 and st.page_mapping[2] == 1
 
 
@@ -465,8 +652,16 @@ def test_anon_vma_chain_mapping_survives_mapcount_zero():
 
 def base() -> State:
     """P with three pages, forked to C; C copies 0x1000 (F4 in AV2); F3 swapped (S1 shared)."""
-    return run(spawn(), mmap(0x1000, 4), write(0x1000, 11), write(0x2000, 22),
-               write(0x3000, 33), fork(2), write(0x1000, 99, pid=2), reclaim(3))
+    return run(
+        spawn(),
+        mmap(0x1000, 4),
+        write(0x1000, 11),
+        write(0x2000, 22),
+        write(0x3000, 33),
+        fork(2),
+        write(0x1000, 99, pid=2),
+        reclaim(3),
+    )
 
 
 def _mapping_not_on_chain(st):
@@ -568,16 +763,19 @@ def test_anon_vma_chain_check_detects(rule, fn):
 
 def test_anon_vma_chain_check_e4_exclusive_page_off_its_chain():
     """E4: an exclusive page's anon_vma must be on the chain of the vma mapping it."""
+
     def plant(st):
         st.w("page_flags")[1] |= PG_ANON_EXCLUSIVE
         st.w("page_mapping")[1] = 2
+
     assert "D5.7" in rules(corrupt(base(), plant))
 
 
 # ----- the stateful machine of test_stateful, under D5 -----------------------------------------
 
-stateful = pytest.importorskip("tests.engine.test_stateful",
-                               reason="the shared stateful machine is not available")
+stateful = pytest.importorskip(
+    "tests.engine.test_stateful", reason="the shared stateful machine is not available"
+)
 
 
 class ChainMachine(stateful.EngineMachine):
@@ -612,10 +810,15 @@ class ChainRc3Machine(ChainMachine):
     differential = False
 
 
-for _machine, _examples in ((ChainMachine, 60), (ChainV2634Machine, 25), (ChainV30Machine, 25),
-                            (ChainRc3Machine, 15)):
-    _machine.TestCase.settings = stateful.settings(max_examples=_examples,
-                                                   stateful_step_count=40, deadline=None)
+for _machine, _examples in (
+    (ChainMachine, 60),
+    (ChainV2634Machine, 25),
+    (ChainV30Machine, 25),
+    (ChainRc3Machine, 15),
+):
+    _machine.TestCase.settings = stateful.settings(
+        max_examples=_examples, stateful_step_count=40, deadline=None
+    )
 
 TestChainAgainstModel = ChainMachine.TestCase
 TestChainV2634AgainstModel = ChainV2634Machine.TestCase

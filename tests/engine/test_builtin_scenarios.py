@@ -30,8 +30,7 @@ def is_literal(data):
 
 def by_file(ids_filter=None):
     """The scenario files as parametrize values, id = file stem."""
-    return [pytest.param(p, id=p.stem) for p in FILES
-            if ids_filter is None or ids_filter(load(p))]
+    return [pytest.param(p, id=p.stem) for p in FILES if ids_filter is None or ids_filter(load(p))]
 
 
 def test_builtin_scenarios_exist():
@@ -69,8 +68,11 @@ def test_builtin_scenario_parses_for_an_available_design(path):
 @pytest.mark.parametrize("path", by_file(lambda d: not is_literal(d)))
 def test_builtin_scenario_invariants_hold_after_every_step(path):
     doc = run_scenario(load(path))
-    broken = [(s["index"], s["invariants"]["violations"]) for s in doc["steps"]
-              if not s["invariants"]["ok"]]
+    broken = [
+        (s["index"], s["invariants"]["violations"])
+        for s in doc["steps"]
+        if not s["invariants"]["ok"]
+    ]
     assert broken == []
     assert doc["invariants"] == {"ok": True, "violations": []}
 

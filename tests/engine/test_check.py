@@ -15,8 +15,16 @@ from .helpers import corrupt, fork, mmap, reclaim, rules, run_ops, spawn, write
 def base() -> State:
     """pid 1 with two touched pages, forked to pid 2, then one page COWed in pid 2 (a sound
     state with a direct page, indirect pages, an anon_vma list and a swap slot)."""
-    return run_ops(spawn(), mmap(0x1000, 4), write(0x1000, 11), write(0x2000, 22),
-                   write(0x3000, 33), fork(2), write(0x1000, 99, pid=2), reclaim(3))
+    return run_ops(
+        spawn(),
+        mmap(0x1000, 4),
+        write(0x1000, 11),
+        write(0x2000, 22),
+        write(0x3000, 33),
+        fork(2),
+        write(0x1000, 99, pid=2),
+        reclaim(3),
+    )
 
 
 def test_check_base_state_is_sound():
@@ -109,6 +117,7 @@ def test_check_violation_names_the_objects():
 
 
 def test_check_literal_mode_records_bug_on():
-    state = run_ops(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3),
-                    options=("rfc2_literal",))
+    state = run_ops(
+        spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3), options=("rfc2_literal",)
+    )
     assert "BUG_ON(!PageDirect(page))" in rules(state)

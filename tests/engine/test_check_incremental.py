@@ -35,8 +35,9 @@ def incremental():
 
 def _full(state):
     design = checker.get_design(state.design, state.options)
-    return sorted((v.rule, v.text) for v in
-                  checker._check(state, design, MapIndex.build(state), None))
+    return sorted(
+        (v.rule, v.text) for v in checker._check(state, design, MapIndex.build(state), None)
+    )
 
 
 def _incremental(state):
@@ -59,11 +60,13 @@ def test_the_incremental_scope_is_what_changed():
     sound = base()
     _incremental(sound)
     step = apply(sound, parse_op({"op": "write", "pid": 1, "addr": 0x2000, "value": 5}))
-    index, scope = checker._advance(checker._sound[-1], step.state,
-                                    checker.get_design(sound.design, sound.options))
+    index, scope = checker._advance(
+        checker._sound[-1], step.state, checker.get_design(sound.design, sound.options)
+    )
     assert scope.frames and len(scope.frames) < len(step.state.page_mapcount)
-    assert {k: sorted(v) for k, v in index.page_mappers.items()} == \
-        {k: sorted(v) for k, v in MapIndex.build(step.state).page_mappers.items()}
+    assert {k: sorted(v) for k, v in index.page_mappers.items()} == {
+        k: sorted(v) for k, v in MapIndex.build(step.state).page_mappers.items()
+    }
 
 
 @pytest.mark.parametrize("design", [*available_designs(), "anon_vma_rfc2+rfc2_literal"])
@@ -78,14 +81,19 @@ def test_incremental_agrees_with_full_after_every_step(design, seed):
         except EngineError:
             continue
         assert _incremental(state) == _full(state)
-        index = checker._sound[-1].index if checker._sound and \
-            checker._sound[-1].state is state else None
+        index = (
+            checker._sound[-1].index
+            if checker._sound and checker._sound[-1].state is state
+            else None
+        )
         if index is not None:  # the index carried forward is the index of the state
             built = MapIndex.build(state)
-            assert {k: sorted(v) for k, v in index.page_mappers.items()} == \
-                {k: sorted(v) for k, v in built.page_mappers.items()}
-            assert {k: sorted(v) for k, v in index.slot_holders.items()} == \
-                {k: sorted(v) for k, v in built.slot_holders.items()}
+            assert {k: sorted(v) for k, v in index.page_mappers.items()} == {
+                k: sorted(v) for k, v in built.page_mappers.items()
+            }
+            assert {k: sorted(v) for k, v in index.slot_holders.items()} == {
+                k: sorted(v) for k, v in built.slot_holders.items()
+            }
             assert sorted(index.outside) == sorted(built.outside)
 
 
@@ -98,8 +106,14 @@ def test_incremental_agrees_with_full_after_every_step(design, seed):
 def _forked(design: str) -> State:
     """The state after pid 1 forks pid 4, from a sound family of three (pid 1 forked
     twice, 4 pages written) remembered as the base of its check."""
-    sound = run_ops(spawn(), mmap(0x1000, 4), *(write(0x1000 * p, p) for p in range(1, 5)),
-                    fork(2), fork(3), design=design)
+    sound = run_ops(
+        spawn(),
+        mmap(0x1000, 4),
+        *(write(0x1000 * p, p) for p in range(1, 5)),
+        fork(2),
+        fork(3),
+        design=design,
+    )
     assert _incremental(sound) == []
     return apply(sound, parse_op(fork(4))).state
 
@@ -120,14 +134,16 @@ def _mapcount_not_raised(st):
 
 def _child_off_the_list(st):  # the fork forgot to link the child's vma
     av = st.vmas[st.mms[4].vmas[0]].anon_vma
-    st.w("anon_vmas")[av] = AnonVma(av, tuple(v for v in st.anon_vmas[av].vmas
-                                              if v != st.mms[4].vmas[0]))
+    st.w("anon_vmas")[av] = AnonVma(
+        av, tuple(v for v in st.anon_vmas[av].vmas if v != st.mms[4].vmas[0])
+    )
 
 
 def _parent_off_the_list(st):  # the fork dropped an old vma from the list
     av = st.vmas[st.mms[1].vmas[0]].anon_vma
-    st.w("anon_vmas")[av] = AnonVma(av, tuple(v for v in st.anon_vmas[av].vmas
-                                              if v != st.mms[1].vmas[0]))
+    st.w("anon_vmas")[av] = AnonVma(
+        av, tuple(v for v in st.anon_vmas[av].vmas if v != st.mms[1].vmas[0])
+    )
 
 
 def _child_on_another_anon_vma(st):
@@ -136,10 +152,16 @@ def _child_on_another_anon_vma(st):
     st.w("anon_vmas")[99] = AnonVma(99, (vid,))
 
 
-FORK_CASES = [("G7", _child_pte_writable), ("G11", _child_pte_elsewhere),
-              ("G3", _mapcount_not_raised)]
-LIST_FORK_CASES = [("G9", _child_off_the_list), ("G9", _parent_off_the_list),
-                   ("D3.4", _child_on_another_anon_vma)]
+FORK_CASES = [
+    ("G7", _child_pte_writable),
+    ("G11", _child_pte_elsewhere),
+    ("G3", _mapcount_not_raised),
+]
+LIST_FORK_CASES = [
+    ("G9", _child_off_the_list),
+    ("G9", _parent_off_the_list),
+    ("D3.4", _child_on_another_anon_vma),
+]
 
 
 @pytest.mark.parametrize("design", available_designs())
@@ -155,8 +177,9 @@ def test_a_corrupted_fork_is_caught_incrementally(design, rule, fn):
 
 
 @pytest.mark.parametrize("design", ["anon_vma_rfc2", "anon_vma_267"])
-@pytest.mark.parametrize(("rule", "fn"), LIST_FORK_CASES, ids=[f.__name__ for _, f in
-                                                                LIST_FORK_CASES])
+@pytest.mark.parametrize(
+    ("rule", "fn"), LIST_FORK_CASES, ids=[f.__name__ for _, f in LIST_FORK_CASES]
+)
 def test_a_fork_that_breaks_the_anon_vma_list_is_caught_incrementally(design, rule, fn):
     forked = _forked(design)
     broken = corrupt(forked, fn)

@@ -37,8 +37,9 @@ def test_compare_options_go_to_the_design_that_knows_them():
 
 
 def test_compare_variants_run_with_exactly_their_options():
-    doc = compare_scenario(load("s6-mprotect-split-merge"),
-                           ["anon_vma_rfc2", "anon_vma_rfc2+rfc2_literal"])
+    doc = compare_scenario(
+        load("s6-mprotect-split-merge"), ["anon_vma_rfc2", "anon_vma_rfc2+rfc2_literal"]
+    )
     plain, literal = doc["designs"]
     assert (plain["vmas"], plain["violations"]) == (1, 0)
     assert literal["options"] == ["rfc2_literal"] and literal["vmas"] == 3
@@ -54,8 +55,16 @@ def test_compare_reports_a_design_that_refuses_an_op():
     """S15 leaves two vmas under RFC2 and one under 2.6.7: an mremap of the whole range
     is then refused by RFC2 alone, and the other design still runs."""
     data = load("s15-mremap-untouched")
-    data["ops"].append({"op": "mremap", "pid": 1, "addr": "0x1000", "pages": 4,
-                        "new_pages": 4, "new_addr": "0x20000"})
+    data["ops"].append(
+        {
+            "op": "mremap",
+            "pid": 1,
+            "addr": "0x1000",
+            "pages": 4,
+            "new_pages": 4,
+            "new_addr": "0x20000",
+        }
+    )
     rows = {r["design"]: r for r in compare_scenario(data)["designs"]}
     assert rows["anon_vma_rfc2"]["ok"] is False
     assert rows["anon_vma_rfc2"]["error"]["step"] == len(data["ops"])

@@ -28,11 +28,11 @@ from .reference_model import ACCEPT, REJECT, ReferenceModel
 #: options that reproduce a historical bug: invariants may break, memory must not
 BUGGY = {"rfc2_literal", "exact_267", "v2_6_34_rc3"}
 VARIANTS = [(name, ()) for name in available_designs()] + [
-    (name, (option,)) for name in available_designs()
-    for option in design_class(name).option_help]
+    (name, (option,)) for name in available_designs() for option in design_class(name).option_help
+]
 
 PIDS = st.sampled_from([1, 1, 1, 2, 2, 3, 4])
-ADDRS = st.integers(0x10, 0x2f).map(lambda vpn: vpn << 12)
+ADDRS = st.integers(0x10, 0x2F).map(lambda vpn: vpn << 12)
 PAGES = st.integers(1, 4)
 PROT = st.sampled_from(["rw", "rw", "rw", "r", "none", "rwx"])
 
@@ -40,24 +40,60 @@ PROT = st.sampled_from(["rw", "rw", "rw", "r", "none", "rwx"])
 def _ops() -> st.SearchStrategy:
     return st.one_of(
         st.builds(lambda p: {"op": "spawn", "pid": p}, PIDS),
-        st.builds(lambda p, a, n, r: {"op": "mmap", "pid": p, "addr": a, "pages": n, "prot": r},
-                  PIDS, ADDRS, PAGES, PROT),
-        st.builds(lambda p, a, v: {"op": "write", "pid": p, "addr": a, "value": v},
-                  PIDS, ADDRS, st.integers(1, 99)),
-        st.builds(lambda p, a, v: {"op": "write", "pid": p, "addr": a, "value": v},
-                  PIDS, ADDRS, st.integers(1, 99)),
+        st.builds(
+            lambda p, a, n, r: {"op": "mmap", "pid": p, "addr": a, "pages": n, "prot": r},
+            PIDS,
+            ADDRS,
+            PAGES,
+            PROT,
+        ),
+        st.builds(
+            lambda p, a, v: {"op": "write", "pid": p, "addr": a, "value": v},
+            PIDS,
+            ADDRS,
+            st.integers(1, 99),
+        ),
+        st.builds(
+            lambda p, a, v: {"op": "write", "pid": p, "addr": a, "value": v},
+            PIDS,
+            ADDRS,
+            st.integers(1, 99),
+        ),
         st.builds(lambda p, a: {"op": "read", "pid": p, "addr": a + 8}, PIDS, ADDRS),
         st.builds(lambda p, c: {"op": "fork", "pid": p, "child": c}, PIDS, st.integers(2, 6)),
         st.builds(lambda p: {"op": "exit", "pid": p}, PIDS),
-        st.builds(lambda p, a, n: {"op": "munmap", "pid": p, "addr": a, "pages": n},
-                  PIDS, ADDRS, PAGES),
-        st.builds(lambda p, a, n, r: {"op": "mprotect", "pid": p, "addr": a, "pages": n,
-                                      "prot": r}, PIDS, ADDRS, PAGES, PROT),
-        st.builds(lambda p, a, n, m, b: {"op": "mremap", "pid": p, "addr": a, "pages": n,
-                                         "new_pages": m, "new_addr": b},
-                  PIDS, ADDRS, PAGES, PAGES, ADDRS),
-        st.builds(lambda p, a, n, m: {"op": "mremap", "pid": p, "addr": a, "pages": n,
-                                      "new_pages": m}, PIDS, ADDRS, PAGES, PAGES),
+        st.builds(
+            lambda p, a, n: {"op": "munmap", "pid": p, "addr": a, "pages": n}, PIDS, ADDRS, PAGES
+        ),
+        st.builds(
+            lambda p, a, n, r: {"op": "mprotect", "pid": p, "addr": a, "pages": n, "prot": r},
+            PIDS,
+            ADDRS,
+            PAGES,
+            PROT,
+        ),
+        st.builds(
+            lambda p, a, n, m, b: {
+                "op": "mremap",
+                "pid": p,
+                "addr": a,
+                "pages": n,
+                "new_pages": m,
+                "new_addr": b,
+            },
+            PIDS,
+            ADDRS,
+            PAGES,
+            PAGES,
+            ADDRS,
+        ),
+        st.builds(
+            lambda p, a, n, m: {"op": "mremap", "pid": p, "addr": a, "pages": n, "new_pages": m},
+            PIDS,
+            ADDRS,
+            PAGES,
+            PAGES,
+        ),
         st.builds(lambda p, a: {"op": "merge", "pid": p, "addr": a}, PIDS, ADDRS),
         st.builds(lambda f: {"op": "reclaim", "pfn": f}, st.integers(1, 12)),
         st.builds(lambda p, a: {"op": "reclaim", "pid": p, "addr": a}, PIDS, ADDRS),
@@ -66,8 +102,10 @@ def _ops() -> st.SearchStrategy:
 
 
 def _script() -> st.SearchStrategy:
-    start = [{"op": "spawn", "pid": 1},
-             {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": 4, "prot": "rw"}]
+    start = [
+        {"op": "spawn", "pid": 1},
+        {"op": "mmap", "pid": 1, "addr": 0x10000, "pages": 4, "prot": "rw"},
+    ]
     return st.lists(_ops(), min_size=10, max_size=40).map(lambda ops: start + ops)
 
 
@@ -127,22 +165,37 @@ def test_differential_every_design_reads_what_the_model_reads(script):
 def test_differential_mremap_into_an_unfaulted_neighbour():
     """A faulted vma moved back next to an unfaulted one merges into it; the pages must
     stay reachable in every design (found by the D5 engineer; D3/D4 lost them)."""
-    run_everywhere([
-        {"op": "spawn", "pid": 1},
-        {"op": "mmap", "pid": 1, "addr": 0x3000, "pages": 1, "prot": "rw"},
-        {"op": "write", "pid": 1, "addr": 0x3000, "value": 5},
-        {"op": "mremap", "pid": 1, "addr": 0x3000, "pages": 1, "new_pages": 1,
-         "new_addr": 0x9000},
-        {"op": "mmap", "pid": 1, "addr": 0x1000, "pages": 2, "prot": "rw"},
-        {"op": "mremap", "pid": 1, "addr": 0x9000, "pages": 1, "new_pages": 1,
-         "new_addr": 0x3000},
-        {"op": "reclaim", "pfn": 1},
-        {"op": "read", "pid": 1, "addr": 0x3000},
-    ])
+    run_everywhere(
+        [
+            {"op": "spawn", "pid": 1},
+            {"op": "mmap", "pid": 1, "addr": 0x3000, "pages": 1, "prot": "rw"},
+            {"op": "write", "pid": 1, "addr": 0x3000, "value": 5},
+            {
+                "op": "mremap",
+                "pid": 1,
+                "addr": 0x3000,
+                "pages": 1,
+                "new_pages": 1,
+                "new_addr": 0x9000,
+            },
+            {"op": "mmap", "pid": 1, "addr": 0x1000, "pages": 2, "prot": "rw"},
+            {
+                "op": "mremap",
+                "pid": 1,
+                "addr": 0x9000,
+                "pages": 1,
+                "new_pages": 1,
+                "new_addr": 0x3000,
+            },
+            {"op": "reclaim", "pfn": 1},
+            {"op": "read", "pid": 1, "addr": 0x3000},
+        ]
+    )
 
 
-@pytest.mark.parametrize("name", ["s4-aim7-shape", "s9-fork-cow-mremap", "seed-story",
-                                  "tons-of-vmas", "aim7-shape"])
+@pytest.mark.parametrize(
+    "name", ["s4-aim7-shape", "s9-fork-cow-mremap", "seed-story", "tons-of-vmas", "aim7-shape"]
+)
 def test_differential_builtin_scenarios(name):
     import json
     from pathlib import Path

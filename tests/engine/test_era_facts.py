@@ -21,8 +21,9 @@ steps = step_by_step
 
 
 def test_267_struct_page_is_32_bytes():
-    (state, _, _), = steps(spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000),
-                           design="anon_vma_267")[-1:]
+    ((state, _, _),) = steps(
+        spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), design="anon_vma_267"
+    )[-1:]
     c = counters_json(state)
     assert (c["page_bytes"], c["page_bytes_andrea"]) == (64, 64)
     assert 44 not in design_class("anon_vma_267").size_table.values()
@@ -30,8 +31,9 @@ def test_267_struct_page_is_32_bytes():
 
 
 def test_rfc2_keeps_andreas_44_and_the_field_sum_40():
-    (state, _, _), = steps(spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000),
-                           design="anon_vma_rfc2")[-1:]
+    ((state, _, _),) = steps(
+        spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), design="anon_vma_rfc2"
+    )[-1:]
     c = counters_json(state)
     assert (c["page_bytes"], c["page_bytes_andrea"]) == (80, 88)
 
@@ -46,8 +48,9 @@ def test_267_agrees_with_2634_on_the_same_layout():
 # ----- W2: anon_vma_chains are allocations ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "anon_vmas", "avcs"), [("s3-fork-shares", 2, 3),
-                                                         ("aim7-shape", 5, 9)])
+@pytest.mark.parametrize(
+    ("name", "anon_vmas", "avcs"), [("s3-fork-shares", 2, 3), ("aim7-shape", 5, 9)]
+)
 def test_avcs_are_counted_as_allocations(name, anon_vmas, avcs):
     data = json.loads((SCENARIOS / f"{name}.json").read_text())
     doc = run_scenario({**data, "design": "anon_vma_chain", "options": []})
@@ -67,8 +70,14 @@ def test_objects_allocated_of_every_design_sums_its_own_objects():
 
 
 def test_avcs_allocated_is_cumulative():
-    out = steps(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), {"op": "exit", "pid": 2},
-                design="anon_vma_chain")
+    out = steps(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        {"op": "exit", "pid": 2},
+        design="anon_vma_chain",
+    )
     counts = [s.counters["anon_vma_chains_allocated"] for s, _, _ in out]
     assert counts == [0, 0, 1, 3, 3]
     assert len(out[-1][0].avcs) == 1
@@ -78,8 +87,15 @@ def test_avcs_allocated_is_cumulative():
 
 
 def test_pte_chain_swap_cache_page_is_marked_by_mapping_and_index():
-    out = steps(spawn(), mmap(0x1000, 1), write(0x1000, 5), fork(2), reclaim(1),
-                {"op": "read", "pid": 1, "addr": 0x1000}, design="pte_chain")
+    out = steps(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 5),
+        fork(2),
+        reclaim(1),
+        {"op": "read", "pid": 1, "addr": 0x1000},
+        design="pte_chain",
+    )
     swapout = out[4][1]
     add = next(e for e in swapout if e.kind == "add_to_swap")
     assert add.func == "mm/swap_state.c:add_to_swap"
@@ -92,8 +108,15 @@ def test_pte_chain_swap_cache_page_is_marked_by_mapping_and_index():
 
 @pytest.mark.parametrize("design", ["anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"])
 def test_later_designs_keep_pg_swapcache_and_private(design):
-    out = steps(spawn(), mmap(0x1000, 1), write(0x1000, 5), fork(2), reclaim(1),
-                {"op": "read", "pid": 1, "addr": 0x1000}, design=design)
+    out = steps(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 5),
+        fork(2),
+        reclaim(1),
+        {"op": "read", "pid": 1, "addr": 0x1000},
+        design=design,
+    )
     page = state_to_json(out[-1][0])["pages"][0]
     assert "swapcache" in page["flags"] and page["swap_slot"] == 1
     add = next(e for e in out[4][1] if e.kind == "add_to_swap")
@@ -103,8 +126,16 @@ def test_later_designs_keep_pg_swapcache_and_private(design):
 # ----- W4: 2.6.34 put every swapped-in page on the oldest anon_vma --------------------------------
 
 #: the child's own page, swapped out, then written back in by the child alone
-CHILD_PRIVATE_SWAPIN = (spawn(), mmap(0x1000, 1), write(0x1000, 1), fork(2),
-                        write(0x1000, 2, pid=2), reclaim(2), write(0x1000, 3, pid=2), reclaim(3))
+CHILD_PRIVATE_SWAPIN = (
+    spawn(),
+    mmap(0x1000, 1),
+    write(0x1000, 1),
+    fork(2),
+    write(0x1000, 2, pid=2),
+    reclaim(2),
+    write(0x1000, 3, pid=2),
+    reclaim(3),
+)
 
 
 def test_618_exclusive_swapin_goes_to_the_own_anon_vma():
@@ -143,12 +174,20 @@ def test_2634_has_no_page_anon_exclusive_anywhere():
 # ----- W5: the mremap adoption is the simulator's, not copy_vma's --------------------------------
 
 #: a faulted range (pgoff 2) moved back next to an unfaulted vma (pgoff 1): it joins it
-ADOPTION = (spawn(), mmap(0x2000, 1), write(0x2000, 9), mremap(0x2000, 1, 1, new_addr=0x8000),
-            mmap(0x1000, 1), mremap(0x8000, 1, 1, new_addr=0x2000))
+ADOPTION = (
+    spawn(),
+    mmap(0x2000, 1),
+    write(0x2000, 9),
+    mremap(0x2000, 1, 1, new_addr=0x8000),
+    mmap(0x1000, 1),
+    mremap(0x8000, 1, 1, new_addr=0x2000),
+)
 
 
-@pytest.mark.parametrize(("design", "options"), [("anon_vma_rfc2", ()), ("anon_vma_267", ()),
-                                                 ("anon_vma_chain", ("v2_6_34",))])
+@pytest.mark.parametrize(
+    ("design", "options"),
+    [("anon_vma_rfc2", ()), ("anon_vma_267", ()), ("anon_vma_chain", ("v2_6_34",))],
+)
 def test_mremap_adoption_is_narrated_as_a_modelling_choice(design, options):
     out = steps(*ADOPTION, design=design, options=options)
     state, events, _ = out[-1]
@@ -184,12 +223,13 @@ def test_2634_narrates_no_6x_anon_vma_lifetime(name):
 # ----- the catalogue's vma_anon_vma: which eras' vmas have an anon_vma pointer ----------------
 
 
-@pytest.mark.parametrize("name", ["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267",
-                                  "anon_vma_chain"])
+@pytest.mark.parametrize(
+    "name", ["pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain"]
+)
 def test_vma_anon_vma_says_whether_vmas_get_one(name):
     # the page's diagram draws (or leaves out) each vma's anon_vma by this flag alone
-    doc = run_scenario(json.loads((SCENARIOS / "s3-fork-shares.json").read_text()),
-                       design=name, all_states=True)
-    pointers = {v["anon_vma"] for s in doc["steps"] for mm in s["state"]["mms"]
-                for v in mm["vmas"]}
+    doc = run_scenario(
+        json.loads((SCENARIOS / "s3-fork-shares.json").read_text()), design=name, all_states=True
+    )
+    pointers = {v["anon_vma"] for s in doc["steps"] for mm in s["state"]["mms"] for v in mm["vmas"]}
     assert (pointers != {None}) is design_class(name).vma_anon_vma

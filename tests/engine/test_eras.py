@@ -20,8 +20,10 @@ from .helpers import fork, mmap, spawn, step_by_step, write
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.json"))
 
 #: one run per era a design can be in: (design, options)
-ERA_RUNS = [(d, ()) for d in DESIGN_NAMES] + [("anon_vma_chain", ("v2_6_34",)),
-                                              ("anon_vma_chain", ("v2_6_34_rc3",))]
+ERA_RUNS = [(d, ()) for d in DESIGN_NAMES] + [
+    ("anon_vma_chain", ("v2_6_34",)),
+    ("anon_vma_chain", ("v2_6_34_rc3",)),
+]
 
 
 def funcs_of(doc):
@@ -36,8 +38,7 @@ def options_for(data, design, options):
 
 def run_as(data, design, options):
     """The scenario under ``design`` (with ``options_for``)."""
-    return run_scenario({**data, "design": design,
-                         "options": options_for(data, design, options)})
+    return run_scenario({**data, "design": design, "options": options_for(data, design, options)})
 
 
 def events(*ops, design, options=()):
@@ -52,8 +53,7 @@ def all_funcs(design, options=()):
     seen = set()
     for path in SCENARIOS:
         data = json.loads(path.read_text())
-        seen.update(funcs_of(run_scenario({**data, "design": design,
-                                           "options": list(options)})))
+        seen.update(funcs_of(run_scenario({**data, "design": design, "options": list(options)})))
     return seen
 
 
@@ -62,8 +62,12 @@ def all_funcs(design, options=()):
 
 def test_every_design_has_an_era():
     assert {d: get_design(d).kernel.key for d in DESIGN_NAMES} == {
-        "pte_chain": "2.6.0", "anonmm": "anonmm", "anon_vma_rfc2": "rfc2",
-        "anon_vma_267": "2.6.7", "anon_vma_chain": "6.18"}
+        "pte_chain": "2.6.0",
+        "anonmm": "anonmm",
+        "anon_vma_rfc2": "rfc2",
+        "anon_vma_267": "2.6.7",
+        "anon_vma_chain": "6.18",
+    }
 
 
 @pytest.mark.parametrize("options", [("v2_6_34",), ("v2_6_34_rc3",), ("v2_6_34", "no_reuse")])
@@ -94,38 +98,58 @@ def test_rfc2_narrates_objrmap_not_rmap():
     funcs = all_funcs("anon_vma_rfc2") | all_funcs("anon_vma_rfc2", ("rfc2_literal",))
     assert not [f for f in funcs if f.startswith("mm/rmap.c:")]
     assert not [f for f in funcs if f.endswith(":anon_vma_link")]
-    assert {"mm/objrmap.c:page_add_rmap", "mm/objrmap.c:anon_vma_page_link_fork",
-            "mm/objrmap.c:try_to_unmap"} <= funcs
+    assert {
+        "mm/objrmap.c:page_add_rmap",
+        "mm/objrmap.c:anon_vma_page_link_fork",
+        "mm/objrmap.c:try_to_unmap",
+    } <= funcs
 
 
 def test_rfc2_fork_links_the_child_inside_anon_vma_page_link_fork():
-    _, evs = events(spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3),
-                    design="anon_vma_rfc2")
+    _, evs = events(
+        spawn(), mmap(0x1000, 1), write(0x1000), fork(2), fork(3), design="anon_vma_rfc2"
+    )
     link = [e for e in evs[4] if e.kind == "anon_vma_link"]
     assert [e.func for e in link] == ["mm/objrmap.c:anon_vma_page_link_fork"]
 
 
 # ----- C2: 6.18 has mm/vma.c and no vma_merge; 2.6.0 has no copy_vma/vma_adjust ----------------
 
-GONE_IN_618 = {"mm/mmap.c:vma_merge", "mm/mmap.c:split_vma", "mm/mmap.c:copy_vma",
-               "mm/mmap.c:do_mmap_pgoff", "mm/mmap.c:vma_adjust", "mm/vmscan.c:shrink_list",
-               "mm/swapfile.c:remove_exclusive_swap_page", "mm/swapfile.c:free_swap_and_cache",
-               "kernel/fork.c:dup_mmap"}
+GONE_IN_618 = {
+    "mm/mmap.c:vma_merge",
+    "mm/mmap.c:split_vma",
+    "mm/mmap.c:copy_vma",
+    "mm/mmap.c:do_mmap_pgoff",
+    "mm/mmap.c:vma_adjust",
+    "mm/vmscan.c:shrink_list",
+    "mm/swapfile.c:remove_exclusive_swap_page",
+    "mm/swapfile.c:free_swap_and_cache",
+    "kernel/fork.c:dup_mmap",
+}
 
 
 def test_618_table_has_none_of_the_removed_functions():
     assert not GONE_IN_618 & set(ERAS["6.18"].funcs.values())
-    assert {"mm/vma.c:vma_merge_new_range", "mm/vma.c:vma_merge_existing_range",
-            "mm/vma.c:__split_vma", "mm/vma.c:copy_vma", "mm/mmap.c:do_mmap",
-            "mm/vmscan.c:shrink_folio_list",
-            "mm/swapfile.c:free_swap_and_cache_nr"} <= set(ERAS["6.18"].funcs.values())
+    assert {
+        "mm/vma.c:vma_merge_new_range",
+        "mm/vma.c:vma_merge_existing_range",
+        "mm/vma.c:__split_vma",
+        "mm/vma.c:copy_vma",
+        "mm/mmap.c:do_mmap",
+        "mm/vmscan.c:shrink_folio_list",
+        "mm/swapfile.c:free_swap_and_cache_nr",
+    } <= set(ERAS["6.18"].funcs.values())
 
 
 def test_618_narrates_mm_vma_c():
     funcs = all_funcs("anon_vma_chain")
     assert not funcs & GONE_IN_618
-    assert {"mm/vma.c:vma_merge_new_range", "mm/vma.c:vma_merge_existing_range",
-            "mm/vma.c:__split_vma", "mm/vma.c:copy_vma"} <= funcs
+    assert {
+        "mm/vma.c:vma_merge_new_range",
+        "mm/vma.c:vma_merge_existing_range",
+        "mm/vma.c:__split_vma",
+        "mm/vma.c:copy_vma",
+    } <= funcs
 
 
 def test_618_anon_vma_fork_runs_before_copy_page_range_which_clears_exclusive():
@@ -140,8 +164,13 @@ def test_618_anon_vma_fork_runs_before_copy_page_range_which_clears_exclusive():
 
 
 def test_618_skipped_copy_is_copy_page_ranges_own_test():
-    _, evs = events(spawn(), mmap(0x1000, 1), {"op": "read", "pid": 1, "addr": 0x1000},
-                    fork(2), design="anon_vma_chain")
+    _, evs = events(
+        spawn(),
+        mmap(0x1000, 1),
+        {"op": "read", "pid": 1, "addr": 0x1000},
+        fork(2),
+        design="anon_vma_chain",
+    )
     skip = next(e for e in evs[3] if e.kind == "copy_page_range")
     assert skip.func == "mm/memory.c:copy_page_range"
     assert "copies nothing" in skip.text
@@ -156,8 +185,13 @@ def test_before_267_mremap_is_move_vma_not_copy_vma(design):
 
 def test_267_names_its_own_functions():
     funcs = all_funcs("anon_vma_267")
-    assert {"mm/mmap.c:copy_vma", "mm/rmap.c:anon_vma_prepare", "mm/rmap.c:anon_vma_link",
-            "mm/rmap.c:try_to_unmap", "mm/mmap.c:vma_merge"} <= funcs
+    assert {
+        "mm/mmap.c:copy_vma",
+        "mm/rmap.c:anon_vma_prepare",
+        "mm/rmap.c:anon_vma_link",
+        "mm/rmap.c:try_to_unmap",
+        "mm/mmap.c:vma_merge",
+    } <= funcs
     assert ERAS["2.6.7"].funcs["anon_vma_merge"] == "mm/rmap.c:__anon_vma_merge"
 
 
@@ -168,8 +202,11 @@ def test_267_names_its_own_functions():
 def test_2634_narrates_no_folio_and_no_mm_vma_c(options):
     funcs = all_funcs("anon_vma_chain", options)
     assert not [f for f in funcs if "folio" in f or f.startswith("mm/vma.c")]
-    assert {"mm/rmap.c:page_add_anon_rmap", "mm/rmap.c:page_add_new_anon_rmap",
-            "mm/mmap.c:vma_merge"} <= funcs
+    assert {
+        "mm/rmap.c:page_add_anon_rmap",
+        "mm/rmap.c:page_add_new_anon_rmap",
+        "mm/mmap.c:vma_merge",
+    } <= funcs
 
 
 def test_rc3_oops_narrates_2634():
@@ -180,8 +217,15 @@ def test_rc3_oops_narrates_2634():
 
 
 def test_2634_cow_reuse_is_reuse_swap_page_and_page_move_anon_rmap():
-    ops = (spawn(), mmap(0x1000, 1), write(0x1000), fork(2), write(0x1000, pid=2),
-           {"op": "exit", "pid": 2}, write(0x1000, 7))
+    ops = (
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        fork(2),
+        write(0x1000, pid=2),
+        {"op": "exit", "pid": 2},
+        write(0x1000, 7),
+    )
     _, evs = events(*ops, design="anon_vma_chain", options=("v2_6_34",))
     assert "mm/rmap.c:page_move_anon_rmap" in [e.func for e in evs[-1]]
     _, evs = events(*ops, design="anon_vma_chain")

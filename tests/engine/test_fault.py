@@ -26,8 +26,8 @@ def test_fault_write_after_zero_copies_to_direct_frame():
 
 
 def test_fault_read_value_of_any_byte_address():
-    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1abc, 5))
-    assert step(st, read(0x1ffc)).value == 5
+    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1ABC, 5))
+    assert step(st, read(0x1FFC)).value == 5
 
 
 def test_fault_segv_outcomes_change_nothing():
@@ -67,8 +67,7 @@ def test_fault_swapin_write_exclusive_reuses_and_keeps_swap_cache():
 
 
 def test_fault_swapin_write_shared_copies():
-    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1000, 7), fork(2), reclaim(1),
-                 write(0x1000, 8))
+    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1000, 7), fork(2), reclaim(1), write(0x1000, 8))
     # frame 2 was read from slot 1 and stays in the swap cache; pid 1 gets a copy, frame 3
     assert st.ptes[1] == {1: mk_pte_page(3, True)}
     assert st.ptes[2] == {1: mk_pte_swap(1)}
@@ -76,8 +75,13 @@ def test_fault_swapin_write_shared_copies():
 
 
 def test_fault_mprotect_leaves_ptes_readonly_until_next_write():
-    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1000, 1), mprotect(0x1000, 1, "r"),
-                 mprotect(0x1000, 1, "rw"))
+    st = run_ops(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 1),
+        mprotect(0x1000, 1, "r"),
+        mprotect(0x1000, 1, "rw"),
+    )
     assert st.ptes[1] == {1: mk_pte_page(1, False)}  # J-16: 2.6 change_protection
     st = step(st, write(0x1000, 2)).state
     assert st.ptes[1] == {1: mk_pte_page(1, True)} and st.counters["cow_reuses"] == 1

@@ -42,7 +42,7 @@ def test_engine_imports_are_acyclic():
 
     def visit(name: str, trail: list[str]) -> None:
         if name in trail:
-            cycle = [*trail[trail.index(name):], name]
+            cycle = [*trail[trail.index(name) :], name]
             raise AssertionError("import cycle: " + " -> ".join(cycle))
         if name in done:
             return
@@ -59,6 +59,9 @@ def test_no_function_imports_in_the_engine():
     for name, path in MODULES.items():
         for func in ast.walk(ast.parse(path.read_text())):
             if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
-                found += [f"{name}:{node.lineno}" for node in ast.walk(func)
-                          if isinstance(node, ast.Import | ast.ImportFrom)]
+                found += [
+                    f"{name}:{node.lineno}"
+                    for node in ast.walk(func)
+                    if isinstance(node, ast.Import | ast.ImportFrom)
+                ]
     assert not found, f"imports inside functions: {found}"

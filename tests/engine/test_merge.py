@@ -10,27 +10,46 @@ from .helpers import fork, lists, mmap, mprotect, run_ops, spawn, vmas_of, write
 
 CASES = [
     # name, ops, expected vmas of pid 1 (id, start, end, pgoff, prot, anon_vma)
-    ("case1-mmap-fills-hole", [mmap(0x1000, 1), mmap(0x3000, 1), mmap(0x2000, 1)],
-     [(1, 0x1000, 0x4000, 1, "rw", None)]),
-    ("case2-mmap-after-prev", [mmap(0x1000, 1), mmap(0x2000, 1)],
-     [(1, 0x1000, 0x3000, 1, "rw", None)]),
-    ("case3-mmap-before-next", [mmap(0x2000, 1), mmap(0x1000, 1)],
-     [(1, 0x1000, 0x3000, 1, "rw", None)]),
-    ("case4-mprotect-tail-into-next",
-     [mmap(0x1000, 2), mmap(0x3000, 1, "r"), mprotect(0x2000, 1, "r")],
-     [(1, 0x1000, 0x2000, 1, "rw", None), (2, 0x2000, 0x4000, 2, "r", None)]),
-    ("case5-mprotect-head-into-prev",
-     [mmap(0x1000, 1, "r"), mmap(0x2000, 2), mprotect(0x2000, 1, "r")],
-     [(1, 0x1000, 0x3000, 1, "r", None), (2, 0x3000, 0x4000, 3, "rw", None)]),
-    ("case6-mprotect-middle-back",
-     [mmap(0x1000, 3), mprotect(0x2000, 1, "r"), mprotect(0x2000, 1, "rw")],
-     [(2, 0x1000, 0x4000, 1, "rw", None)]),
-    ("case7-mprotect-whole-into-prev",
-     [mmap(0x1000, 1, "r"), mmap(0x2000, 1), mmap(0x3000, 1, "rx"), mprotect(0x2000, 1, "r")],
-     [(1, 0x1000, 0x3000, 1, "r", None), (3, 0x3000, 0x4000, 3, "rx", None)]),
-    ("case8-mprotect-whole-absorbs-next",
-     [mmap(0x1000, 1, "rx"), mmap(0x2000, 1), mmap(0x3000, 1, "r"), mprotect(0x2000, 1, "r")],
-     [(1, 0x1000, 0x2000, 1, "rx", None), (2, 0x2000, 0x4000, 2, "r", None)]),
+    (
+        "case1-mmap-fills-hole",
+        [mmap(0x1000, 1), mmap(0x3000, 1), mmap(0x2000, 1)],
+        [(1, 0x1000, 0x4000, 1, "rw", None)],
+    ),
+    (
+        "case2-mmap-after-prev",
+        [mmap(0x1000, 1), mmap(0x2000, 1)],
+        [(1, 0x1000, 0x3000, 1, "rw", None)],
+    ),
+    (
+        "case3-mmap-before-next",
+        [mmap(0x2000, 1), mmap(0x1000, 1)],
+        [(1, 0x1000, 0x3000, 1, "rw", None)],
+    ),
+    (
+        "case4-mprotect-tail-into-next",
+        [mmap(0x1000, 2), mmap(0x3000, 1, "r"), mprotect(0x2000, 1, "r")],
+        [(1, 0x1000, 0x2000, 1, "rw", None), (2, 0x2000, 0x4000, 2, "r", None)],
+    ),
+    (
+        "case5-mprotect-head-into-prev",
+        [mmap(0x1000, 1, "r"), mmap(0x2000, 2), mprotect(0x2000, 1, "r")],
+        [(1, 0x1000, 0x3000, 1, "r", None), (2, 0x3000, 0x4000, 3, "rw", None)],
+    ),
+    (
+        "case6-mprotect-middle-back",
+        [mmap(0x1000, 3), mprotect(0x2000, 1, "r"), mprotect(0x2000, 1, "rw")],
+        [(2, 0x1000, 0x4000, 1, "rw", None)],
+    ),
+    (
+        "case7-mprotect-whole-into-prev",
+        [mmap(0x1000, 1, "r"), mmap(0x2000, 1), mmap(0x3000, 1, "rx"), mprotect(0x2000, 1, "r")],
+        [(1, 0x1000, 0x3000, 1, "r", None), (3, 0x3000, 0x4000, 3, "rx", None)],
+    ),
+    (
+        "case8-mprotect-whole-absorbs-next",
+        [mmap(0x1000, 1, "rx"), mmap(0x2000, 1), mmap(0x3000, 1, "r"), mprotect(0x2000, 1, "r")],
+        [(1, 0x1000, 0x2000, 1, "rx", None), (2, 0x2000, 0x4000, 2, "r", None)],
+    ),
 ]
 
 
@@ -41,8 +60,14 @@ def test_merge_cases(ops, expected):
 
 def test_merge_case1_converts_next_direct_pages_first():
     """J-1: the removed vma's PageDirect page goes indirect on a new anon_vma first."""
-    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1000, 5), mmap(0x3000, 1), write(0x3000, 6),
-                 mmap(0x2000, 1))
+    st = run_ops(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 5),
+        mmap(0x3000, 1),
+        write(0x3000, 6),
+        mmap(0x2000, 1),
+    )
     assert vmas_of(st) == [(1, 0x1000, 0x4000, 1, "rw", 1)]
     assert lists(st) == {1: (1,)}
     # frame 1 stays direct to vma 1 (which still covers it); frame 2 came from vma 2
@@ -52,8 +77,14 @@ def test_merge_case1_converts_next_direct_pages_first():
 
 def _two_families():
     """Two adjacent vmas of pid 1, each forked separately: anon_vmas 1 and 2."""
-    return run_ops(spawn(), mmap(0x1000, 1, "rw"), write(0x1000), mmap(0x2000, 1, "rwx"),
-                   write(0x2000), fork(2))
+    return run_ops(
+        spawn(),
+        mmap(0x1000, 1, "rw"),
+        write(0x1000),
+        mmap(0x2000, 1, "rwx"),
+        write(0x2000),
+        fork(2),
+    )
 
 
 def test_merge_refused_between_different_anon_vmas():
@@ -80,8 +111,13 @@ def test_merge_op_lists_every_reason():
 
 def test_merge_op_merges_when_allowed():
     """Literal RFC2 never merges on mprotect, but the merge op applies the mmap rule."""
-    st = run_ops(spawn(), mmap(0x1000, 3), mprotect(0x2000, 1, "r"), mprotect(0x2000, 1, "rw"),
-                 options=("rfc2_literal",))
+    st = run_ops(
+        spawn(),
+        mmap(0x1000, 3),
+        mprotect(0x2000, 1, "r"),
+        mprotect(0x2000, 1, "rw"),
+        options=("rfc2_literal",),
+    )
     assert len(vmas_of(st)) == 3
     result = apply(st, parse_op({"op": "merge", "pid": 1, "addr": 0x2000}))
     assert result.result["merge"] == {"merged": True, "vma": 2, "case": 6, "removed": [1, 3]}
@@ -96,8 +132,14 @@ def test_merge_literal_mode_never_merges_on_mprotect():
 
 def test_merge_literal_refuses_equal_anon_vmas():
     """RFC2 as posted: (!a1 || !a2) only, so two split pieces of one family never merge."""
-    ops = [spawn(), mmap(0x1000, 3), write(0x1000), fork(2), mprotect(0x2000, 1, "r"),
-           mprotect(0x2000, 1, "rw")]
+    ops = [
+        spawn(),
+        mmap(0x1000, 3),
+        write(0x1000),
+        fork(2),
+        mprotect(0x2000, 1, "r"),
+        mprotect(0x2000, 1, "rw"),
+    ]
     st = run_ops(*ops, options=("rfc2_literal",))
     merge = apply(st, parse_op({"op": "merge", "pid": 1, "addr": 0x1000})).result["merge"]
     assert merge["merged"] is False

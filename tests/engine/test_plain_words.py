@@ -29,18 +29,27 @@ def bad_words(text):
 def literals(path):
     """Every string constant of a module that is not a docstring."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and n.body and isinstance(n.body[0], ast.Expr)
-            and isinstance(n.body[0].value, ast.Constant)}
+    docs = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in docs and not RULE_ID.match(node.value)):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docs
+            and not RULE_ID.match(node.value)
+        ):
             yield node.lineno, node.value
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "app").rglob("*.py")),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "app").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_no_string_in_app_carries_a_spec_code(path):
     found = [(line, CODE.findall(text)) for line, text in literals(path) if CODE.search(text)]
     assert found == []
@@ -56,8 +65,7 @@ def test_scenario_titles_and_descriptions_are_plain(path):
 @pytest.mark.parametrize("design", DESIGN_NAMES)
 def test_design_and_option_descriptions_are_plain(design):
     cls = design_class(design)
-    for text in (cls.title, cls.era, cls.description, *cls.option_help.values(),
-                 *cls.size_table):
+    for text in (cls.title, cls.era, cls.description, *cls.option_help.values(), *cls.size_table):
         assert bad_words(text) == [], text
 
 
@@ -101,8 +109,16 @@ def _free_mapped_frames(st):
 @pytest.mark.parametrize("design", DESIGN_NAMES)
 @pytest.mark.parametrize("breakage", [_null_anon_vmas, _drop_mappings, _free_mapped_frames])
 def test_violation_texts_of_broken_states_are_plain(design, breakage):
-    state = run_ops(spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), fork(2),
-                    reclaim(1), {"op": "read", "pid": 1, "addr": 0x1000}, design=design)
+    state = run_ops(
+        spawn(),
+        mmap(0x1000, 2),
+        write(0x1000),
+        write(0x2000),
+        fork(2),
+        reclaim(1),
+        {"op": "read", "pid": 1, "addr": 0x1000},
+        design=design,
+    )
     violations = check(corrupt(state, breakage))
     for v in violations:
         assert bad_words(v.text) == [], v

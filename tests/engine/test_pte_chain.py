@@ -112,11 +112,14 @@ def test_d1_fork_turns_a_direct_page_into_a_two_entry_block():
 def test_d1_forks_fill_the_head_from_its_end_then_prepend_a_new_block():
     st = family(8)
     assert st.page_pte == {1: 2}
-    assert slots(st, 1) == ([(7, 0x1000), (6, 0x1000), (5, 0x1000), (4, 0x1000), (3, 0x1000),
-                             (2, 0x1000), (1, 0x1000)], None)
+    assert slots(st, 1) == (
+        [(7, 0x1000), (6, 0x1000), (5, 0x1000), (4, 0x1000), (3, 0x1000), (2, 0x1000), (1, 0x1000)],
+        None,
+    )
     assert slots(st, 2) == ([N, N, N, N, N, (9, 0x1000), (8, 0x1000)], 1)
     assert walk_order(st, 1) == [(2, 9, 0x1000), (2, 8, 0x1000)] + [
-        (1, pid, 0x1000) for pid in (7, 6, 5, 4, 3, 2, 1)]
+        (1, pid, 0x1000) for pid in (7, 6, 5, 4, 3, 2, 1)
+    ]
     assert st.counters["pte_chains_allocated"] == 2
     assert check(st) == []
 
@@ -124,8 +127,15 @@ def test_d1_forks_fill_the_head_from_its_end_then_prepend_a_new_block():
 def test_d1_remove_moves_the_head_blocks_first_entry_into_the_hole():
     st = more(family(8), exit_op(4))
     assert slots(st, 2) == ([N, N, N, N, N, N, (8, 0x1000)], 1)
-    assert slots(st, 1)[0] == [(7, 0x1000), (6, 0x1000), (5, 0x1000), (9, 0x1000), (3, 0x1000),
-                               (2, 0x1000), (1, 0x1000)]
+    assert slots(st, 1)[0] == [
+        (7, 0x1000),
+        (6, 0x1000),
+        (5, 0x1000),
+        (9, 0x1000),
+        (3, 0x1000),
+        (2, 0x1000),
+        (1, 0x1000),
+    ]
     # searched: C8 C7 in the head block, then C6 C5 C4 C3 in the next
     assert st.counters["pte_chain_search"] == 6
     assert check(st) == []
@@ -140,8 +150,15 @@ def test_d1_remove_frees_the_head_block_it_empties():
 
 def test_d1_remove_from_a_full_head_opens_its_first_slot():
     st = more(family(8), exit_op(4), exit_op(8), exit_op(2))
-    assert slots(st, 1)[0] == [N, (6, 0x1000), (5, 0x1000), (9, 0x1000), (3, 0x1000),
-                               (7, 0x1000), (1, 0x1000)]
+    assert slots(st, 1)[0] == [
+        N,
+        (6, 0x1000),
+        (5, 0x1000),
+        (9, 0x1000),
+        (3, 0x1000),
+        (7, 0x1000),
+        (1, 0x1000),
+    ]
     assert st.counters["pte_chain_search"] == 6 + 1 + 6
 
 
@@ -168,8 +185,9 @@ def test_d1_reclaim_walk_is_exact_across_blocks_and_frees_them():
     st = family(8)
     result = apply(st, parse_op(reclaim(1)))
     walk = result.walks[0]
-    assert [(v.id, v.pid, v.result) for v in walk.visited] == [
-        (2, 9, "hit"), (2, 8, "hit")] + [(1, pid, "hit") for pid in (7, 6, 5, 4, 3, 2, 1)]
+    assert [(v.id, v.pid, v.result) for v in walk.visited] == [(2, 9, "hit"), (2, 8, "hit")] + [
+        (1, pid, "hit") for pid in (7, 6, 5, 4, 3, 2, 1)
+    ]
     assert walk.candidates == 9 and walk.remaining == 0
     after = result.state
     assert after.pte_chains == {} and after.page_pte == {}
@@ -182,8 +200,15 @@ def test_d1_reclaim_walk_is_exact_across_blocks_and_frees_them():
 
 def test_d1_fork_allocates_blocks_in_address_order():
     """copy_page_range walks the vma upwards, whatever order the pages were touched in."""
-    st = d1(spawn(), mmap(0x1000, 4), write(0x4000), write(0x3000), write(0x2000),
-            write(0x1000), fork(2))
+    st = d1(
+        spawn(),
+        mmap(0x1000, 4),
+        write(0x4000),
+        write(0x3000),
+        write(0x2000),
+        write(0x1000),
+        fork(2),
+    )
     assert st.page_pte == {4: 1, 3: 2, 2: 3, 1: 4}
     assert all(st.pte_chains[b].pfn == p for p, b in st.page_pte.items())
 
@@ -191,8 +216,9 @@ def test_d1_fork_allocates_blocks_in_address_order():
 def test_d1_fork_of_chained_and_direct_pages():
     """A second fork: a page that went direct again by COW needs a new block, a chained
     page just gains an entry in its head block."""
-    st = d1(spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), fork(2),
-            write(0x1000, 5), fork(3))
+    st = d1(
+        spawn(), mmap(0x1000, 2), write(0x1000), write(0x2000), fork(2), write(0x1000, 5), fork(3)
+    )
     # F3: P's COW copy of 0x1000, direct until this fork -> block 3; F2 gains C2 in block 2
     assert st.page_pte == {1: 1, 2: 2, 3: 3}
     assert chain(st, 3) == [(3, 0x1000), (1, 0x1000)]
@@ -208,15 +234,21 @@ def test_d1_fork_event_counts_insertions_and_blocks():
     assert event.func == "mm/rmap.c:page_add_rmap"
     assert "3 PageDirect pages become two-entry chains" in event.text
     assert "3 pte_chain blocks allocated (ids 1-3, 32 bytes each" in event.text
-    assert event.objects[-3:] == ({"kind": "pte_chain", "id": 1}, {"kind": "pte_chain", "id": 2},
-                                  {"kind": "pte_chain", "id": 3})
+    assert event.objects[-3:] == (
+        {"kind": "pte_chain", "id": 1},
+        {"kind": "pte_chain", "id": 2},
+        {"kind": "pte_chain", "id": 3},
+    )
 
 
-@pytest.mark.parametrize(("order", "searched"), [
-    # each exit moves the head's first entry into its hole: 6 + 4 + 2 + 1 + 1 + 1, ~k^2/4
-    pytest.param((2, 3, 4, 5, 6, 7), 15, id="oldest child first: O(k^2)"),
-    pytest.param((7, 6, 5, 4, 3, 2), 6, id="newest child first: 1 each"),
-])
+@pytest.mark.parametrize(
+    ("order", "searched"),
+    [
+        # each exit moves the head's first entry into its hole: 6 + 4 + 2 + 1 + 1 + 1, ~k^2/4
+        pytest.param((2, 3, 4, 5, 6, 7), 15, id="oldest child first: O(k^2)"),
+        pytest.param((7, 6, 5, 4, 3, 2), 6, id="newest child first: 1 each"),
+    ],
+)
 def test_d1_exit_of_a_family_pays_a_linear_search_per_pte(order, searched):
     st = family(6)
     st = more(st, *(exit_op(pid) for pid in order))
@@ -269,8 +301,14 @@ def test_d1_mremap_of_a_direct_page_stays_direct():
 
 def test_d1_mmap_and_mremap_merge_ignoring_anon_pgoff():
     """A vma moved next to others keeps its pgoff (8); 2.6.0 merges anyway (case 1)."""
-    st = d1(spawn(), mmap(0x1000, 1), write(0x1000), mmap(0x3000, 1), mmap(0x8000, 1),
-            mremap(0x8000, 1, 1, 0x2000))
+    st = d1(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000),
+        mmap(0x3000, 1),
+        mmap(0x8000, 1),
+        mremap(0x8000, 1, 1, 0x2000),
+    )
     assert vmas_of(st) == [(1, 0x1000, 0x4000, 1, "rw", None)]
     assert check(st) == []
 
@@ -278,16 +316,19 @@ def test_d1_mmap_and_mremap_merge_ignoring_anon_pgoff():
 def test_d1_mprotect_of_a_tail_merges_it_into_the_successor():
     """The split tail is the original struct; the final merge lets it absorb the next vma."""
     st = d1(spawn(), mmap(0x1000, 3), mmap(0x4000, 2, "r"), mprotect(0x3000, 1, "r"))
-    assert vmas_of(st) == [(3, 0x1000, 0x3000, 1, "rw", None),
-                           (1, 0x3000, 0x6000, 3, "r", None)]
+    assert vmas_of(st) == [(3, 0x1000, 0x3000, 1, "rw", None), (1, 0x3000, 0x6000, 3, "r", None)]
     assert check(st) == []
 
 
 def test_d1_mprotect_at_a_vma_start_shifts_the_boundary():
-    st = d1(spawn(), mmap(0x1000, 1), mmap(0x2000, 3, "rwx"), write(0x2000, 7),
-            mprotect(0x2000, 1, "rw"))
-    assert vmas_of(st) == [(1, 0x1000, 0x3000, 1, "rw", None),
-                           (2, 0x3000, 0x5000, 3, "rwx", None)]
+    st = d1(
+        spawn(),
+        mmap(0x1000, 1),
+        mmap(0x2000, 3, "rwx"),
+        write(0x2000, 7),
+        mprotect(0x2000, 1, "rw"),
+    )
+    assert vmas_of(st) == [(1, 0x1000, 0x3000, 1, "rw", None), (2, 0x3000, 0x5000, 3, "rwx", None)]
     assert st.page_pte == {1: (1, 2)}  # the page changed vma; its rmap did not
     assert check(st) == []
 
@@ -299,10 +340,12 @@ def test_d1_mprotect_ending_at_a_vma_end_merges_with_next():
 
 def test_d1_mprotect_from_the_middle_of_a_vma_never_merges():
     st = d1(spawn(), mmap(0x1000, 1), mmap(0x2000, 3, "r"), mprotect(0x3000, 1, "rw"))
-    assert vmas_of(st) == [(1, 0x1000, 0x2000, 1, "rw", None),
-                           (3, 0x2000, 0x3000, 2, "r", None),
-                           (2, 0x3000, 0x4000, 3, "rw", None),
-                           (4, 0x4000, 0x5000, 4, "r", None)]
+    assert vmas_of(st) == [
+        (1, 0x1000, 0x2000, 1, "rw", None),
+        (3, 0x2000, 0x3000, 2, "r", None),
+        (2, 0x3000, 0x4000, 3, "rw", None),
+        (4, 0x4000, 0x5000, 4, "r", None),
+    ]
 
 
 def test_d1_mprotect_final_merge_looks_only_past_the_last_vma():
@@ -310,18 +353,30 @@ def test_d1_mprotect_final_merge_looks_only_past_the_last_vma():
     (E15), and the final merge tries prev (the second) with the vma after it: the two
     equal neighbours stay apart. (2.6.7's vma_merge would join them.)"""
     st = d1(spawn(), mmap(0x1000, 2, "r"), mmap(0x3000, 3), mprotect(0x1000, 5, "rw"))
-    assert vmas_of(st) == [(1, 0x1000, 0x3000, 1, "rw", None),
-                           (2, 0x3000, 0x6000, 3, "rw", None)]
+    assert vmas_of(st) == [(1, 0x1000, 0x3000, 1, "rw", None), (2, 0x3000, 0x6000, 3, "rw", None)]
     assert check(st) == []
 
 
 def test_d1_split_merge_and_mprotect_never_touch_a_page():
     """D1.6: no rmap state outside the pages, so restructuring vmas changes no page."""
-    st = d1(spawn(), mmap(0x1000, 4), write(0x1000), write(0x2000), write(0x3000), fork(2),
-            write(0x2000, 9))
+    st = d1(
+        spawn(),
+        mmap(0x1000, 4),
+        write(0x1000),
+        write(0x2000),
+        write(0x3000),
+        fork(2),
+        write(0x2000, 9),
+    )
     before = (st.page_pte, st.pte_chains, st.page_flags, st.page_index)
-    st = more(st, mprotect(0x2000, 1, "r"), mprotect(0x2000, 1, "rw"), munmap(0x4000, 1),
-              mprotect(0x1000, 2, "r", pid=2), mprotect(0x1000, 2, "rw", pid=2))
+    st = more(
+        st,
+        mprotect(0x2000, 1, "r"),
+        mprotect(0x2000, 1, "rw"),
+        munmap(0x4000, 1),
+        mprotect(0x1000, 2, "r", pid=2),
+        mprotect(0x1000, 2, "rw", pid=2),
+    )
     assert (st.page_pte, st.pte_chains, st.page_flags, st.page_index) == before
     assert len(st.mms[1].vmas) == 1 and check(st) == []
 
@@ -335,27 +390,41 @@ def test_d1_swap_in_is_direct_then_the_chain_grows():
     assert st.page_flags[2] == PG_DIRECT | PG_SWAPCACHE and st.page_index == {2: 1}
     page = state_to_json(st)["pages"][0]
     assert (page["mapping"], page["index"], page["page_mapping"]) == (
-        {"kind": "pte", "id": 0, "pid": 1, "addr": 0x1000}, 1, "swapper_space")
+        {"kind": "pte", "id": 0, "pid": 1, "addr": 0x1000},
+        1,
+        "swapper_space",
+    )
     st = more(st, read(0x1000, pid=2))
     assert st.page_pte == {2: 2} and chain(st, 2) == [(2, 0x1000), (1, 0x1000)]
     assert st.page_index == {2: 1} and check(st) == []
 
 
 def test_d1_unmapped_swap_cache_page_shows_swapper_space():
-    st = d1(spawn(), mmap(0x1000, 1), write(0x1000, 5), fork(2), reclaim(1), read(0x1000),
-            munmap(0x1000, 1))
+    st = d1(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 5),
+        fork(2),
+        reclaim(1),
+        read(0x1000),
+        munmap(0x1000, 1),
+    )
     page = state_to_json(st)["pages"][0]
     # 2.6.0 had no PG_swapcache and no page->private slot: PageSwapCache(page) was
     # page->mapping == &swapper_space, and the swap entry lived in page->index
-    assert (page["flags"], page["mapping"], page["index"], page["mapcount"],
-            page["swap_slot"], page["page_mapping"]) == (
-        [], {"kind": "swapper_space", "id": 0}, 1, 0, None, "swapper_space")
+    assert (
+        page["flags"],
+        page["mapping"],
+        page["index"],
+        page["mapcount"],
+        page["swap_slot"],
+        page["page_mapping"],
+    ) == ([], {"kind": "swapper_space", "id": 0}, 1, 0, None, "swapper_space")
     assert check(st) == []
 
 
 def test_d1_leaving_the_swap_cache_clears_the_index():
-    st = d1(spawn(), mmap(0x1000, 1), write(0x1000, 5), reclaim(1), read(0x1000),
-            write(0x1000, 6))
+    st = d1(spawn(), mmap(0x1000, 1), write(0x1000, 5), reclaim(1), read(0x1000), write(0x1000, 6))
     assert st.page_flags[2] & PG_SWAPCACHE and st.page_index == {2: 1}  # J-13: kept
     st = more(st, munmap(0x1000, 1))
     assert st.page_index == {} and st.page_mapcount == {} and st.swap_ptes == {}
@@ -367,11 +436,21 @@ def test_d1_leaving_the_swap_cache_clears_the_index():
 def test_d1_memory_is_the_pte_union_plus_one_cache_line_per_block():
     design = get_design(D1)
     assert design.memory(family(1, pages=2)) == {
-        "rmap_bytes": 2 * 4 + 2 * 32, "rmap_bytes_pages": 2 * 4, "rmap_bytes_vmas": 0,
-        "rmap_bytes_pte_chain": 2 * 32, "page_bytes": 2 * 40, "page_bytes_andrea": 2 * 48}
+        "rmap_bytes": 2 * 4 + 2 * 32,
+        "rmap_bytes_pages": 2 * 4,
+        "rmap_bytes_vmas": 0,
+        "rmap_bytes_pte_chain": 2 * 32,
+        "page_bytes": 2 * 40,
+        "page_bytes_andrea": 2 * 48,
+    }
     assert design.memory(family(8)) == {
-        "rmap_bytes": 4 + 2 * 32, "rmap_bytes_pages": 4, "rmap_bytes_vmas": 0,
-        "rmap_bytes_pte_chain": 2 * 32, "page_bytes": 40, "page_bytes_andrea": 48}
+        "rmap_bytes": 4 + 2 * 32,
+        "rmap_bytes_pages": 4,
+        "rmap_bytes_vmas": 0,
+        "rmap_bytes_pte_chain": 2 * 32,
+        "page_bytes": 40,
+        "page_bytes_andrea": 48,
+    }
 
 
 def test_d1_size_table_lists_the_union_and_the_block():
@@ -382,14 +461,18 @@ def test_d1_size_table_lists_the_union_and_the_block():
     assert [v for k, v in sizes.items() if k.startswith("struct pte_chain")] == [32]
 
 
-@pytest.mark.parametrize(("options", "nrpte", "l1"), [
-    pytest.param((), 7, 32, id="32-byte lines"),
-    pytest.param(("l1_64",), 15, 64, id="l1_64"),
-    pytest.param(("l1_128",), 31, 128, id="l1_128"),
-])
+@pytest.mark.parametrize(
+    ("options", "nrpte", "l1"),
+    [
+        pytest.param((), 7, 32, id="32-byte lines"),
+        pytest.param(("l1_64",), 15, 64, id="l1_64"),
+        pytest.param(("l1_128",), 31, 128, id="l1_128"),
+    ],
+)
 def test_d1_cache_line_options_set_nrpte(options, nrpte, l1):
-    st = d1(spawn(), mmap(0x1000, 1), write(0x1000), *(fork(c) for c in range(2, 18)),
-            options=options)
+    st = d1(
+        spawn(), mmap(0x1000, 1), write(0x1000), *(fork(c) for c in range(2, 18)), options=options
+    )
     blocks = [st.pte_chains[b] for b in sorted(st.pte_chains)]
     assert {len(b.entries) for b in blocks} == {nrpte}
     assert len(blocks) == -(-17 // nrpte)
@@ -406,10 +489,21 @@ def test_d1_state_document_lists_blocks_with_their_links():
     doc = state_to_json(family(8))
     assert doc["anon_vmas"] == []
     assert doc["pte_chains"] == [
-        {"id": 1, "pfn": 1, "next": None, "free": 0,
-         "entries": [{"pid": p, "addr": 0x1000} for p in (7, 6, 5, 4, 3, 2, 1)]},
-        {"id": 2, "pfn": 1, "next": 1, "free": 5,
-         "entries": [{"pid": 9, "addr": 0x1000}, {"pid": 8, "addr": 0x1000}]}]
+        {
+            "id": 1,
+            "pfn": 1,
+            "next": None,
+            "free": 0,
+            "entries": [{"pid": p, "addr": 0x1000} for p in (7, 6, 5, 4, 3, 2, 1)],
+        },
+        {
+            "id": 2,
+            "pfn": 1,
+            "next": 1,
+            "free": 5,
+            "entries": [{"pid": 9, "addr": 0x1000}, {"pid": 8, "addr": 0x1000}],
+        },
+    ]
     assert doc["pages"][0]["mapping"] == {"kind": "pte_chain", "id": 2}
     assert doc["pages"][0]["flags"] == []
 
@@ -426,8 +520,17 @@ def test_d1_keeps_no_state_per_vma_or_mm():
 def base() -> State:
     """F1 a one-entry chain {P} (block 1), F2 a chain {C, P} (block 2), F4 direct to C,
     F5 swapped in by P: direct, in the swap cache as slot 1, index 1."""
-    return d1(spawn(), mmap(0x1000, 4), write(0x1000, 1), write(0x2000, 2), write(0x3000, 3),
-              fork(2), write(0x1000, 4, pid=2), reclaim(3), read(0x3000))
+    return d1(
+        spawn(),
+        mmap(0x1000, 4),
+        write(0x1000, 1),
+        write(0x2000, 2),
+        write(0x3000, 3),
+        fork(2),
+        write(0x1000, 4, pid=2),
+        reclaim(3),
+        read(0x3000),
+    )
 
 
 def _mapcount_off(st):
@@ -524,8 +627,12 @@ CASES = [
 
 def test_d1_check_base_state_is_sound():
     st = base()
-    assert (st.page_pte[1], st.page_pte[2], st.page_pte[4], st.page_pte[5]) == (1, 2, (2, 1),
-                                                                                (1, 3))
+    assert (st.page_pte[1], st.page_pte[2], st.page_pte[4], st.page_pte[5]) == (
+        1,
+        2,
+        (2, 1),
+        (1, 3),
+    )
     assert st.page_index == {5: 1}
     assert check(st) == []
 
@@ -561,8 +668,10 @@ def _random_op(rng, st, next_pid):
     vma = rng.choice(vmas)
     at = rng.randrange(vma.vm_start, vma.vm_end, 0x1000)
     pages = rng.randint(1, max(1, (vma.vm_end - at) >> 12))
-    kind = rng.choices(["write", "read", "fork", "exit", "munmap", "mprotect", "mremap",
-                        "reclaim", "mmap"], weights=[30, 10, 10, 4, 4, 8, 6, 12, 4])[0]
+    kind = rng.choices(
+        ["write", "read", "fork", "exit", "munmap", "mprotect", "mremap", "reclaim", "mmap"],
+        weights=[30, 10, 10, 4, 4, 8, 6, 12, 4],
+    )[0]
     if kind == "fork" and len(pids) < 12:
         next_pid[0] += 1
         return fork(next_pid[0], pid=pid)
@@ -573,8 +682,7 @@ def _random_op(rng, st, next_pid):
     if kind == "mprotect":
         return mprotect(at, pages, rng.choice(("r", "rw", "rw", "rwx")), pid=pid)
     if kind == "mremap":
-        return mremap(at, pages, rng.randint(1, 4), 0x40000 + rng.randrange(32) * 0x1000,
-                      pid=pid)
+        return mremap(at, pages, rng.randint(1, 4), 0x40000 + rng.randrange(32) * 0x1000, pid=pid)
     if kind == "reclaim" and st.page_mapcount:
         return reclaim(rng.choice(sorted(st.page_mapcount)))
     if kind == "mmap":

@@ -17,25 +17,95 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "app" / "engine"
 
-ALLOWED = frozenset({
-    "__future__", "abc", "bisect", "collections", "collections.abc", "dataclasses", "enum",
-    "functools", "heapq", "itertools", "math", "operator", "re", "typing",
-})
-FORBIDDEN = frozenset({
-    # frameworks and the app's other layers
-    "fastapi", "pydantic", "starlette", "uvicorn", "jinja2", "httpx", "hypothesis", "pytest",
-    "app",
-    # randomness, clock, I/O, environment, processes, network
-    "random", "secrets", "uuid", "time", "datetime", "calendar", "os", "io", "pathlib",
-    "shutil", "tempfile", "glob", "json", "pickle", "shelve", "csv", "sqlite3", "sys",
-    "subprocess", "socket", "select", "asyncio", "threading", "multiprocessing", "signal",
-    "logging", "warnings", "importlib", "inspect", "ctypes", "builtins", "platform",
-    "urllib", "http", "email", "locale", "gc", "weakref",
-})
-FORBIDDEN_CALLS = frozenset({
-    "open", "print", "input", "exec", "eval", "compile", "__import__", "breakpoint", "globals",
-    "vars", "exit", "quit", "id", "hash",
-})
+ALLOWED = frozenset(
+    {
+        "__future__",
+        "abc",
+        "bisect",
+        "collections",
+        "collections.abc",
+        "dataclasses",
+        "enum",
+        "functools",
+        "heapq",
+        "itertools",
+        "math",
+        "operator",
+        "re",
+        "typing",
+    }
+)
+FORBIDDEN = frozenset(
+    {
+        # frameworks and the app's other layers
+        "fastapi",
+        "pydantic",
+        "starlette",
+        "uvicorn",
+        "jinja2",
+        "httpx",
+        "hypothesis",
+        "pytest",
+        "app",
+        # randomness, clock, I/O, environment, processes, network
+        "random",
+        "secrets",
+        "uuid",
+        "time",
+        "datetime",
+        "calendar",
+        "os",
+        "io",
+        "pathlib",
+        "shutil",
+        "tempfile",
+        "glob",
+        "json",
+        "pickle",
+        "shelve",
+        "csv",
+        "sqlite3",
+        "sys",
+        "subprocess",
+        "socket",
+        "select",
+        "asyncio",
+        "threading",
+        "multiprocessing",
+        "signal",
+        "logging",
+        "warnings",
+        "importlib",
+        "inspect",
+        "ctypes",
+        "builtins",
+        "platform",
+        "urllib",
+        "http",
+        "email",
+        "locale",
+        "gc",
+        "weakref",
+    }
+)
+FORBIDDEN_CALLS = frozenset(
+    {
+        "open",
+        "print",
+        "input",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "breakpoint",
+        "globals",
+        "vars",
+        "exit",
+        "quit",
+        "id",
+        "hash",
+    }
+)
 FRAMEWORKS = ("fastapi", "pydantic", "starlette", "uvicorn", "jinja2", "httpx", "hypothesis")
 
 SOURCES = sorted(ENGINE.rglob("*.py"))
@@ -67,7 +137,8 @@ def test_imports_are_standard_library_only(path):
         top = module.split(".")[0]
         assert top not in FORBIDDEN, f"{where} imports {module}"
         assert module in ALLOWED or (top in ALLOWED and module.startswith(top + ".")), (
-            f"{where} imports {module}, which is not on the standard-library allowlist")
+            f"{where} imports {module}, which is not on the standard-library allowlist"
+        )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ENGINE)))
@@ -78,7 +149,8 @@ def test_relative_imports_stay_inside_the_engine(path):
         if level:
             assert level - 1 <= depth, (
                 f"{path.relative_to(ROOT)}:{line} imports {'.' * level}{module}, outside the "
-                "engine package")
+                "engine package"
+            )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ENGINE)))
@@ -87,15 +159,24 @@ def test_no_io_or_dynamic_code(path):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id not in FORBIDDEN_CALLS, (
-                f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()")
+                f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()"
+            )
 
 
 def test_importing_the_engine_loads_no_framework():
-    code = ("import sys, app.engine\n"
-            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})\n"
-            "print(','.join(bad))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
+    code = (
+        "import sys, app.engine\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "", f"importing app.engine loads {done.stdout.strip()}"
 
 

@@ -47,8 +47,15 @@ def test_reclaim_count_beyond_resident_reports_shortfall():
 
 def test_reclaim_unmapped_swapcache_frame_needs_no_walk():
     # pid 1 reads the page back (swap cache), pid 2 still holds the slot, pid 1 COWs away
-    st = run_ops(spawn(), mmap(0x1000, 1), write(0x1000, 4), fork(2), reclaim(1),
-                 read(0x1000), write(0x1000, 5))
+    st = run_ops(
+        spawn(),
+        mmap(0x1000, 1),
+        write(0x1000, 4),
+        fork(2),
+        reclaim(1),
+        read(0x1000),
+        write(0x1000, 5),
+    )
     assert st.page_mapcount[2] == 0
     result = step(st, reclaim(2))
     assert result.walks == ()
@@ -67,8 +74,8 @@ def test_reclaim_counts_walk_costs():
     assert c["pages_reclaimed"] == 1
 
 
-
 # ----- what the walk player reads: addresses, PTEs before and after -------------------------
+
 
 def walk_of(name: str, design: str, index: int) -> dict:
     """Step ``index``'s only walk of a built-in scenario, as the step document has it."""
@@ -89,11 +96,23 @@ def test_walk_records_vma_address_and_the_ptes_before_and_after():
     """AIM7 on 2.6.7: vma 5 and vma 4 map another frame at the same address; vma 3 hits."""
     walk = walk_of("aim7-shape", "anon_vma_267", 12)
     assert (walk["index"], walk["slot"], walk["mapcount"]) == (17, 1, 1)
-    rows = [(v["id"], v["result"], v["vma_address"], v["vm_start"], v["vm_pgoff"],
-             v["pte_before"], v["pte_after"]) for v in walk["visited"]]
-    assert rows == [(5, "miss", 0x11000, 0x10000, 16, page(18, True), page(18, True)),
-                    (4, "miss", 0x11000, 0x10000, 16, page(14, True), page(14, True)),
-                    (3, "hit", 0x11000, 0x10000, 16, page(10, True), swap(1))]
+    rows = [
+        (
+            v["id"],
+            v["result"],
+            v["vma_address"],
+            v["vm_start"],
+            v["vm_pgoff"],
+            v["pte_before"],
+            v["pte_after"],
+        )
+        for v in walk["visited"]
+    ]
+    assert rows == [
+        (5, "miss", 0x11000, 0x10000, 16, page(18, True), page(18, True)),
+        (4, "miss", 0x11000, 0x10000, 16, page(14, True), page(14, True)),
+        (3, "hit", 0x11000, 0x10000, 16, page(10, True), swap(1)),
+    ]
     for v in walk["visited"]:
         assert v["vma_address"] == v["vm_start"] + ((walk["index"] - v["vm_pgoff"]) << 12)
 
@@ -111,8 +130,12 @@ def test_walk_without_vmas_records_ptes_but_no_vma_fields():
     chain = walk_of("seed-story", "pte_chain", 10)
     assert chain["index"] is None and chain["mapcount"] == 2
     assert [(v["pte_before"], v["pte_after"], v["vma_address"]) for v in chain["visited"]] == [
-        (page(1, False), swap(1), None), (page(1, False), swap(1), None)]
+        (page(1, False), swap(1), None),
+        (page(1, False), swap(1), None),
+    ]
     mm = walk_of("seed-story", "anonmm", 10)
     assert mm["index"] == 0x1000
     assert [(v["result"], v["addr"], v["vma_address"]) for v in mm["visited"]] == [
-        ("miss", 0x1000, None), ("hit", 0x1000, None)]
+        ("miss", 0x1000, None),
+        ("hit", 0x1000, None),
+    ]

@@ -231,11 +231,17 @@ def test_judge_never_changes_the_model():
     model.apply({"op": "spawn", "pid": 1})
     model.apply({"op": "mmap", "pid": 1, "addr": 0x10000, "pages": 2, "prot": "rw"})
     before = model.snapshot()
-    assert model.judge({"op": "mremap", "pid": 1, "addr": 0x10000, "pages": 2,
-                        "new_pages": 3}).kind == ENGINE  # may straddle two vmas
-    assert model.judge({"op": "mremap", "pid": 1, "addr": 0x10000, "pages": 1,
-                        "new_pages": 3}).kind == ACCEPT
-    assert model.judge({"op": "mprotect", "pid": 1, "addr": 0x10000, "pages": 3,
-                        "prot": "r"}).kind == REJECT
+    assert (
+        model.judge({"op": "mremap", "pid": 1, "addr": 0x10000, "pages": 2, "new_pages": 3}).kind
+        == ENGINE
+    )  # may straddle two vmas
+    assert (
+        model.judge({"op": "mremap", "pid": 1, "addr": 0x10000, "pages": 1, "new_pages": 3}).kind
+        == ACCEPT
+    )
+    assert (
+        model.judge({"op": "mprotect", "pid": 1, "addr": 0x10000, "pages": 3, "prot": "r"}).kind
+        == REJECT
+    )
     assert model.judge({"op": "spawn", "pid": 1}).kind == REJECT
     assert model.snapshot() == before

@@ -87,8 +87,12 @@ class EngineMachine(RuleBasedStateMachine):
         return [mm["pid"] for mm in self.doc["mms"]]
 
     def vmas(self, pid: int | None = None) -> list[dict[str, Any]]:
-        return [dict(v, pid=mm["pid"]) for mm in self.doc["mms"] for v in mm["vmas"]
-                if pid is None or mm["pid"] == pid]
+        return [
+            dict(v, pid=mm["pid"])
+            for mm in self.doc["mms"]
+            for v in mm["vmas"]
+            if pid is None or mm["pid"] == pid
+        ]
 
     def ptes(self) -> list[dict[str, Any]]:
         return [dict(p, pid=mm["pid"]) for mm in self.doc["mms"] for p in mm["ptes"]]
@@ -113,8 +117,9 @@ class EngineMachine(RuleBasedStateMachine):
             return fresh[0]
         return data.draw(st.sampled_from(PIDS), label="new pid")
 
-    def draw_vma(self, data: st.DataObject, pid: int, writable: bool = False
-                 ) -> dict[str, Any] | None:
+    def draw_vma(
+        self, data: st.DataObject, pid: int, writable: bool = False
+    ) -> dict[str, Any] | None:
         """A vma of ``pid`` (a writable one if asked and any), or rarely None."""
         vmas = self.vmas(pid)
         if writable and not self.rarely(data, "any prot", 20):
@@ -123,13 +128,14 @@ class EngineMachine(RuleBasedStateMachine):
             return None
         return data.draw(st.sampled_from(vmas), label="vma")
 
-    def draw_range(self, data: st.DataObject, pid: int, writable: bool = False
-                   ) -> tuple[int, int]:
+    def draw_range(self, data: st.DataObject, pid: int, writable: bool = False) -> tuple[int, int]:
         """(addr, pages): mostly inside a vma of ``pid``, sometimes anywhere."""
         vma = self.draw_vma(data, pid, writable)
         if vma is None:
-            addr = data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT),
-                             label="page") << PAGE_SHIFT
+            addr = (
+                data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT), label="page")
+                << PAGE_SHIFT
+            )
             return addr, data.draw(st.integers(1, 6), label="pages")
         offset = data.draw(st.integers(0, vma["pages"] - 1), label="offset")
         room = vma["pages"] - offset
@@ -139,8 +145,7 @@ class EngineMachine(RuleBasedStateMachine):
             pages = data.draw(st.integers(1, room), label="pages")
         return vma["vm_start"] + (offset << PAGE_SHIFT), pages
 
-    def draw_access(self, data: st.DataObject, pid: int, writable: bool = False
-                    ) -> tuple[int, int]:
+    def draw_access(self, data: st.DataObject, pid: int, writable: bool = False) -> tuple[int, int]:
         """(byte addr, pages) for a read or a write."""
         addr, pages = self.draw_range(data, pid, writable)
         addr += data.draw(st.sampled_from((0, 0, 8, PAGE_SIZE - 1)), label="byte")
@@ -165,7 +170,8 @@ class EngineMachine(RuleBasedStateMachine):
             assert self.model.snapshot() == model_before, "judge changed the model"
             if self.differential:
                 assert verdict.kind != ACCEPT, (
-                    f"the engine refused {norm} ({exc}), which the model accepts")
+                    f"the engine refused {norm} ({exc}), which the model accepts"
+                )
                 if verdict.kind == ENGINE:
                     self.confirm_layout_refusal(norm, before_doc, str(exc))
             return
@@ -176,7 +182,8 @@ class EngineMachine(RuleBasedStateMachine):
             assert self.holding_vmas(norm, before_doc), f"{norm} accepted across vmas"
         if self.differential:
             assert verdict.kind != REJECT, (
-                f"the engine accepted {norm}, which the model refuses: {verdict.reason}")
+                f"the engine accepted {norm}, which the model refuses: {verdict.reason}"
+            )
             self.compare(norm, result, self.model.apply(norm))
         self.state = result.state
         self.doc = state_to_json(self.state)
@@ -191,7 +198,8 @@ class EngineMachine(RuleBasedStateMachine):
             assert result.value == pred.value, f"{what}, model reads {pred.value}"
         if name in ("read", "write") and pages > 1:
             assert result.result.get("pages_done") == pred.pages_done, (
-                f"{what}, model does {pred.pages_done} pages")
+                f"{what}, model does {pred.pages_done} pages"
+            )
         if name == "read" and pages > 1:
             assert result.result.get("values") == pred.values, f"{what}, model {pred.values}"
         if name == "mmap":
@@ -201,11 +209,15 @@ class EngineMachine(RuleBasedStateMachine):
     def holding_vmas(op: dict[str, Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
         """The vmas of ``doc`` that hold the whole old range of an mremap."""
         end = op["addr"] + (op["pages"] << PAGE_SHIFT)
-        return [v for mm in doc["mms"] if mm["pid"] == op["pid"] for v in mm["vmas"]
-                if v["vm_start"] <= op["addr"] and end <= v["vm_end"]]
+        return [
+            v
+            for mm in doc["mms"]
+            if mm["pid"] == op["pid"]
+            for v in mm["vmas"]
+            if v["vm_start"] <= op["addr"] and end <= v["vm_end"]
+        ]
 
-    def confirm_layout_refusal(self, op: dict[str, Any], doc: dict[str, Any],
-                               text: str) -> None:
+    def confirm_layout_refusal(self, op: dict[str, Any], doc: dict[str, Any], text: str) -> None:
         """The model left it to the engine: the refusal must be the vma-layout one."""
         assert op["op"] == "mremap", f"unexpected refusal of {op}: {text}"
         inside = self.holding_vmas(op, doc)
@@ -219,15 +231,28 @@ class EngineMachine(RuleBasedStateMachine):
         """A first process with a few vmas, so that most runs get to the interesting ops."""
         self.do({"op": "spawn", "pid": 1})
         for _ in range(data.draw(st.integers(1, 3), label="initial vmas")):
-            self.do({"op": "mmap", "pid": 1,
-                     "pages": data.draw(st.integers(1, 6), label="pages"),
-                     "prot": data.draw(st.sampled_from(("rw", "rw", "r", "none", "rwx")),
-                                       label="prot")})
+            self.do(
+                {
+                    "op": "mmap",
+                    "pid": 1,
+                    "pages": data.draw(st.integers(1, 6), label="pages"),
+                    "prot": data.draw(
+                        st.sampled_from(("rw", "rw", "r", "none", "rwx")), label="prot"
+                    ),
+                }
+            )
         for vma in self.vmas(1):
             if "w" in vma["prot"]:
                 self.next_value += 1
-                self.do({"op": "write", "pid": 1, "addr": vma["vm_start"],
-                         "value": self.next_value, "pages": vma["pages"]})
+                self.do(
+                    {
+                        "op": "write",
+                        "pid": 1,
+                        "addr": vma["vm_start"],
+                        "value": self.next_value,
+                        "pages": vma["pages"],
+                    }
+                )
 
     @rule(data=st.data())
     def spawn(self, data):
@@ -236,18 +261,27 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def mmap(self, data):
         pid = self.draw_pid(data)
-        op = {"op": "mmap", "pid": pid, "pages": data.draw(st.integers(1, 6), label="pages"),
-              "prot": data.draw(st.sampled_from(PROTS), label="prot")}
+        op = {
+            "op": "mmap",
+            "pid": pid,
+            "pages": data.draw(st.integers(1, 6), label="pages"),
+            "prot": data.draw(st.sampled_from(PROTS), label="prot"),
+        }
         kind = data.draw(st.integers(0, 3), label="where")
         if kind == 1:
-            op["addr"] = data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT),
-                                   label="page") << PAGE_SHIFT
+            op["addr"] = (
+                data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT), label="page")
+                << PAGE_SHIFT
+            )
         elif kind >= 2:
             # right after or right before an existing vma: adjacency, merging, overlaps
             vma = self.draw_vma(data, pid)
             if vma is not None:
-                op["addr"] = vma["vm_end"] if kind == 2 else max(
-                    0, vma["vm_start"] - (op["pages"] << PAGE_SHIFT))
+                op["addr"] = (
+                    vma["vm_end"]
+                    if kind == 2
+                    else max(0, vma["vm_start"] - (op["pages"] << PAGE_SHIFT))
+                )
         self.do(op)
 
     @rule(data=st.data())
@@ -296,19 +330,33 @@ class EngineMachine(RuleBasedStateMachine):
     def mprotect(self, data):
         pid = self.draw_pid(data)
         addr, pages = self.draw_range(data, pid)
-        self.do({"op": "mprotect", "pid": pid, "addr": addr, "pages": pages,
-                 "prot": data.draw(st.sampled_from(PROTS), label="prot")})
+        self.do(
+            {
+                "op": "mprotect",
+                "pid": pid,
+                "addr": addr,
+                "pages": pages,
+                "prot": data.draw(st.sampled_from(PROTS), label="prot"),
+            }
+        )
 
     @rule(data=st.data())
     def mremap(self, data):
         pid = self.draw_pid(data)
         addr, pages = self.draw_range(data, pid)
-        op = {"op": "mremap", "pid": pid, "addr": addr, "pages": pages,
-              "new_pages": data.draw(st.integers(1, 6), label="new pages")}
+        op = {
+            "op": "mremap",
+            "pid": pid,
+            "addr": addr,
+            "pages": pages,
+            "new_pages": data.draw(st.integers(1, 6), label="new pages"),
+        }
         kind = data.draw(st.integers(0, 3), label="fixed")
         if kind == 1:
-            op["new_addr"] = data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT),
-                                       label="new page") << PAGE_SHIFT
+            op["new_addr"] = (
+                data.draw(st.integers(LO >> PAGE_SHIFT, HI >> PAGE_SHIFT), label="new page")
+                << PAGE_SHIFT
+            )
         elif kind >= 2:
             # a free destination, preferably touching a vma (merge candidates)
             spots = self.free_spots(pid, op["new_pages"], addr, pages)
@@ -319,8 +367,11 @@ class EngineMachine(RuleBasedStateMachine):
     def free_spots(self, pid: int, new_pages: int, addr: int, pages: int) -> list[int]:
         """Destinations of ``new_pages`` free pages away from the old range; those next to
         a vma first."""
-        taken = {vpn for v in self.vmas(pid)
-                 for vpn in range(v["vm_start"] >> PAGE_SHIFT, v["vm_end"] >> PAGE_SHIFT)}
+        taken = {
+            vpn
+            for v in self.vmas(pid)
+            for vpn in range(v["vm_start"] >> PAGE_SHIFT, v["vm_end"] >> PAGE_SHIFT)
+        }
         old = range(addr >> PAGE_SHIFT, (addr >> PAGE_SHIFT) + pages)
         near, far = [], []
         for first in range(LO >> PAGE_SHIFT, (HI >> PAGE_SHIFT) + 8):
@@ -402,11 +453,21 @@ class EngineMachine(RuleBasedStateMachine):
                     res = apply(scratch, parse_op({"op": "read", "pid": pid, "addr": addr}))
                     assert res.outcome == "segv", f"pid {pid} reads PROT_NONE {addr:#x}"
                     # and the data behind PROT_NONE is still there
-                    scratch = apply(scratch, parse_op({"op": "mprotect", "pid": pid,
-                                                       "addr": addr, "pages": count,
-                                                       "prot": "r"})).state
-                res = apply(scratch, parse_op({"op": "read", "pid": pid, "addr": addr,
-                                               "pages": count}))
+                    scratch = apply(
+                        scratch,
+                        parse_op(
+                            {
+                                "op": "mprotect",
+                                "pid": pid,
+                                "addr": addr,
+                                "pages": count,
+                                "prot": "r",
+                            }
+                        ),
+                    ).state
+                res = apply(
+                    scratch, parse_op({"op": "read", "pid": pid, "addr": addr, "pages": count})
+                )
                 want = [table[v][1] for v in range(first, first + count)]
                 got = [res.value] if count == 1 else res.result.get("values")
                 assert res.outcome == "ok", f"pid {pid} {addr:#x}: {res.outcome}"
@@ -435,10 +496,8 @@ class LiteralMachine(EngineMachine):
     differential = False
 
 
-EngineMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40,
-                                           deadline=None)
-LiteralMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40,
-                                            deadline=None)
+EngineMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+LiteralMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
 TestEngineAgainstModel = EngineMachine.TestCase
 TestLiteralModeIsAtomic = LiteralMachine.TestCase
 
@@ -462,8 +521,12 @@ def _variants() -> list[tuple[str, tuple[str, ...]]]:
 for _design, _options in _variants():
     _sound = not BUGGY_OPTIONS & set(_options)
     _name = "_".join((_design, *_options))
-    _machine = type(f"Machine_{_name}", (EngineMachine,),
-                    {"design": _design, "options": _options, "differential": _sound})
-    _machine.TestCase.settings = settings(max_examples=25 if _sound else 15,
-                                          stateful_step_count=40, deadline=None)
+    _machine = type(
+        f"Machine_{_name}",
+        (EngineMachine,),
+        {"design": _design, "options": _options, "differential": _sound},
+    )
+    _machine.TestCase.settings = settings(
+        max_examples=25 if _sound else 15, stateful_step_count=40, deadline=None
+    )
     globals()[f"Test_{_name}"] = _machine.TestCase

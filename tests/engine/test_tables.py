@@ -31,8 +31,7 @@ OPS = [
     {"op": "write", "pid": 2, "addr": 0x1000, "value": 2},
     {"op": "fork", "pid": 2, "child": 3},
     {"op": "mprotect", "pid": 1, "addr": 0x2000, "pages": 1, "prot": "r"},
-    {"op": "mremap", "pid": 1, "addr": 0x3000, "pages": 2, "new_pages": 2,
-     "new_addr": 0x20000},
+    {"op": "mremap", "pid": 1, "addr": 0x3000, "pages": 2, "new_pages": 2, "new_addr": 0x20000},
     {"op": "reclaim", "count": 3},
     {"op": "read", "pid": 1, "addr": 0x1000},
     {"op": "munmap", "pid": 2, "addr": 0x2000, "pages": 1},
@@ -42,8 +41,12 @@ OPS = [
 
 
 def _tables(state: State) -> set[str]:
-    return {f.name for f in fields(State) if f.name not in ("design", "options")
-            and isinstance(getattr(state, f.name), dict | tuple | frozenset)}
+    return {
+        f.name
+        for f in fields(State)
+        if f.name not in ("design", "options")
+        and isinstance(getattr(state, f.name), dict | tuple | frozenset)
+    }
 
 
 def _run(design: str) -> list[State]:
@@ -106,8 +109,12 @@ def test_the_checker_and_the_document_read_only_what_their_memo_keys_hold(name):
         checked = _reads(state, partial(_checker_reads, design=design, index=index))
         assert checked <= set(CHECKED)
         keys = serialize._part_keys(state, design)
-        parts = {"mms": serialize._mms, "pages": partial(serialize._pages, design=design),
-                 "swap": serialize._swap, "design": design.state_json}
+        parts = {
+            "mms": serialize._mms,
+            "pages": partial(serialize._pages, design=design),
+            "swap": serialize._swap,
+            "design": design.state_json,
+        }
         for part, read in parts.items():
             assert not _keyed(state, _reads(state, read), keys[part]), (name, part)
 

@@ -35,8 +35,7 @@ def kpage(pfn, count, flags=ANON):
     return KPte("page", pfn=pfn, mapped_once=count == 1, flags=flags, count=count)
 
 
-STEP = {"op": {"op": "fork", "pid": 1, "child": 2}, "outcome": "ok", "value": None,
-        "result": {}}
+STEP = {"op": {"op": "fork", "pid": 1, "child": 2}, "outcome": "ok", "value": None, "result": {}}
 
 
 def compare(s, eng, ker, ks=None, step=STEP, index=1, lingering=None):
@@ -45,8 +44,10 @@ def compare(s, eng, ker, ks=None, step=STEP, index=1, lingering=None):
 
 
 def shared_after_fork():
-    eng = engine({(1, 0x1000): {"kind": "page", "pfn": 1},
-                  (2, 0x1000): {"kind": "page", "pfn": 1}}, {1: page(1, 2)})
+    eng = engine(
+        {(1, 0x1000): {"kind": "page", "pfn": 1}, (2, 0x1000): {"kind": "page", "pfn": 1}},
+        {1: page(1, 2)},
+    )
     ker = kernel({(1, 0x1000): kpage(0x500, 2), (2, 0x1000): kpage(0x500, 2)})
     return eng, ker
 
@@ -83,10 +84,14 @@ def test_a_frame_must_stay_the_same_frame_while_the_simulator_keeps_it():
 def test_a_kernel_frame_may_be_reused_once_the_simulators_frame_is_gone():
     s = session()
     compare(s, *shared_after_fork(), index=1)
-    eng = engine({(1, 0x1000): {"kind": "page", "pfn": 2}}, {2: page(2, 1, "exclusive")},
-                 vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
-    ker = kernel({(1, 0x1000): kpage(0x500, 1, ANON | EXCL)},
-                 vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
+    eng = engine(
+        {(1, 0x1000): {"kind": "page", "pfn": 2}},
+        {2: page(2, 1, "exclusive")},
+        vmas={1: [(0x1000, 0x3000, "rw")], 2: []},
+    )
+    ker = kernel(
+        {(1, 0x1000): kpage(0x500, 1, ANON | EXCL)}, vmas={1: [(0x1000, 0x3000, "rw")], 2: []}
+    )
     a, _ = compare(s, eng, ker, index=2)
     assert a["frames"].status == AGREE
     # ...but not while F1 still exists (here: held by the swap cache alone)
@@ -101,18 +106,25 @@ def test_a_kernel_frame_may_be_reused_once_the_simulators_frame_is_gone():
 def test_the_swap_cache_keeping_a_paged_out_page_is_a_note_not_a_difference():
     s = session()
     compare(s, *shared_after_fork(), index=1)
-    eng = engine({(1, 0x1000): {"kind": "page", "pfn": 3}}, {3: page(3, 1, "swapcache")},
-                 vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
-    ker = kernel({(1, 0x1000): kpage(0x500, 1, ANON | SWAPCACHE)},
-                 vmas={1: [(0x1000, 0x3000, "rw")], 2: []})
+    eng = engine(
+        {(1, 0x1000): {"kind": "page", "pfn": 3}},
+        {3: page(3, 1, "swapcache")},
+        vmas={1: [(0x1000, 0x3000, "rw")], 2: []},
+    )
+    ker = kernel(
+        {(1, 0x1000): kpage(0x500, 1, ANON | SWAPCACHE)}, vmas={1: [(0x1000, 0x3000, "rw")], 2: []}
+    )
     a, notes = compare(s, eng, ker, index=2, lingering={0x500})
     assert a["frames"].status == AGREE
     assert any("swap cache still held" in n for n in notes)
 
 
 def test_swap_slots_are_compared_as_partitions_too():
-    eng = engine({(1, 0x1000): {"kind": "swap", "slot": 1},
-                  (2, 0x1000): {"kind": "swap", "slot": 1}}, {}, slots=[1])
+    eng = engine(
+        {(1, 0x1000): {"kind": "swap", "slot": 1}, (2, 0x1000): {"kind": "swap", "slot": 1}},
+        {},
+        slots=[1],
+    )
     ker = kernel({(1, 0x1000): KPte("swap", swap=(0, 1)), (2, 0x1000): KPte("swap", swap=(0, 2))})
     a, _ = compare(session(), eng, ker)
     assert a["swap_slots"].status == DIFFER
@@ -122,42 +134,62 @@ def test_swap_slots_are_compared_as_partitions_too():
 
 
 def test_pte_kinds_and_the_zero_page():
-    eng = engine({(1, 0x1000): {"kind": "zero"}, (1, 0x2000): {"kind": "page", "pfn": 1}},
-                 {1: page(1, 1, "exclusive")})
-    ker = kernel({(1, 0x1000): KPte("zero", pfn=0x3B34, flags=1 << 24),
-                  (2, 0x1000): KPte("swap", swap=(0, 1))})
+    eng = engine(
+        {(1, 0x1000): {"kind": "zero"}, (1, 0x2000): {"kind": "page", "pfn": 1}},
+        {1: page(1, 1, "exclusive")},
+    )
+    ker = kernel(
+        {
+            (1, 0x1000): KPte("zero", pfn=0x3B34, flags=1 << 24),
+            (2, 0x1000): KPte("swap", swap=(0, 1)),
+        }
+    )
     a, _ = compare(session(), eng, ker)
     diffs = {d["what"]: (d["engine"], d["kernel"]) for d in a["ptes"].differences}
-    assert diffs == {"PTE pid 1 0x2000": ("frame F1", "none"),
-                     "PTE pid 2 0x1000": ("none", "swap entry type 0 offset 0x1")}
+    assert diffs == {
+        "PTE pid 1 0x2000": ("frame F1", "none"),
+        "PTE pid 2 0x1000": ("none", "swap entry type 0 offset 0x1"),
+    }
 
 
 def test_page_anon_exclusive_and_the_swap_cache_flag():
     eng = engine({(1, 0x1000): {"kind": "page", "pfn": 1}}, {1: page(1, 1, "exclusive")})
     ker = kernel({(1, 0x1000): kpage(0x500, 1, ANON | SWAPCACHE)})
     a, _ = compare(session(), eng, ker)
-    assert a["exclusive"].differences == [{"what": "PageAnonExclusive of F1 (pid 1 0x1000)",
-                                          "engine": "True", "kernel": "False"}]
+    assert a["exclusive"].differences == [
+        {"what": "PageAnonExclusive of F1 (pid 1 0x1000)", "engine": "True", "kernel": "False"}
+    ]
     assert a["swapcache"].differences[0]["engine"] == "False"
 
 
 def test_vmas_and_values():
     eng, ker = shared_after_fork()
     ker.vmas[2] = [(0x1000, 0x2000, "rw"), (0x2000, 0x3000, "r")]
-    read = {"op": {"op": "read", "pid": 1, "addr": 0x1000}, "outcome": "ok", "value": 42,
-            "result": {}}
-    a, _ = compare(session(), eng, ker, KernelStep(value=41, values=[41], pages_done=1),
-                   step=read)
-    assert a["vmas"].differences == [{
-        "what": "vmas of pid 2", "engine": "[0x1000,0x3000) rw",
-        "kernel": "[0x1000,0x2000) rw, [0x2000,0x3000) r"}]
+    read = {
+        "op": {"op": "read", "pid": 1, "addr": 0x1000},
+        "outcome": "ok",
+        "value": 42,
+        "result": {},
+    }
+    a, _ = compare(session(), eng, ker, KernelStep(value=41, values=[41], pages_done=1), step=read)
+    assert a["vmas"].differences == [
+        {
+            "what": "vmas of pid 2",
+            "engine": "[0x1000,0x3000) rw",
+            "kernel": "[0x1000,0x2000) rw, [0x2000,0x3000) r",
+        }
+    ]
     assert a["outcome"].differences == [{"what": "value read", "engine": "42", "kernel": "41"}]
 
 
 def test_sigsegv_and_range_outcomes():
     eng, ker = shared_after_fork()
-    write = {"op": {"op": "write", "pid": 1, "addr": 0x1000, "value": 1, "pages": 3},
-             "outcome": "segv", "value": None, "result": {"pages_done": 2}}
+    write = {
+        "op": {"op": "write", "pid": 1, "addr": 0x1000, "value": 1, "pages": 3},
+        "outcome": "segv",
+        "value": None,
+        "result": {"pages_done": 2},
+    }
     a, _ = compare(session(), eng, ker, KernelStep(outcome="segv", pages_done=2), step=write)
     assert a["outcome"].status == AGREE
     a, _ = compare(session(), eng, ker, KernelStep(outcome="ok", pages_done=3), step=write)
@@ -166,8 +198,12 @@ def test_sigsegv_and_range_outcomes():
 
 def test_without_root_frames_are_not_observable_but_the_mapped_once_bit_is():
     eng, _ = shared_after_fork()
-    ker = kernel({(1, 0x1000): KPte("present", mapped_once=True),
-                  (2, 0x1000): KPte("present", mapped_once=False)})
+    ker = kernel(
+        {
+            (1, 0x1000): KPte("present", mapped_once=True),
+            (2, 0x1000): KPte("present", mapped_once=False),
+        }
+    )
     a, _ = compare(session(root=False), eng, ker)
     assert a["frames"].status == NOT_OBSERVABLE
     assert a["exclusive"].status == NOT_OBSERVABLE

@@ -98,8 +98,9 @@ def test_a_short_read_is_refused():
 
 def test_kpageflags_of_an_anonymous_page_in_the_swap_cache():
     # uptodate(3) lru(5) mmap(11) anon(12) swapcache(13) swapbacked(14)
-    flags = decode_u64s(words((1 << 3) | (1 << 5) | (1 << 11) | (1 << 12) | (1 << 13)
-                              | (1 << 14)))[0]
+    flags = decode_u64s(words((1 << 3) | (1 << 5) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14)))[
+        0
+    ]
     assert kpf_has(flags, KPF_ANON) and kpf_has(flags, KPF_SWAPCACHE)
     assert not kpf_has(flags, KPF_ZERO_PAGE)
     assert kpf_names(flags) == ["uptodate", "lru", "mmap", "anon", "swapcache", "swapbacked"]
@@ -128,11 +129,14 @@ def test_maps_lines():
         "7e0000003000-7e0000004000 ---p 00000000 00:00 0\n"
         "7e0000009000-7e000000a000 r-xp 00000000 00:00 0\n"
         "7f0000000000-7f0000001000 r--p 00001000 fd:00 1234     /usr/lib/libc.so.6\n"
-        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0        [stack]\n")
+        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0        [stack]\n"
+    )
     lines = parse_maps(text)
     assert [(m.start, m.end, m.prot) for m in lines[:3]] == [
-        (0x7E0000001000, 0x7E0000003000, "rw"), (0x7E0000003000, 0x7E0000004000, "none"),
-        (0x7E0000009000, 0x7E000000A000, "rx")]
+        (0x7E0000001000, 0x7E0000003000, "rw"),
+        (0x7E0000003000, 0x7E0000004000, "none"),
+        (0x7E0000009000, 0x7E000000A000, "rx"),
+    ]
     assert lines[0].private and lines[0].path == "" and lines[0].offset == 0
     assert lines[3].path == "/usr/lib/libc.so.6" and lines[3].offset == 0x1000
     assert lines[4].path == "[stack]"

@@ -41,8 +41,10 @@ def _why_not() -> str | None:
     if sys.platform != "linux":
         return f"kernel-check needs Linux, this is {sys.platform}"
     if os.geteuid() != 0:
-        return ("kernel-check tests need root (pagemap frame numbers, /proc/kpageflags, "
-                "/proc/kpagecount and a temporary swap file)")
+        return (
+            "kernel-check tests need root (pagemap frame numbers, /proc/kpageflags, "
+            "/proc/kpagecount and a temporary swap file)"
+        )
     if not os.access("/proc/kpageflags", os.R_OK):
         return "/proc/kpageflags is not readable (CONFIG_PROC_PAGE_MONITOR=n?)"
     return None
@@ -92,8 +94,10 @@ def differences(doc):
     for step in doc["steps"]:
         if step["verdict"] == "differ":
             for a in step["aspects"]:
-                out += [f"step {step['index']} ({step['label']}) {a['aspect']}: {d}"
-                        for d in a["differences"]]
+                out += [
+                    f"step {step['index']} ({step['label']}) {a['aspect']}: {d}"
+                    for d in a["differences"]
+                ]
             if not step["aspects"]:
                 out.append(f"step {step['index']}: {step['not_checkable']}")
     return out
@@ -114,8 +118,9 @@ def check_agrees(data, name, attempts=2):
         if not diffs or name in KNOWN_LIMITS:
             break
         if attempt < attempts:
-            warnings.warn(f"{name}: run {attempt} differed, running it again: {diffs[:3]}",
-                          stacklevel=2)
+            warnings.warn(
+                f"{name}: run {attempt} differed, running it again: {diffs[:3]}", stacklevel=2
+            )
     if name in KNOWN_LIMITS:
         assert KNOWN_LIMITS[name] in DOC.read_text()
         if diffs:
@@ -135,7 +140,8 @@ def test_kernel_scenario_agrees_with_the_kernel(path):
     doc = check_agrees(data, data["name"])
     # these scenarios are written so the kernel can perform every step
     assert doc["summary"]["not checkable"] == 0, [
-        (s["index"], s["not_checkable"]) for s in doc["steps"] if s["not_checkable"]]
+        (s["index"], s["not_checkable"]) for s in doc["steps"] if s["not_checkable"]
+    ]
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -171,8 +177,15 @@ def random_ops(rng, n):
         vmas = [state.vmas[v] for v in state.mms[pid].vmas]
         k = rng.random()
         if k < 0.15 or not vmas:
-            add({"op": "mmap", "pid": pid, "addr": rng.randrange(1, 24) * 0x1000,
-                 "pages": rng.randrange(1, 4), "prot": rng.choice(prots)})
+            add(
+                {
+                    "op": "mmap",
+                    "pid": pid,
+                    "addr": rng.randrange(1, 24) * 0x1000,
+                    "pages": rng.randrange(1, 4),
+                    "prot": rng.choice(prots),
+                }
+            )
             continue
         vma = rng.choice(vmas)
         at = vma.vm_start + rng.randrange(vma.pages) * 0x1000
@@ -184,8 +197,15 @@ def random_ops(rng, n):
         elif k < 0.50 and len(state.mms) < 4:
             child += add({"op": "fork", "pid": pid, "child": child})
         elif k < 0.62:
-            add({"op": "mprotect", "pid": pid, "addr": at, "pages": rng.randrange(1, room + 1),
-                 "prot": rng.choice(prots)})
+            add(
+                {
+                    "op": "mprotect",
+                    "pid": pid,
+                    "addr": at,
+                    "pages": rng.randrange(1, room + 1),
+                    "prot": rng.choice(prots),
+                }
+            )
         elif k < 0.74:
             _mremap_somewhere(rng, add, pid, at, rng.randrange(1, room + 1))
         elif k < 0.80:
@@ -204,9 +224,16 @@ def random_ops(rng, n):
 def _mremap_somewhere(rng, add, pid, at, pages):
     """Up to ten tries at moving ``pages`` pages at ``at`` to a random address."""
     for _ in range(10):
-        if add({"op": "mremap", "pid": pid, "addr": at, "pages": pages,
+        if add(
+            {
+                "op": "mremap",
+                "pid": pid,
+                "addr": at,
+                "pages": pages,
                 "new_pages": rng.choice([pages, pages, 1, 3]),
-                "new_addr": rng.randrange(1, 24) * 0x1000}):
+                "new_addr": rng.randrange(1, 24) * 0x1000,
+            }
+        ):
             break
 
 
@@ -228,9 +255,13 @@ def kind_at(doc, index, pid, addr):
 def test_merges_after_mprotect_are_checked():
     doc = check_agrees(load_builtin("s6-mprotect-split-merge"), "s6-mprotect-split-merge")
     assert [v["vm_end"] - v["vm_start"] for v in observed(doc, 6)["vmas"]] == [
-        0x1000, 0x1000, 0x2000]
+        0x1000,
+        0x1000,
+        0x2000,
+    ]
     assert observed(doc, 8)["vmas"] == [
-        {"pid": 1, "vm_start": 0x1000, "vm_end": 0x5000, "prot": "rw"}]
+        {"pid": 1, "vm_start": 0x1000, "vm_end": 0x5000, "prot": "rw"}
+    ]
     assert kind_at(doc, 7, 1, 0x3000)["kind"] == "swap"
     assert all(s["verdict"] == "agree" for s in doc["steps"])
 
@@ -238,7 +269,8 @@ def test_merges_after_mprotect_are_checked():
 def test_mremap_moves_are_checked():
     doc = check_agrees(load_builtin("s8-mremap-move"), "s8-mremap-move")
     assert observed(doc, 5)["vmas"] == [
-        {"pid": 1, "vm_start": 0x9000, "vm_end": 0xD000, "prot": "rw"}]
+        {"pid": 1, "vm_start": 0x9000, "vm_end": 0xD000, "prot": "rw"}
+    ]
     assert kind_at(doc, 5, 1, 0x9000)["kind"] == "page"
     assert kind_at(doc, 6, 1, 0xB000)["kind"] == "swap"
 
@@ -254,8 +286,9 @@ def test_fork_sharing_and_cow_are_checked():
 
 
 def test_page_out_and_swap_in_are_checked():
-    doc = check_agrees(json.loads((HERE / "scenarios/kc-fork-swapped.json").read_text()),
-                       "kc-fork-swapped")
+    doc = check_agrees(
+        json.loads((HERE / "scenarios/kc-fork-swapped.json").read_text()), "kc-fork-swapped"
+    )
     assert doc["swap"]["available"]
     a, b = kind_at(doc, 6, 1, 0x4000), kind_at(doc, 6, 2, 0x4000)
     assert a["kind"] == b["kind"] == "swap" and a["swap"] == b["swap"]
@@ -281,8 +314,11 @@ def test_a_difference_is_caught_and_exits_1(capsys):
     first = next(s for s in doc["steps"] if s["verdict"] == "differ")
     assert first["index"] == 5
     (d,) = next(a for a in first["aspects"] if a["aspect"] == "vmas")["differences"]
-    assert d == {"what": "vmas of pid 1", "engine": "[0x1000,0x2000) r, [0x2000,0x4000) r",
-                 "kernel": "[0x1000,0x4000) r"}
+    assert d == {
+        "what": "vmas of pid 1",
+        "engine": "[0x1000,0x2000) r, [0x2000,0x4000) r",
+        "kernel": "[0x1000,0x4000) r",
+    }
     assert main(["kernel-check", str(path), "--option", "v3_0_to_6_15"]) == 1
     out = capsys.readouterr().out
     assert "simulator: [0x1000,0x2000) r, [0x2000,0x4000) r" in out
@@ -299,8 +335,9 @@ def test_cli_text_json_and_exit_statuses(capsys, tmp_path):
     assert doc["verdict"] == "agree" and doc["summary"]["agree"] == 5
     assert kind_at(doc, 3, 1, 0x1000)["kind"] == "zero"
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"ops": [{"op": "spawn", "pid": 1},
-                                       {"op": "read", "pid": 2, "addr": 1}]}))
+    bad.write_text(
+        json.dumps({"ops": [{"op": "spawn", "pid": 1}, {"op": "read", "pid": 2, "addr": 1}]})
+    )
     assert main(["kernel-check", str(bad)]) == 2
     assert "step 2" in capsys.readouterr().err
     assert main(["kernel-check", "no-such-scenario"]) == 2
@@ -337,8 +374,9 @@ def test_an_error_mid_run_still_ends_every_process_and_removes_the_swap_file(mon
     started = []
     spawn, fork = Host.spawn, Host.fork
     monkeypatch.setattr(Host, "spawn", lambda self, label: _keep(started, spawn(self, label)))
-    monkeypatch.setattr(Host, "fork",
-                        lambda self, parent, label: _keep(started, fork(self, parent, label)))
+    monkeypatch.setattr(
+        Host, "fork", lambda self, parent, label: _keep(started, fork(self, parent, label))
+    )
     perform = Performer.perform
 
     def failing(self, op, pre, view, result):
@@ -363,10 +401,20 @@ def _nobody_python():
         if not exe:
             continue
         probe = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-c",
-             "import subprocess, sys; assert sys.version_info >= (3, 11); "
-             "subprocess.run([sys.executable, '-c', ''], check=True)"],
-            capture_output=True, cwd="/", check=False)
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                exe,
+                "-c",
+                "import subprocess, sys; assert sys.version_info >= (3, 11); "
+                "subprocess.run([sys.executable, '-c', ''], check=True)",
+            ],
+            capture_output=True,
+            cwd="/",
+            check=False,
+        )
         if probe.returncode == 0:
             return exe
     return None
@@ -380,9 +428,25 @@ def test_without_root_says_what_is_skipped():
         pytest.skip("no Python >= 3.11 that the nobody user may run")
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-m", "app.cli",
-         "kernel-check", "s9-fork-cow-mremap", "--json"],
-        capture_output=True, text=True, cwd="/", env=env, timeout=120, check=False)
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            exe,
+            "-m",
+            "app.cli",
+            "kernel-check",
+            "s9-fork-cow-mremap",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=env,
+        timeout=120,
+        check=False,
+    )
     if proc.returncode != 0 and "Permission denied" in proc.stderr:
         pytest.skip(f"the checkout is not readable by nobody: {proc.stderr[-200:]}")
     assert proc.returncode == 0, proc.stderr

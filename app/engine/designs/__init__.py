@@ -16,8 +16,9 @@ from .pte_chain import PteChain
 #: Every design name of the project, fixed for the scenario format, in historical order.
 DESIGN_NAMES = ("pte_chain", "anonmm", "anon_vma_rfc2", "anon_vma_267", "anon_vma_chain")
 
-_BUILT: dict[str, type[Design]] = {cls.name: cls for cls in (AnonVmaRfc2, AnonVma267, Anonmm,
-                                                               PteChain, AnonVmaChain)}
+_BUILT: dict[str, type[Design]] = {
+    cls.name: cls for cls in (AnonVmaRfc2, AnonVma267, Anonmm, PteChain, AnonVmaChain)
+}
 
 DEFAULT_DESIGN = AnonVmaRfc2.name
 
@@ -34,16 +35,17 @@ def check_design(name: str, options: frozenset[str] | tuple[str, ...] = ()) -> N
     """Raise ``DesignUnavailable`` naming the problem if ``name``/``options`` cannot run."""
     if name not in DESIGN_NAMES:
         raise DesignUnavailable(
-            f"unknown design {name!r}; the designs are {', '.join(DESIGN_NAMES)}")
+            f"unknown design {name!r}; the designs are {', '.join(DESIGN_NAMES)}"
+        )
     if name not in _BUILT:
         raise DesignUnavailable(
-            f"design {name!r} is not yet available; available: {', '.join(available_designs())}")
+            f"design {name!r} is not yet available; available: {', '.join(available_designs())}"
+        )
     known = _BUILT[name].option_help
     for opt in options:
         if opt not in known:
             names = ", ".join(known) or "none"
-            raise DesignUnavailable(
-                f"design {name!r} has no option {opt!r}; its options: {names}")
+            raise DesignUnavailable(f"design {name!r} has no option {opt!r}; its options: {names}")
 
 
 @cache
@@ -64,9 +66,18 @@ def design_catalogue() -> list[dict[str, Any]]:
         if cls is None:
             out.append({"name": name, "available": False})
             continue
-        out.append({"name": name, "available": True, "title": cls.title, "era": cls.era,
-                    "description": cls.description, "options": cls.option_help,
-                    "sizes": cls.size_table, "vma_anon_vma": cls.vma_anon_vma})
+        out.append(
+            {
+                "name": name,
+                "available": True,
+                "title": cls.title,
+                "era": cls.era,
+                "description": cls.description,
+                "options": cls.option_help,
+                "sizes": cls.size_table,
+                "vma_anon_vma": cls.vma_anon_vma,
+            }
+        )
     return out
 
 
@@ -76,5 +87,16 @@ def design_class(name: str) -> type[Design]:
     return _BUILT[name]
 
 
-__all__ = ["DEFAULT_DESIGN", "DESIGN_NAMES", "DESIGN_TABLES", "Design", "Probe", "Violation",
-           "available_designs", "check_design", "design_catalogue", "design_class", "get_design"]
+__all__ = [
+    "DEFAULT_DESIGN",
+    "DESIGN_NAMES",
+    "DESIGN_TABLES",
+    "Design",
+    "Probe",
+    "Violation",
+    "available_designs",
+    "check_design",
+    "design_catalogue",
+    "design_class",
+    "get_design",
+]

@@ -47,16 +47,16 @@ class AnonVma267(AnonVmaListDesign):
     struct_page = STRUCT_PAGE_267
     struct_page_andrea = STRUCT_PAGE_267
     size_table: ClassVar[dict[str, int]] = {
-        "struct page, i386 (flags, _count, mapcount, private, mapping, index, lru; \"32 bytes "
-        "even with PAE\", rmap 9)": STRUCT_PAGE_267,
+        'struct page, i386 (flags, _count, mapcount, private, mapping, index, lru; "32 bytes '
+        'even with PAE", rmap 9)': STRUCT_PAGE_267,
         **LIST_SIZES,
     }
     option_help: ClassVar[dict[str, str]] = {
         EXACT_267: "2.6.7 exactly: an mprotect boundary shift does not give the expanding vma "
-                   "the anon_vma of the pages it imports, so they become unreachable (fixed in "
-                   "2.6.8)",
+        "the anon_vma of the pages it imports, so they become unreachable (fixed in "
+        "2.6.8)",
         KEEP_MAPPING: "leave page->mapping set when the mapcount falls to 0 (2.6.9 and later; "
-                      "cosmetic)",
+        "cosmetic)",
     }
 
     def __init__(self, options: frozenset[str]) -> None:
@@ -77,33 +77,53 @@ class AnonVma267(AnonVmaListDesign):
             av = anon_vma_alloc(step)
             how = f"a new anon_vma {av} is allocated"
         else:
-            how = (f"it borrows anon_vma {av} of the adjacent vma {near}, which it could merge "
-                   "with later (find_mergeable_anon_vma)")
+            how = (
+                f"it borrows anon_vma {av} of the adjacent vma {near}, which it could merge "
+                "with later (find_mergeable_anon_vma)"
+            )
         anon_vma_link(step, av, vma_id)
         set_vma_anon_vma(step, vma_id, av)
-        step.emit("anon_vma_prepare", "anon_vma_prepare",
-                  f"First write fault in vma {vma_id}, which has no anon_vma: {how}, and the vma "
-                  "goes to the head of its list.", obj("vma", vma_id), obj("anon_vma", av))
+        step.emit(
+            "anon_vma_prepare",
+            "anon_vma_prepare",
+            f"First write fault in vma {vma_id}, which has no anon_vma: {how}, and the vma "
+            "goes to the head of its list.",
+            obj("vma", vma_id),
+            obj("anon_vma", av),
+        )
 
     @staticmethod
     def _find_mergeable_anon_vma(st: State, vma: Vma) -> tuple[int | None, int | None]:
         """Next first, then prev: adjacent, with an anon_vma, and a linear pgoff (the flags
         may differ in R/W/X only, which is all the simulator compares)."""
         prev, nxt = st.neighbours(vma)
-        if nxt is not None and nxt.anon_vma is not None and vma.vm_end == nxt.vm_start \
-                and nxt.vm_pgoff == vma.vm_pgoff + vma.pages:
+        if (
+            nxt is not None
+            and nxt.anon_vma is not None
+            and vma.vm_end == nxt.vm_start
+            and nxt.vm_pgoff == vma.vm_pgoff + vma.pages
+        ):
             return nxt.anon_vma, nxt.id
-        if prev is not None and prev.anon_vma is not None and prev.vm_end == vma.vm_start \
-                and prev.vm_pgoff + prev.pages == vma.vm_pgoff:
+        if (
+            prev is not None
+            and prev.anon_vma is not None
+            and prev.vm_end == vma.vm_start
+            and prev.vm_pgoff + prev.pages == vma.vm_pgoff
+        ):
             return prev.anon_vma, prev.id
         return None, None
 
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_anon_rmap`` of a fresh page: mapping = the vma's anon_vma."""
         index = self._set_anon(step, pfn, vma, addr)
-        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
-                  f"Frame {pfn} points at anon_vma {vma.anon_vma} of vma {vma.id}, with "
-                  f"page->index {index}.", obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
+        step.emit(
+            "page_add_anon_rmap",
+            "page_add_anon_rmap",
+            f"Frame {pfn} points at anon_vma {vma.anon_vma} of vma {vma.id}, with "
+            f"page->index {index}.",
+            obj("frame", pfn),
+            *anon_vma_obj(vma.anon_vma),
+        )
 
     def _set_anon(self, step: Step, pfn: int, vma: Vma, addr: int) -> int:
         st = step.state
@@ -116,16 +136,21 @@ class AnonVma267(AnonVmaListDesign):
             del st.w("page_mapping")[pfn]
         return index
 
-    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
-                             mapped_before: int) -> None:
+    def page_add_swapin_rmap(
+        self, step: Step, pfn: int, vma: Vma, addr: int, mapped_before: int
+    ) -> None:
         """``page_add_anon_rmap``: only the first mapping sets mapping and index."""
         if mapped_before:
             return
         index = self._set_anon(step, pfn, vma, addr)
-        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
-                  f"Frame {pfn} was unmapped, so it now points at anon_vma {vma.anon_vma} of "
-                  f"the faulting vma {vma.id} (page->index {index}).",
-                  obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
+        step.emit(
+            "page_add_anon_rmap",
+            "page_add_anon_rmap",
+            f"Frame {pfn} was unmapped, so it now points at anon_vma {vma.anon_vma} of "
+            f"the faulting vma {vma.id} (page->index {index}).",
+            obj("frame", pfn),
+            *anon_vma_obj(vma.anon_vma),
+        )
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """2.6.7/2.6.8 ``clear_page_anon`` at mapcount 0 (unless ``keep_mapping``)."""
@@ -138,18 +163,29 @@ class AnonVma267(AnonVmaListDesign):
 
     # ----- fork -----------------------------------------------------------------------
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
-                 swap_entries: int) -> None:
+    def fork_vma(
+        self,
+        step: Step,
+        parent: Vma,
+        child: Vma,
+        vpns: list[int],
+        pfns: list[int],
+        swap_entries: int,
+    ) -> None:
         """The child's struct copy shares the anon_vma: ``anon_vma_link`` at the head."""
         av = parent.anon_vma
         if av is None:
             return
         set_vma_anon_vma(step, child.id, av)
         anon_vma_link(step, av, child.id)
-        step.emit("anon_vma_link", "fork_link",
-                  f"fork: the child's vma {child.id} joins anon_vma {av} of vma {parent.id} at "
-                  "the head of its list; no anon_vma is allocated and no page changes.",
-                  obj("anon_vma", av), obj("vma", child.id))
+        step.emit(
+            "anon_vma_link",
+            "fork_link",
+            f"fork: the child's vma {child.id} joins anon_vma {av} of vma {parent.id} at "
+            "the head of its list; no anon_vma is allocated and no page changes.",
+            obj("anon_vma", av),
+            obj("vma", child.id),
+        )
 
     # ----- vma restructuring ------------------------------------------------------------
 
@@ -160,11 +196,16 @@ class AnonVma267(AnonVmaListDesign):
         st = step.state
         av = st.vmas[exporter].anon_vma
         if av is not None and st.vmas[importer].anon_vma is None:
-            step.emit("importer_bug", "vma_adjust",
-                      f"2.6.7 as released: the boundary between vma {exporter} and vma "
-                      f"{importer} moves, but vma {importer} does not get anon_vma {av}, so any "
-                      "page it imports points at an anon_vma whose list does not hold it "
-                      "(fixed in 2.6.8).", obj("vma", importer), obj("anon_vma", av))
+            step.emit(
+                "importer_bug",
+                "vma_adjust",
+                f"2.6.7 as released: the boundary between vma {exporter} and vma "
+                f"{importer} moves, but vma {importer} does not get anon_vma {av}, so any "
+                "page it imports points at an anon_vma whose list does not hold it "
+                "(fixed in 2.6.8).",
+                obj("vma", importer),
+                obj("anon_vma", av),
+            )
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
         """``copy_vma``: a never-faulted vma gets the new address's pgoff, to help merging."""
@@ -182,25 +223,42 @@ class AnonVma267(AnonVmaListDesign):
                 continue
             target = state.page_mapping.get(pfn)
             if not state.page_flags[pfn] & PG_ANON or target not in avs:
-                out.append(Violation("D4.1", f"frame {pfn} is mapped but does not point at a "
-                                             f"live anon_vma (mapping {target})."))
+                out.append(
+                    Violation(
+                        "D4.1",
+                        f"frame {pfn} is mapped but does not point at a "
+                        f"live anon_vma (mapping {target}).",
+                    )
+                )
                 continue
             for pid, vpn, vid in mappers:
                 vma = vmas.get(vid) if vid is not None else None
                 if vma is not None and vma.anon_vma != target:
-                    out.append(Violation("D4.1", f"frame {pfn} points at anon_vma {target}, but "
-                                                 f"vma {vid} (pid {pid}, "
-                                                 f"{vpn << PAGE_SHIFT:#x}) that maps it has "
-                                                 f"anon_vma {vma.anon_vma}."))
+                    out.append(
+                        Violation(
+                            "D4.1",
+                            f"frame {pfn} points at anon_vma {target}, but "
+                            f"vma {vid} (pid {pid}, "
+                            f"{vpn << PAGE_SHIFT:#x}) that maps it has "
+                            f"anon_vma {vma.anon_vma}.",
+                        )
+                    )
         holders = {vid for mappers in index.page_mappers.values() for _, _, vid in mappers}
         holders |= {vid for hs in index.slot_holders.values() for _, _, vid in hs}
         for vid in sorted(v for v in holders if v is not None):
             if vid in vmas and vmas[vid].anon_vma is None:
-                out.append(Violation("D4.2", f"vma {vid} holds anonymous pages or swap entries "
-                                             "but has no anon_vma."))
+                out.append(
+                    Violation(
+                        "D4.2",
+                        f"vma {vid} holds anonymous pages or swap entries but has no anon_vma.",
+                    )
+                )
         if not self.keep_mapping:
             for pfn, mc in state.page_mapcount.items():
                 if mc == 0 and (pfn in state.page_mapping or state.page_flags[pfn] & PG_ANON):
-                    out.append(Violation("D4.4", f"frame {pfn} is unmapped but keeps "
-                                                 "page->mapping or PG_anon."))
+                    out.append(
+                        Violation(
+                            "D4.4", f"frame {pfn} is unmapped but keeps page->mapping or PG_anon."
+                        )
+                    )
         return out

@@ -73,19 +73,29 @@ class AnonVmaListDesign(Design):
         if st.vmas[survivor].anon_vma is None and gone.anon_vma is not None:
             set_vma_anon_vma(step, survivor, gone.anon_vma)
             anon_vma_link(step, gone.anon_vma, survivor, after=removed)
-            step.emit("anon_vma_link", "anon_vma_merge",
-                      f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
-                      f"anon_vma {gone.anon_vma}.", obj("vma", survivor),
-                      obj("anon_vma", gone.anon_vma))
+            step.emit(
+                "anon_vma_link",
+                "anon_vma_merge",
+                f"vma {survivor} had no anon_vma and absorbs vma {removed}, so it adopts "
+                f"anon_vma {gone.anon_vma}.",
+                obj("vma", survivor),
+                obj("anon_vma", gone.anon_vma),
+            )
         anon_vma_unlink(step, removed)
 
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """2.6.8 "mprotect propagate anon_vma": the expanding vma adopts the anon_vma,
         linked at the list head (semantics.md#list-positions)."""
-        _adopt(step, importer, exporter, "import_anon_vma",
-               f"The boundary between vma {exporter} and vma {importer} moves, so vma "
-               f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "
-               "fix \"mprotect propagate anon_vma\").", ref="docs/semantics.md#importer")
+        _adopt(
+            step,
+            importer,
+            exporter,
+            "import_anon_vma",
+            f"The boundary between vma {exporter} and vma {importer} moves, so vma "
+            f"{importer} adopts anon_vma {{av}} to cover any pages it imports (the 2.6.8 "
+            'fix "mprotect propagate anon_vma").',
+            ref="docs/semantics.md#importer",
+        )
 
     def merge_copied_range(self, step: Step, target: int, source: int) -> None:
         """An mremap destination merged into an anon_vma-less neighbour: the neighbour
@@ -97,20 +107,28 @@ class AnonVmaListDesign(Design):
         moved pages would point at an anon_vma whose list does not hold the vma that now
         maps them, which the list invariants forbid.
         """
-        _adopt(step, target, source, "copied_range_adopt",
-               f"The moved pages land in vma {target}, which had no anon_vma: the simulator "
-               f"lets it adopt anon_vma {{av}} of vma {source}, so the pages stay reachable (a "
-               "modelling choice: the kernel of this era leaves the vma without one).",
-               ref="docs/semantics.md#mremap-adoption")
+        _adopt(
+            step,
+            target,
+            source,
+            "copied_range_adopt",
+            f"The moved pages land in vma {target}, which had no anon_vma: the simulator "
+            f"lets it adopt anon_vma {{av}} of vma {source}, so the pages stay reachable (a "
+            "modelling choice: the kernel of this era leaves the vma without one).",
+            ref="docs/semantics.md#mremap-adoption",
+        )
 
-    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
-                      source: Vma | None) -> str | None:
+    def merge_refusal(
+        self, state: State, neighbour: Vma, anon_vma: int | None, source: Vma | None
+    ) -> str | None:
         """``is_mergeable_anon_vma``: ``!a1 || !a2 || a1 == a2``."""
         a1, a2 = anon_vma, neighbour.anon_vma
         if a1 is None or a2 is None or a1 == a2:
             return None
-        return (f"they have different anon_vmas ({a1} and {a2}): pages under one may point at "
-                "one anon_vma and pages under the other at the other")
+        return (
+            f"they have different anon_vmas ({a1} and {a2}): pages under one may point at "
+            "one anon_vma and pages under the other at the other"
+        )
 
     # ----- reclaim ----------------------------------------------------------------------
 
@@ -122,8 +140,10 @@ class AnonVmaListDesign(Design):
         anon_vma = state.anon_vmas.get(target)
         if anon_vma is None:
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
-        return ({"kind": "anon_vma", "id": target},
-                VmaProbes(state, anon_vma.vmas, state.page_index[pfn]))
+        return (
+            {"kind": "anon_vma", "id": target},
+            VmaProbes(state, anon_vma.vmas, state.page_index[pfn]),
+        )
 
     def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
         """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
@@ -141,9 +161,12 @@ class AnonVmaListDesign(Design):
         missed = []
         for m in mappers:
             vma = vmas.get(m[2]) if m[2] in listed else None
-            if vma is None or vma.pid != m[0] or \
-                    (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1] or \
-                    not vma.vm_start >> PAGE_SHIFT <= m[1] < vma.vm_end >> PAGE_SHIFT:
+            if (
+                vma is None
+                or vma.pid != m[0]
+                or (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
+                or not vma.vm_start >> PAGE_SHIFT <= m[1] < vma.vm_end >> PAGE_SHIFT
+            ):
                 missed.append(m)
         return super().unreached(state, pfn, missed) if missed else []
 
@@ -174,14 +197,20 @@ class AnonVmaListDesign(Design):
 
     def memory(self, state: State) -> dict[str, int]:
         frames = len(state.page_mapcount)
-        return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
-                          objects={"anon_vma": SIZEOF_ANON_VMA * len(state.anon_vmas)},
-                          page_bytes=self.struct_page * frames,
-                          page_bytes_andrea=self.struct_page_andrea * frames)
+        return rmap_sizes(
+            pages=PAGE_RMAP_BYTES * frames,
+            vmas=VMA_RMAP_BYTES * len(state.vmas),
+            objects={"anon_vma": SIZEOF_ANON_VMA * len(state.anon_vmas)},
+            page_bytes=self.struct_page * frames,
+            page_bytes_andrea=self.struct_page_andrea * frames,
+        )
 
     def state_json(self, state: State) -> dict[str, Any]:
-        return {"anon_vmas": [{"id": av.id, "vmas": list(av.vmas)}
-                              for _, av in sorted(state.anon_vmas.items())]}
+        return {
+            "anon_vmas": [
+                {"id": av.id, "vmas": list(av.vmas)} for _, av in sorted(state.anon_vmas.items())
+            ]
+        }
 
     @staticmethod
     def check_lists(state: State, rule: str) -> list[Violation]:
@@ -190,29 +219,46 @@ class AnonVmaListDesign(Design):
         vmas, avs = state.vmas, state.anon_vmas
         for av in avs.values():
             if not av.vmas:
-                out.append(Violation(rule, f"anon_vma {av.id} has an empty list but was not "
-                                           "freed."))
+                out.append(
+                    Violation(rule, f"anon_vma {av.id} has an empty list but was not freed.")
+                )
             seen: set[int] = set()
             for v in av.vmas:
                 if v in seen:
-                    out.append(Violation(rule, f"vma {v} is on the list of anon_vma {av.id} "
-                                               "more than once."))
+                    out.append(
+                        Violation(
+                            rule, f"vma {v} is on the list of anon_vma {av.id} more than once."
+                        )
+                    )
                 seen.add(v)
                 if v not in vmas:
-                    out.append(Violation("G10", f"anon_vma {av.id} lists vma {v}, which was "
-                                                "freed."))
+                    out.append(
+                        Violation("G10", f"anon_vma {av.id} lists vma {v}, which was freed.")
+                    )
                 elif vmas[v].anon_vma != av.id:
-                    out.append(Violation(rule, f"vma {v} is on the list of anon_vma {av.id} "
-                                               f"but its anon_vma is {vmas[v].anon_vma}."))
+                    out.append(
+                        Violation(
+                            rule,
+                            f"vma {v} is on the list of anon_vma {av.id} "
+                            f"but its anon_vma is {vmas[v].anon_vma}.",
+                        )
+                    )
         for vma in vmas.values():
             if vma.anon_vma is None:
                 continue
             if vma.anon_vma not in avs:
-                out.append(Violation("G10", f"vma {vma.id} points at anon_vma {vma.anon_vma}, "
-                                            "which was freed."))
+                out.append(
+                    Violation(
+                        "G10", f"vma {vma.id} points at anon_vma {vma.anon_vma}, which was freed."
+                    )
+                )
             elif vma.id not in avs[vma.anon_vma].vmas:
-                out.append(Violation(rule, f"vma {vma.id} points at anon_vma {vma.anon_vma} "
-                                           "but is not on its list."))
+                out.append(
+                    Violation(
+                        rule,
+                        f"vma {vma.id} points at anon_vma {vma.anon_vma} but is not on its list.",
+                    )
+                )
         return out
 
     @staticmethod
@@ -226,10 +272,15 @@ class AnonVmaListDesign(Design):
                 return
             avs = {vmas[v].anon_vma for v in sharers if v in vmas}
             if None in avs or len(avs) > 1:
-                names = ", ".join(f"vma {v} (anon_vma {vmas[v].anon_vma})"
-                                  for v in sorted(s for s in sharers if s in vmas))
-                out.append(Violation(rule, f"{what} is shared by {names}: they must share one "
-                                           "non-NULL anon_vma."))
+                names = ", ".join(
+                    f"vma {v} (anon_vma {vmas[v].anon_vma})"
+                    for v in sorted(s for s in sharers if s in vmas)
+                )
+                out.append(
+                    Violation(
+                        rule, f"{what} is shared by {names}: they must share one non-NULL anon_vma."
+                    )
+                )
 
         for pfn, mappers in index.page_mappers.items():
             sharers = {vid for _, _, vid in mappers}
@@ -276,8 +327,9 @@ class VmaProbes:
             yield _probe(vmas, vma_id, index)
 
 
-def _adopt(step: Step, importer: int, exporter: int, role: str, text: str,
-           ref: str | None = None) -> None:
+def _adopt(
+    step: Step, importer: int, exporter: int, role: str, text: str, ref: str | None = None
+) -> None:
     """``importer``, which has no anon_vma, takes the one of ``exporter`` (if it has one),
     linked at the list head; ``text`` names it ``{av}``."""
     st = step.state
@@ -286,5 +338,11 @@ def _adopt(step: Step, importer: int, exporter: int, role: str, text: str,
         return
     set_vma_anon_vma(step, importer, av)
     anon_vma_link(step, av, importer)
-    step.emit("anon_vma_link", role, text.format(av=av), obj("vma", importer),
-              obj("anon_vma", av), ref=ref)
+    step.emit(
+        "anon_vma_link",
+        role,
+        text.format(av=av),
+        obj("vma", importer),
+        obj("anon_vma", av),
+        ref=ref,
+    )

@@ -69,7 +69,7 @@ class Anonmm(Design):
 
     name = "anonmm"
     title = "anonmm (per-mm anobjrmap)"
-    era = "Hugh Dickins, March 2004 (-mm \"rmap 10\"/\"rmap 11\", never released)"
+    era = 'Hugh Dickins, March 2004 (-mm "rmap 10"/"rmap 11", never released)'
     era_key = "anonmm"
     tables = ("anonmms", "mm_anonmm")
     description = (
@@ -127,19 +127,36 @@ class Anonmm(Design):
         del st.w("anonmms")[aid]
         if a.head != aid:
             head = st.anonmms[a.head]
-            self._put_anonmm(step, StructAnonmm(head.id, head.pid, head.id,
-                                                tuple(x for x in head.ring if x != aid),
-                                                head.count, head.moved))
-            step.emit("anonmm_free", "free_anonmm",
-                      f"anonmm {aid} loses its last reference ({cause}): no mm and no page "
-                      f"needs it any more, so it leaves the ring of anonmm {a.head} and is "
-                      "freed.", obj("anonmm", aid), obj("anonmm", a.head))
+            self._put_anonmm(
+                step,
+                StructAnonmm(
+                    head.id,
+                    head.pid,
+                    head.id,
+                    tuple(x for x in head.ring if x != aid),
+                    head.count,
+                    head.moved,
+                ),
+            )
+            step.emit(
+                "anonmm_free",
+                "free_anonmm",
+                f"anonmm {aid} loses its last reference ({cause}): no mm and no page "
+                f"needs it any more, so it leaves the ring of anonmm {a.head} and is "
+                "freed.",
+                obj("anonmm", aid),
+                obj("anonmm", a.head),
+            )
             self._drop(step, a.head, f"anonmm {aid} left its ring")
             return
-        step.emit("anonmm_free", "exit_rmap",
-                  f"The head anonmm {aid} is down to its own reference ({cause}): its mm has "
-                  "exited, no other anonmm is left in its ring and no page points at it, so "
-                  "it is freed.", obj("anonmm", aid))
+        step.emit(
+            "anonmm_free",
+            "exit_rmap",
+            f"The head anonmm {aid} is down to its own reference ({cause}): its mm has "
+            "exited, no other anonmm is left in its ring and no page points at it, so "
+            "it is freed.",
+            obj("anonmm", aid),
+        )
 
     # ----- processes --------------------------------------------------------------------
 
@@ -149,10 +166,14 @@ class Anonmm(Design):
         aid = self._alloc(step)
         self._put_anonmm(step, StructAnonmm(aid, pid, aid, (aid,), 2))
         st.w("mm_anonmm")[pid] = aid
-        step.emit("exec_rmap", "exec_rmap",
-                  f"exec: pid {pid} gets anonmm {aid}, the head of a new ring (count 2: one "
-                  "reference for the mm, one for being the head).",
-                  obj("mm", pid), obj("anonmm", aid))
+        step.emit(
+            "exec_rmap",
+            "exec_rmap",
+            f"exec: pid {pid} gets anonmm {aid}, the head of a new ring (count 2: one "
+            "reference for the mm, one for being the head).",
+            obj("mm", pid),
+            obj("anonmm", aid),
+        )
 
     def mm_forked(self, step: Step, parent: int, child: int) -> None:
         """``dup_rmap``: the child's anonmm joins the tail of the head's ring."""
@@ -160,14 +181,21 @@ class Anonmm(Design):
         head = st.anonmms[st.anonmms[st.mm_anonmm[parent]].head]
         aid = self._alloc(step)
         self._put_anonmm(step, StructAnonmm(aid, child, head.id, (), 1))
-        self._put_anonmm(step, StructAnonmm(head.id, head.pid, head.id, (*head.ring, aid),
-                                            head.count + 1, head.moved))
+        self._put_anonmm(
+            step,
+            StructAnonmm(head.id, head.pid, head.id, (*head.ring, aid), head.count + 1, head.moved),
+        )
         st.w("mm_anonmm")[child] = aid
-        step.emit("dup_rmap", "dup_rmap",
-                  f"fork: pid {child} gets anonmm {aid}, added at the tail of the ring of "
-                  f"anonmm {head.id} (which gains a reference); no page changes, because "
-                  "each page keeps its anonmm and its virtual address.",
-                  obj("mm", child), obj("anonmm", aid), obj("anonmm", head.id))
+        step.emit(
+            "dup_rmap",
+            "dup_rmap",
+            f"fork: pid {child} gets anonmm {aid}, added at the tail of the ring of "
+            f"anonmm {head.id} (which gains a reference); no page changes, because "
+            "each page keeps its anonmm and its virtual address.",
+            obj("mm", child),
+            obj("anonmm", aid),
+            obj("anonmm", head.id),
+        )
 
     def mm_exited(self, step: Step, pid: int) -> None:
         """``exit_rmap``: ``anonmm->mm = NULL`` and the mm's reference goes."""
@@ -179,17 +207,23 @@ class Anonmm(Design):
         self._put_anonmm(step, a)
         pinned = a.count - 1 - (len(a.ring) if a.head == aid else 0)
         if pinned > 0:
-            what = (f"{pinned} page{'s' if pinned > 1 else ''} first mapped in pid {pid} "
-                    f"{'are' if pinned > 1 else 'is'} still mapped by relatives and "
-                    f"{'point' if pinned > 1 else 'points'} at it, so it stays in the ring "
-                    "with no mm; the reclaim walk passes over it")
+            what = (
+                f"{pinned} page{'s' if pinned > 1 else ''} first mapped in pid {pid} "
+                f"{'are' if pinned > 1 else 'is'} still mapped by relatives and "
+                f"{'point' if pinned > 1 else 'points'} at it, so it stays in the ring "
+                "with no mm; the reclaim walk passes over it"
+            )
         elif a.head == aid and len(a.ring) > 1:
             what = "it heads a ring that still holds other anonmms, so it stays with no mm"
         else:
             what = "nothing else holds it"
-        step.emit("exit_rmap", "exit_rmap",
-                  f"pid {pid} is gone: anonmm {aid} loses its mm and that reference; {what}.",
-                  obj("mm", pid), obj("anonmm", aid))
+        step.emit(
+            "exit_rmap",
+            "exit_rmap",
+            f"pid {pid} is gone: anonmm {aid} loses its mm and that reference; {what}.",
+            obj("mm", pid),
+            obj("anonmm", aid),
+        )
         self._drop(step, aid, f"pid {pid} exited")
 
     # ----- faults ---------------------------------------------------------------------
@@ -207,29 +241,40 @@ class Anonmm(Design):
     def page_add_new_anon_rmap(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """``page_add_anon_rmap`` of a fresh page (first write, COW copy)."""
         aid = self._page_add_anon_rmap(step, pfn, vma.pid, addr)
-        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
-                  f"Frame {pfn} points at anonmm {aid} of pid {vma.pid}, which takes a "
-                  f"reference, and page->index holds its virtual address {addr:#x}.",
-                  obj("frame", pfn), obj("anonmm", aid))
+        step.emit(
+            "page_add_anon_rmap",
+            "page_add_anon_rmap",
+            f"Frame {pfn} points at anonmm {aid} of pid {vma.pid}, which takes a "
+            f"reference, and page->index holds its virtual address {addr:#x}.",
+            obj("frame", pfn),
+            obj("anonmm", aid),
+        )
 
-    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
-                             mapped_before: int) -> None:
+    def page_add_swapin_rmap(
+        self, step: Step, pfn: int, vma: Vma, addr: int, mapped_before: int
+    ) -> None:
         """``page_add_anon_rmap`` at swap-in: only an unmapped page is (re)registered."""
         if mapped_before:
             return
         aid = self._page_add_anon_rmap(step, pfn, vma.pid, addr)
-        step.emit("page_add_anon_rmap", "page_add_anon_rmap",
-                  f"Frame {pfn} was mapped nowhere, so it now points at anonmm {aid} of the "
-                  f"faulting pid {vma.pid} (page->index {addr:#x}), whichever mm first "
-                  "faulted it originally.", obj("frame", pfn), obj("anonmm", aid))
+        step.emit(
+            "page_add_anon_rmap",
+            "page_add_anon_rmap",
+            f"Frame {pfn} was mapped nowhere, so it now points at anonmm {aid} of the "
+            f"faulting pid {vma.pid} (page->index {addr:#x}), whichever mm first "
+            "faulted it originally.",
+            obj("frame", pfn),
+            obj("anonmm", aid),
+        )
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
         """Write fault reusing the only mapping: ``page_update_anon_rmap``."""
         self._page_update_anon_rmap(step, pfn, vma.pid, addr, "do_wp_page")
 
-    def _page_update_anon_rmap(self, step: Step, pfn: int, pid: int, addr: int,
-                               caller: str) -> bool:
-        """"The page may have been registered under a long defunct mm: now we know it
+    def _page_update_anon_rmap(
+        self, step: Step, pfn: int, pid: int, addr: int, caller: str
+    ) -> bool:
+        """ "The page may have been registered under a long defunct mm: now we know it
         belongs only to this": at mapcount 1, index = addr and mapping = this anonmm.
         Returns whether anything changed."""
         st = step.state
@@ -247,12 +292,16 @@ class Anonmm(Design):
             if old is not None:
                 self._drop(step, old, f"frame {pfn} moved to anonmm {aid}")
             self._get(step, aid)
-            step.emit("page_update_anon_rmap", "page_update_anon_rmap",
-                      f"{caller}: only pid {pid} maps frame {pfn} now, so it moves from anonmm "
-                      f"{old} to anonmm {aid} of pid {pid} (the reference moves with it), at "
-                      f"{addr:#x}: its reclaim walk will start at home.",
-                      obj("frame", pfn), obj("anonmm", aid),
-                      *((obj("anonmm", old),) if old is not None else ()))
+            step.emit(
+                "page_update_anon_rmap",
+                "page_update_anon_rmap",
+                f"{caller}: only pid {pid} maps frame {pfn} now, so it moves from anonmm "
+                f"{old} to anonmm {aid} of pid {pid} (the reference moves with it), at "
+                f"{addr:#x}: its reclaim walk will start at home.",
+                obj("frame", pfn),
+                obj("anonmm", aid),
+                *((obj("anonmm", old),) if old is not None else ()),
+            )
         return True
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
@@ -311,8 +360,9 @@ class Anonmm(Design):
                 if mc > 1:
                     why = f"frame {pfn} is mapped by {mc} PTEs"
                 elif slot is not None and st.swap_ptes[slot]:
-                    why = (f"frame {pfn} is in the swap cache and swap PTEs still hold its "
-                           f"slot {slot}")
+                    why = (
+                        f"frame {pfn} is in the swap cache and swap PTEs still hold its slot {slot}"
+                    )
                 else:
                     continue
             elif kind == PTE_SWAP:
@@ -322,11 +372,14 @@ class Anonmm(Design):
                 why = f"swap slot {slot} is shared with another mm"
             else:
                 continue
-            step.emit("rmap_needs_broken_cow", "rmap_needs_broken_cow",
-                      f"mremap: {why}, so pid {pid}'s PTE at {addr:#x} cannot just move: an "
-                      "anonmm page is found by its address, which must then be the same in "
-                      "every mm. A write fault makes this mm a private copy first.",
-                      {"kind": "pte", "pid": pid, "addr": addr})
+            step.emit(
+                "rmap_needs_broken_cow",
+                "rmap_needs_broken_cow",
+                f"mremap: {why}, so pid {pid}'s PTE at {addr:#x} cannot just move: an "
+                "anonmm page is found by its address, which must then be the same in "
+                "every mm. A write fault makes this mm a private copy first.",
+                {"kind": "pte", "pid": pid, "addr": addr},
+            )
             vma = st.vmas[vma_id]
             if kind == PTE_PAGE:
                 new = do_wp_page(step, vma, addr, pfn)
@@ -338,12 +391,16 @@ class Anonmm(Design):
             broken.append((vpn, new, why))
         step.end_bulk()
         if broken:
-            step.emit("mremap_break_cow", "move_page_tables",
-                      f"mremap of {span(start, end)}: {len(broken)} shared "
-                      f"{'page was' if len(broken) == 1 else 'pages were'} copied before the "
-                      f"move ({id_list('frame', [n for _, n, _ in broken])} now private to "
-                      f"pid {pid}); the other mms keep the originals.",
-                      obj("vma", vma_id), *(obj("frame", n) for _, n, _ in broken[:64]))
+            step.emit(
+                "mremap_break_cow",
+                "move_page_tables",
+                f"mremap of {span(start, end)}: {len(broken)} shared "
+                f"{'page was' if len(broken) == 1 else 'pages were'} copied before the "
+                f"move ({id_list('frame', [n for _, n, _ in broken])} now private to "
+                f"pid {pid}); the other mms keep the originals.",
+                obj("vma", vma_id),
+                *(obj("frame", n) for _, n, _ in broken[:64]),
+            )
 
     def move_ptes(self, step: Step, pid: int, moved: list[tuple[int, int, int]]) -> None:
         """``rmap_needs_broken_cow``'s update side: ``page_update_anon_rmap(page, mm,
@@ -371,17 +428,25 @@ class Anonmm(Design):
         lo = min(n for _, n, _ in moved)
         hi = max(n for _, n, _ in moved) + 1
         a = st.anonmms[aid]
-        self._put_anonmm(step, StructAnonmm(a.id, a.pid, a.head, a.ring, a.count,
-                                            (st.step + 1, lo, hi)))
+        self._put_anonmm(
+            step, StructAnonmm(a.id, a.pid, a.head, a.ring, a.count, (st.step + 1, lo, hi))
+        )
         if plain:
             pfns = sorted(plain)
-            follows = ("its PTE, so page->index follows it to the new address" if len(pfns) == 1
-                       else "their PTEs, so page->index follows them to the new addresses")
-            step.emit("page_update_anon_rmap", "page_update_anon_rmap",
-                      f"mremap: {id_list('frame', pfns)} moved with {follows} "
-                      f"({', '.join(f'{plain[p]:#x}' for p in pfns[:8])}"
-                      f"{', ...' if len(pfns) > 8 else ''}).",
-                      obj("anonmm", aid), *(obj("frame", p) for p in pfns[:64]))
+            follows = (
+                "its PTE, so page->index follows it to the new address"
+                if len(pfns) == 1
+                else "their PTEs, so page->index follows them to the new addresses"
+            )
+            step.emit(
+                "page_update_anon_rmap",
+                "page_update_anon_rmap",
+                f"mremap: {id_list('frame', pfns)} moved with {follows} "
+                f"({', '.join(f'{plain[p]:#x}' for p in pfns[:8])}"
+                f"{', ...' if len(pfns) > 8 else ''}).",
+                obj("anonmm", aid),
+                *(obj("frame", p) for p in pfns[:64]),
+            )
 
     # ----- reclaim ----------------------------------------------------------------------
 
@@ -428,16 +493,20 @@ class Anonmm(Design):
         if not passed:
             return
         probed = len(order) - len(passed)
-        step.emit("anonmm_skip", "try_to_unmap_anon",
-                  f"try_to_unmap_anon for frame {pfn}: the ring of anonmm "
-                  f"{st.anonmms[aid].head} is walked from anonmm {aid}; "
-                  f"{id_list('anonmm', passed)} "
-                  f"{'has' if len(passed) == 1 else 'have'} no mm (exited), so "
-                  f"{'it is' if len(passed) == 1 else 'they are'} passed over without "
-                  f"probing and not counted; the candidates are the {probed} live "
-                  f"mm{'s' if probed != 1 else ''}, each probed at "
-                  f"{st.page_index[pfn]:#x} until the mapcount reaches 0.",
-                  obj("frame", pfn), *(obj("anonmm", a) for a in passed))
+        step.emit(
+            "anonmm_skip",
+            "try_to_unmap_anon",
+            f"try_to_unmap_anon for frame {pfn}: the ring of anonmm "
+            f"{st.anonmms[aid].head} is walked from anonmm {aid}; "
+            f"{id_list('anonmm', passed)} "
+            f"{'has' if len(passed) == 1 else 'have'} no mm (exited), so "
+            f"{'it is' if len(passed) == 1 else 'they are'} passed over without "
+            f"probing and not counted; the candidates are the {probed} live "
+            f"mm{'s' if probed != 1 else ''}, each probed at "
+            f"{st.page_index[pfn]:#x} until the mapcount reaches 0.",
+            obj("frame", pfn),
+            *(obj("anonmm", a) for a in passed),
+        )
 
     # ----- reporting ----------------------------------------------------------------------
 
@@ -457,10 +526,13 @@ class Anonmm(Design):
         """4 bytes of mapcount per frame + 24 bytes per anonmm (field sum; the slab is
         cache-line aligned, so each really occupies a line); nothing per vma."""
         frames = len(state.page_mapcount)
-        return rmap_sizes(pages=PAGE_RMAP_BYTES * frames, vmas=0,
-                          objects={"anonmm": SIZEOF_ANONMM * len(state.anonmms)},
-                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
-                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
+        return rmap_sizes(
+            pages=PAGE_RMAP_BYTES * frames,
+            vmas=0,
+            objects={"anonmm": SIZEOF_ANONMM * len(state.anonmms)},
+            page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+            page_bytes_andrea=STRUCT_PAGE_ANDREA * frames,
+        )
 
     def state_json(self, state: State) -> dict[str, Any]:
         anonmms = state.anonmms
@@ -468,9 +540,15 @@ class Anonmm(Design):
         for aid in sorted(anonmms):
             a = anonmms[aid]
             head = anonmms.get(a.head)
-            out.append({"id": a.id, "pid": a.pid, "head": a.head,
-                        "ring": list(head.ring) if head is not None else [],
-                        "count": a.count})
+            out.append(
+                {
+                    "id": a.id,
+                    "pid": a.pid,
+                    "head": a.head,
+                    "ring": list(head.ring) if head is not None else [],
+                    "count": a.count,
+                }
+            )
         return {"anon_vmas": [], "anonmms": out}
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
@@ -495,15 +573,20 @@ class Anonmm(Design):
         for pid in state.mms:
             a = anonmms.get(mm_anonmm.get(pid, 0))
             if a is None:
-                out.append(Violation("D2.3", f"pid {pid} has no live anonmm "
-                                             f"(mm->anonmm {mm_anonmm.get(pid)})."))
+                out.append(
+                    Violation(
+                        "D2.3", f"pid {pid} has no live anonmm (mm->anonmm {mm_anonmm.get(pid)})."
+                    )
+                )
             elif a.pid != pid:
-                out.append(Violation("D2.3", f"pid {pid}'s anonmm {a.id} says its mm is "
-                                             f"{a.pid}."))
+                out.append(Violation("D2.3", f"pid {pid}'s anonmm {a.id} says its mm is {a.pid}."))
         for pid in mm_anonmm:
             if pid not in state.mms:
-                out.append(Violation("D2.3", f"pid {pid} has exited but still has anonmm "
-                                             f"{mm_anonmm[pid]}."))
+                out.append(
+                    Violation(
+                        "D2.3", f"pid {pid} has exited but still has anonmm {mm_anonmm[pid]}."
+                    )
+                )
 
     @staticmethod
     def _check_rings(state: State, out: list[Violation]) -> None:
@@ -513,30 +596,51 @@ class Anonmm(Design):
         members: dict[int, int] = {}
         for a in anonmms.values():
             if a.pid is not None and mm_anonmm.get(a.pid) != a.id:
-                out.append(Violation("D2.3", f"anonmm {a.id} says its mm is pid {a.pid}, "
-                                             "which does not point back at it."))
+                out.append(
+                    Violation(
+                        "D2.3",
+                        f"anonmm {a.id} says its mm is pid {a.pid}, "
+                        "which does not point back at it.",
+                    )
+                )
             head = anonmms.get(a.head)
             if head is None:
-                out.append(Violation("G10", f"anonmm {a.id} has head {a.head}, which was "
-                                            "freed."))
+                out.append(Violation("G10", f"anonmm {a.id} has head {a.head}, which was freed."))
                 continue
             if head.head != head.id or not head.ring or head.ring[0] != head.id:
-                out.append(Violation("D2.3", f"anonmm {a.id}'s head {a.head} is not the head "
-                                             "of a ring that starts with itself."))
+                out.append(
+                    Violation(
+                        "D2.3",
+                        f"anonmm {a.id}'s head {a.head} is not the head "
+                        "of a ring that starts with itself.",
+                    )
+                )
             if a.id != a.head:
                 if a.ring:
-                    out.append(Violation("D2.3", f"anonmm {a.id} is not a head but holds a "
-                                                 "ring of its own."))
+                    out.append(
+                        Violation(
+                            "D2.3", f"anonmm {a.id} is not a head but holds a ring of its own."
+                        )
+                    )
                 if a.id not in head.ring:
-                    out.append(Violation("D2.3", f"anonmm {a.id} is not in the ring of its "
-                                                 f"head {a.head}."))
+                    out.append(
+                        Violation("D2.3", f"anonmm {a.id} is not in the ring of its head {a.head}.")
+                    )
             for m in a.ring:
                 if m not in anonmms:
-                    out.append(Violation("G10", f"the ring of anonmm {a.id} holds anonmm "
-                                                f"{m}, which was freed."))
+                    out.append(
+                        Violation(
+                            "G10", f"the ring of anonmm {a.id} holds anonmm {m}, which was freed."
+                        )
+                    )
                 elif anonmms[m].head != a.id:
-                    out.append(Violation("D2.3", f"anonmm {m} is in the ring of anonmm "
-                                                 f"{a.id} but its head is {anonmms[m].head}."))
+                    out.append(
+                        Violation(
+                            "D2.3",
+                            f"anonmm {m} is in the ring of anonmm "
+                            f"{a.id} but its head is {anonmms[m].head}.",
+                        )
+                    )
                 if m in members:
                     out.append(Violation("D2.3", f"anonmm {m} is in a ring more than once."))
                 members[m] = a.id
@@ -550,9 +654,14 @@ class Anonmm(Design):
             target = mapping.get(pfn)
             if mc == 0:
                 if target is not None or flags[pfn] & PG_ANON:
-                    out.append(Violation("D2.4", f"frame {pfn} is mapped nowhere but keeps "
-                                                 f"page->mapping {target} or PG_anon "
-                                                 "(clear_page_anon was missed)."))
+                    out.append(
+                        Violation(
+                            "D2.4",
+                            f"frame {pfn} is mapped nowhere but keeps "
+                            f"page->mapping {target} or PG_anon "
+                            "(clear_page_anon was missed).",
+                        )
+                    )
                 continue
             if target in pages:
                 pages[target] += 1
@@ -561,14 +670,24 @@ class Anonmm(Design):
             if a.head == a.id:
                 want += len(a.ring)  # the self-reference + one per other member
             if a.count != want:
-                out.append(Violation("D2.4", f"anonmm {a.id} has count {a.count}, but its mm, "
-                                             f"the {pages[a.id]} mapped pages pointing at it"
-                                             f"{' and its ring' if a.head == a.id else ''} "
-                                             f"account for {want}."))
+                out.append(
+                    Violation(
+                        "D2.4",
+                        f"anonmm {a.id} has count {a.count}, but its mm, "
+                        f"the {pages[a.id]} mapped pages pointing at it"
+                        f"{' and its ring' if a.head == a.id else ''} "
+                        f"account for {want}.",
+                    )
+                )
             if want == 0 or (a.head == a.id and want == 1):
-                out.append(Violation("D2.3", f"anonmm {a.id} has no mm, no page points at it"
-                                             f"{' and its ring is empty' if a.head == a.id else ''}"
-                                             ", but it was not freed."))
+                out.append(
+                    Violation(
+                        "D2.3",
+                        f"anonmm {a.id} has no mm, no page points at it"
+                        f"{' and its ring is empty' if a.head == a.id else ''}"
+                        ", but it was not freed.",
+                    )
+                )
 
     @staticmethod
     def _check_pages(state: State, index: MapIndex, out: list[Violation]) -> None:
@@ -580,29 +699,53 @@ class Anonmm(Design):
             target = mapping.get(pfn)
             a = anonmms.get(target) if target is not None else None
             if target is not None and a is None:
-                out.append(Violation("G10", f"frame {pfn} is mapped and points at anonmm "
-                                            f"{target}, which was freed."))
+                out.append(
+                    Violation(
+                        "G10",
+                        f"frame {pfn} is mapped and points at anonmm {target}, which was freed.",
+                    )
+                )
                 continue
             if not flags[pfn] & PG_ANON or a is None:
-                out.append(Violation("D2.1", f"frame {pfn} is mapped but does not point at a "
-                                             f"live anonmm (mapping {target})."))
+                out.append(
+                    Violation(
+                        "D2.1",
+                        f"frame {pfn} is mapped but does not point at a "
+                        f"live anonmm (mapping {target}).",
+                    )
+                )
                 continue
             for pid, vpn, _ in mappers:
                 if _ring_of(state, pid) != a.head:
-                    out.append(Violation("D2.1", f"frame {pfn} points at anonmm {target} (ring "
-                                                 f"{a.head}), but pid {pid}, which maps it at "
-                                                 f"{vpn << PAGE_SHIFT:#x}, is in ring "
-                                                 f"{_ring_of(state, pid)}."))
+                    out.append(
+                        Violation(
+                            "D2.1",
+                            f"frame {pfn} points at anonmm {target} (ring "
+                            f"{a.head}), but pid {pid}, which maps it at "
+                            f"{vpn << PAGE_SHIFT:#x}, is in ring "
+                            f"{_ring_of(state, pid)}.",
+                        )
+                    )
             vaddrs = {vpn for _, vpn, _ in mappers}
             if len(vaddrs) > 1:
                 at = ", ".join(f"{v << PAGE_SHIFT:#x}" for v in sorted(vaddrs))
-                out.append(Violation("D2.2", f"frame {pfn} is mapped at different addresses "
-                                             f"({at}): one page->index cannot lead to them "
-                                             "all."))
+                out.append(
+                    Violation(
+                        "D2.2",
+                        f"frame {pfn} is mapped at different addresses "
+                        f"({at}): one page->index cannot lead to them "
+                        "all.",
+                    )
+                )
             elif state.page_index.get(pfn) not in {v << PAGE_SHIFT for v in vaddrs}:
-                out.append(Violation("D2.2", f"frame {pfn} has page->index "
-                                             f"{state.page_index.get(pfn)}, "
-                                             "not the address where it is mapped."))
+                out.append(
+                    Violation(
+                        "D2.2",
+                        f"frame {pfn} has page->index "
+                        f"{state.page_index.get(pfn)}, "
+                        "not the address where it is mapped.",
+                    )
+                )
 
     @staticmethod
     def _check_slots(state: State, index: MapIndex, out: list[Violation]) -> None:
@@ -613,12 +756,18 @@ class Anonmm(Design):
             if cached is not None:
                 sharers += index.page_mappers.get(cached, [])
             if len({vpn for _, vpn, _ in sharers}) > 1:
-                out.append(Violation("D2.2", f"swap slot {slot} is shared at different "
-                                             "addresses: whoever swaps it in first decides "
-                                             "page->index, and the others become unreachable."))
+                out.append(
+                    Violation(
+                        "D2.2",
+                        f"swap slot {slot} is shared at different "
+                        "addresses: whoever swaps it in first decides "
+                        "page->index, and the others become unreachable.",
+                    )
+                )
             if len({_ring_of(state, pid) for pid, _, _ in sharers}) > 1:
-                out.append(Violation("D2.1", f"swap slot {slot} is shared by mms of different "
-                                             "rings."))
+                out.append(
+                    Violation("D2.1", f"swap slot {slot} is shared by mms of different rings.")
+                )
 
     @staticmethod
     def _check_moved(state: State, a: StructAnonmm, lo: int, hi: int) -> list[Violation]:
@@ -631,20 +780,32 @@ class Anonmm(Design):
             if kind == PTE_PAGE:
                 pfn = pte >> PTE_SHIFT
                 mc = state.page_mapcount.get(pfn)
-                if mc != 1 or state.page_mapping.get(pfn) != a.id or \
-                        state.page_index.get(pfn) != vpn << PAGE_SHIFT:
-                    out.append(Violation("D2.5", f"{where} maps frame {pfn} with mapcount {mc}, "
-                                                 f"mapping {state.page_mapping.get(pfn)} and "
-                                                 f"index {state.page_index.get(pfn)}: it should "
-                                                 f"be exclusive to anonmm {a.id} at that "
-                                                 "address."))
+                if (
+                    mc != 1
+                    or state.page_mapping.get(pfn) != a.id
+                    or state.page_index.get(pfn) != vpn << PAGE_SHIFT
+                ):
+                    out.append(
+                        Violation(
+                            "D2.5",
+                            f"{where} maps frame {pfn} with mapcount {mc}, "
+                            f"mapping {state.page_mapping.get(pfn)} and "
+                            f"index {state.page_index.get(pfn)}: it should "
+                            f"be exclusive to anonmm {a.id} at that "
+                            "address.",
+                        )
+                    )
             elif kind == PTE_SWAP:
                 slot = pte >> PTE_SHIFT
                 cached = state.swap_cache.get(slot)
                 if state.swap_ptes.get(slot, 0) > 1 or (
-                        cached is not None and state.page_mapcount.get(cached, 0) > 0):
-                    out.append(Violation("D2.5", f"{where} holds swap slot {slot}, which "
-                                                 "another PTE holds too."))
+                    cached is not None and state.page_mapcount.get(cached, 0) > 0
+                ):
+                    out.append(
+                        Violation(
+                            "D2.5", f"{where} holds swap slot {slot}, which another PTE holds too."
+                        )
+                    )
         return out
 
 
@@ -673,8 +834,9 @@ class RingProbes:
         if len(anonmms) == len(state.mm_anonmm):  # every anonmm still has its mm
             self.count = 1 + len(self.ring) - (aid in self.ring)
         else:
-            self.count = sum(1 for a in design._walk_order(state, aid)
-                             if anonmms[a].pid is not None)
+            self.count = sum(
+                1 for a in design._walk_order(state, aid) if anonmms[a].pid is not None
+            )
 
     def __len__(self) -> int:
         return self.count
@@ -683,7 +845,7 @@ class RingProbes:
         """The page's own anonmm, then the ring from the entry after it, wrapping round."""
         anonmms, vpn, ring, i = self.anonmms, self.vpn, self.ring, self.start
         # ring[i - 1] is the page's own anonmm (when it is on the ring): it comes first
-        for a in (self.aid, *ring[i:], *ring[:max(0, i - 1)]):
+        for a in (self.aid, *ring[i:], *ring[: max(0, i - 1)]):
             anonmm = anonmms.get(a)
             if anonmm is not None and anonmm.pid is not None:
                 yield ("anonmm", a, anonmm.pid, vpn, None)

@@ -36,12 +36,16 @@ class Probe(NamedTuple):
     note: str | None = None
 
 
-def rmap_sizes(*, pages: int, vmas: int, objects: dict[str, int], page_bytes: int,
-               page_bytes_andrea: int) -> dict[str, int]:
+def rmap_sizes(
+    *, pages: int, vmas: int, objects: dict[str, int], page_bytes: int, page_bytes_andrea: int
+) -> dict[str, int]:
     """A design's metadata sizes in the counters' shape: the rmap bytes in all, and split
     into what every page carries, what every vma carries, and each kind of object."""
-    out = {"rmap_bytes": pages + vmas + sum(objects.values()), "rmap_bytes_pages": pages,
-           "rmap_bytes_vmas": vmas}
+    out = {
+        "rmap_bytes": pages + vmas + sum(objects.values()),
+        "rmap_bytes_pages": pages,
+        "rmap_bytes_vmas": vmas,
+    }
     out.update({f"rmap_bytes_{kind}": size for kind, size in objects.items()})
     out.update(page_bytes=page_bytes, page_bytes_andrea=page_bytes_andrea)
     return out
@@ -151,13 +155,23 @@ class Design:
         """A fresh frame (first write or COW copy) is mapped at ``addr`` in ``vma``."""
         raise NotImplementedError
 
-    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
-                             mapped_before: int) -> None:
+    def page_add_swapin_rmap(
+        self, step: Step, pfn: int, vma: Vma, addr: int, mapped_before: int
+    ) -> None:
         """A frame found or read for a swap PTE gains this mapping (mapcount already +1)."""
         raise NotImplementedError
 
-    def swapin_map(self, step: Step, pfn: int, vma: Vma, addr: int, slot: int, write: bool,
-                   mapped_before: int, marked_exclusive: bool) -> bool:
+    def swapin_map(
+        self,
+        step: Step,
+        pfn: int,
+        vma: Vma,
+        addr: int,
+        slot: int,
+        write: bool,
+        mapped_before: int,
+        marked_exclusive: bool,
+    ) -> bool:
         """``do_swap_page`` once the frame is found: add the rmap, drop the swap PTE's
         count, and say whether the PTE may be writable at once.
 
@@ -192,8 +206,15 @@ class Design:
         """Whether ``copy_page_range`` runs for this vma (2.6: always)."""
         return True
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
-                 swap_entries: int) -> None:
+    def fork_vma(
+        self,
+        step: Step,
+        parent: Vma,
+        child: Vma,
+        vpns: list[int],
+        pfns: list[int],
+        swap_entries: int,
+    ) -> None:
         """``dup_mmap``'s rmap work for one vma: the child copy exists and, unless
         ``anon_vma_fork_first``, its PTEs too, mapcounts up. ``vpns``/``pfns`` are the
         present pages' page numbers and frames, in step; ``swap_entries`` counts the swap
@@ -201,8 +222,9 @@ class Design:
 
     # ----- vma restructuring ------------------------------------------------------------
 
-    def before_vma_change(self, step: Step, vma_id: int, partner_anon_vma: int | None,
-                          why: str) -> int | None:
+    def before_vma_change(
+        self, step: Step, vma_id: int, partner_anon_vma: int | None, why: str
+    ) -> int | None:
         """Called before ``vma_id`` is split, moved, removed by a merge or shrunk.
 
         Returns the anon_vma a merge should hand on (the vma's own, else the partner's).
@@ -226,8 +248,9 @@ class Design:
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """A boundary shift moved pages from ``exporter`` into ``importer``."""
 
-    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
-                      source: Vma | None) -> str | None:
+    def merge_refusal(
+        self, state: State, neighbour: Vma, anon_vma: int | None, source: Vma | None
+    ) -> str | None:
         """Why the range (with ``anon_vma``, taken from ``source`` if it is a vma) cannot
         merge with ``neighbour`` on anon_vma grounds, or None."""
         return None
@@ -246,8 +269,9 @@ class Design:
         """Whether ``vma_merge`` runs for ``caller`` (mmap, mprotect, mremap, merge)."""
         return True
 
-    def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
-                       prot: str) -> Vma:
+    def mprotect_fixup(
+        self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int, prot: str
+    ) -> Vma:
         """``mprotect_fixup`` for ``[start, end)`` inside ``vma`` (default: 2.6.7)."""
         return mprotect.mprotect_fixup(step, vma, prev, start, end, prot)
 

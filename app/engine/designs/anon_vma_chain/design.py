@@ -67,8 +67,9 @@ class AnonVmaChain(Design):
         "pages known to have a single mapper; swap entries and mprotect use it."
     )
     size_table: ClassVar[dict[str, int]] = {
-        "struct page, 32-bit field sum (flags, 5-word union, _mapcount, _refcount)":
-            STRUCT_PAGE_FIELD_SUM,
+        "struct page, 32-bit field sum (flags, 5-word union, _mapcount, _refcount)": (
+            STRUCT_PAGE_FIELD_SUM
+        ),
         "rmap bytes per page (_mapcount; PageAnonExclusive is a flag bit)": PAGE_RMAP_BYTES,
         "rmap bytes per vma (anon_vma_chain list head + anon_vma)": VMA_RMAP_BYTES,
         "struct anon_vma_chain (3.7+: vma, anon_vma, same_vma, rb, rb_subtree_last; "
@@ -78,19 +79,19 @@ class AnonVmaChain(Design):
     }
     option_help: ClassVar[dict[str, str]] = {
         V2_6_34: "Linux 2.6.34 (2010): the same_anon_vma list walked whole, oldest first "
-                 "(out-of-range vmas are skipped), no anon_vma reuse, the 2.6.7 merge rule "
-                 "(!a1 || !a2 || a1 == a2), no exclusive swap marker, no writable read "
-                 "swap-in; overrides v3_0_to_6_15",
+        "(out-of-range vmas are skipped), no anon_vma reuse, the 2.6.7 merge rule "
+        "(!a1 || !a2 || a1 == a2), no exclusive swap marker, no writable read "
+        "swap-in; overrides v3_0_to_6_15",
         V2_6_34_RC3: "2.6.34-rc3, a teaching variant of v2_6_34: a page swapped in by a "
-                     "sharer points at the faulting vma's own anon_vma instead of the oldest; "
-                     "when that process exits the anon_vma is freed under a mapped page (the "
-                     "use-after-free of LWN 383162, shown as an invariant violation)",
+        "sharer points at the faulting vma's own anon_vma instead of the oldest; "
+        "when that process exits the anon_vma is freed under a mapped page (the "
+        "use-after-free of LWN 383162, shown as an invariant violation)",
         V3_0_TO_6_15: "Linux 3.0-5.8 and 5.19-6.15: an anon_vma-less side may merge only if "
-                      "the existing neighbour's chain is singular (965f55dea0e3), so a faulted "
-                      "range never merges into an unfaulted neighbour; no writable read "
-                      "swap-in (in 5.9-5.18 COW reuse did not move the page, not modelled)",
+        "the existing neighbour's chain is singular (965f55dea0e3), so a faulted "
+        "range never merges into an unfaulted neighbour; no writable read "
+        "swap-in (in 5.9-5.18 COW reuse did not move the page, not modelled)",
         NO_REUSE: "before 3.19: fork always allocates a new anon_vma (no reuse of orphaned "
-                  "ancestors, 7a3ef208e662), so chains grow by one per fork generation",
+        "ancestors, 7a3ef208e662), so chains grow by one per fork generation",
     }
 
     option_eras: ClassVar[dict[str, str]] = {V2_6_34: "2.6.34", V2_6_34_RC3: "2.6.34"}
@@ -101,8 +102,9 @@ class AnonVmaChain(Design):
         #: 2.6.34-3.6: the same_anon_vma list instead of the interval tree
         self.list_walk = V2_6_34 in options or self.rc3
         self.reuse = not (self.list_walk or NO_REUSE in options)
-        self.merge_rule = ("2.6.34" if self.list_walk else
-                           "3.0" if V3_0_TO_6_15 in options else "6.16")
+        self.merge_rule = (
+            "2.6.34" if self.list_walk else "3.0" if V3_0_TO_6_15 in options else "6.16"
+        )
         #: PageAnonExclusive (5.19+; 2.6.34 had no such flag, docs/semantics.md#avc-2634)
         self.anon_exclusive = not self.list_walk
         #: the exclusive swap-PTE marker (5.19+)
@@ -122,14 +124,14 @@ class AnonVmaChain(Design):
     def _put_av(self, st: State, av: AvcAnonVma) -> None:
         cast("dict[int, AvcAnonVma]", st.w("anon_vmas"))[av.id] = av
 
-    def _anon_vma_alloc(self, step: Step, *, root: int | None, parent: int | None
-                        ) -> AvcAnonVma:
+    def _anon_vma_alloc(self, step: Step, *, root: int | None, parent: int | None) -> AvcAnonVma:
         """``anon_vma_alloc``: refcount 1; a new root is its own root and parent."""
         st = step.state
         ident = st.next_anon_vma
         st.next_anon_vma += 1
-        av = AvcAnonVma(ident, root if root is not None else ident,
-                        parent if parent is not None else ident)
+        av = AvcAnonVma(
+            ident, root if root is not None else ident, parent if parent is not None else ident
+        )
         self._put_av(st, av)
         st.count("anon_vmas_allocated")
         return av
@@ -150,8 +152,7 @@ class AnonVmaChain(Design):
             tree = (*tree, avc_id)
         else:
             vmas = st.vmas
-            at = bisect_right(tree, vmas[vma_id].vm_pgoff,
-                              key=lambda a: vmas[avcs[a].vma].vm_pgoff)
+            at = bisect_right(tree, vmas[vma_id].vm_pgoff, key=lambda a: vmas[avcs[a].vma].vm_pgoff)
             tree = (*tree[:at], avc_id, *tree[at:])
         self._put_av(st, replace(av, tree=tree))
         return avc_id
@@ -170,8 +171,9 @@ class AnonVmaChain(Design):
 
     def _is_fork_child(self, st: State, vma: Vma | None) -> bool:
         """``vma_is_fork_child``: an anon_vma and a chain that is not singular."""
-        return (vma is not None and vma.anon_vma is not None
-                and len(st.vma_chain.get(vma.id, ())) != 1)
+        return (
+            vma is not None and vma.anon_vma is not None and len(st.vma_chain.get(vma.id, ())) != 1
+        )
 
     def anon_vma_clone(self, step: Step, dst_id: int, src_id: int) -> int:
         """``anon_vma_clone(dst, src)``: one AVC per AVC of ``src``, oldest first, each at
@@ -186,16 +188,22 @@ class AnonVmaChain(Design):
             av_id = st.avcs[avc_id].anon_vma
             self._chain_link(st, dst_id, av_id)
             av = self._av(st, av_id)
-            if (self.reuse and st.vmas[dst_id].anon_vma is None and src.anon_vma is not None
-                    and av.num_children < 2 and av.num_active_vmas == 0):
+            if (
+                self.reuse
+                and st.vmas[dst_id].anon_vma is None
+                and src.anon_vma is not None
+                and av.num_children < 2
+                and av.num_active_vmas == 0
+            ):
                 self._set_anon_vma(st, dst_id, av_id)
         dst_av = st.vmas[dst_id].anon_vma
         if dst_av is not None:
             self._add_active(st, dst_av, 1)
         return len(links)
 
-    def dup_anon_vma(self, step: Step, dst_id: int, src_id: int, why: str,
-                     role: str = "dup_anon_vma") -> None:
+    def dup_anon_vma(
+        self, step: Step, dst_id: int, src_id: int, why: str, role: str = "dup_anon_vma"
+    ) -> None:
         """``dup_anon_vma``: an anon_vma-less vma about to cover ``src``'s pages takes its
         anon_vma and a copy of its chain ("Easily overlooked: ..."); 2.6.34: the importer
         clone of ``vma_adjust``. ``role`` names the function (or the modelling choice)."""
@@ -208,16 +216,25 @@ class AnonVmaChain(Design):
         self._set_anon_vma(st, dst_id, av)
         n = self.anon_vma_clone(step, dst_id, src_id)
         model = is_model(self.funcs[role])
-        text = (f"{why}: vma {dst_id} had no anon_vma, so "
-                f"{'the simulator lets it take' if model else 'it takes'} anon_vma {av} of vma "
-                f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages it "
-                "takes over")
+        text = (
+            f"{why}: vma {dst_id} had no anon_vma, so "
+            f"{'the simulator lets it take' if model else 'it takes'} anon_vma {av} of vma "
+            f"{src_id} and a copy of its chain ({plural(n, 'AVC')}), to cover the pages it "
+            "takes over"
+        )
         if model:
-            text += (" (a modelling choice: this kernel's copy_vma leaves the vma without an "
-                     "anon_vma)")
-        step.emit("dup_anon_vma", role, text + ".", obj("vma", dst_id), obj("vma", src_id),
-                  obj("anon_vma", av),
-                  ref="docs/semantics.md#mremap-adoption" if model else None)
+            text += (
+                " (a modelling choice: this kernel's copy_vma leaves the vma without an anon_vma)"
+            )
+        step.emit(
+            "dup_anon_vma",
+            role,
+            text + ".",
+            obj("vma", dst_id),
+            obj("vma", src_id),
+            obj("anon_vma", av),
+            ref="docs/semantics.md#mremap-adoption" if model else None,
+        )
 
     def unlink_anon_vmas(self, step: Step, vma_id: int) -> None:
         """``unlink_anon_vmas``: take every AVC of the vma out of its anon_vma's tree,
@@ -249,25 +266,40 @@ class AnonVmaChain(Design):
         freed = []
         for av_id in emptied:
             freed += self._put_anon_vma(st, av_id)
-        text = (f"unlink_anon_vmas: vma {vma_id} goes, so its {plural(len(chain), 'AVC')} "
-                f"{'leaves its' if len(chain) == 1 else 'leave their'} anon_vma's tree")
+        text = (
+            f"unlink_anon_vmas: vma {vma_id} goes, so its {plural(len(chain), 'AVC')} "
+            f"{'leaves its' if len(chain) == 1 else 'leave their'} anon_vma's tree"
+        )
         if vma.anon_vma is not None and not self.list_walk:  # num_active_vmas: 6.0+
             text += f", and anon_vma {vma.anon_vma} has one active vma fewer"
         if emptied:
-            text += (f"; {id_list('anon_vma', emptied)} now "
-                     f"{'has' if len(emptied) == 1 else 'have'} an empty tree")
-        step.emit("unlink_anon_vmas", "unlink_anon_vmas", text + ".",
-                  obj("vma", vma_id), *(obj("anon_vma", a) for a in emptied))
+            text += (
+                f"; {id_list('anon_vma', emptied)} now "
+                f"{'has' if len(emptied) == 1 else 'have'} an empty tree"
+            )
+        step.emit(
+            "unlink_anon_vmas",
+            "unlink_anon_vmas",
+            text + ".",
+            obj("vma", vma_id),
+            *(obj("anon_vma", a) for a in emptied),
+        )
         for av_id, is_root in freed:
             if self.list_walk:  # 2.6.34: no root, no refcount (semantics.md#avc-2634)
                 why = "its list is empty"
             elif is_root:
                 why = "its tree is empty and no descendant pins it any more"
             else:
-                why = ("its tree is empty, so its last reference is gone; it drops its "
-                       "reference on its root")
-            step.emit("anon_vma_free", "anon_vma_free",
-                      f"anon_vma {av_id} is freed: {why}.", obj("anon_vma", av_id))
+                why = (
+                    "its tree is empty, so its last reference is gone; it drops its "
+                    "reference on its root"
+                )
+            step.emit(
+                "anon_vma_free",
+                "anon_vma_free",
+                f"anon_vma {av_id} is freed: {why}.",
+                obj("anon_vma", av_id),
+            )
 
     def _put_anon_vma(self, st: State, av_id: int) -> list[tuple[int, bool]]:
         """``put_anon_vma``: drop a reference; at 0 free it and drop the root's."""
@@ -304,44 +336,65 @@ class AnonVmaChain(Design):
             av = self._anon_vma_alloc(step, root=None, parent=None)
             self._put_av(st, replace(av, num_children=1))
             av_id = av.id
-            how = (f"a new anon_vma {av_id} is allocated" if self.list_walk else
-                   f"a new root anon_vma {av_id} is allocated (its own root and parent, "
-                   "num_children 1 for the self-parent link)")
+            how = (
+                f"a new anon_vma {av_id} is allocated"
+                if self.list_walk
+                else f"a new root anon_vma {av_id} is allocated (its own root and parent, "
+                "num_children 1 for the self-parent link)"
+            )
         else:
-            how = (f"it shares anon_vma {av_id} of the adjacent vma {near}, whose chain is "
-                   "that single link and which it could merge with later "
-                   "(find_mergeable_anon_vma)")
+            how = (
+                f"it shares anon_vma {av_id} of the adjacent vma {near}, whose chain is "
+                "that single link and which it could merge with later "
+                "(find_mergeable_anon_vma)"
+            )
         avc = self._chain_link(st, vma_id, av_id)
         self._set_anon_vma(st, vma_id, av_id)
         self._add_active(st, av_id, 1)
-        step.emit("anon_vma_prepare", "anon_vma_prepare",
-                  f"First write fault in vma {vma_id}, which has no anon_vma: {how}; "
-                  f"anon_vma_chain {avc} links them.",
-                  obj("vma", vma_id), obj("anon_vma", av_id), obj("avc", avc))
+        step.emit(
+            "anon_vma_prepare",
+            "anon_vma_prepare",
+            f"First write fault in vma {vma_id}, which has no anon_vma: {how}; "
+            f"anon_vma_chain {avc} links them.",
+            obj("vma", vma_id),
+            obj("anon_vma", av_id),
+            obj("avc", avc),
+        )
 
     def _find_mergeable_anon_vma(self, st: State, vma: Vma) -> tuple[int | None, int | None]:
         """``find_mergeable_anon_vma`` / ``reusable_anon_vma``: next first, then prev:
         adjacent, flags equal but for R/W/X (all the simulator compares), linear pgoff,
         and ``list_is_singular(&old->anon_vma_chain)``."""
         prev, nxt = st.neighbours(vma)
-        if nxt is not None and nxt.anon_vma is not None and vma.vm_end == nxt.vm_start \
-                and nxt.vm_pgoff == vma.vm_pgoff + vma.pages \
-                and len(st.vma_chain.get(nxt.id, ())) == 1:
+        if (
+            nxt is not None
+            and nxt.anon_vma is not None
+            and vma.vm_end == nxt.vm_start
+            and nxt.vm_pgoff == vma.vm_pgoff + vma.pages
+            and len(st.vma_chain.get(nxt.id, ())) == 1
+        ):
             return nxt.anon_vma, nxt.id
-        if prev is not None and prev.anon_vma is not None and prev.vm_end == vma.vm_start \
-                and vma.vm_pgoff == prev.vm_pgoff + prev.pages \
-                and len(st.vma_chain.get(prev.id, ())) == 1:
+        if (
+            prev is not None
+            and prev.anon_vma is not None
+            and prev.vm_end == vma.vm_start
+            and vma.vm_pgoff == prev.vm_pgoff + prev.pages
+            and len(st.vma_chain.get(prev.id, ())) == 1
+        ):
             return prev.anon_vma, prev.id
         return None, None
 
-    def _set_new_anon(self, st: State, pfn: int, vma: Vma, addr: int, av_id: int | None,
-                      exclusive: bool) -> int:
+    def _set_new_anon(
+        self, st: State, pfn: int, vma: Vma, addr: int, av_id: int | None, exclusive: bool
+    ) -> int:
         """``__folio_set_anon``: mapping, index and (``RMAP_EXCLUSIVE``) PageAnonExclusive."""
         index = vma.linear_page_index(addr)
         flags = st.w("page_flags")
-        flags[pfn] = (flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE
-                      if exclusive and self.anon_exclusive
-                      else (flags[pfn] | PG_ANON) & ~PG_ANON_EXCLUSIVE)
+        flags[pfn] = (
+            flags[pfn] | PG_ANON | PG_ANON_EXCLUSIVE
+            if exclusive and self.anon_exclusive
+            else (flags[pfn] | PG_ANON) & ~PG_ANON_EXCLUSIVE
+        )
         st.w("page_index")[pfn] = index
         if av_id is not None:
             st.w("page_mapping")[pfn] = av_id
@@ -351,11 +404,15 @@ class AnonVmaChain(Design):
         """``folio_add_new_anon_rmap(…, RMAP_EXCLUSIVE)`` of a fresh frame (first write or
         COW copy): ``mapping = vma->anon_vma``, the faulting vma's own."""
         index = self._set_new_anon(step.state, pfn, vma, addr, vma.anon_vma, True)
-        step.emit("folio_add_new_anon_rmap", "add_new_anon_rmap",
-                  f"Frame {pfn} points at anon_vma {vma.anon_vma}, the own anon_vma of vma "
-                  f"{vma.id}, with page->index {index}"
-                  + (", and is PageAnonExclusive: one process maps it." if self.anon_exclusive
-                     else "."), obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
+        step.emit(
+            "folio_add_new_anon_rmap",
+            "add_new_anon_rmap",
+            f"Frame {pfn} points at anon_vma {vma.anon_vma}, the own anon_vma of vma "
+            f"{vma.id}, with page->index {index}"
+            + (", and is PageAnonExclusive: one process maps it." if self.anon_exclusive else "."),
+            obj("frame", pfn),
+            *anon_vma_obj(vma.anon_vma),
+        )
 
     def _swapin_target(self, st: State, vma: Vma, exclusive: bool) -> int | None:
         """The anon_vma a frame read from swap points at (``__folio_set_anon``): the vma's
@@ -369,16 +426,26 @@ class AnonVmaChain(Design):
             return chain[-1] if chain else own
         return self._av(st, own).root if own in st.anon_vmas else own
 
-    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
-                             mapped_before: int) -> None:
+    def page_add_swapin_rmap(
+        self, step: Step, pfn: int, vma: Vma, addr: int, mapped_before: int
+    ) -> None:
         """A non-exclusive swap-in: a frame that is not anon yet points at the oldest
         anon_vma; an anon one keeps its mapping (``folio_add_anon_rmap_ptes``)."""
         st = step.state
         if pfn not in st.page_mapping:
             self._set_new_anon(st, pfn, vma, addr, self._swapin_target(st, vma, False), False)
 
-    def swapin_map(self, step: Step, pfn: int, vma: Vma, addr: int, slot: int, write: bool,
-                   mapped_before: int, marked_exclusive: bool) -> bool:
+    def swapin_map(
+        self,
+        step: Step,
+        pfn: int,
+        vma: Vma,
+        addr: int,
+        slot: int,
+        write: bool,
+        mapped_before: int,
+        marked_exclusive: bool,
+    ) -> bool:
         """``do_swap_page`` of 6.18 (semantics.md#anon-vma-chain, semantics.md#avc-exclusive):
         ``swap_free``; on a write fault with no
         other mapper ``should_try_to_free_swap`` → ``folio_free_swap``, which succeeds iff
@@ -396,13 +463,17 @@ class AnonVmaChain(Design):
             swap_slot_free(step, slot)
             exclusive = True
             if self.anon_exclusive:
-                how = ("the page is exclusive (should_try_to_free_swap, folio_free_swap)")
+                how = "the page is exclusive (should_try_to_free_swap, folio_free_swap)"
             else:
                 how = "the PTE may be writable at once (reuse_swap_page)"
-            step.emit("folio_free_swap", "swapin_free_swap",
-                      f"Write fault and no other PTE maps frame {pfn} or holds slot {slot}: the "
-                      f"frame leaves the swap cache, the slot is freed and {how}.",
-                      obj("frame", pfn), obj("slot", slot))
+            step.emit(
+                "folio_free_swap",
+                "swapin_free_swap",
+                f"Write fault and no other PTE maps frame {pfn} or holds slot {slot}: the "
+                f"frame leaves the swap cache, the slot is freed and {how}.",
+                obj("frame", pfn),
+                obj("slot", slot),
+            )
         if pfn not in st.page_mapping:
             # 2.6.34's do_swap_page -> page_add_anon_rmap passed exclusive = 0: every
             # swapped-in page went to the oldest anon_vma (docs/semantics.md#avc-2634)
@@ -412,27 +483,40 @@ class AnonVmaChain(Design):
             if placed_exclusive:
                 why = f"the own anon_vma {target} of vma {vma.id}, because it is exclusive"
             elif self.rc3:
-                why = (f"anon_vma {target} of the faulting vma {vma.id}, although other "
-                       "processes may map it later (2.6.34-rc3: the bug of LWN 383162)")
+                why = (
+                    f"anon_vma {target} of the faulting vma {vma.id}, although other "
+                    "processes may map it later (2.6.34-rc3: the bug of LWN 383162)"
+                )
             elif self.list_walk:
-                why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain: 2.6.34 places "
-                       "every page it reads from swap there, even one only this process maps")
+                why = (
+                    f"the oldest anon_vma {target} of vma {vma.id}'s chain: 2.6.34 places "
+                    "every page it reads from swap there, even one only this process maps"
+                )
             else:
-                why = (f"the oldest anon_vma {target} of vma {vma.id}'s chain, because other "
-                       "processes may share the page")
-            step.emit("folio_add_new_anon_rmap", "swapin_new_rmap",
-                      f"Frame {pfn} was read from swap, so it is not anon yet: it now points at "
-                      f"{why} (page->index {index}).",
-                      obj("frame", pfn), *anon_vma_obj(target))
+                why = (
+                    f"the oldest anon_vma {target} of vma {vma.id}'s chain, because other "
+                    "processes may share the page"
+                )
+            step.emit(
+                "folio_add_new_anon_rmap",
+                "swapin_new_rmap",
+                f"Frame {pfn} was read from swap, so it is not anon yet: it now points at "
+                f"{why} (page->index {index}).",
+                obj("frame", pfn),
+                *anon_vma_obj(target),
+            )
         else:
             if exclusive and self.anon_exclusive:
                 st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
-            step.emit("folio_add_anon_rmap", "swapin_anon_rmap",
-                      f"Frame {pfn} is already anon: it keeps pointing at anon_vma "
-                      f"{st.page_mapping[pfn]}"
-                      + (", and is now PageAnonExclusive." if exclusive and self.anon_exclusive
-                         else "."),
-                      obj("frame", pfn), obj("anon_vma", st.page_mapping[pfn]))
+            step.emit(
+                "folio_add_anon_rmap",
+                "swapin_anon_rmap",
+                f"Frame {pfn} is already anon: it keeps pointing at anon_vma "
+                f"{st.page_mapping[pfn]}"
+                + (", and is now PageAnonExclusive." if exclusive and self.anon_exclusive else "."),
+                obj("frame", pfn),
+                obj("anon_vma", st.page_mapping[pfn]),
+            )
         return exclusive and vma.writable and (write or self.swapin_writable_on_read)
 
     def cow_reuse(self, step: Step, pfn: int, vma: Vma, addr: int) -> None:
@@ -443,18 +527,26 @@ class AnonVmaChain(Design):
         faulting vma's own anon_vma and becomes exclusive."""
         st = step.state
         if st.page_flags[pfn] & PG_ANON_EXCLUSIVE:
-            step.emit("wp_page_reuse", "do_wp_page",
-                      f"Frame {pfn} is PageAnonExclusive, so it is reused without looking at "
-                      "its anon_vma or the swap cache.", obj("frame", pfn))
+            step.emit(
+                "wp_page_reuse",
+                "do_wp_page",
+                f"Frame {pfn} is PageAnonExclusive, so it is reused without looking at "
+                "its anon_vma or the swap cache.",
+                obj("frame", pfn),
+            )
             return
         if st.page_flags[pfn] & PG_SWAPCACHE:
             slot = st.page_private[pfn]
             delete_from_swap_cache(step, pfn)
             swap_slot_free(step, slot)
-            step.emit("folio_free_swap", "reuse_free_swap",
-                      f"Frame {pfn} leaves the swap cache and slot {slot} is freed before the "
-                      "reuse: no swap PTE holds the slot.",
-                      obj("frame", pfn), obj("slot", slot))
+            step.emit(
+                "folio_free_swap",
+                "reuse_free_swap",
+                f"Frame {pfn} leaves the swap cache and slot {slot} is freed before the "
+                "reuse: no swap PTE holds the slot.",
+                obj("frame", pfn),
+                obj("slot", slot),
+            )
         old = st.page_mapping.get(pfn)
         assert vma.anon_vma is not None  # a written anon page's vma has one
         st.w("page_mapping")[pfn] = vma.anon_vma
@@ -463,14 +555,23 @@ class AnonVmaChain(Design):
             st.w("page_flags")[pfn] |= PG_ANON_EXCLUSIVE
             flag = " and becomes PageAnonExclusive"
         if old == vma.anon_vma:
-            text = (f"Frame {pfn} already points at anon_vma {old}, the own anon_vma of vma "
-                    f"{vma.id}{'; it becomes PageAnonExclusive' if flag else ''}.")
+            text = (
+                f"Frame {pfn} already points at anon_vma {old}, the own anon_vma of vma "
+                f"{vma.id}{'; it becomes PageAnonExclusive' if flag else ''}."
+            )
         else:
-            text = (f"Frame {pfn} has a single mapper now, so it moves from anon_vma {old} to "
-                    f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id},{flag}: its "
-                    "reclaim walk no longer visits the relatives.")
-        step.emit("folio_move_anon_rmap", "move_anon_rmap", text,
-                  obj("frame", pfn), *anon_vma_obj(vma.anon_vma))
+            text = (
+                f"Frame {pfn} has a single mapper now, so it moves from anon_vma {old} to "
+                f"anon_vma {vma.anon_vma}, the own anon_vma of vma {vma.id},{flag}: its "
+                "reclaim walk no longer visits the relatives."
+            )
+        step.emit(
+            "folio_move_anon_rmap",
+            "move_anon_rmap",
+            text,
+            obj("frame", pfn),
+            *anon_vma_obj(vma.anon_vma),
+        )
 
     def page_remove_rmap(self, step: Step, pfn: int, pid: int, addr: int, mapcount: int) -> None:
         """``folio_remove_rmap_pte``: ``mapping`` stays set until the frame is freed; an
@@ -493,8 +594,15 @@ class AnonVmaChain(Design):
     #: ``dup_mmap`` calls ``anon_vma_fork`` before ``copy_page_range``
     anon_vma_fork_first = True
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
-                 swap_entries: int) -> None:
+    def fork_vma(
+        self,
+        step: Step,
+        parent: Vma,
+        child: Vma,
+        vpns: list[int],
+        pfns: list[int],
+        swap_entries: int,
+    ) -> None:
         """``anon_vma_fork`` for one vma, before its page tables are copied.
 
         ``anon_vma_clone`` (with reuse), then, unless an anon_vma was reused, a new one
@@ -508,10 +616,12 @@ class AnonVmaChain(Design):
         n = self.anon_vma_clone(step, child.id, parent.id)
         reused = st.vmas[child.id].anon_vma
         if reused is not None:
-            text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
-                    f"{parent.id} ({plural(n, 'AVC')}) and reuses anon_vma {reused}, which has "
-                    "no vma of its own and fewer than two children (num_children < 2, "
-                    "num_active_vmas 0): no new anon_vma, and no AVC at the head.")
+            text = (
+                f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
+                f"{parent.id} ({plural(n, 'AVC')}) and reuses anon_vma {reused}, which has "
+                "no vma of its own and fewer than two children (num_children < 2, "
+                "num_active_vmas 0): no new anon_vma, and no AVC at the head."
+            )
             objects = [obj("vma", child.id), obj("anon_vma", reused)]
         else:
             pobj = self._av(st, pav)
@@ -523,13 +633,14 @@ class AnonVmaChain(Design):
             avc = self._chain_link(st, child.id, av.id)
             pobj = self._av(st, pav)
             self._put_av(st, replace(pobj, num_children=pobj.num_children + 1))
-            text = (f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
-                    f"{parent.id} ({plural(n, 'AVC')}, so it can find the pages they share), "
-                    f"then its own new anon_vma {av.id}"
-                    + ("" if self.list_walk else
-                       f" (parent {pav}, root {pobj.root}, which it pins)")
-                    + f" through anon_vma_chain {avc} at the head of its chain: the "
-                    "child's copy-on-write pages will go there.")
+            text = (
+                f"anon_vma_fork: the child's vma {child.id} gets a copy of the chain of vma "
+                f"{parent.id} ({plural(n, 'AVC')}, so it can find the pages they share), "
+                f"then its own new anon_vma {av.id}"
+                + ("" if self.list_walk else f" (parent {pav}, root {pobj.root}, which it pins)")
+                + f" through anon_vma_chain {avc} at the head of its chain: the "
+                "child's copy-on-write pages will go there."
+            )
             objects = [obj("vma", child.id), obj("anon_vma", av.id), obj("anon_vma", pav)]
         step.emit("anon_vma_fork", "anon_vma_fork", text, *objects)
 
@@ -542,8 +653,10 @@ class AnonVmaChain(Design):
             return ""
         wflags = step.state.w("page_flags")
         wflags.update({pfn: wflags[pfn] & ~PG_ANON_EXCLUSIVE for pfn in shared})
-        return (f"; {id_list('frame', shared)} {'is' if len(shared) == 1 else 'are'} no "
-                "longer PageAnonExclusive")
+        return (
+            f"; {id_list('frame', shared)} {'is' if len(shared) == 1 else 'are'} no "
+            "longer PageAnonExclusive"
+        )
 
     # ----- vma restructuring ------------------------------------------------------------
 
@@ -554,11 +667,16 @@ class AnonVmaChain(Design):
         if st.vmas[vma_id].anon_vma is None:
             return
         n = self.anon_vma_clone(step, vma_id, source)
-        step.emit("anon_vma_clone", "anon_vma_clone",
-                  f"The new vma {vma_id} made from vma {source} gets a copy of its chain "
-                  f"({plural(n, 'AVC')}) and shares its anon_vma {st.vmas[vma_id].anon_vma}; "
-                  "no page changes.", obj("vma", vma_id), obj("vma", source),
-                  *anon_vma_obj(st.vmas[vma_id].anon_vma))
+        step.emit(
+            "anon_vma_clone",
+            "anon_vma_clone",
+            f"The new vma {vma_id} made from vma {source} gets a copy of its chain "
+            f"({plural(n, 'AVC')}) and shares its anon_vma {st.vmas[vma_id].anon_vma}; "
+            "no page changes.",
+            obj("vma", vma_id),
+            obj("vma", source),
+            *anon_vma_obj(st.vmas[vma_id].anon_vma),
+        )
 
     def vma_adjusted(self, step: Step, vma_id: int) -> None:
         """``anon_vma_interval_tree_pre/post_update_vma``: the vma's AVCs are taken out of
@@ -585,24 +703,32 @@ class AnonVmaChain(Design):
     def anon_vma_merge(self, step: Step, survivor: int, removed: int) -> None:
         """``dup_anon_vma`` into an anon_vma-less survivor, then ``anon_vma_merge`` →
         ``unlink_anon_vmas`` of the removed vma."""
-        self.dup_anon_vma(step, survivor, removed,
-                          f"vma {survivor} absorbs vma {removed}")
+        self.dup_anon_vma(step, survivor, removed, f"vma {survivor} absorbs vma {removed}")
         self.unlink_anon_vmas(step, removed)
 
     def import_anon_vma(self, step: Step, importer: int, exporter: int) -> None:
         """A boundary shift: the expanding vma needs the shrinking one's anon_vma."""
-        self.dup_anon_vma(step, importer, exporter,
-                          f"the boundary between vma {exporter} and vma {importer} moves")
+        self.dup_anon_vma(
+            step,
+            importer,
+            exporter,
+            f"the boundary between vma {exporter} and vma {importer} moves",
+        )
 
     def merge_copied_range(self, step: Step, target: int, source: int) -> None:
         """``vma_merge_copied_range`` (61f67c230a5e): the survivor of an mremap merge takes
         the anon_vma of the vma the pages are copied from (``vmg->copied_from``)."""
-        self.dup_anon_vma(step, target, source,
-                          f"the pages of vma {source} move into vma {target}",
-                          "copied_range_adopt")
+        self.dup_anon_vma(
+            step,
+            target,
+            source,
+            f"the pages of vma {source} move into vma {target}",
+            "copied_range_adopt",
+        )
 
-    def merge_refusal(self, state: State, neighbour: Vma, anon_vma: int | None,
-                      source: Vma | None) -> str | None:
+    def merge_refusal(
+        self, state: State, neighbour: Vma, anon_vma: int | None, source: Vma | None
+    ) -> str | None:
         """``is_mergeable_anon_vma`` of the selected kernel.
 
         6.16+ (879bca0a2c4f + 2026): Case 1, the neighbour has none and the range has one:
@@ -619,31 +745,40 @@ class AnonVmaChain(Design):
             return f"they have different anon_vmas ({anon_vma} and {tgt})"
         if self.merge_rule == "3.0":
             if (anon_vma is None or tgt is None) and len(
-                    state.vma_chain.get(neighbour.id, ())) == 1:
+                state.vma_chain.get(neighbour.id, ())
+            ) == 1:
                 return None
             if anon_vma == tgt:
                 return None
             if tgt is None:
-                return (f"vma {neighbour.id} has no anon_vma, so its chain is not singular "
-                        "(3.0-6.15: a faulted range never merges into an unfaulted neighbour, "
-                        "965f55dea0e3)")
+                return (
+                    f"vma {neighbour.id} has no anon_vma, so its chain is not singular "
+                    "(3.0-6.15: a faulted range never merges into an unfaulted neighbour, "
+                    "965f55dea0e3)"
+                )
             if anon_vma is None:
-                return (f"vma {neighbour.id} is a fork child (its chain has "
-                        f"{len(state.vma_chain.get(neighbour.id, ()))} AVCs)")
+                return (
+                    f"vma {neighbour.id} is a fork child (its chain has "
+                    f"{len(state.vma_chain.get(neighbour.id, ()))} AVCs)"
+                )
             return f"they have different anon_vmas ({anon_vma} and {tgt})"
         if tgt is None and anon_vma is not None:
             if self._is_fork_child(state, source):
                 assert source is not None
-                return (f"vma {source.id} is a fork child (its chain has "
-                        f"{len(state.vma_chain.get(source.id, ()))} AVCs), and vma "
-                        f"{neighbour.id} would have to share its anon_vma {anon_vma} "
-                        "(vma_is_fork_child)")
+                return (
+                    f"vma {source.id} is a fork child (its chain has "
+                    f"{len(state.vma_chain.get(source.id, ()))} AVCs), and vma "
+                    f"{neighbour.id} would have to share its anon_vma {anon_vma} "
+                    "(vma_is_fork_child)"
+                )
             return None
         if tgt is not None and anon_vma is None:
             if self._is_fork_child(state, neighbour):
-                return (f"vma {neighbour.id} is a fork child (its chain has "
-                        f"{len(state.vma_chain.get(neighbour.id, ()))} AVCs), so the range "
-                        f"may not join its anon_vma {tgt} (vma_is_fork_child)")
+                return (
+                    f"vma {neighbour.id} is a fork child (its chain has "
+                    f"{len(state.vma_chain.get(neighbour.id, ()))} AVCs), so the range "
+                    f"may not join its anon_vma {tgt} (vma_is_fork_child)"
+                )
             return None
         if anon_vma == tgt:
             return None
@@ -661,8 +796,11 @@ class AnonVmaChain(Design):
     def protect_writable(self, state: State, pfn: int, vma: Vma) -> bool:
         """``can_change_pte_writable`` (semantics.md#mprotect-writable): an exclusive anon page in
         a writable vma."""
-        return (self.mprotect_keeps_exclusive_writable and vma.writable
-                and bool(state.page_flags[pfn] & PG_ANON_EXCLUSIVE))
+        return (
+            self.mprotect_keeps_exclusive_writable
+            and vma.writable
+            and bool(state.page_flags[pfn] & PG_ANON_EXCLUSIVE)
+        )
 
     def copy_vma_pgoff(self, vma: Vma, pgoff: int, new_addr: int) -> int:
         """``copy_vma``: a never-faulted vma gets the new address's pgoff, to help merging."""
@@ -675,11 +813,15 @@ class AnonVmaChain(Design):
         st = step.state
         target = st.page_mapping.get(pfn)
         if target is not None and target not in st.anon_vmas:
-            step.emit("oops", "oops",
-                      f"Use after free: frame {pfn} points at anon_vma {target}, which was freed "
-                      "while the page was still mapped; 2.6.34-rc3 oopsed here (LWN 383162). "
-                      "The simulator skips the walk, so the page stays mapped.",
-                      obj("frame", pfn), *anon_vma_obj(target))
+            step.emit(
+                "oops",
+                "oops",
+                f"Use after free: frame {pfn} points at anon_vma {target}, which was freed "
+                "while the page was still mapped; 2.6.34-rc3 oopsed here (LWN 383162). "
+                "The simulator skips the walk, so the page stays mapped.",
+                obj("frame", pfn),
+                *anon_vma_obj(target),
+            )
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, Probes]:
         """``rmap_walk_anon``: ``anon_vma_interval_tree_foreach`` over the AVCs of the
@@ -692,8 +834,10 @@ class AnonVmaChain(Design):
         av = avc_anon_vmas(state).get(target)
         if av is None:
             return {"kind": "anon_vma", "id": target, "note": "freed"}, []
-        return ({"kind": "anon_vma", "id": target},
-                AvcProbes(state, av.tree, state.page_index[pfn], self.list_walk))
+        return (
+            {"kind": "anon_vma", "id": target},
+            AvcProbes(state, av.tree, state.page_index[pfn], self.list_walk),
+        )
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
         """``try_to_unmap_one``: the swap PTE of a PageAnonExclusive page carries the
@@ -717,13 +861,17 @@ class AnonVmaChain(Design):
         avcs, avs = len(state.avcs), len(state.anon_vmas)
         avc_size = SIZEOF_AVC_2634 if self.list_walk else SIZEOF_AVC
         av_size = SIZEOF_ANON_VMA_2634 if self.list_walk else SIZEOF_ANON_VMA
-        return {**rmap_sizes(pages=PAGE_RMAP_BYTES * frames,
-                             vmas=VMA_RMAP_BYTES * len(state.vmas),
-                             objects={"anon_vma_chain": avc_size * avcs,
-                                      "anon_vma": av_size * avs},
-                             page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
-                             page_bytes_andrea=STRUCT_PAGE_FIELD_SUM * frames),
-                "avcs": avcs, "anon_vma_objects": avs}
+        return {
+            **rmap_sizes(
+                pages=PAGE_RMAP_BYTES * frames,
+                vmas=VMA_RMAP_BYTES * len(state.vmas),
+                objects={"anon_vma_chain": avc_size * avcs, "anon_vma": av_size * avs},
+                page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+                page_bytes_andrea=STRUCT_PAGE_FIELD_SUM * frames,
+            ),
+            "avcs": avcs,
+            "anon_vma_objects": avs,
+        }
 
     def state_json(self, state: State) -> dict[str, Any]:
         """``anon_vmas`` (tree in walk order, counters), ``anon_vma_chains``, each vma's
@@ -731,28 +879,46 @@ class AnonVmaChain(Design):
         marker (``exclusive_swap_ptes``)."""
         anon_vmas = []
         for _, av in sorted(avc_anon_vmas(state).items()):
-            anon_vmas.append({
-                "id": av.id, "vmas": [state.avcs[a].vma for a in av.tree if a in state.avcs],
-                "avcs": list(av.tree),
-                "root": av.root, "parent": av.parent,
-                "num_children": av.num_children,
-                "num_active_vmas": av.num_active_vmas,
-                "refcount": av.refcount,
-            })
-        chains = [{"id": c.id, "vma": c.vma, "anon_vma": c.anon_vma}
-                  for _, c in sorted(state.avcs.items())]
-        vma_chains = [{"vma": vid, "avcs": list(chain),
-                       "anon_vmas": [state.avcs[a].anon_vma for a in chain if a in state.avcs]}
-                      for vid, chain in sorted(state.vma_chain.items()) if chain]
+            anon_vmas.append(
+                {
+                    "id": av.id,
+                    "vmas": [state.avcs[a].vma for a in av.tree if a in state.avcs],
+                    "avcs": list(av.tree),
+                    "root": av.root,
+                    "parent": av.parent,
+                    "num_children": av.num_children,
+                    "num_active_vmas": av.num_active_vmas,
+                    "refcount": av.refcount,
+                }
+            )
+        chains = [
+            {"id": c.id, "vma": c.vma, "anon_vma": c.anon_vma}
+            for _, c in sorted(state.avcs.items())
+        ]
+        vma_chains = [
+            {
+                "vma": vid,
+                "avcs": list(chain),
+                "anon_vmas": [state.avcs[a].anon_vma for a in chain if a in state.avcs],
+            }
+            for vid, chain in sorted(state.vma_chain.items())
+            if chain
+        ]
         marked = []
         if self.swp_exclusive:
             for pid in sorted(state.ptes):
                 table = state.ptes[pid]
-                marked += [{"pid": pid, "addr": vpn << PAGE_SHIFT, "slot": pte >> PTE_SHIFT}
-                           for vpn, pte in sorted(table.items())
-                           if pte & PTE_KIND == PTE_SWAP and pte & PTE_WRITE]
-        return {"anon_vmas": anon_vmas, "anon_vma_chains": chains, "vma_chains": vma_chains,
-                "exclusive_swap_ptes": marked}
+                marked += [
+                    {"pid": pid, "addr": vpn << PAGE_SHIFT, "slot": pte >> PTE_SHIFT}
+                    for vpn, pte in sorted(table.items())
+                    if pte & PTE_KIND == PTE_SWAP and pte & PTE_WRITE
+                ]
+        return {
+            "anon_vmas": anon_vmas,
+            "anon_vma_chains": chains,
+            "vma_chains": vma_chains,
+            "exclusive_swap_ptes": marked,
+        }
 
     # ----- invariants (semantics.md#invariants, semantics.md#avc-exclusive): in check.py
     # -----------------------------------------------------------

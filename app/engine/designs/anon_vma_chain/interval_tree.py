@@ -30,13 +30,17 @@ class AvcProbes:
 
     __slots__ = ("avcs", "counted", "index", "list_walk", "pos", "seen", "tree", "vmas")
 
-    def __init__(self, state: State, tree: tuple[int, ...], index: int, list_walk: bool
-                 ) -> None:
+    def __init__(self, state: State, tree: tuple[int, ...], index: int, list_walk: bool) -> None:
         avcs, vmas = state.avcs, state.vmas
         self.avcs, self.vmas, self.index, self.list_walk = avcs, vmas, index, list_walk
         if not list_walk:
-            tree = tree[:bisect_right(tree, index, key=lambda a: vmas[avcs[a].vma].vm_pgoff
-                                      if avcs[a].vma in vmas else -1)]
+            tree = tree[
+                : bisect_right(
+                    tree,
+                    index,
+                    key=lambda a: vmas[avcs[a].vma].vm_pgoff if avcs[a].vma in vmas else -1,
+                )
+            ]
         self.tree = tree
         #: how far an iteration got, and how many probes it yielded before that
         self.pos = self.seen = 0
@@ -50,7 +54,7 @@ class AvcProbes:
             return self.counted[1]
         avcs, vmas, index = self.avcs, self.vmas, self.index
         rest = 0
-        for avc_id in self.tree[self.pos:]:
+        for avc_id in self.tree[self.pos :]:
             vma = vmas.get(avcs[avc_id].vma)
             if vma is None or index < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
                 rest += 1

@@ -54,7 +54,7 @@ def add_entry(st: State, nrpte: int, pfn: int, entry: Entry) -> tuple[str, int |
         union[pfn] = bid
         return "new_block", bid
     i = ents.count(None) - 1
-    chains[cur] = StructPteChain(cur, pfn, (*ents[:i], entry, *ents[i + 1:]), head.next)
+    chains[cur] = StructPteChain(cur, pfn, (*ents[:i], entry, *ents[i + 1 :]), head.next)
     return "added", cur
 
 
@@ -94,8 +94,9 @@ def remove_entry(st: State, nrpte: int, pfn: int, entry: Entry) -> tuple[int, in
     return i - victim_i + 1, None
 
 
-def _remove_further(st: State, nrpte: int, pfn: int, entry: Entry, start: StructPteChain,
-                    victim_i: int) -> tuple[int, int | None] | None:
+def _remove_further(
+    st: State, nrpte: int, pfn: int, entry: Entry, start: StructPteChain, victim_i: int
+) -> tuple[int, int | None] | None:
     """The rest of the linear search, past the head block (every later block is full)."""
     chains = st.pte_chains
     compared = len(start.entries) - victim_i

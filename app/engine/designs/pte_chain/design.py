@@ -77,7 +77,7 @@ class PteChain(Design):
     }
     size_table: ClassVar[dict[str, int]] = {
         "struct page, 2.6.0 field sum": STRUCT_PAGE_FIELD_SUM,
-        "struct page, Andrea's count (\"48 bytes on 2.4 and 2.6\")": STRUCT_PAGE_ANDREA,
+        'struct page, Andrea\'s count ("48 bytes on 2.4 and 2.6")': STRUCT_PAGE_ANDREA,
         "rmap bytes per page (the pte union: pte.direct or pte.chain)": PTE_UNION_BYTES,
         "rmap bytes per vma (vm_area_struct: 64 bytes, none of them rmap)": VMA_RMAP_BYTES,
         "struct pte_chain (one 32-byte cache line: next_and_idx + 7 PTE addresses; "
@@ -87,15 +87,19 @@ class PteChain(Design):
     anon_pgoff_linear = False
     #: 2.6.0's PageSwapCache(page) is ``page->mapping == &swapper_space``
     swapcache_flag = False
-    swap_cache_entry = ("page->mapping = &swapper_space and page->index = the swap entry; "
-                        "2.6.0 has no PG_swapcache flag")
+    swap_cache_entry = (
+        "page->mapping = &swapper_space and page->index = the swap entry; "
+        "2.6.0 has no PG_swapcache flag"
+    )
 
     def __init__(self, options: frozenset[str]) -> None:
         super().__init__(options)
         sizes = sorted(L1_OPTIONS[o] for o in options if o in L1_OPTIONS)
         if len(sizes) > 1:
-            raise DesignUnavailable(f"design {self.name!r}: the options {L1_64!r} and "
-                                    f"{L1_128!r} exclude each other (one cache-line size)")
+            raise DesignUnavailable(
+                f"design {self.name!r}: the options {L1_64!r} and "
+                f"{L1_128!r} exclude each other (one cache-line size)"
+            )
         #: L1_CACHE_BYTES: the size of one pte_chain block
         self.l1 = sizes[0] if sizes else L1_DEFAULT
         #: ``NRPTE = (L1_CACHE_BYTES - sizeof(unsigned long)) / sizeof(pte_addr_t)``
@@ -119,33 +123,50 @@ class PteChain(Design):
         ``pte.direct`` = the new PTE; the caller's preallocated block goes unused."""
         entry = (vma.pid, addr >> PAGE_SHIFT)
         add_entry(step.state, self.nrpte, pfn, entry)
-        step.emit("page_add_rmap", "page_add_rmap",
-                  f"Frame {pfn} is PageDirect: page->pte.direct holds the address of "
-                  f"{pte_text(entry)}, its only PTE; no pte_chain block is needed.",
-                  obj("frame", pfn), pte_obj(vma.pid, addr))
+        step.emit(
+            "page_add_rmap",
+            "page_add_rmap",
+            f"Frame {pfn} is PageDirect: page->pte.direct holds the address of "
+            f"{pte_text(entry)}, its only PTE; no pte_chain block is needed.",
+            obj("frame", pfn),
+            pte_obj(vma.pid, addr),
+        )
 
-    def page_add_swapin_rmap(self, step: Step, pfn: int, vma: Vma, addr: int,
-                             mapped_before: int) -> None:
+    def page_add_swapin_rmap(
+        self, step: Step, pfn: int, vma: Vma, addr: int, mapped_before: int
+    ) -> None:
         """``do_swap_page`` → ``page_add_rmap``: direct for the first mapping, else the
         chain grows."""
-        self._narrate_add(step, pfn, (vma.pid, addr >> PAGE_SHIFT),
-                          *add_entry(step.state, self.nrpte, pfn, (vma.pid, addr >> PAGE_SHIFT)))
+        self._narrate_add(
+            step,
+            pfn,
+            (vma.pid, addr >> PAGE_SHIFT),
+            *add_entry(step.state, self.nrpte, pfn, (vma.pid, addr >> PAGE_SHIFT)),
+        )
 
-    def _narrate_add(self, step: Step, pfn: int, entry: Entry, what: str,
-                     block: int | None) -> None:
+    def _narrate_add(
+        self, step: Step, pfn: int, entry: Entry, what: str, block: int | None
+    ) -> None:
         where = pte_text(entry)
         if what == "direct":
-            text = (f"Nothing maps frame {pfn}, so it becomes PageDirect: page->pte.direct "
-                    f"holds the address of {where}.")
+            text = (
+                f"Nothing maps frame {pfn}, so it becomes PageDirect: page->pte.direct "
+                f"holds the address of {where}."
+            )
         elif what == "converted":
-            text = (f"Frame {pfn} was PageDirect; a second PTE maps it now, so PG_direct is "
-                    f"cleared and pte_chain block {block} takes the old PTE and {where}.")
+            text = (
+                f"Frame {pfn} was PageDirect; a second PTE maps it now, so PG_direct is "
+                f"cleared and pte_chain block {block} takes the old PTE and {where}."
+            )
         elif what == "new_block":
-            text = (f"The head pte_chain block of frame {pfn} is full, so a new block "
-                    f"{block} goes in front of it and takes {where}.")
+            text = (
+                f"The head pte_chain block of frame {pfn} is full, so a new block "
+                f"{block} goes in front of it and takes {where}."
+            )
         else:
-            text = (f"{where} takes the last free slot of frame {pfn}'s head pte_chain "
-                    f"block {block}.")
+            text = (
+                f"{where} takes the last free slot of frame {pfn}'s head pte_chain block {block}."
+            )
         objects = [obj("frame", pfn), pte_obj(entry[0], entry[1] << PAGE_SHIFT)]
         if block is not None:
             objects.append(obj("pte_chain", block))
@@ -169,10 +190,14 @@ class PteChain(Design):
                 return
         done = remove_entry(st, self.nrpte, pfn, entry)
         if done is None:
-            step.emit("rmap_not_found", "page_remove_rmap",
-                      f"page_remove_rmap: frame {pfn} has no rmap entry for {pte_text(entry)} "
-                      "(\"page_remove_rmap: pte not found\"): the rmap is broken.",
-                      obj("frame", pfn), pte_obj(pid, addr))
+            step.emit(
+                "rmap_not_found",
+                "page_remove_rmap",
+                f"page_remove_rmap: frame {pfn} has no rmap entry for {pte_text(entry)} "
+                '("page_remove_rmap: pte not found"): the rmap is broken.',
+                obj("frame", pfn),
+                pte_obj(pid, addr),
+            )
             return
         compared, freed = done
         if compared:
@@ -180,9 +205,14 @@ class PteChain(Design):
         if step.fold(REMOVE, REMOVE_FUNC):  # inside a zap: counted, not told again
             return
         if not compared:
-            step.emit(REMOVE, REMOVE_FUNC,
-                      f"Frame {pfn} was PageDirect to {pte_text(entry)}: pte.direct is cleared, "
-                      "nothing to search.", obj("frame", pfn), pte_obj(pid, addr))
+            step.emit(
+                REMOVE,
+                REMOVE_FUNC,
+                f"Frame {pfn} was PageDirect to {pte_text(entry)}: pte.direct is cleared, "
+                "nothing to search.",
+                obj("frame", pfn),
+                pte_obj(pid, addr),
+            )
             return
         cur = st.page_pte.get(pfn)
         shown = freed if freed is not None else cur  # the block the event points at
@@ -192,18 +222,33 @@ class PteChain(Design):
         elif freed is not None:
             tail = f"head block {freed} is now empty and freed; block {cur} is the new head"
         else:
-            tail = (f"the first entry of head block {cur} fills the hole"
-                    + (" (a one-entry chain stays a chain: the remove path never collapses "
-                       "it back to PageDirect)" if mapcount == 1 else ""))
-        step.emit(REMOVE, REMOVE_FUNC,
-                  f"Frame {pfn} drops {pte_text(entry)} from its pte_chain after a linear search "
-                  f"of {plural(compared, 'entry', 'entries')}; {tail}.",
-                  obj("frame", pfn), pte_obj(pid, addr), obj("pte_chain", shown))
+            tail = f"the first entry of head block {cur} fills the hole" + (
+                " (a one-entry chain stays a chain: the remove path never collapses "
+                "it back to PageDirect)"
+                if mapcount == 1
+                else ""
+            )
+        step.emit(
+            REMOVE,
+            REMOVE_FUNC,
+            f"Frame {pfn} drops {pte_text(entry)} from its pte_chain after a linear search "
+            f"of {plural(compared, 'entry', 'entries')}; {tail}.",
+            obj("frame", pfn),
+            pte_obj(pid, addr),
+            obj("pte_chain", shown),
+        )
 
     # ----- fork ---------------------------------------------------------------------------
 
-    def fork_vma(self, step: Step, parent: Vma, child: Vma, vpns: list[int], pfns: list[int],
-                 swap_entries: int) -> None:
+    def fork_vma(
+        self,
+        step: Step,
+        parent: Vma,
+        child: Vma,
+        vpns: list[int],
+        pfns: list[int],
+        swap_entries: int,
+    ) -> None:
         """``copy_page_range`` → ``page_add_rmap(page, child's pte)`` for every present page,
         in address order: the per-page cost that made 2.6.0's fork slow.
 
@@ -230,7 +275,8 @@ class PteChain(Design):
             keys = zip(repeat(cpid), vpns, strict=False)
             entries = zip(*([repeat(None)] * (self.nrpte - 2)), keys, heads, strict=False)
             st.w("pte_chains").update(
-                zip(ids, map(StructPteChain, ids, pfns, entries), strict=True))
+                zip(ids, map(StructPteChain, ids, pfns, entries), strict=True)
+            )
             st.w("page_pte").update(zip(pfns, ids, strict=True))
             flags = st.w("page_flags")
             flags.update({p: flags[p] & ~PG_DIRECT for p in pfns})
@@ -249,21 +295,32 @@ class PteChain(Design):
                     blocks.append(block)
         parts = []
         if converted:
-            parts.append(f"{plural(converted, 'PageDirect page')} " + (
-                "becomes a two-entry chain" if converted == 1 else "become two-entry chains"))
+            parts.append(
+                f"{plural(converted, 'PageDirect page')} "
+                + ("becomes a two-entry chain" if converted == 1 else "become two-entry chains")
+            )
         if grown:
-            parts.append(f"{plural(grown, 'chained page')} "
-                         f"{'gains' if grown == 1 else 'gain'} an entry")
-        made = (f"{plural(len(blocks), 'pte_chain block')} allocated "
-                f"({_id_span(blocks)}, {self.l1} bytes each, from lowmem)" if blocks
-                else "no block allocated")
-        step.emit("page_add_rmap", "page_add_rmap",
-                  f"fork: copy_page_range adds the child's PTE to the rmap of each of the "
-                  f"{plural(n, 'present page')} of vma {parent.id} "
-                  f"{span(parent.vm_start, parent.vm_end)}: " + ", ".join(parts)
-                  + f"; {made}. One rmap insertion per page per fork.",
-                  obj("vma", parent.id), obj("vma", child.id),
-                  *(obj("pte_chain", b) for b in blocks[:64]))
+            parts.append(
+                f"{plural(grown, 'chained page')} {'gains' if grown == 1 else 'gain'} an entry"
+            )
+        made = (
+            f"{plural(len(blocks), 'pte_chain block')} allocated "
+            f"({_id_span(blocks)}, {self.l1} bytes each, from lowmem)"
+            if blocks
+            else "no block allocated"
+        )
+        step.emit(
+            "page_add_rmap",
+            "page_add_rmap",
+            f"fork: copy_page_range adds the child's PTE to the rmap of each of the "
+            f"{plural(n, 'present page')} of vma {parent.id} "
+            f"{span(parent.vm_start, parent.vm_end)}: "
+            + ", ".join(parts)
+            + f"; {made}. One rmap insertion per page per fork.",
+            obj("vma", parent.id),
+            obj("vma", child.id),
+            *(obj("pte_chain", b) for b in blocks[:64]),
+        )
 
     # ----- vma restructuring ----------------------------------------------------------------
 
@@ -277,8 +334,9 @@ class PteChain(Design):
         the old entry and gains the new one.
         """
         st = step.state
-        present = [(old, new, pte >> PTE_SHIFT) for old, new, pte in moved
-                   if pte & PTE_KIND == PTE_PAGE]
+        present = [
+            (old, new, pte >> PTE_SHIFT) for old, new, pte in moved if pte & PTE_KIND == PTE_PAGE
+        ]
         if not present:
             return
         stayed = collapsed = relinked = compared = 0
@@ -306,30 +364,39 @@ class PteChain(Design):
         st.w("counters")["pte_chain_search"] += compared
         parts = []
         if stayed:
-            parts.append(f"{plural(stayed, 'PageDirect page')} "
-                         f"{'stays' if stayed == 1 else 'stay'} direct, pointing at the new "
-                         f"{'PTE' if stayed == 1 else 'PTEs'}")
+            parts.append(
+                f"{plural(stayed, 'PageDirect page')} "
+                f"{'stays' if stayed == 1 else 'stay'} direct, pointing at the new "
+                f"{'PTE' if stayed == 1 else 'PTEs'}"
+            )
         if collapsed:
-            parts.append(f"{plural(collapsed, 'one-entry chain')} "
-                         f"{'empties' if collapsed == 1 else 'empty'} at the remove, so "
-                         f"{'its page is' if collapsed == 1 else 'their pages are'} re-added "
-                         "as PageDirect")
+            parts.append(
+                f"{plural(collapsed, 'one-entry chain')} "
+                f"{'empties' if collapsed == 1 else 'empty'} at the remove, so "
+                f"{'its page is' if collapsed == 1 else 'their pages are'} re-added "
+                "as PageDirect"
+            )
         if relinked:
-            parts.append(f"{plural(relinked, 'shared page')} "
-                         f"{'swaps' if relinked == 1 else 'swap'} the old PTE for the new one "
-                         "in its pte_chain")
+            parts.append(
+                f"{plural(relinked, 'shared page')} "
+                f"{'swaps' if relinked == 1 else 'swap'} the old PTE for the new one "
+                "in its pte_chain"
+            )
         tail = f" (linear search: {plural(compared, 'chain entry', 'chain entries')} compared"
         tail += f"; {plural(len(freed), 'block')} freed" if freed else ""
         tail += f"; {plural(len(made), 'block')} allocated" if made else ""
         tail += ")"
-        step.emit("page_remove_rmap", "copy_one_pte",
-                  f"mremap re-registers each of the {plural(len(present), 'moved page')} of "
-                  f"pid {pid} with page_remove_rmap + page_add_rmap: " + "; ".join(parts)
-                  + tail + ".",
-                  *(obj("frame", p) for p in frames[:64]))
+        step.emit(
+            "page_remove_rmap",
+            "copy_one_pte",
+            f"mremap re-registers each of the {plural(len(present), 'moved page')} of "
+            f"pid {pid} with page_remove_rmap + page_add_rmap: " + "; ".join(parts) + tail + ".",
+            *(obj("frame", p) for p in frames[:64]),
+        )
 
-    def mprotect_fixup(self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int,
-                       prot: str) -> Vma:
+    def mprotect_fixup(
+        self, step: Step, vma: Vma, prev: Vma | None, start: int, end: int, prot: str
+    ) -> Vma:
         """2.5.38 ... 2.6.6 ``mprotect_fixup`` (semantics.md#pte-chain-merging): only a range that
         starts at the vma's
         start may merge, and only with ``prev`` (``mprotect_attempt_merge``): the whole vma
@@ -346,8 +413,9 @@ class PteChain(Design):
             split_vma(step, vma.id, end, new_below=False)
         return change_protection(step, st.vmas[vma.id], start, end, prot)
 
-    def _mprotect_attempt_merge(self, step: Step, vma: Vma, prev: Vma | None, end: int,
-                                prot: str) -> Vma | None:
+    def _mprotect_attempt_merge(
+        self, step: Step, vma: Vma, prev: Vma | None, end: int, prot: str
+    ) -> Vma | None:
         """2.6.0 ``mprotect_attempt_merge``: ``prev`` adjacent with the new flags takes the
         range, absorbing the whole vma or shifting the boundary."""
         if prev is None or prev.vm_end != vma.vm_start or prev.prot != prot:
@@ -357,22 +425,34 @@ class PteChain(Design):
         st.put_vma(grown)
         if end == vma.vm_end:
             remove_vma(step, vma.id)
-            step.emit("vma_merge", "mprotect_attempt_merge",
-                      f"mprotect of {span(vma.vm_start, end)} to {prot}: the range is all of "
-                      f"vma {vma.id} and its predecessor vma {prev.id} is already {prot}, so vma "
-                      f"{prev.id} grows to {span(prev.vm_start, end)} and vma {vma.id} is "
-                      "freed; no page is touched.", obj("vma", prev.id), obj("vma", vma.id))
+            step.emit(
+                "vma_merge",
+                "mprotect_attempt_merge",
+                f"mprotect of {span(vma.vm_start, end)} to {prot}: the range is all of "
+                f"vma {vma.id} and its predecessor vma {prev.id} is already {prot}, so vma "
+                f"{prev.id} grows to {span(prev.vm_start, end)} and vma {vma.id} is "
+                "freed; no page is touched.",
+                obj("vma", prev.id),
+                obj("vma", vma.id),
+            )
         else:
-            st.put_vma(replace(vma, vm_start=end,
-                               vm_pgoff=vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT)))
+            st.put_vma(
+                replace(
+                    vma, vm_start=end, vm_pgoff=vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT)
+                )
+            )
             st.refresh_mm(vma.pid)
-            step.emit("vma_merge", "mprotect_attempt_merge",
-                      f"mprotect of {span(vma.vm_start, end)} to {prot}: the range starts at "
-                      f"vma {vma.id}'s start and its predecessor vma {prev.id} is already "
-                      f"{prot}, so the boundary shifts: vma {prev.id} grows to "
-                      f"{span(prev.vm_start, end)} and vma {vma.id} shrinks to "
-                      f"{span(end, vma.vm_end)}; no page is touched.",
-                      obj("vma", prev.id), obj("vma", vma.id))
+            step.emit(
+                "vma_merge",
+                "mprotect_attempt_merge",
+                f"mprotect of {span(vma.vm_start, end)} to {prot}: the range starts at "
+                f"vma {vma.id}'s start and its predecessor vma {prev.id} is already "
+                f"{prot}, so the boundary shifts: vma {prev.id} grows to "
+                f"{span(prev.vm_start, end)} and vma {vma.id} shrinks to "
+                f"{span(end, vma.vm_end)}; no page is touched.",
+                obj("vma", prev.id),
+                obj("vma", vma.id),
+            )
         return st.vmas[prev.id]
 
     def mprotect_done(self, step: Step, prev: Vma, ended_at_vma_end: bool) -> None:
@@ -390,11 +470,16 @@ class PteChain(Design):
             return
         st.put_vma(replace(prev, vm_end=nxt.vm_end))
         remove_vma(step, nxt.id)
-        step.emit("vma_merge", "sys_mprotect",
-                  f"The mprotect range ended exactly at the end of vma {prev.id}, and the next "
-                  f"vma {nxt.id} is adjacent with the same flags ({prev.prot}), so vma "
-                  f"{prev.id} grows to {span(prev.vm_start, nxt.vm_end)} and vma {nxt.id} is "
-                  "freed; no page is touched.", obj("vma", prev.id), obj("vma", nxt.id))
+        step.emit(
+            "vma_merge",
+            "sys_mprotect",
+            f"The mprotect range ended exactly at the end of vma {prev.id}, and the next "
+            f"vma {nxt.id} is adjacent with the same flags ({prev.prot}), so vma "
+            f"{prev.id} grows to {span(prev.vm_start, nxt.vm_end)} and vma {nxt.id} is "
+            "freed; no page is touched.",
+            obj("vma", prev.id),
+            obj("vma", nxt.id),
+        )
 
     # ----- reclaim ----------------------------------------------------------------------------
 
@@ -428,11 +513,15 @@ class PteChain(Design):
         st.w("page_pte")[pfn] = entry
         st.w("page_flags")[pfn] |= PG_DIRECT
         st.w("counters")["indirect_to_direct"] += 1
-        step.emit("pte_chain_collapse", "page_referenced",
-                  f"Reclaim's page_referenced scan finds frame {pfn} on a one-entry pte_chain: "
-                  f"it collapses it back to PageDirect ({pte_text(entry)}) and frees block {cur}.",
-                  obj("frame", pfn), obj("pte_chain", cur),
-                  pte_obj(entry[0], entry[1] << PAGE_SHIFT))
+        step.emit(
+            "pte_chain_collapse",
+            "page_referenced",
+            f"Reclaim's page_referenced scan finds frame {pfn} on a one-entry pte_chain: "
+            f"it collapses it back to PageDirect ({pte_text(entry)}) and frees block {cur}.",
+            obj("frame", pfn),
+            obj("pte_chain", cur),
+            pte_obj(entry[0], entry[1] << PAGE_SHIFT),
+        )
 
     def rmap_walk(self, state: State, pfn: int) -> tuple[dict[str, Any] | None, list[Probe]]:
         """2.6.0 ``try_to_unmap``: the direct PTE, or every chain entry in chain order (head
@@ -445,10 +534,15 @@ class PteChain(Design):
             return None, []
         if isinstance(cur, tuple):
             pid, vpn = cur
-            return ({"kind": "pte", "id": 0, "pid": pid, "addr": vpn << PAGE_SHIFT},
-                    [Probe("pte", 0, pid, vpn)])
-        probes = [Probe("pte", block.id, e[0], e[1])
-                  for block in chain_blocks(state, cur) for e in block.used()]
+            return (
+                {"kind": "pte", "id": 0, "pid": pid, "addr": vpn << PAGE_SHIFT},
+                [Probe("pte", 0, pid, vpn)],
+            )
+        probes = [
+            Probe("pte", block.id, e[0], e[1])
+            for block in chain_blocks(state, cur)
+            for e in block.used()
+        ]
         via: dict[str, Any] = {"kind": "pte_chain", "id": cur}
         if cur not in state.pte_chains:
             via["note"] = "freed"
@@ -479,25 +573,39 @@ class PteChain(Design):
         rmap bytes per vma or mm. ``struct page`` is 40 bytes by the 2.6.0 field sum, 48 by
         Andrea's count (semantics.md#sizes)."""
         frames = len(state.page_mapcount)
-        return rmap_sizes(pages=PTE_UNION_BYTES * frames, vmas=VMA_RMAP_BYTES * len(state.vmas),
-                          objects={"pte_chain": self.l1 * len(state.pte_chains)},
-                          page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
-                          page_bytes_andrea=STRUCT_PAGE_ANDREA * frames)
+        return rmap_sizes(
+            pages=PTE_UNION_BYTES * frames,
+            vmas=VMA_RMAP_BYTES * len(state.vmas),
+            objects={"pte_chain": self.l1 * len(state.pte_chains)},
+            page_bytes=STRUCT_PAGE_FIELD_SUM * frames,
+            page_bytes_andrea=STRUCT_PAGE_ANDREA * frames,
+        )
 
     def state_json(self, state: State) -> dict[str, Any]:
         """Every live pte_chain block by id, its used entries in slot (walk) order."""
         return {
             "anon_vmas": [],
-            "pte_chains": [{"id": b.id, "pfn": b.pfn, "next": b.next,
-                            "free": b.entries.count(None),
-                            "entries": [{"pid": e[0], "addr": e[1] << PAGE_SHIFT}
-                                        for e in b.entries if e is not None]}
-                           for _, b in sorted(state.pte_chains.items())],
+            "pte_chains": [
+                {
+                    "id": b.id,
+                    "pfn": b.pfn,
+                    "next": b.next,
+                    "free": b.entries.count(None),
+                    "entries": [
+                        {"pid": e[0], "addr": e[1] << PAGE_SHIFT}
+                        for e in b.entries
+                        if e is not None
+                    ],
+                }
+                for _, b in sorted(state.pte_chains.items())
+            ],
         }
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
         """D1.1-D1.6 of semantics.md#invariants (``check.check_invariants``)."""
         return check_invariants(state, index, self.nrpte)
+
+
 def _id_span(ids: list[int]) -> str:
     """'1-5' for a consecutive run, else the id list."""
     if len(ids) > 2 and ids == list(range(ids[0], ids[0] + len(ids))):
