@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -205,8 +206,17 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sessions.pool.start()
-        yield
-        sessions.pool.stop()
+        # What exists once the app is up (the modules, FastAPI's routes and models: some
+        # 80,000 objects) lives as long as the process: kept out of the collector's full
+        # passes, each of which otherwise stalls the event loop for 50-80 ms on the
+        # benchmark machine (docs/benchmarks.md, the workshop)
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            sessions.pool.stop()
 
     app = FastAPI(
         title="rmaplab",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ def scenario_dir() -> Path:
     raise FileNotFoundError("the built-in scenarios folder is missing")
 
 
-def builtin_names() -> list[str]:
-    """The names of the built-in scenarios, sorted."""
-    return sorted(p.stem for p in scenario_dir().glob("*.json"))
+@cache
+def builtin_names() -> tuple[str, ...]:
+    """The names of the built-in scenarios, sorted: package data, read once (every session
+    opened on a built-in scenario asks)."""
+    return tuple(sorted(p.stem for p in scenario_dir().glob("*.json")))
 
 
 def load_builtin(name: str) -> dict[str, Any]:

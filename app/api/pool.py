@@ -156,8 +156,9 @@ class Worker:
         return reply
 
 
-#: how much of a worker's answer is read at once
-READ_CHUNK = 1 << 20
+#: how much of a worker's answer is read at once (a socket buffer's worth: a larger read
+#: allocates, and maps, that much for every answer however small)
+READ_CHUNK = 1 << 16
 _LENGTH = struct.Struct("!i")
 _LONG_LENGTH = struct.Struct("!Q")
 

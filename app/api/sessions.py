@@ -335,20 +335,22 @@ class SessionManager:
         """Drop the sessions idle past the TTL, then the longest idle beyond the count;
         never one used since its creation in the last TOUCH_EVERY seconds (someone is
         looking at it, and that use may not be stored yet)."""
-        recent = {sid for sid, e in self._open.items() if now - e.used < TOUCH_EVERY}
+        opened = self._open
 
         def in_use(sid: str) -> bool:
-            return sid in recent
+            entry = opened.get(sid)
+            return entry is not None and now - entry.used < TOUCH_EVERY
 
         def expire() -> list[str]:  # in a thread: the store only
             gone = [
                 g for g in self.store.idle_since(now - self.settings.session_ttl) if not in_use(g)
             ]
             excess = self.store.count() - len(gone) - (self.settings.max_sessions - 1)
-            if excess > 0:
+            if excess > 0:  # the sessions in use are skipped: ask for as many more
+                recent = sum(now - e.used < TOUCH_EVERY for e in list(opened.values()))
                 gone += [
                     g
-                    for g in self.store.oldest_idle(excess + len(gone) + len(recent))
+                    for g in self.store.oldest_idle(excess + len(gone) + recent)
                     if g not in gone and not in_use(g)
                 ][:excess]
             for session_id in gone:

@@ -171,7 +171,7 @@ def test_cli_scenarios_json_lists_every_builtin(capsys):
 
     assert main(["scenarios", "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
-    assert [item["name"] for item in items] == builtin_names()
+    assert [item["name"] for item in items] == list(builtin_names())
     seed = next(item for item in items if item["name"] == "seed-story")
     assert seed["steps"] == 12 and seed["design"] and seed["title"]
 
