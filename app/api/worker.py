@@ -124,6 +124,21 @@ class Live:
         )
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """A whole log replayed (``Engine.replays``): what a new ``Live`` of it starts from."""
+
+    snapshots: dict[int, tuple[State, ...]]
+    counters: list[list[dict[str, int]]]
+    recent: tuple[int, tuple[State, ...], tuple[StepResult, ...] | None] | None
+
+
+#: how many replayed logs a worker keeps, and the most of the live-session memory budget
+#: (RMAPLAB_LIVE_MEMORY_MB) one of them may use, as a fraction: 1/REPLAYED_SHARE
+REPLAYED_KEPT = 8
+REPLAYED_SHARE = 64
+
+
 def encode(doc: Any, settings: Settings) -> bytes:
     """The answer's bytes, refused (409) beyond RMAPLAB_MAX_RESPONSE."""
     data = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
@@ -143,6 +158,10 @@ class Engine:
         self.held = 0
         #: the replays of the rooms' scenarios routed to this worker
         self.rooms = RoomSteps()
+        #: finished replays of whole logs, by designs and ops, for sessions opened on the
+        #: same log (a workshop's participants all open one built-in scenario): the
+        #: snapshots, the counters and the last step computed, whose states are shared
+        self.replays: OrderedDict[str, Replayed] = OrderedDict()
 
     # ----- the cache -----------------------------------------------------------------------
 
@@ -261,16 +280,29 @@ class Engine:
         head: dict[str, Any],
     ) -> bytes:
         """A new session: every op is replayed once to prove it applies under every design
-        and within the limits; the answer is the session at ``head["step"]``."""
+        and within the limits (a log this worker replayed already is not replayed again:
+        its states are shared); the answer is the session at ``head["step"]``."""
         self.load(sid, version, designs, ops)
         live = self.live[sid]
+        key = json.dumps([live.variants, ops], sort_keys=True, default=sorted)
+        done = self.replays.get(key)
         try:
-            self._replay(live, len(ops))
+            if done is None:
+                self._replay(live, len(ops))
+            else:
+                self.replays.move_to_end(key)
+                live.snapshots, live.counters = dict(done.snapshots), list(done.counters)
+                live.recent = done.recent
             self._keep(sid, live)  # with its snapshots now
-            return self._session_doc(live, head, head["step"], with_log=True)
+            data = self._session_doc(live, head, head["step"], with_log=True)
         except BaseException:
             self.forget(sid)
             raise
+        if done is None and live.bytes <= (self.settings.live_memory_mb << 20) // REPLAYED_SHARE:
+            self.replays[key] = Replayed(dict(live.snapshots), list(live.counters), live.recent)
+            while len(self.replays) > REPLAYED_KEPT:
+                self.replays.popitem(last=False)
+        return data
 
     def view(
         self, sid: str, version: str, head: dict[str, Any], step: int, with_log: bool
