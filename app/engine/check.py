@@ -22,6 +22,7 @@ from .state import (
     PTE_KIND,
     PTE_PAGE,
     PTE_SHIFT,
+    PTE_SWAP,
     PTE_WRITE,
     PTE_ZERO,
     State,
@@ -80,8 +81,8 @@ class Scope:
 
     #: processes whose vma list or vmas changed
     pids: set[int] = field(default_factory=set)
-    #: (pid, vpn) of every PTE that changed, or lies in a vma that changed
-    ptes: set[tuple[int, int]] = field(default_factory=set)
+    #: by pid, the vpns of every PTE that changed, or lies in a vma that changed
+    ptes: dict[int, set[int]] = field(default_factory=dict)
     frames: set[int] = field(default_factory=set)
     slots: set[int] = field(default_factory=set)
     #: frames that only gained mappers (a fork's, a new sharer's): the frame's own fields
@@ -157,12 +158,12 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
     scope = Scope()
     ptes = scope.ptes
     for pid in _changed(old.ptes, new.ptes):
-        ptes.update((pid, vpn) for vpn in _changed(old.ptes.get(pid, {}), new.ptes.get(pid, {})))
+        ptes[pid] = _changed(old.ptes.get(pid, {}), new.ptes.get(pid, {}))
     vmas, anon_vmas = _changed_vmas(old, new)
     anonmms, owners = _changed_anonmms(old, new)
     for pid in owners:  # every PTE of a process whose anonmm changed
         for st in (old, new):
-            ptes.update((pid, vpn) for vpn in st.ptes.get(pid, ()))
+            ptes.setdefault(pid, set()).update(st.ptes.get(pid, ()))
     scope.pids = _changed(old.mms, new.mms)
     _vma_ptes(old, new, vmas, scope)
     frames, slots = scope.frames, scope.slots
@@ -181,17 +182,13 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
         frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
     slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
     index, gone, added = _reindex(base.index, old, new, ptes, frames, slots)
-    scope.grown = _grown(old, new, design, index, frames - moved, gone, added)
-    for pfn in list(frames):
-        for st in (old, new):
-            slot = st.page_private.get(pfn)
-            if slot is not None:
-                slots.add(slot)
-    for slot in list(slots):
-        for st in (old, new):
-            cached = st.swap_cache.get(slot)
-            if cached is not None:
-                frames.add(cached)
+    scope.grown = _grown(old, new, design, index, moved, gone, added)
+    for st in (old, new) if old.page_private is not new.page_private else (new,):
+        private = st.page_private
+        slots.update(private[pfn] for pfn in frames & private.keys())
+    for st in (old, new) if old.swap_cache is not new.swap_cache else (new,):
+        cache = st.swap_cache
+        frames.update(cache[slot] for slot in slots & cache.keys())
     return index, scope
 
 
@@ -204,29 +201,31 @@ def _grown(
     new: State,
     design: Design,
     index: MapIndex,
-    frames: set[int],
-    gone: dict[tuple[int, int], set[tuple[int, int]]],
-    added: dict[tuple[int, int], list[Mapper]],
+    moved: set[int],
+    gone: dict[int, set[tuple[int, int]]],
+    added: dict[int, tuple[Mapper, ...]],
 ) -> dict[int, int]:
-    """``Scope.grown``: the frames of ``frames`` (whose own fields are unchanged) that only
-    gained mappers, with the number of mappers each had."""
+    """``Scope.grown``: the frames that gained mappers (``added``), lost none (``gone``)
+    and kept their own fields (not ``moved``), with the number of mappers each had."""
     out = {}
     old_mc, new_mc = old.page_mapcount, new.page_mapcount
-    flags, mapping = new.page_flags, new.page_mapping
+    flags, mapping, mappers = new.page_flags, new.page_mapping, index.page_mappers
     kept: dict[tuple[int | None, int], bool] = {}  # by the fields the walk starts from
-    for pfn in frames:
-        new_ones = added.get((PTE_PAGE, pfn))
-        if not new_ones or (PTE_PAGE, pfn) in gone or pfn not in old_mc or pfn not in new_mc:
+    target: int | None = -1  # and the last of them, with its answer
+    f, ok = -1, False
+    for pfn, new_ones in added.items():
+        if pfn in gone or pfn in moved or pfn not in old_mc or pfn not in new_mc:
             continue
-        f = flags.get(pfn, 0)
-        if f & PG_SWAPCACHE:
-            continue  # its slot's holders share its verdicts: checked whole
-        start = (mapping.get(pfn), f)
-        ok = kept.get(start)
-        if ok is None:
-            ok = kept[start] = design.reach_kept(old, new, pfn)
+        if mapping.get(pfn) != target or flags.get(pfn, 0) != f:
+            target, f = mapping.get(pfn), flags.get(pfn, 0)
+            if f & PG_SWAPCACHE:
+                ok = False  # its slot's holders share its verdicts: checked whole
+            elif (known := kept.get((target, f))) is not None:
+                ok = known
+            else:
+                ok = kept[target, f] = design.reach_kept(old, new, pfn)
         if ok:
-            out[pfn] = len(index.page_mappers[pfn]) - len(new_ones)
+            out[pfn] = len(mappers[pfn]) - len(new_ones)
     return out
 
 
@@ -234,79 +233,93 @@ def _reindex(
     index: MapIndex,
     old: State,
     new: State,
-    ptes: set[tuple[int, int]],
+    ptes: dict[int, set[int]],
     frames: set[int],
     slots: set[int],
-) -> tuple[
-    MapIndex, dict[tuple[int, int], set[tuple[int, int]]], dict[tuple[int, int], list[Mapper]]
-]:
+) -> tuple[MapIndex, dict[int, set[tuple[int, int]]], dict[int, tuple[Mapper, ...]]]:
     """``index`` (of ``old``) brought up to ``new`` by redoing the entries of ``ptes``; the
     frames and slots whose mappers changed join ``frames`` and ``slots``. Also returns,
-    by (kind, frame or slot), the (pid, vpn) of the entries that stopped mapping it (or
-    changed) and the mappers that started (or changed), which come last in its list."""
-    gone: dict[tuple[int, int], set[tuple[int, int]]] = {}
-    added: dict[tuple[int, int], list[Mapper]] = {}
+    by frame, the (pid, vpn) of the entries that stopped mapping it (or changed) and the
+    mappers that started (or changed), which come last in its list."""
+    # by kind (the frames of PTE_PAGE entries, the slots of PTE_SWAP ones)
+    gone: dict[int, dict[int, set[tuple[int, int]]]] = {PTE_PAGE: {}, PTE_SWAP: {}}
+    added: dict[int, dict[int, tuple[Mapper, ...]]] = {PTE_PAGE: {}, PTE_SWAP: {}}
     outside = []
-    by_pid: dict[int, list[int]] = {}
-    for pid, vpn in ptes:
-        by_pid.setdefault(pid, []).append(vpn)
-    for pid, vpns in by_pid.items():
+    for pid, vpns in ptes.items():
         was, now = old.ptes.get(pid, {}), new.ptes.get(pid, {})
         mm = new.mms.get(pid)
         vmas = [new.vmas[v] for v in mm.vmas if v in new.vmas] if mm is not None else []
         starts = [v.vm_start >> PAGE_SHIFT for v in vmas]
+        lo = hi = 0  # the range of the last vma found, and its id
+        vid: int | None = None
         for vpn in vpns:
-            before, after = was.get(vpn), now.get(vpn)
-            if before is not None and before & PTE_KIND != PTE_ZERO:
-                gone.setdefault((before & PTE_KIND, before >> PTE_SHIFT), set()).add((pid, vpn))
+            before = was.get(vpn)
+            if before is not None and before & PTE_KIND in gone:
+                gone[before & PTE_KIND].setdefault(before >> PTE_SHIFT, set()).add((pid, vpn))
+            after = now.get(vpn)
             if after is None:
                 continue
-            i = bisect_right(starts, vpn) - 1
-            vid = vmas[i].id if i >= 0 and vpn < vmas[i].vm_end >> PAGE_SHIFT else None
-            if vid is None:
-                outside.append((pid, vpn))
-            if after & PTE_KIND != PTE_ZERO:
-                added.setdefault((after & PTE_KIND, after >> PTE_SHIFT), []).append((pid, vpn, vid))
+            if not lo <= vpn < hi:
+                i = bisect_right(starts, vpn) - 1
+                if i >= 0 and vpn < vmas[i].vm_end >> PAGE_SHIFT:
+                    lo, hi, vid = starts[i], vmas[i].vm_end >> PAGE_SHIFT, vmas[i].id
+                else:
+                    lo = hi = 0
+                    vid = None
+                    outside.append((pid, vpn))
+            if after & PTE_KIND in added:
+                by_frame = added[after & PTE_KIND]
+                ident = after >> PTE_SHIFT
+                by_frame[ident] = (*by_frame.get(ident, ()), (pid, vpn, vid))
     out = MapIndex(
-        dict(index.page_mappers),
-        dict(index.slot_holders),
-        [o for o in index.outside if o not in ptes] + outside,
+        _merged(index.page_mappers, gone[PTE_PAGE], added[PTE_PAGE], frames),
+        _merged(index.slot_holders, gone[PTE_SWAP], added[PTE_SWAP], slots),
+        [o for o in index.outside if o[1] not in ptes.get(o[0], ())] + outside,
     )
-    for kind, ident in gone.keys() | added.keys():
-        table, touched = (
-            (out.page_mappers, frames) if kind == PTE_PAGE else (out.slot_holders, slots)
-        )
-        touched.add(ident)
-        drop = gone.get((kind, ident), ())
-        mappers = table.get(ident, ())
-        if drop:
-            mappers = tuple(m for m in mappers if (m[0], m[1]) not in drop)
-        mappers += tuple(added.get((kind, ident), ()))
-        if mappers:
-            table[ident] = mappers
-        else:
-            table.pop(ident, None)
-    return out, gone, added
+    return out, gone[PTE_PAGE], added[PTE_PAGE]
+
+
+def _merged(
+    table: dict[int, tuple[Mapper, ...]],
+    gone: dict[int, set[tuple[int, int]]],
+    added: dict[int, tuple[Mapper, ...]],
+    touched: set[int],
+) -> dict[int, tuple[Mapper, ...]]:
+    """A copy of ``table`` (frames' mappers or slots' holders) without the ``gone`` entries
+    and with the ``added`` ones last; the keys of both join ``touched``."""
+    if not gone and not added:
+        return table
+    out = dict(table)
+    for ident, drop in gone.items():
+        out[ident] = tuple(m for m in out.get(ident, ()) if (m[0], m[1]) not in drop)
+    for ident, them in added.items():
+        out[ident] = out.get(ident, ()) + them
+    for ident in gone:
+        if not out[ident]:
+            del out[ident]
+    touched.update(gone)
+    touched.update(added)
+    return out
 
 
 def _check(state: State, design: Design, index: MapIndex, scope: Scope | None) -> list[Violation]:
     out: list[Violation] = []
-    ptes = _ptes(state, scope)
-    _layout(state, index, out, scope, ptes)
-    _frames(state, index, out, scope, ptes)
+    writable = _writable(state, scope)
+    mapped = _in(index.page_mappers, None if scope is None else scope.frames)
+    _layout(state, index, out, scope, writable)
+    _frames(state, index, mapped, out, scope, writable)
     _swap(state, index, out, scope)
-    _rmap(state, index, out, scope)
+    _rmap(state, mapped, out, scope)
     if scope is None or not design.check_scoped:
         return out + design.check(state, index)
     holders = {s: index.slot_holders[s] for s in scope.slots if s in index.slot_holders}
-    mappers = index.page_mappers
     kept = scope.grown if design.check_grown else {}
     if kept:  # a frame that only gained mappers shows its new ones and one old one: the old
         # ones agreed with each other in the base (``Design.check_grown``)
         found = design.check(
             state,
             MapIndex(
-                {f: mappers[f][max(kept.get(f, 0) - 1, 0) :] for f in scope.frames if f in mappers},
+                {f: m[k - 1 :] if (k := kept.get(f)) else m for f, m in mapped.items()},
                 holders,
                 index.outside,
             ),
@@ -314,10 +327,7 @@ def _check(state: State, design: Design, index: MapIndex, scope: Scope | None) -
         if not found:
             return out
     # all of them (and again so if something was found, for the sentences a full check says)
-    return out + design.check(
-        state,
-        MapIndex({f: mappers[f] for f in scope.frames if f in mappers}, holders, index.outside),
-    )
+    return out + design.check(state, MapIndex(mapped, holders, index.outside))
 
 
 def _in(table: dict[int, Any], keys: set[int] | None) -> dict[int, Any]:
@@ -327,16 +337,22 @@ def _in(table: dict[int, Any], keys: set[int] | None) -> dict[int, Any]:
     return {k: table[k] for k in keys if k in table}
 
 
-def _ptes(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
-    """(pid, vpn, pte) of every PTE in scope (all of them without a scope)."""
-    if scope is None:
-        return [(pid, vpn, pte) for pid, table in st.ptes.items() for vpn, pte in table.items()]
+def _writable(st: State, scope: Scope | None) -> list[tuple[int, int, int]]:
+    """(pid, vpn, pte) of every writable PTE in scope (all of them without a scope): what
+    G7 and G8 look at."""
     tables = st.ptes
-    return [
-        (pid, vpn, pte)
-        for pid, vpn in scope.ptes
-        if pid in tables and (pte := tables[pid].get(vpn)) is not None
-    ]
+    if scope is None:
+        return [
+            (pid, vpn, pte)
+            for pid, table in tables.items()
+            for vpn, pte in table.items()
+            if pte & PTE_WRITE
+        ]
+    out = []
+    for pid, vpns in scope.ptes.items():
+        get = tables.get(pid, {}).get
+        out += [(pid, vpn, pte) for vpn in vpns if (pte := get(vpn, 0)) & PTE_WRITE]
+    return out
 
 
 def _layout(
@@ -344,7 +360,7 @@ def _layout(
     index: MapIndex,
     out: list[Violation],
     scope: Scope | None,
-    ptes: list[tuple[int, int, int]],
+    writable: list[tuple[int, int, int]],
 ) -> None:
     """G1 (vma layout), G2 (PTE placement), G8 (zero page read-only)."""
     mms = st.mms if scope is None else {p: st.mms[p] for p in scope.pids if p in st.mms}
@@ -374,8 +390,8 @@ def _layout(
             last_end = vma.vm_end
         if mm.starts != tuple(st.vmas[v].vm_start for v in mm.vmas if v in st.vmas):
             out.append(Violation("G1", f"the vma index of pid {pid} is stale."))
-    for pid, vpn, pte in ptes:
-        if pte & PTE_KIND == PTE_ZERO and pte & PTE_WRITE:
+    for pid, vpn, pte in writable:
+        if pte & PTE_KIND == PTE_ZERO:
             out.append(
                 Violation("G8", f"pid {pid} maps the zero page writable at {vpn << PAGE_SHIFT:#x}.")
             )
@@ -394,17 +410,19 @@ def _layout(
 def _frames(
     st: State,
     index: MapIndex,
+    mapped: dict[int, tuple[Mapper, ...]],
     out: list[Violation],
     scope: Scope | None,
-    ptes: list[tuple[int, int, int]],
+    writable: list[tuple[int, int, int]],
 ) -> None:
-    """G3 (mapcount), G4 (frame liveness), G7 (writability)."""
-    mapped = _in(index.page_mappers, None if scope is None else scope.frames)
+    """G3 (mapcount), G4 (frame liveness), G7 (writability), over the frames ``mapped``
+    (those in scope, with their mappers) and the writable PTEs in scope."""
+    mapcount = st.page_mapcount
     for pfn, mappers in mapped.items():
-        if pfn not in st.page_mapcount:
+        if pfn not in mapcount:
             where = ", ".join(f"pid {p} {v << PAGE_SHIFT:#x}" for p, v, _ in mappers)
             out.append(Violation("G4", f"frame {pfn} is freed but still mapped ({where})."))
-    for pfn, mc in _in(st.page_mapcount, None if scope is None else scope.frames).items():
+    for pfn, mc in _in(mapcount, None if scope is None else scope.frames).items():
         n = len(index.page_mappers.get(pfn, ()))
         if mc != n:
             out.append(
@@ -418,19 +436,19 @@ def _frames(
                     "cache: it should have been freed.",
                 )
             )
-    writable = list(ptes)
-    if scope is not None:  # and every PTE mapping a frame in scope
+    if scope is not None:  # and every writable PTE mapping a frame in scope
         # but the old mappers of a frame that had two or more: none of their (unchanged)
         # PTEs was writable in the sound base (G7), so none is now
-        grown = scope.grown
-        writable += [
-            (pid, vpn, st.ptes[pid][vpn])
+        grown, tables, in_scope = scope.grown, st.ptes, scope.ptes
+        writable = writable + [
+            (pid, vpn, pte)
             for pfn, m in mapped.items()
-            for pid, vpn, _ in (m if grown.get(pfn, 0) < 2 else ())
-            if (pid, vpn) not in scope.ptes
+            if grown.get(pfn, 0) < 2
+            for pid, vpn, _ in m
+            if (pte := tables[pid][vpn]) & PTE_WRITE and vpn not in in_scope.get(pid, ())
         ]
     for pid, vpn, pte in writable:
-        if pte & PTE_KIND != PTE_PAGE or not pte & PTE_WRITE:
+        if pte & PTE_KIND != PTE_PAGE:
             continue
         pfn = pte >> PTE_SHIFT
         if st.page_mapcount.get(pfn) != 1:
@@ -494,16 +512,24 @@ def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
             out.append(Violation("G6", f"slot {slot} is held by nothing but was not freed."))
 
 
-def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
-    """G9 (rmap completeness) and G11 (offsets), through the design's own walk."""
+def _rmap(
+    st: State, mapped: dict[int, tuple[Mapper, ...]], out: list[Violation], scope: Scope | None
+) -> None:
+    """G9 (rmap completeness) and G11 (offsets), through the design's own walk, over the
+    frames ``mapped`` (those in scope, with their mappers)."""
     design = get_design(st.design, st.options)
     grown = scope.grown if scope is not None else {}
-    for pfn, mappers in _in(index.page_mappers, None if scope is None else scope.frames).items():
-        if pfn not in st.page_mapcount:
-            continue
-        if pfn in grown:  # the old mappers keep their verdicts
-            mappers = mappers[grown[pfn] :]
-        for pid, vpn, _ in design.unreached(st, pfn, mappers):
+    mapcount = st.page_mapcount
+    # a frame that only gained mappers: its old ones keep their verdicts
+    todo = {
+        pfn: mappers[grown[pfn] :] if pfn in grown else mappers
+        for pfn, mappers in mapped.items()
+        if pfn in mapcount
+    }
+    missed = design.unreached(st, todo)
+    vmas, page_index, index_at = st.vmas, st.page_index, design.page_index_at
+    for pfn, mappers in todo.items():
+        for pid, vpn, _ in missed.get(pfn, ()):
             out.append(
                 Violation(
                     "G9",
@@ -512,11 +538,15 @@ def _rmap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
                     "that PTE: reclaim would leave it mapped.",
                 )
             )
+        index_of = page_index.get(pfn)
+        if index_of is None:
+            continue
         for _, vpn, vid in mappers:
-            vma = st.vmas.get(vid) if vid is not None else None
-            index_of = st.page_index.get(pfn)
-            expected = design.page_index_at(vma, vpn << PAGE_SHIFT) if vma is not None else None
-            if expected is not None and index_of is not None and expected != index_of:
+            vma = vmas.get(vid) if vid is not None else None
+            if vma is None:
+                continue
+            expected = index_at(vma, vpn << PAGE_SHIFT)
+            if expected is not None and expected != index_of:
                 out.append(
                     Violation(
                         "G11",
@@ -533,20 +563,17 @@ __all__ = ["check"]
 def _vma_ptes(old: State, new: State, vmas: set[int], scope: Scope) -> None:
     """The processes of changed vmas, and every PTE in their old and new ranges, join
     ``scope``."""
-    ptes = scope.ptes
     for vid in vmas:
         for st in (old, new):
             vma = st.vmas.get(vid)
             if vma is None:
                 continue
             scope.pids.add(vma.pid)
+            vpns = scope.ptes.setdefault(vma.pid, set())
             for table in (old.ptes.get(vma.pid, {}), new.ptes.get(vma.pid, {})):
-                ptes.update(
-                    (vma.pid, vpn)
-                    for vpn, _ in ptes_in_range(
-                        table, vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT
-                    )
-                )
+                if not vpns.issuperset(table):  # (a new process's are all in already)
+                    lo, hi = vma.vm_start >> PAGE_SHIFT, vma.vm_end >> PAGE_SHIFT
+                    vpns.update(vpn for vpn, _ in ptes_in_range(table, lo, hi))
 
 
 def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:

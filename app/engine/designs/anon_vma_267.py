@@ -215,9 +215,11 @@ class AnonVma267(AnonVmaListDesign):
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
         """D4.1-D4.6 of semantics.md#invariants (D4.6 holds by construction: vma_merge refuses)."""
-        out = self.check_lists(state, "D4.3")
-        out += self.check_sharers(state, index, "D4.5")
+        lists = self.check_lists(state, "D4.3")
+        out: list[Violation] = []
         vmas, avs = state.vmas, state.anon_vmas
+        # frames whose every mapper's vma has the frame's anon_vma: they share one (D4.5)
+        agreed: set[int] = set()
         for pfn, mappers in index.page_mappers.items():
             if pfn not in state.page_mapcount:
                 continue
@@ -231,9 +233,11 @@ class AnonVma267(AnonVmaListDesign):
                     )
                 )
                 continue
+            agreed.add(pfn)
             for pid, vpn, vid in mappers:
                 vma = vmas.get(vid) if vid is not None else None
                 if vma is not None and vma.anon_vma != target:
+                    agreed.discard(pfn)
                     out.append(
                         Violation(
                             "D4.1",
@@ -243,6 +247,7 @@ class AnonVma267(AnonVmaListDesign):
                             f"anon_vma {vma.anon_vma}.",
                         )
                     )
+        out = lists + self.check_sharers(state, index, "D4.5", agreed) + out
         holders = {vid for mappers in index.page_mappers.values() for _, _, vid in mappers}
         holders |= {vid for hs in index.slot_holders.values() for _, _, vid in hs}
         for vid in sorted(v for v in holders if v is not None):

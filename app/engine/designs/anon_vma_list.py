@@ -9,7 +9,7 @@ reaches 0. The anon_vma has no refcount: it is freed when its list empties.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
@@ -40,9 +40,7 @@ class AnonVmaListDesign(Design):
     tables = ("anon_vmas",)
     check_scoped = True
     check_grown = True
-    #: the last anon_vma whose list ``unreached`` looked up, with that list as a set; and
     #: the last pair of anon_vma versions ``reach_kept`` compared, with the answer
-    _listed: tuple[AnonVma | None, frozenset[int]] = (None, frozenset())
     _kept: tuple[AnonVma | None, AnonVma | None, bool] = (None, None, False)
 
     #: ``struct page`` bytes by the field sum, and by Andrea's count where he gave one
@@ -145,30 +143,39 @@ class AnonVmaListDesign(Design):
             VmaProbes(state, anon_vma.vmas, state.page_index[pfn]),
         )
 
-    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+    def unreached(
+        self, state: State, frames: Mapping[int, Sequence[Mapper]]
+    ) -> dict[int, list[Mapper]]:
         """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
         page there: a lookup per PTE rather than a walk of the whole list per frame. What
         fails that test goes to the walk itself, which has the last word."""
-        av = state.anon_vmas.get(state.page_mapping.get(pfn, 0))
-        index = state.page_index.get(pfn)
-        if av is None or index is None:
-            return super().unreached(state, pfn, mappers)
-        seen, listed = self._listed
-        if seen is not av:
-            listed = frozenset(av.vmas)
-            self._listed = (av, listed)
-        vmas = state.vmas
-        missed = []
-        for m in mappers:
-            vma = vmas.get(m[2]) if m[2] in listed else None
-            if (
-                vma is None
-                or vma.pid != m[0]
-                or (vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
-                or not vma.vm_start >> PAGE_SHIFT <= m[1] < vma.vm_end >> PAGE_SHIFT
-            ):
-                missed.append(m)
-        return super().unreached(state, pfn, missed) if missed else []
+        avs, mapping, page_index, vmas = (
+            state.anon_vmas,
+            state.page_mapping,
+            state.page_index,
+            state.vmas,
+        )
+        lists: dict[int, frozenset[int]] = {}  # each anon_vma's list, as a set, once
+        walk: dict[int, list[Mapper]] = {}  # what the walk itself answers
+        for pfn, mappers in frames.items():
+            target, index = mapping.get(pfn), page_index.get(pfn)
+            av = avs.get(target) if target is not None else None
+            if av is None or index is None:
+                walk[pfn] = list(mappers)
+                continue
+            listed = lists.get(av.id)
+            if listed is None:
+                listed = lists[av.id] = frozenset(av.vmas)
+            for m in mappers:
+                vma = vmas.get(m[2]) if m[2] in listed else None
+                if (
+                    vma is None
+                    or vma.pid != m[0]
+                    or (start := vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
+                    or not start <= m[1] < vma.vm_end >> PAGE_SHIFT
+                ):
+                    walk.setdefault(pfn, []).append(m)
+        return super().unreached(state, walk) if walk else {}
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The frame's anon_vma list lost no vma (a fork adds the child's at its head)."""
@@ -262,38 +269,49 @@ class AnonVmaListDesign(Design):
         return out
 
     @staticmethod
-    def check_sharers(state: State, index: MapIndex, rule: str) -> list[Violation]:
-        """Vmas sharing a frame or a swap slot share one non-NULL anon_vma."""
+    def check_sharers(
+        state: State, index: MapIndex, rule: str, agreed: Collection[int] = ()
+    ) -> list[Violation]:
+        """Vmas sharing a frame or a swap slot share one non-NULL anon_vma. The caller may
+        vouch for some frames' mappers (``agreed``); only a frame holding no slot that swap
+        PTEs hold too is left out for it."""
         out = []
-        vmas = state.vmas
+        vmas, private, cache = state.vmas, state.page_private, state.swap_cache
+        mappers_of, holders_of = index.page_mappers, index.slot_holders
+        agree: dict[frozenset[int | None], bool] = {}  # by set of sharers, once
 
-        def verdict(sharers: set[int | None], what: str) -> None:
+        def verdict(sharers: frozenset[int | None], what: str, ident: int) -> None:
             if len(sharers) < 2:
                 return
-            avs = {vmas[v].anon_vma for v in sharers if v in vmas}
-            if None in avs or len(avs) > 1:
+            ok = agree.get(sharers)
+            if ok is None:
+                avs = {vmas[v].anon_vma for v in sharers if v in vmas}
+                ok = agree[sharers] = None not in avs and len(avs) < 2
+            if not ok:
                 names = ", ".join(
                     f"vma {v} (anon_vma {vmas[v].anon_vma})"
                     for v in sorted(s for s in sharers if s in vmas)
                 )
                 out.append(
                     Violation(
-                        rule, f"{what} is shared by {names}: they must share one non-NULL anon_vma."
+                        rule,
+                        f"{what} {ident} is shared by {names}: they must share one non-NULL "
+                        "anon_vma.",
                     )
                 )
 
-        for pfn, mappers in index.page_mappers.items():
-            sharers = {vid for _, _, vid in mappers}
-            slot = state.page_private.get(pfn)
-            if slot is not None:
-                sharers |= {vid for _, _, vid in index.slot_holders.get(slot, ())}
-            verdict(sharers, f"frame {pfn}")
-        for slot, holders in index.slot_holders.items():
-            sharers = {vid for _, _, vid in holders}
-            cached = state.swap_cache.get(slot)
-            if cached is not None:
-                sharers |= {vid for _, _, vid in index.page_mappers.get(cached, ())}
-            verdict(sharers, f"swap slot {slot}")
+        for pfn, mappers in mappers_of.items():
+            slot = private.get(pfn)
+            if slot is not None and slot in holders_of:
+                verdict(frozenset([m[2] for m in (*mappers, *holders_of[slot])]), "frame", pfn)
+            elif pfn not in agreed:
+                verdict(frozenset([m[2] for m in mappers]), "frame", pfn)
+        for slot, holders in holders_of.items():
+            sharers = frozenset([m[2] for m in holders])
+            cached = cache.get(slot)
+            if cached is not None and cached in mappers_of:
+                sharers |= {m[2] for m in mappers_of[cached]}
+            verdict(sharers, "swap slot", slot)
         return out
 
 

@@ -17,7 +17,7 @@ falling apart with vma_split", Andrea, 12 Mar 2004).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..anon_vma import anon_vma_alloc, anon_vma_link, set_vma_anon_vma
@@ -402,11 +402,16 @@ class AnonVmaRfc2(AnonVmaListDesign):
             [self.probe_vma(state, target, state.page_index[pfn])],
         )
 
-    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
+    def unreached(
+        self, state: State, frames: Mapping[int, Sequence[Mapper]]
+    ) -> dict[int, list[Mapper]]:
         """A PageDirect frame's walk is one vma: the walk itself answers."""
-        if state.page_flags.get(pfn, 0) & PG_DIRECT:
-            return Design.unreached(self, state, pfn, mappers)
-        return super().unreached(state, pfn, mappers)
+        flags = state.page_flags
+        direct = {pfn: m for pfn, m in frames.items() if flags.get(pfn, 0) & PG_DIRECT}
+        if not direct:
+            return super().unreached(state, frames)
+        rest = {pfn: m for pfn, m in frames.items() if pfn not in direct}
+        return {**Design.unreached(self, state, direct), **super().unreached(state, rest)}
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Only for an indirect frame (a PageDirect one has one mapper, checked again)."""
@@ -426,16 +431,18 @@ class AnonVmaRfc2(AnonVmaListDesign):
         return super().mapping_json(state, pfn)
 
     def check(self, state: State, index: MapIndex) -> list[Violation]:
-        """D3.1-D3.4 of semantics.md#invariants (D3.5 follows from D3.2 and D3.4: a vma without an
-        anon_vma
-        cannot be on a list, so it may map only direct pages and no shared slot), and every
-        BUG_ON the literal mode recorded."""
-        out: list[Violation] = [Violation(b.rule, b.text) for b in state.bugs]
-        out += self.check_lists(state, "D3.3")
-        out += self.check_sharers(state, index, "D3.4")
+        """D3.1-D3.4 of semantics.md#invariants (D3.5 follows from D3.2 and D3.4: a vma
+        without an anon_vma cannot be on a list, so it may map only direct pages and no
+        shared slot), and every BUG_ON the literal mode recorded."""
+        bugs = [Violation(b.rule, b.text) for b in state.bugs]
+        broken_lists = self.check_lists(state, "D3.3")
+        out: list[Violation] = []
         vmas, avs = state.vmas, state.anon_vmas
         flags, mapping, mcs = state.page_flags, state.page_mapping, state.page_mapcount
         lists: dict[int, set[int]] = {}  # each anon_vma's list, as a set, once
+        # frames whose every mapper's vma is on the list of the frame's anon_vma: with sound
+        # lists (D3.3), all of them have that anon_vma, so they share one (D3.4)
+        agreed: set[int] = set()
         # D3.1 / D3.2 over the frames.
         for pfn, mappers in index.page_mappers.items():
             if pfn not in mcs:
@@ -482,18 +489,26 @@ class AnonVmaRfc2(AnonVmaListDesign):
                     listed = lists.get(target)
                     if listed is None:
                         listed = lists[target] = set(avs[target].vmas)
+                    for m in mappers:
+                        if m[2] not in listed:
+                            break
+                    else:
+                        agreed.add(pfn)
+                        continue
                     for pid, vpn, vid in mappers:
-                        if vid not in listed:
-                            out.append(
-                                Violation(
-                                    "D3.2",
-                                    f"frame {pfn} points at anon_vma "
-                                    f"{target}, but vma {vid} (pid {pid}, "
-                                    f"{vpn << PAGE_SHIFT:#x}) that maps "
-                                    "it is not on its list.",
-                                )
+                        if vid in listed:
+                            continue
+                        out.append(
+                            Violation(
+                                "D3.2",
+                                f"frame {pfn} points at anon_vma "
+                                f"{target}, but vma {vid} (pid {pid}, "
+                                f"{vpn << PAGE_SHIFT:#x}) that maps "
+                                "it is not on its list.",
                             )
-        return out
+                        )
+        sharers = self.check_sharers(state, index, "D3.4", set() if broken_lists else agreed)
+        return bugs + broken_lists + sharers + out
 
 
 def plural_pages(n: int) -> str:

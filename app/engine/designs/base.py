@@ -9,7 +9,7 @@ what differs from the defaults here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -320,15 +320,23 @@ class Design:
         """
         raise NotImplementedError
 
-    def unreached(self, state: State, pfn: int, mappers: Sequence[Mapper]) -> list[Mapper]:
-        """The mappers of ``pfn`` (present PTEs mapping it) that its reclaim walk does not
-        reach (G9). By default the walk itself; a design may answer faster per PTE, and
+    def unreached(
+        self, state: State, frames: Mapping[int, Sequence[Mapper]]
+    ) -> dict[int, list[Mapper]]:
+        """For each frame of ``frames``, those of the given mappers (present PTEs mapping
+        it) that its reclaim walk does not reach (G9); a frame whose walk reaches them all
+        is left out. By default the walk itself; a design may answer faster per PTE, and
         must then agree with the walk."""
-        if not mappers:
-            return []
-        _, probes = self.rmap_walk(state, pfn)
-        reach = {(p[2], p[3]) for p in probes if p[3] is not None}
-        return [m for m in mappers if (m[0], m[1]) not in reach]
+        out = {}
+        for pfn, mappers in frames.items():
+            if not mappers:
+                continue
+            _, probes = self.rmap_walk(state, pfn)
+            reach = {(p[2], p[3]) for p in probes if p[3] is not None}
+            missed = [m for m in mappers if (m[0], m[1]) not in reach]
+            if missed:
+                out[pfn] = missed
+        return out
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in
