@@ -86,10 +86,11 @@ class Scope:
     frames: set[int] = field(default_factory=set)
     slots: set[int] = field(default_factory=set)
     #: frames that only gained mappers (a fork's, a new sharer's): the frame's own fields
-    #: but its mapcount are as they were, no PTE that mapped it changed, and the design
-    #: says its walk still reaches every PTE it reached (``Design.reach_kept``). Each maps
-    #: to the number of its old mappers, which lead its list of mappers and keep their
-    #: (sound) verdicts: only the new ones are checked.
+    #: but its mapcount are as they were, its mapcount counts its mappers (G3), no PTE
+    #: that mapped it changed, and the design says its walk still reaches every PTE it
+    #: reached (``Design.reach_kept``). Each maps to the number of its old mappers, which
+    #: lead its list of mappers and keep their (sound) verdicts: only the new ones are
+    #: checked (G7, G9, G11 and the design's rules); G3-G5 hold for the frame itself.
     grown: dict[int, int] = field(default_factory=dict)
 
 
@@ -145,6 +146,8 @@ def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> set[Any]:
     """The keys whose value differs between two versions of a table."""
     if old is new:
         return set()
+    if not old or not new:  # (a new process's page table, or a dead one's)
+        return set(new or old)
     # identity first: an unchanged inner table (a page table) is the very same object, and
     # comparing it by value would cost its whole size
     out = {k for k, v in new.items() if (o := old.get(k, _GONE)) is not v and o != v}
@@ -205,8 +208,9 @@ def _grown(
     gone: dict[int, set[tuple[int, int]]],
     added: dict[int, tuple[Mapper, ...]],
 ) -> dict[int, int]:
-    """``Scope.grown``: the frames that gained mappers (``added``), lost none (``gone``)
-    and kept their own fields (not ``moved``), with the number of mappers each had."""
+    """``Scope.grown``: the frames that gained mappers (``added``), lost none (``gone``),
+    kept their own fields (not ``moved``) and count every mapper (G3), with the number of
+    mappers each had."""
     out = {}
     old_mc, new_mc = old.page_mapcount, new.page_mapcount
     flags, mapping, mappers = new.page_flags, new.page_mapping, index.page_mappers
@@ -224,8 +228,8 @@ def _grown(
                 ok = known
             else:
                 ok = kept[target, f] = design.reach_kept(old, new, pfn)
-        if ok:
-            out[pfn] = len(mappers[pfn]) - len(new_ones)
+        if ok and new_mc[pfn] == len(them := mappers[pfn]):
+            out[pfn] = len(them) - len(new_ones)
     return out
 
 
@@ -244,18 +248,20 @@ def _reindex(
     # by kind (the frames of PTE_PAGE entries, the slots of PTE_SWAP ones)
     gone: dict[int, dict[int, set[tuple[int, int]]]] = {PTE_PAGE: {}, PTE_SWAP: {}}
     added: dict[int, dict[int, tuple[Mapper, ...]]] = {PTE_PAGE: {}, PTE_SWAP: {}}
+    pages, holders = added[PTE_PAGE], added[PTE_SWAP]
     outside = []
     for pid, vpns in ptes.items():
         was, now = old.ptes.get(pid, {}), new.ptes.get(pid, {})
+        for vpn in vpns if was else ():  # (a new process has no old entries)
+            before = was.get(vpn)
+            if before is not None and before & PTE_KIND in gone:
+                gone[before & PTE_KIND].setdefault(before >> PTE_SHIFT, set()).add((pid, vpn))
         mm = new.mms.get(pid)
         vmas = [new.vmas[v] for v in mm.vmas if v in new.vmas] if mm is not None else []
         starts = [v.vm_start >> PAGE_SHIFT for v in vmas]
         lo = hi = 0  # the range of the last vma found, and its id
         vid: int | None = None
         for vpn in vpns:
-            before = was.get(vpn)
-            if before is not None and before & PTE_KIND in gone:
-                gone[before & PTE_KIND].setdefault(before >> PTE_SHIFT, set()).add((pid, vpn))
             after = now.get(vpn)
             if after is None:
                 continue
@@ -267,10 +273,13 @@ def _reindex(
                     lo = hi = 0
                     vid = None
                     outside.append((pid, vpn))
-            if after & PTE_KIND in added:
-                by_frame = added[after & PTE_KIND]
+            kind = after & PTE_KIND
+            if kind == PTE_PAGE:
                 ident = after >> PTE_SHIFT
-                by_frame[ident] = (*by_frame.get(ident, ()), (pid, vpn, vid))
+                pages[ident] = (*pages.get(ident, ()), (pid, vpn, vid))
+            elif kind == PTE_SWAP:
+                ident = after >> PTE_SHIFT
+                holders[ident] = (*holders.get(ident, ()), (pid, vpn, vid))
     out = MapIndex(
         _merged(index.page_mappers, gone[PTE_PAGE], added[PTE_PAGE], frames),
         _merged(index.slot_holders, gone[PTE_SWAP], added[PTE_SWAP], slots),
@@ -307,8 +316,10 @@ def _check(state: State, design: Design, index: MapIndex, scope: Scope | None) -
     writable = _writable(state, scope)
     mapped = _in(index.page_mappers, None if scope is None else scope.frames)
     _layout(state, index, out, scope, writable)
-    _frames(state, index, mapped, out, scope, writable)
-    _swap(state, index, out, scope)
+    # a frame that only gained mappers keeps its (sound) fields and counts its mappers
+    whole = None if scope is None else scope.frames - scope.grown.keys()
+    _frames(state, index, whole, out, scope, writable)
+    _swap(state, index, whole, out, scope)
     _rmap(state, mapped, out, scope)
     if scope is None or not design.check_scoped:
         return out + design.check(state, index)
@@ -410,20 +421,20 @@ def _layout(
 def _frames(
     st: State,
     index: MapIndex,
-    mapped: dict[int, tuple[Mapper, ...]],
+    whole: set[int] | None,
     out: list[Violation],
     scope: Scope | None,
     writable: list[tuple[int, int, int]],
 ) -> None:
-    """G3 (mapcount), G4 (frame liveness), G7 (writability), over the frames ``mapped``
-    (those in scope, with their mappers) and the writable PTEs in scope."""
-    mapcount = st.page_mapcount
-    for pfn, mappers in mapped.items():
+    """G3 (mapcount), G4 (frame liveness) over the frames ``whole`` (every frame when
+    None); G7 (writability) over the writable PTEs in scope."""
+    mapcount, mappers_of = st.page_mapcount, index.page_mappers
+    for pfn, mappers in _in(mappers_of, whole).items():
         if pfn not in mapcount:
             where = ", ".join(f"pid {p} {v << PAGE_SHIFT:#x}" for p, v, _ in mappers)
             out.append(Violation("G4", f"frame {pfn} is freed but still mapped ({where})."))
-    for pfn, mc in _in(mapcount, None if scope is None else scope.frames).items():
-        n = len(index.page_mappers.get(pfn, ()))
+    for pfn, mc in _in(mapcount, whole).items():
+        n = len(mappers_of.get(pfn, ()))
         if mc != n:
             out.append(
                 Violation("G3", f"frame {pfn} has mapcount {mc} but {n} present PTEs map it.")
@@ -436,15 +447,15 @@ def _frames(
                     "cache: it should have been freed.",
                 )
             )
-    if scope is not None:  # and every writable PTE mapping a frame in scope
-        # but the old mappers of a frame that had two or more: none of their (unchanged)
-        # PTEs was writable in the sound base (G7), so none is now
+    if scope is not None and whole is not None:  # and every writable PTE mapping a frame
+        # in scope but the old mappers of a frame that had two or more: none of their
+        # (unchanged) PTEs was writable in the sound base (G7), so none is now
         grown, tables, in_scope = scope.grown, st.ptes, scope.ptes
+        few = [pfn for pfn, k in grown.items() if k < 2]
         writable = writable + [
             (pid, vpn, pte)
-            for pfn, m in mapped.items()
-            if grown.get(pfn, 0) < 2
-            for pid, vpn, _ in m
+            for pfn in (*whole, *few)
+            for pid, vpn, _ in mappers_of.get(pfn, ())
             if (pte := tables[pid][vpn]) & PTE_WRITE and vpn not in in_scope.get(pid, ())
         ]
     for pid, vpn, pte in writable:
@@ -471,8 +482,11 @@ def _frames(
             )
 
 
-def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None) -> None:
-    """G5 (swap cache bijection), G6 (swap counts)."""
+def _swap(
+    st: State, index: MapIndex, whole: set[int] | None, out: list[Violation], scope: Scope | None
+) -> None:
+    """G5 (swap cache bijection), G6 (swap counts), over the slots in scope and the frames
+    ``whole`` (every one of them when None)."""
     slots = None if scope is None else scope.slots
     for slot, pfn in _in(st.swap_cache, slots).items():
         if (
@@ -483,7 +497,7 @@ def _swap(st: State, index: MapIndex, out: list[Violation], scope: Scope | None)
             out.append(
                 Violation("G5", f"slot {slot} caches frame {pfn}, which does not point back at it.")
             )
-    for pfn, flags in _in(st.page_flags, None if scope is None else scope.frames).items():
+    for pfn, flags in _in(st.page_flags, whole).items():
         if flags & PG_SWAPCACHE:
             private = st.page_private.get(pfn)
             if private is None or st.swap_cache.get(private) != pfn:
@@ -526,7 +540,7 @@ def _rmap(
         for pfn, mappers in mapped.items()
         if pfn in mapcount
     }
-    missed = design.unreached(st, todo)
+    missed, placed = design.reach(st, todo)
     vmas, page_index, index_at = st.vmas, st.page_index, design.page_index_at
     for pfn, mappers in todo.items():
         for pid, vpn, _ in missed.get(pfn, ()):
@@ -539,7 +553,7 @@ def _rmap(
                 )
             )
         index_of = page_index.get(pfn)
-        if index_of is None:
+        if index_of is None or pfn in placed:
             continue
         for _, vpn, vid in mappers:
             vma = vmas.get(vid) if vid is not None else None

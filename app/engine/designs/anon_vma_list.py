@@ -16,7 +16,7 @@ from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex, Mapper
 from ..state import PAGE_SHIFT, AnonVma, State, Vma
-from .base import Design, Probe, Probes, ProbeTuple, Violation, rmap_sizes
+from .base import Design, Probe, Probes, ProbeTuple, Reach, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
@@ -143,12 +143,12 @@ class AnonVmaListDesign(Design):
             VmaProbes(state, anon_vma.vmas, state.page_index[pfn]),
         )
 
-    def unreached(
-        self, state: State, frames: Mapping[int, Sequence[Mapper]]
-    ) -> dict[int, list[Mapper]]:
+    def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
         """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
-        page there: a lookup per PTE rather than a walk of the whole list per frame. What
-        fails that test goes to the walk itself, which has the last word."""
+        page there: a lookup per PTE rather than a walk of the whole list per frame. A
+        frame whose every mapper passes is placed too (``vma_address`` is the inverse of
+        ``linear_page_index``, the list designs' ``page_index_at``). What fails the lookup
+        goes to the walk itself, which has the last word."""
         avs, mapping, page_index, vmas = (
             state.anon_vmas,
             state.page_mapping,
@@ -157,6 +157,7 @@ class AnonVmaListDesign(Design):
         )
         lists: dict[int, frozenset[int]] = {}  # each anon_vma's list, as a set, once
         walk: dict[int, list[Mapper]] = {}  # what the walk itself answers
+        placed = set()
         for pfn, mappers in frames.items():
             target, index = mapping.get(pfn), page_index.get(pfn)
             av = avs.get(target) if target is not None else None
@@ -175,7 +176,9 @@ class AnonVmaListDesign(Design):
                     or not start <= m[1] < vma.vm_end >> PAGE_SHIFT
                 ):
                     walk.setdefault(pfn, []).append(m)
-        return super().unreached(state, walk) if walk else {}
+            if pfn not in walk:
+                placed.add(pfn)
+        return Reach(super().reach(state, walk).unreached if walk else {}, placed)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The frame's anon_vma list lost no vma (a fork adds the child's at its head)."""

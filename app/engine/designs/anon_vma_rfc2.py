@@ -36,7 +36,7 @@ from ..state import (
     ptes_in_range,
 )
 from .anon_vma_list import AnonVmaListDesign
-from .base import Design, Probes, Violation
+from .base import Design, Probes, Reach, Violation
 
 LITERAL = "rfc2_literal"
 
@@ -402,16 +402,14 @@ class AnonVmaRfc2(AnonVmaListDesign):
             [self.probe_vma(state, target, state.page_index[pfn])],
         )
 
-    def unreached(
-        self, state: State, frames: Mapping[int, Sequence[Mapper]]
-    ) -> dict[int, list[Mapper]]:
+    def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
         """A PageDirect frame's walk is one vma: the walk itself answers."""
         flags = state.page_flags
         direct = {pfn: m for pfn, m in frames.items() if flags.get(pfn, 0) & PG_DIRECT}
         if not direct:
-            return super().unreached(state, frames)
-        rest = {pfn: m for pfn, m in frames.items() if pfn not in direct}
-        return {**Design.unreached(self, state, direct), **super().unreached(state, rest)}
+            return super().reach(state, frames)
+        rest = super().reach(state, {pfn: m for pfn, m in frames.items() if pfn not in direct})
+        return Reach({**Design.reach(self, state, direct).unreached, **rest.unreached}, rest.placed)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Only for an indirect frame (a PageDirect one has one mapper, checked again)."""

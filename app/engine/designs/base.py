@@ -64,6 +64,17 @@ class Probes(Protocol):
     def __iter__(self) -> Iterator[Probe | ProbeTuple]: ...
 
 
+class Reach(NamedTuple):
+    """What ``Design.reach`` finds of the mappers it is given."""
+
+    #: by frame, the mappers its reclaim walk does not reach (G9); a frame whose walk
+    #: reaches them all is left out
+    unreached: dict[int, list[Mapper]]
+    #: frames whose mappers were all found where ``page_index_at`` puts the page, on the
+    #: way (G11 holds for them)
+    placed: set[int]
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """An invariant the state breaks: ``rule`` names it for readers of the code (G9, D3.1:
@@ -320,23 +331,20 @@ class Design:
         """
         raise NotImplementedError
 
-    def unreached(
-        self, state: State, frames: Mapping[int, Sequence[Mapper]]
-    ) -> dict[int, list[Mapper]]:
+    def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
         """For each frame of ``frames``, those of the given mappers (present PTEs mapping
-        it) that its reclaim walk does not reach (G9); a frame whose walk reaches them all
-        is left out. By default the walk itself; a design may answer faster per PTE, and
-        must then agree with the walk."""
+        it) that its reclaim walk does not reach (G9). By default the walk itself; a design
+        may answer faster per PTE, and must then agree with the walk."""
         out = {}
         for pfn, mappers in frames.items():
             if not mappers:
                 continue
             _, probes = self.rmap_walk(state, pfn)
-            reach = {(p[2], p[3]) for p in probes if p[3] is not None}
-            missed = [m for m in mappers if (m[0], m[1]) not in reach]
+            reached = {(p[2], p[3]) for p in probes if p[3] is not None}
+            missed = [m for m in mappers if (m[0], m[1]) not in reached]
             if missed:
                 out[pfn] = missed
-        return out
+        return Reach(out, set())
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in
