@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .designs import DESIGN_TABLES, Design, Violation, get_design
-from .mapindex import MapIndex, Mapper
+from .mapindex import Appended, MapIndex, Mapper
 from .memo import IdentityMemo
 from .state import (
     PAGE_SHIFT,
@@ -92,6 +93,8 @@ class Scope:
     #: lead its list of mappers and keep their (sound) verdicts: only the new ones are
     #: checked (G7, G9, G11 and the design's rules); G3-G5 hold for the frame itself.
     grown: dict[int, int] = field(default_factory=dict)
+    #: by frame, the mappers the step added (or changed), last in its list of mappers
+    added: dict[int, tuple[Mapper, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -184,8 +187,8 @@ def _advance(base: _Sound, new: State, design: Design) -> tuple[MapIndex, Scope]
     if targets:  # pages whose page->mapping points at a changed object
         frames.update(pfn for pfn, t in new.page_mapping.items() if t in targets)
     slots |= _changed(old.swap_ptes, new.swap_ptes) | _changed(old.swap_cache, new.swap_cache)
-    index, gone, added = _reindex(base.index, old, new, ptes, frames, slots)
-    scope.grown = _grown(old, new, design, index, moved, gone, added)
+    index, gone, scope.added = _reindex(base.index, old, new, ptes, frames, slots)
+    scope.grown = _grown(old, new, design, index, moved, gone, scope.added)
     for st in (old, new) if old.page_private is not new.page_private else (new,):
         private = st.page_private
         slots.update(private[pfn] for pfn in frames & private.keys())
@@ -288,12 +291,16 @@ def _reindex(
     return out, gone[PTE_PAGE], added[PTE_PAGE]
 
 
+#: below this many mappers, a frame's list is a tuple, copied to grow
+_SHORT = 16
+
+
 def _merged(
-    table: dict[int, tuple[Mapper, ...]],
+    table: dict[int, Sequence[Mapper]],
     gone: dict[int, set[tuple[int, int]]],
     added: dict[int, tuple[Mapper, ...]],
     touched: set[int],
-) -> dict[int, tuple[Mapper, ...]]:
+) -> dict[int, Sequence[Mapper]]:
     """A copy of ``table`` (frames' mappers or slots' holders) without the ``gone`` entries
     and with the ``added`` ones last; the keys of both join ``touched``."""
     if not gone and not added:
@@ -302,7 +309,13 @@ def _merged(
     for ident, drop in gone.items():
         out[ident] = tuple(m for m in out.get(ident, ()) if (m[0], m[1]) not in drop)
     for ident, them in added.items():
-        out[ident] = out.get(ident, ()) + them
+        had = out.get(ident)
+        if had is None:
+            out[ident] = them
+        elif isinstance(had, tuple) and len(had) < _SHORT:
+            out[ident] = had + them
+        else:  # a long list grows in place (a fork storm's frames), shared with the base
+            out[ident] = Appended.join(had, them)
     for ident in gone:
         if not out[ident]:
             del out[ident]
@@ -330,7 +343,10 @@ def _check(state: State, design: Design, index: MapIndex, scope: Scope | None) -
         found = design.check(
             state,
             MapIndex(
-                {f: m[k - 1 :] if (k := kept.get(f)) else m for f, m in mapped.items()},
+                {
+                    f: (m[k - 1], *scope.added[f]) if (k := kept.get(f)) else m
+                    for f, m in mapped.items()
+                },
                 holders,
                 index.outside,
             ),
@@ -527,16 +543,16 @@ def _swap(
 
 
 def _rmap(
-    st: State, mapped: dict[int, tuple[Mapper, ...]], out: list[Violation], scope: Scope | None
+    st: State, mapped: dict[int, Sequence[Mapper]], out: list[Violation], scope: Scope | None
 ) -> None:
     """G9 (rmap completeness) and G11 (offsets), through the design's own walk, over the
     frames ``mapped`` (those in scope, with their mappers)."""
     design = get_design(st.design, st.options)
-    grown = scope.grown if scope is not None else {}
+    grown, added = (scope.grown, scope.added) if scope is not None else ({}, {})
     mapcount = st.page_mapcount
     # a frame that only gained mappers: its old ones keep their verdicts
     todo = {
-        pfn: mappers[grown[pfn] :] if pfn in grown else mappers
+        pfn: added[pfn] if pfn in grown else mappers
         for pfn, mappers in mapped.items()
         if pfn in mapcount
     }

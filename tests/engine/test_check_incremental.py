@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import EngineError, apply, available_designs, new_state, parse_op
-from app.engine.mapindex import MapIndex
+from app.engine.mapindex import Appended, MapIndex
 from app.engine.state import PTE_WRITE, AnonVma, State
 
 from .helpers import corrupt, fork, mmap, run_ops, spawn, write
@@ -195,3 +195,55 @@ def test_a_sound_fork_checks_only_the_new_mappers():
     _, scope = checker._advance(checker._sound[-1], forked, design)
     assert scope.grown == dict.fromkeys(forked.page_mapcount, 3)
     assert checker._verdict(forked, design) == []
+
+
+# ----- a frame's long list of mappers grows in place -------------------------------------------
+
+
+def test_appended_mappers_share_their_list_and_copy_on_a_branch():
+    base = Appended([(1, 16, 1), (2, 16, 2)])
+    grown = Appended.join(base, ((3, 16, 3),))
+    assert list(base) == [(1, 16, 1), (2, 16, 2)] and len(base) == 2  # the base is unchanged
+    assert list(grown) == [(1, 16, 1), (2, 16, 2), (3, 16, 3)]
+    assert grown[1:] == ((2, 16, 2), (3, 16, 3)) and grown[-1] == (3, 16, 3)
+    assert grown._entries is base._entries  # grown in place, not copied
+    sibling = Appended.join(base, ((4, 16, 4),))  # a second successor of the same base
+    assert list(sibling) == [(1, 16, 1), (2, 16, 2), (4, 16, 4)]
+    assert sibling._entries is not base._entries
+    assert list(grown) == [(1, 16, 1), (2, 16, 2), (3, 16, 3)]  # untouched by the sibling
+    with pytest.raises(IndexError):
+        grown[3]
+
+
+def _index_matches(state: State) -> None:
+    """The index the incremental checker carried to ``state`` is the one built from it."""
+    sound = checker._sound[-1]
+    assert sound.state is state
+    built = MapIndex.build(state)
+    for name in ("page_mappers", "slot_holders"):
+        carried = getattr(sound.index, name)
+        assert {k: sorted(v) for k, v in carried.items()} == {
+            k: sorted(v) for k, v in getattr(built, name).items()
+        }
+
+
+@pytest.mark.parametrize("design", available_designs())
+def test_a_long_fork_chain_and_its_branches_check_as_a_full_check_does(design):
+    """Frames with more mappers than a tuple is copied for (``_SHORT``) grow their shared
+    list in place; two successors of one state (an undo, then another op) must not see each
+    other's mappers."""
+    state = new_state(design, ())
+    for op in (spawn(), mmap(0x1000, 4), *(write(0x1000 * p, p) for p in range(1, 5))):
+        state = apply(state, parse_op(op)).state
+    for child in range(2, 2 + checker._SHORT + 4):
+        state = apply(state, parse_op(fork(child))).state
+        assert _incremental(state) == _full(state) == []
+    _index_matches(state)
+    if design in ("anon_vma_rfc2", "anon_vma_267"):  # the designs that check a fork by growth
+        assert all(isinstance(v, Appended) for v in checker._sound[-1].index.page_mappers.values())
+    branches = [fork(100), write(0x2000, 7, pid=3), {"op": "exit", "pid": 5}, fork(101, pid=9)]
+    for op in branches:  # each from the same parent
+        assert _incremental(state) == []  # the parent again is the newest sound state
+        after = apply(state, parse_op(op)).state
+        assert _incremental(after) == _full(after) == []
+        _index_matches(after)
