@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .designs import DESIGN_TABLES, Design, Violation, get_design
@@ -624,7 +624,15 @@ def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
 def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
     """The anonmms that changed (with every member of a changed ring), and the processes
     that own one of them or whose ``mm->anonmm`` changed."""
-    anonmms = _changed(old.anonmms, new.anonmms)
+    # but an anonmm whose reference count alone changed (a page of it mapped or freed):
+    # D2.4 checks the counts over the whole state, and no other rule reads them
+    anonmms = {
+        a
+        for a in _changed(old.anonmms, new.anonmms)
+        if (was := old.anonmms.get(a)) is None
+        or (now := new.anonmms.get(a)) is None
+        or replace(was, count=now.count) != now
+    }
     owners = _changed(old.mm_anonmm, new.mm_anonmm)
     for pid in owners:
         anonmms.update(a for a in (old.mm_anonmm.get(pid), new.mm_anonmm.get(pid)) if a is not None)

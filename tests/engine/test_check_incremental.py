@@ -14,7 +14,7 @@ import pytest
 
 from app.engine import EngineError, apply, available_designs, new_state, parse_op
 from app.engine.mapindex import Appended, MapIndex
-from app.engine.state import PTE_WRITE, AnonVma, State
+from app.engine.state import PTE_SHIFT, PTE_WRITE, AnonVma, State
 
 from .helpers import corrupt, fork, mmap, run_ops, spawn, write
 from .test_check import CASES, base
@@ -247,3 +247,47 @@ def test_a_long_fork_chain_and_its_branches_check_as_a_full_check_does(design):
         after = apply(state, parse_op(op)).state
         assert _incremental(after) == _full(after) == []
         _index_matches(after)
+
+
+# ----- the designs' own rules, seen through the scope --------------------------------------------
+
+
+def _family(design: str) -> State:
+    """Pid 1 with 4 written pages and two children, remembered as a sound base; then pid 2
+    writes one page (a COW break: a new frame of its own)."""
+    sound = run_ops(
+        spawn(),
+        mmap(0x1000, 4),
+        *(write(0x1000 * p, p) for p in range(1, 5)),
+        fork(2),
+        fork(3),
+        design=design,
+    )
+    assert _incremental(sound) == []
+    return apply(sound, parse_op(write(0x2000, 9, pid=2))).state
+
+
+def _anonmm_count_off(st):  # the write's new page was not counted in its anonmm
+    aid = st.page_mapping[st.ptes[2][2] >> PTE_SHIFT]
+    st.w("anonmms")[aid] = replace(st.anonmms[aid], count=st.anonmms[aid].count + 1)
+
+
+def _avc_shared_pte_writable(st):  # pid 3 maps a page it shares with pid 1 writable
+    st.w_ptes(3)[3] |= PTE_WRITE
+
+
+@pytest.mark.parametrize(
+    ("design", "rule", "fn"),
+    [("anonmm", "D2.4", _anonmm_count_off), ("anon_vma_chain", "G7", _avc_shared_pte_writable)],
+)
+def test_a_design_rule_broken_in_a_small_step_is_caught_incrementally(design, rule, fn):
+    """A write touches one frame: the scope is small (the anonmm's count is checked over the
+    whole state; anon_vma_chain's exclusive-page rule sees the frames in scope), and the
+    incremental checker still finds what the full one finds."""
+    step = _family(design)
+    _, scope = checker._advance(checker._sound[-1], step, checker.get_design(design, frozenset()))
+    assert len(scope.frames) < len(step.page_mapcount)
+    broken = corrupt(step, fn)
+    found = _incremental(broken)
+    assert rule in {r for r, _ in found}
+    assert found == _full(broken)

@@ -10,9 +10,6 @@ from ...mapindex import MapIndex, Mapper
 from ...state import (
     PAGE_SHIFT,
     PG_ANON_EXCLUSIVE,
-    PTE_KIND,
-    PTE_PAGE,
-    PTE_SHIFT,
     PTE_WRITE,
     State,
     Vma,
@@ -292,8 +289,9 @@ def _root_of(avs: dict[int, AvcAnonVma], av_id: int | None) -> int | None:
 
 def _check_pages(state: State, index: MapIndex, anon_exclusive: bool, out: list[Violation]) -> None:
     """D5.1 (completeness), D5.7/semantics.md#avc-exclusive and G7 (exclusive pages), D5.8
-    (swap sharing),
-    D5.9 (no vma mixes anon_vma families or holds anon content without an anon_vma)."""
+    (swap sharing), D5.9 (no vma mixes anon_vma families or holds anon content without an
+    anon_vma). Frames and slots are seen through ``index`` only (the incremental checker
+    gives the ones a step touched); the one other loop covers every frame."""
     flags, mcs = state.page_flags, state.page_mapcount
     known: dict[int, set[int]] = {}
     for pfn, mappers in index.page_mappers.items():
@@ -304,19 +302,20 @@ def _check_pages(state: State, index: MapIndex, anon_exclusive: bool, out: list[
             out.append(
                 Violation("D5.7", f"frame {pfn} is PageAnonExclusive but has mapcount {mc}.")
             )
-    for pid, table in state.ptes.items() if anon_exclusive else ():
-        for vpn, pte in table.items():
-            if pte & PTE_KIND == PTE_PAGE and pte & PTE_WRITE:
-                pfn = pte >> PTE_SHIFT
-                if pfn in flags and not flags[pfn] & PG_ANON_EXCLUSIVE:
-                    out.append(
-                        Violation(
-                            "G7",
-                            f"pid {pid} maps frame {pfn} writable at "
-                            f"{vpn << PAGE_SHIFT:#x}, but it is not "
-                            "PageAnonExclusive.",
-                        )
+    tables = state.ptes
+    for pfn, mappers in index.page_mappers.items() if anon_exclusive else ():
+        if pfn not in flags or flags[pfn] & PG_ANON_EXCLUSIVE:
+            continue
+        for pid, vpn, _ in mappers:
+            if tables[pid][vpn] & PTE_WRITE:
+                out.append(
+                    Violation(
+                        "G7",
+                        f"pid {pid} maps frame {pfn} writable at "
+                        f"{vpn << PAGE_SHIFT:#x}, but it is not "
+                        "PageAnonExclusive.",
                     )
+                )
     _check_swap_families(state, index, out)
 
 

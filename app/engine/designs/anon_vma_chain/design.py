@@ -54,6 +54,7 @@ class AnonVmaChain(Design):
     era = "Linux 2.6.34 (2010) to today; modelled: 6.18/6.19 with the January 2026 fixes"
     era_key = "6.18"
     tables = ("anon_vmas", "avcs", "vma_chain")
+    check_scoped = True
     description = (
         "Rik van Riel's answer to the AIM7 problem of one anon_vma per fork family. Each "
         "vma has a chain of anon_vma_chain links: its own anon_vma, where its new and "
