@@ -616,8 +616,19 @@ def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
             if avc is not None:
                 vmas.add(avc.vma)
                 anon_vmas.add(avc.anon_vma)
-    if anon_vmas:  # a vma chained to a changed anon_vma (anon_vma_chain) changed with it
-        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in anon_vmas)
+    # a vma chained to an anon_vma (anon_vma_chain) that came, went or changed its root
+    # changed with it: the rules of the pages it maps compare roots. One whose tree grew (a
+    # fork's) or whose counts changed leaves them as they were (the counts are checked
+    # whole, and the pages that point at it are in scope through their page->mapping).
+    rooted = {
+        a
+        for a in anon_vmas
+        if (was := old.anon_vmas.get(a)) is None
+        or (now := new.anon_vmas.get(a)) is None
+        or getattr(was, "root", None) != getattr(now, "root", None)
+    }
+    if rooted:
+        vmas.update(avc.vma for avc in new.avcs.values() if avc.anon_vma in rooted)
     return vmas, anon_vmas
 
 

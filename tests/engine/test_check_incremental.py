@@ -69,7 +69,15 @@ def test_the_incremental_scope_is_what_changed():
     }
 
 
-@pytest.mark.parametrize("design", [*available_designs(), "anon_vma_rfc2+rfc2_literal"])
+@pytest.mark.parametrize(
+    "design",
+    [
+        *available_designs(),
+        "anon_vma_rfc2+rfc2_literal",
+        "anon_vma_chain+v2_6_34",  # the list walk, no PageAnonExclusive
+        "anon_vma_chain+v2_6_34_rc3",  # the use-after-free
+    ],
+)
 @pytest.mark.parametrize("seed", range(3))
 def test_incremental_agrees_with_full_after_every_step(design, seed):
     name, *options = design.split("+")
@@ -290,4 +298,35 @@ def test_a_design_rule_broken_in_a_small_step_is_caught_incrementally(design, ru
     broken = corrupt(step, fn)
     found = _incremental(broken)
     assert rule in {r for r, _ in found}
+    assert found == _full(broken)
+
+
+def _tree_without(st, pid):  # the pages' anon_vma loses the AVC of pid's vma from its tree
+    vid = st.mms[pid].vmas[0]
+    target = st.page_mapping[st.ptes[1][1] >> PTE_SHIFT]
+    av = st.anon_vmas[target]
+    tree = tuple(a for a in av.tree if st.avcs[a].vma != vid)
+    assert tree != av.tree
+    st.w("anon_vmas")[target] = replace(av, tree=tree)
+
+
+def _child_off_the_tree(st):
+    _tree_without(st, 4)
+
+
+def _parent_off_the_tree(st):
+    _tree_without(st, 1)
+
+
+@pytest.mark.parametrize("fn", [_child_off_the_tree, _parent_off_the_tree])
+def test_a_fork_that_breaks_the_anon_vma_tree_is_caught_incrementally(fn):
+    """anon_vma_chain checks a fork by its new mappers too: a tree that lost the child's
+    AVC, or an old one, is caught as the full check catches it."""
+    forked = _forked("anon_vma_chain")
+    design = checker.get_design(forked.design, forked.options)
+    _, scope = checker._advance(checker._sound[-1], forked, design)
+    assert scope.grown  # a sound fork is checked by its new mappers
+    broken = corrupt(forked, fn)
+    found = _incremental(broken)
+    assert "G9" in {r for r, _ in found}
     assert found == _full(broken)

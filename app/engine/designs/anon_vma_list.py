@@ -145,40 +145,14 @@ class AnonVmaListDesign(Design):
 
     def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
         """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
-        page there: a lookup per PTE rather than a walk of the whole list per frame. A
-        frame whose every mapper passes is placed too (``vma_address`` is the inverse of
-        ``linear_page_index``, the list designs' ``page_index_at``). What fails the lookup
-        goes to the walk itself, which has the last word."""
-        avs, mapping, page_index, vmas = (
-            state.anon_vmas,
-            state.page_mapping,
-            state.page_index,
-            state.vmas,
-        )
-        lists: dict[int, frozenset[int]] = {}  # each anon_vma's list, as a set, once
-        walk: dict[int, list[Mapper]] = {}  # what the walk itself answers
-        placed = set()
-        for pfn, mappers in frames.items():
-            target, index = mapping.get(pfn), page_index.get(pfn)
-            av = avs.get(target) if target is not None else None
-            if av is None or index is None:
-                walk[pfn] = list(mappers)
-                continue
-            listed = lists.get(av.id)
-            if listed is None:
-                listed = lists[av.id] = frozenset(av.vmas)
-            for m in mappers:
-                vma = vmas.get(m[2]) if m[2] in listed else None
-                if (
-                    vma is None
-                    or vma.pid != m[0]
-                    or (start := vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
-                    or not start <= m[1] < vma.vm_end >> PAGE_SHIFT
-                ):
-                    walk.setdefault(pfn, []).append(m)
-            if pfn not in walk:
-                placed.add(pfn)
-        return Reach(super().reach(state, walk).unreached if walk else {}, placed)
+        page there (``Design.reach_by_lookup``)."""
+        avs = state.anon_vmas
+
+        def listed(target: int) -> frozenset[int] | None:
+            av = avs.get(target)
+            return None if av is None else frozenset(av.vmas)
+
+        return self.reach_by_lookup(state, frames, listed)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The frame's anon_vma list lost no vma (a fork adds the child's at its head)."""

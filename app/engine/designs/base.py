@@ -9,7 +9,7 @@ what differs from the defaults here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -18,7 +18,7 @@ from ..eras import ERAS, Era
 from ..events import Step, plain
 from ..fault import cow_is_reusable
 from ..mapindex import MapIndex, Mapper
-from ..state import State, Vma, mk_pte_swap
+from ..state import PAGE_SHIFT, State, Vma, mk_pte_swap
 
 
 class Probe(NamedTuple):
@@ -345,6 +345,48 @@ class Design:
             if missed:
                 out[pfn] = missed
         return Reach(out, set())
+
+    def reach_by_lookup(
+        self,
+        state: State,
+        frames: Mapping[int, Sequence[Mapper]],
+        walked: Callable[[int], frozenset[int] | None],
+    ) -> Reach:
+        """``reach`` for a design whose walk visits the vmas ``walked(page->mapping)``
+        (None: the walk cannot start there) and finds a page in each where ``vma_address``
+        puts it: a PTE in vma V is reached iff V is among them and ``vma_address`` leads
+        to the PTE, a lookup per PTE rather than a walk per frame. A frame whose every
+        mapper passes is placed too (``vma_address`` is the inverse of
+        ``linear_page_index``, the ``page_index_at`` of every design that uses this). What
+        fails the lookup goes to the walk itself, which has the last word."""
+        mapping, page_index, vmas = state.page_mapping, state.page_index, state.vmas
+        sets: dict[int, frozenset[int] | None] = {}  # each start's vmas, once
+        walk: dict[int, list[Mapper]] = {}  # what the walk itself answers
+        placed = set()
+        for pfn, mappers in frames.items():
+            target, index = mapping.get(pfn), page_index.get(pfn)
+            if target is None or index is None:
+                walk[pfn] = list(mappers)
+                continue
+            if target in sets:
+                listed = sets[target]
+            else:
+                listed = sets[target] = walked(target)
+            if listed is None:
+                walk[pfn] = list(mappers)
+                continue
+            for m in mappers:
+                vma = vmas.get(m[2]) if m[2] in listed else None
+                if (
+                    vma is None
+                    or vma.pid != m[0]
+                    or (start := vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
+                    or not start <= m[1] < vma.vm_end >> PAGE_SHIFT
+                ):
+                    walk.setdefault(pfn, []).append(m)
+            if pfn not in walk:
+                placed.add(pfn)
+        return Reach(Design.reach(self, state, walk).unreached if walk else {}, placed)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, cast
 
 from ...eras import is_model
 from ...events import Step, anon_vma_obj, id_list, obj, plural
-from ...mapindex import MapIndex
+from ...mapindex import MapIndex, Mapper
 from ...state import (
     PAGE_SHIFT,
     PG_ANON,
@@ -24,7 +25,7 @@ from ...state import (
     mk_pte_swap,
 )
 from ...swap import delete_from_swap_cache, swap_slot_free
-from ..base import Design, Probes, Violation, rmap_sizes
+from ..base import Design, Probes, Reach, Violation, rmap_sizes
 from .check import check_invariants
 from .interval_tree import AvcProbes, tree_key
 from .structs import (
@@ -55,6 +56,7 @@ class AnonVmaChain(Design):
     era_key = "6.18"
     tables = ("anon_vmas", "avcs", "vma_chain")
     check_scoped = True
+    check_grown = True
     description = (
         "Rik van Riel's answer to the AIM7 problem of one anon_vma per fork family. Each "
         "vma has a chain of anon_vma_chain links: its own anon_vma, where its new and "
@@ -839,6 +841,44 @@ class AnonVmaChain(Design):
             {"kind": "anon_vma", "id": target},
             AvcProbes(state, av.tree, state.page_index[pfn], self.list_walk),
         )
+
+    def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
+        """A PTE in vma V is reached iff an AVC of the page's anon_vma links V and
+        ``vma_address`` puts the page in V (``Design.reach_by_lookup``): the walk visits
+        every AVC whose vma covers the index, the tree being in walk order."""
+        avs, avcs = avc_anon_vmas(state), state.avcs
+
+        def walked(target: int) -> frozenset[int] | None:
+            av = avs.get(target)
+            if av is None or not self._walk_order(state, av):
+                return None  # the walk itself says what it reaches
+            return frozenset(avcs[a].vma for a in av.tree)
+
+        return self.reach_by_lookup(state, frames, walked)
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """The page's anon_vma lost no AVC (a fork links the child's vma into it) and its
+        tree is still in walk order."""
+        target = new.page_mapping.get(pfn)
+        if target is None:
+            return False
+        before, after = avc_anon_vmas(old).get(target), avc_anon_vmas(new).get(target)
+        if before is None or after is None:
+            return False
+        return before is after or (
+            set(before.tree) <= set(after.tree) and self._walk_order(new, after)
+        )
+
+    def _walk_order(self, state: State, av: AvcAnonVma) -> bool:
+        """Whether every AVC of the tree exists and (the interval tree) the tree is sorted
+        by its vmas' pgoffs, as the walk's pruning assumes."""
+        avcs, vmas = state.avcs, state.vmas
+        if any(a not in avcs for a in av.tree):
+            return False
+        if self.list_walk:
+            return True
+        keys = [vmas[v].vm_pgoff if (v := avcs[a].vma) in vmas else -1 for a in av.tree]
+        return keys == sorted(keys)
 
     def swap_pte(self, state: State, pfn: int, slot: int) -> int:
         """``try_to_unmap_one``: the swap PTE of a PageAnonExclusive page carries the
