@@ -635,14 +635,17 @@ def _changed_vmas(old: State, new: State) -> tuple[set[int], set[int]]:
 def _changed_anonmms(old: State, new: State) -> tuple[set[int], set[int]]:
     """The anonmms that changed (with every member of a changed ring), and the processes
     that own one of them or whose ``mm->anonmm`` changed."""
-    # but an anonmm whose reference count alone changed (a page of it mapped or freed):
-    # D2.4 checks the counts over the whole state, and no other rule reads them
+    # but an anonmm whose reference count alone changed (a page of it mapped or freed), or
+    # whose ring only grew (a fork's): D2.4 checks the counts over the whole state, and a
+    # walk through a ring that lost no mm still reaches every PTE it reached (the frames
+    # whose walk it is that gained mappers are in scope by their mapcounts)
     anonmms = {
         a
         for a in _changed(old.anonmms, new.anonmms)
         if (was := old.anonmms.get(a)) is None
         or (now := new.anonmms.get(a)) is None
-        or replace(was, count=now.count) != now
+        or replace(was, count=now.count, ring=now.ring) != now
+        or not set(was.ring) <= set(now.ring)
     }
     owners = _changed(old.mm_anonmm, new.mm_anonmm)
     for pid in owners:

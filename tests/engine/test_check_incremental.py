@@ -330,3 +330,31 @@ def test_a_fork_that_breaks_the_anon_vma_tree_is_caught_incrementally(fn):
     found = _incremental(broken)
     assert "G9" in {r for r, _ in found}
     assert found == _full(broken)
+
+
+def _ring_without(st, pid):  # the family's ring loses pid's anonmm
+    aid = st.mm_anonmm[pid]
+    head = st.anonmms[st.anonmms[aid].head]
+    st.w("anonmms")[head.id] = replace(head, ring=tuple(a for a in head.ring if a != aid))
+
+
+def _child_off_the_ring(st):
+    _ring_without(st, 4)
+
+
+def _sibling_off_the_ring(st):  # an old member: its PTEs map every frame too
+    _ring_without(st, 2)
+
+
+@pytest.mark.parametrize("fn", [_child_off_the_ring, _sibling_off_the_ring])
+def test_a_fork_that_breaks_the_anonmm_ring_is_caught_incrementally(fn):
+    """anonmm checks a fork by its new mappers too: a ring that lost the child's mm, or an
+    old one, is caught as the full check catches it."""
+    forked = _forked("anonmm")
+    design = checker.get_design(forked.design, forked.options)
+    _, scope = checker._advance(checker._sound[-1], forked, design)
+    assert scope.grown  # a sound fork is checked by its new mappers
+    broken = corrupt(forked, fn)
+    found = _incremental(broken)
+    assert "G9" in {r for r, _ in found}
+    assert found == _full(broken)

@@ -16,13 +16,13 @@ mm: a shared page is copied first, and a shared swap entry swapped in and copied
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..events import Step, id_list, obj, span
 from ..fault import do_swap_page, do_wp_page
-from ..mapindex import MapIndex
+from ..mapindex import MapIndex, Mapper
 from ..state import (
     PAGE_SHIFT,
     PG_ANON,
@@ -35,7 +35,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probes, ProbeTuple, Violation, rmap_sizes
+from .base import Design, Probes, ProbeTuple, Reach, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
@@ -96,6 +96,7 @@ class Anonmm(Design):
     #: 2.6.0 and anonmm ignore anonymous vm_pgoff when merging (semantics.md#anonmm-merging)
     anon_pgoff_linear = False
     check_scoped = True
+    check_grown = True
 
     # ----- anonmm objects -----------------------------------------------------------------
 
@@ -481,6 +482,52 @@ class Anonmm(Design):
         if state.anonmms[aid].pid is None:
             via["note"] = "its mm has exited: passed over, not probed"
         return via, RingProbes(self, state, aid, state.page_index[pfn] >> PAGE_SHIFT)
+
+    def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
+        """The walk probes the live mms of the ring at ``page->index``: a PTE is reached
+        iff its process is one of them and it sits at that address, a lookup per PTE
+        rather than a walk per frame. A frame whose every mapper passes, at an index that
+        is that very address, is placed too (G11). What fails the lookup goes to the walk
+        itself."""
+        mapping, page_index = state.page_mapping, state.page_index
+        pids_of: dict[int, frozenset[int] | None] = {}  # each start's live pids, once
+        walk: dict[int, list[Mapper]] = {}
+        placed = set()
+        for pfn, mappers in frames.items():
+            aid, index = mapping.get(pfn), page_index.get(pfn)
+            if aid is None or index is None:
+                walk[pfn] = list(mappers)
+                continue
+            if aid not in pids_of:
+                pids_of[aid] = self._walked(state, aid)
+            pids = pids_of[aid]
+            vpn = index >> PAGE_SHIFT
+            missed = [m for m in mappers if pids is None or m[0] not in pids or m[1] != vpn]
+            if missed:
+                walk[pfn] = missed
+            elif vpn << PAGE_SHIFT == index:
+                placed.add(pfn)
+        return Reach(Design.reach(self, state, walk).unreached if walk else {}, placed)
+
+    def reach_kept(self, old: State, new: State, pfn: int) -> bool:
+        """The walk from the page's anonmm probes every mm it probed (a fork puts the
+        child's on the ring)."""
+        aid = new.page_mapping.get(pfn)
+        if aid is None:
+            return False
+        before, after = self._walked(old, aid), self._walked(new, aid)
+        return before is not None and after is not None and before <= after
+
+    def _walked(self, state: State, aid: int) -> frozenset[int] | None:
+        """The processes a walk from anonmm ``aid`` probes (None: it cannot start)."""
+        if aid not in state.anonmms:
+            return None
+        anonmms = state.anonmms
+        return frozenset(
+            pid
+            for a in self._walk_order(state, aid)
+            if a in anonmms and (pid := anonmms[a].pid) is not None
+        )
 
     def before_walk(self, step: Step, pfn: int) -> None:
         """Narrate the anonmms the walk passes over without a page-table walk."""
