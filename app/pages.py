@@ -29,7 +29,19 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 def catalogue() -> dict[str, Any]:
     """What the page needs before its first request: designs and scenarios."""
     designs = [
-        {k: d[k] for k in ("name", "title", "era", "description", "options", "vma_anon_vma")}
+        {
+            k: d[k]
+            for k in (
+                "name",
+                "title",
+                "era",
+                "source",
+                "variants",
+                "description",
+                "options",
+                "vma_anon_vma",
+            )
+        }
         for d in design_catalogue()
         if d["available"]
     ]

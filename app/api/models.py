@@ -473,6 +473,15 @@ class Series(Doc):
 # ----- catalogue -----------------------------------------------------------------------------
 
 
+class VariantEra(Doc):
+    """An option that models another kernel than its design's default."""
+
+    option: str
+    era: str
+    #: a Linux version on Bootlin Elixir ("v2.6.34"), or an address
+    source: str
+
+
 class DesignInfo(Doc):
     """A design; one not built yet has only ``name`` and ``available``."""
 
@@ -480,6 +489,11 @@ class DesignInfo(Doc):
     available: bool
     title: str | None = None
     era: str | None = None
+    #: where the era's source is read: a Linux version on Bootlin Elixir ("v2.6.7"), or
+    #: the address of the mail that posted the patch
+    source: str | None = None
+    #: options that model another kernel, the first listed one present winning
+    variants: list[VariantEra] | None = None
     description: str | None = None
     options: dict[str, str] | None = None
     sizes: dict[str, int] | None = None

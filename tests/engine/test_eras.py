@@ -7,6 +7,7 @@ mm/objrmap.c, 6.18's mm/vma.c, 2.6.34's page_* names, 2.6.0 without copy_vma).
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,22 @@ def test_the_2634_options_move_the_chain_design_to_2634(options):
 @pytest.mark.parametrize("options", [("v3_0_to_6_15",), ("no_reuse",)])
 def test_behaviour_options_keep_the_modern_names(options):
     assert get_design("anon_vma_chain", frozenset(options)).kernel.key == "6.18"
+
+
+@pytest.mark.parametrize("design", DESIGN_NAMES)
+def test_every_design_says_where_its_source_is_read(design):
+    """The page's era line and its links to the source come from here (the catalogue):
+    a Linux version on Bootlin Elixir, or the address of the mail (RFC2); an option that
+    models another kernel names an option of the design."""
+    cls = design_class(design)
+    sources = [cls.source, *(source for _, source in cls.option_variants.values())]
+    for source in sources:
+        assert re.fullmatch(r"v\d+\.\d+(\.\d+)?(-rc\d+)?", source) or source.startswith(
+            "https://lore.kernel.org/"
+        ), source
+    assert set(cls.option_variants) <= set(cls.option_help)
+    # an option that moves the narration to another era's names moves the source too
+    assert set(cls.option_eras) <= set(cls.option_variants)
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

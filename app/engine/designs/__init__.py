@@ -57,9 +57,10 @@ def get_design(name: str, options: frozenset[str] = frozenset()) -> Design:
 
 def design_catalogue() -> list[dict[str, Any]]:
     """Every design in historical order as the catalogue shows it (``GET /api/designs``, the
-    page, ``rmaplab designs``): its name, title, era, description, options, size table and
-    whether its vmas carry an ``anon_vma`` pointer, or ``available: False`` for one the
-    engine cannot run yet."""
+    page, ``rmaplab designs``): its name, title, era, where its source is read, the options
+    that model another kernel (with their era and source), description, options, size
+    table and whether its vmas carry an ``anon_vma`` pointer, or ``available: False`` for
+    one the engine cannot run yet."""
     out: list[dict[str, Any]] = []
     for name in DESIGN_NAMES:
         cls = _BUILT.get(name)
@@ -72,6 +73,11 @@ def design_catalogue() -> list[dict[str, Any]]:
                 "available": True,
                 "title": cls.title,
                 "era": cls.era,
+                "source": cls.source,
+                "variants": [
+                    {"option": option, "era": era, "source": source}
+                    for option, (era, source) in cls.option_variants.items()
+                ],
                 "description": cls.description,
                 "options": cls.option_help,
                 "sizes": cls.size_table,

@@ -33,6 +33,13 @@ class AnonVma267(AnonVmaListDesign):
     title = "anon_vma (2.6.7)"
     era = "Linux 2.6.7, June 2004 (with the 2.6.8 importer fix)"
     era_key = "2.6.7"
+    source = "v2.6.7"
+    option_variants: ClassVar[dict[str, tuple[str, str]]] = {
+        EXACT_267: (
+            "Linux 2.6.7, June 2004, exactly as released (without the 2.6.8 importer fix)",
+            "v2.6.7",
+        ),
+    }
     description = (
         "The anon_vma as Hugh Dickins merged it for 2.6.7, a fifth of the size of Andrea's "
         "patch. Every vma with anonymous pages gets an anon_vma at its first write fault "

@@ -48,6 +48,7 @@ class AnonVmaRfc2(AnonVmaListDesign):
     title = "anon_vma RFC2 with PageDirect"
     era = "Andrea Arcangeli, LKML, 11 March 2004 (posted, never merged)"
     era_key = "rfc2"
+    source = "https://lore.kernel.org/lkml/20040311065254.GT30940@dualathlon.random/"
     description = (
         "Per-vma reverse mapping as proposed in the seed email. A fresh anonymous page is "
         "PageDirect: page->as.vma points straight at its vma, so reclaim finds its one PTE "

@@ -71,6 +71,7 @@ class Anonmm(Design):
     title = "anonmm (per-mm anobjrmap)"
     era = 'Hugh Dickins, March 2004 (-mm "rmap 10"/"rmap 11", never released)'
     era_key = "anonmm"
+    source = "v2.6.5"  # the release the series applied to
     tables = ("anonmms", "mm_anonmm")
     description = (
         "Hugh Dickins's object-based reverse mapping for anonymous memory, which lived in "

@@ -106,6 +106,12 @@ class Design:
     option_help: ClassVar[dict[str, str]] = {}
     #: options that take the design to another era's names: option -> era key
     option_eras: ClassVar[dict[str, str]] = {}
+    #: where the era's source can be read: a Linux version on Bootlin Elixir ("v2.6.7"),
+    #: or the address of the mail that posted the patch
+    source: ClassVar[str]
+    #: options that model another kernel: option -> (era, source), the first listed
+    #: option present winning (the page's era line and its links to the source)
+    option_variants: ClassVar[dict[str, tuple[str, str]]] = {}
     #: the design's size table (i386 unless stated): what -> bytes, for the catalogue
     size_table: ClassVar[dict[str, int]] = {}
     #: whether the era's vm_area_struct has an anon_vma pointer (RFC2, 2.6.7 and later;

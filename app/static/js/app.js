@@ -25,14 +25,16 @@ import * as predict from "./predict.js";
 import * as sessions from "./sessions.js";
 import * as time from "./time.js";
 import { embed, params, updateUrl } from "./url.js";
+import { useCatalogue } from "./variants.js";
 
 const { back, forward, go, play, stop } = time;
 const { drawDiagrams } = panels;
 const { closePopover } = popovers;
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
-// the design catalogue, as the server sent it: name, title, era, description, options, ...
+// the design catalogue, as the server sent it: name, title, era, source, description, ...
 const designInfo = new Map(initial.designs.map((d) => [d.name, d]));
+useCatalogue(initial.designs);
 const ZOOMS = [0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 2.5, 3];
 
 const lab = {

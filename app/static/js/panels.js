@@ -30,6 +30,7 @@ export function buildPanels() {
     const era = document.createElement("span");
     era.className = "era";
     era.textContent = info ? `${info.title} · ${variantEra(d)}` : "";
+    era.title = era.textContent;  // the whole line, where the panel cuts it short
     const costs = document.createElement("span");
     costs.className = "costs";
     const badge = document.createElement("span");

@@ -54,6 +54,13 @@ class AnonVmaChain(Design):
     title = "anon_vma + anon_vma_chain"
     era = "Linux 2.6.34 (2010) to today; modelled: 6.18/6.19 with the January 2026 fixes"
     era_key = "6.18"
+    source = "v6.18"
+    option_variants: ClassVar[dict[str, tuple[str, str]]] = {
+        V2_6_34: ("Linux 2.6.34, 2010", "v2.6.34"),
+        V2_6_34_RC3: ("Linux 2.6.34-rc3, 2010 (the use-after-free)", "v2.6.34-rc3"),
+        V3_0_TO_6_15: ("Linux 3.0 to 6.15", "v6.15"),
+        NO_REUSE: ("Linux 2.6.34 to 3.18 (before anon_vma reuse)", "v3.18"),
+    }
     tables = ("anon_vmas", "avcs", "vma_chain")
     check_scoped = True
     check_grown = True

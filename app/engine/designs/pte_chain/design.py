@@ -58,6 +58,7 @@ class PteChain(Design):
     title = "pte_chain rmap (2.6.0)"
     era = "Linux 2.5.27 ... 2.6.6 (modelled: 2.6.0, December 2003)"
     era_key = "2.6.0"
+    source = "v2.6.0"
     tables = ("page_pte", "pte_chains")
     description = (
         "The reverse mapping of Linux 2.6.0, for file and anonymous pages alike: every "
