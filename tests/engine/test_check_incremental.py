@@ -111,9 +111,9 @@ def test_incremental_agrees_with_full_after_every_step(design, seed):
 # the old ones: each corruption below, planted in the fork's own step, must still be caught.
 
 
-def _forked(design: str) -> State:
-    """The state after pid 1 forks pid 4, from a sound family of three (pid 1 forked
-    twice, 4 pages written) remembered as the base of its check."""
+def _family(design: str) -> State:
+    """A sound family of three (pid 1 wrote 4 pages and forked twice), remembered as the
+    base of the next check."""
     sound = run_ops(
         spawn(),
         mmap(0x1000, 4),
@@ -123,7 +123,12 @@ def _forked(design: str) -> State:
         design=design,
     )
     assert _incremental(sound) == []
-    return apply(sound, parse_op(fork(4))).state
+    return sound
+
+
+def _forked(design: str) -> State:
+    """The state after pid 1 of the family forks pid 4."""
+    return apply(_family(design), parse_op(fork(4))).state
 
 
 def _child_pte_writable(st):
@@ -260,19 +265,10 @@ def test_a_long_fork_chain_and_its_branches_check_as_a_full_check_does(design):
 # ----- the designs' own rules, seen through the scope --------------------------------------------
 
 
-def _family(design: str) -> State:
-    """Pid 1 with 4 written pages and two children, remembered as a sound base; then pid 2
-    writes one page (a COW break: a new frame of its own)."""
-    sound = run_ops(
-        spawn(),
-        mmap(0x1000, 4),
-        *(write(0x1000 * p, p) for p in range(1, 5)),
-        fork(2),
-        fork(3),
-        design=design,
-    )
-    assert _incremental(sound) == []
-    return apply(sound, parse_op(write(0x2000, 9, pid=2))).state
+def _written(design: str) -> State:
+    """The state after pid 2 of the family writes one page (a COW break: a new frame of
+    its own)."""
+    return apply(_family(design), parse_op(write(0x2000, 9, pid=2))).state
 
 
 def _anonmm_count_off(st):  # the write's new page was not counted in its anonmm
@@ -292,7 +288,7 @@ def test_a_design_rule_broken_in_a_small_step_is_caught_incrementally(design, ru
     """A write touches one frame: the scope is small (the anonmm's count is checked over the
     whole state; anon_vma_chain's exclusive-page rule sees the frames in scope), and the
     incremental checker still finds what the full one finds."""
-    step = _family(design)
+    step = _written(design)
     _, scope = checker._advance(checker._sound[-1], step, checker.get_design(design, frozenset()))
     assert len(scope.frames) < len(step.page_mapcount)
     broken = corrupt(step, fn)
