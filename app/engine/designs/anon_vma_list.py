@@ -16,7 +16,7 @@ from ..anon_vma import anon_vma_link, anon_vma_unlink, set_vma_anon_vma
 from ..events import Step, obj
 from ..mapindex import MapIndex, Mapper
 from ..state import PAGE_SHIFT, AnonVma, State, Vma
-from .base import Design, Probe, Probes, ProbeTuple, Reach, Violation, rmap_sizes
+from .base import Design, Finder, Probe, Probes, ProbeTuple, Reach, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes), the same for RFC2 and 2.6.7
 SIZEOF_ANON_VMA = 12  # spinlock + list_head, SMP (Andrea's slabinfo)
@@ -146,13 +146,13 @@ class AnonVmaListDesign(Design):
     def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
         """A PTE in vma V is reached iff V is on the list and ``vma_address`` puts the
         page there (``Design.reach_by_lookup``)."""
-        avs = state.anon_vmas
+        avs, vmas = state.anon_vmas, state.vmas
 
-        def listed(target: int) -> frozenset[int] | None:
+        def finder(target: int) -> Finder | None:
             av = avs.get(target)
-            return None if av is None else frozenset(av.vmas)
+            return None if av is None else self.vma_finder(vmas, frozenset(av.vmas))
 
-        return self.reach_by_lookup(state, frames, listed)
+        return self.reach_by_lookup(state, frames, finder)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The frame's anon_vma list lost no vma (a fork adds the child's at its head)."""

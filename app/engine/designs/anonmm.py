@@ -35,7 +35,7 @@ from ..state import (
     Vma,
     ptes_in_range,
 )
-from .base import Design, Probes, ProbeTuple, Reach, Violation, rmap_sizes
+from .base import Design, Finder, Probes, ProbeTuple, Reach, Violation, rmap_sizes
 
 #: i386 sizes (semantics.md#sizes)
 SIZEOF_ANONMM = 24  # count + lock + mm + head + list_head, SMP field sum
@@ -485,30 +485,21 @@ class Anonmm(Design):
         return via, RingProbes(self, state, aid, state.page_index[pfn] >> PAGE_SHIFT)
 
     def reach(self, state: State, frames: Mapping[int, Sequence[Mapper]]) -> Reach:
-        """The walk probes the live mms of the ring at ``page->index``: a PTE is reached
-        iff its process is one of them and it sits at that address, a lookup per PTE
-        rather than a walk per frame. A frame whose every mapper passes, at an index that
-        is that very address, is placed too (G11). What fails the lookup goes to the walk
-        itself."""
-        mapping, page_index = state.page_mapping, state.page_index
-        pids_of: dict[int, frozenset[int] | None] = {}  # each start's live pids, once
-        walk: dict[int, list[Mapper]] = {}
-        placed = set()
-        for pfn, mappers in frames.items():
-            aid, index = mapping.get(pfn), page_index.get(pfn)
-            if aid is None or index is None:
-                walk[pfn] = list(mappers)
-                continue
-            if aid not in pids_of:
-                pids_of[aid] = self._walked(state, aid)
-            pids = pids_of[aid]
-            vpn = index >> PAGE_SHIFT
-            missed = [m for m in mappers if pids is None or m[0] not in pids or m[1] != vpn]
-            if missed:
-                walk[pfn] = missed
-            elif vpn << PAGE_SHIFT == index:
-                placed.add(pfn)
-        return Reach(Design.reach(self, state, walk).unreached if walk else {}, placed)
+        """The walk probes the live mms of the ring at ``page->index``: a PTE is found iff
+        its process is one of them and it sits at that very address
+        (``Design.reach_by_lookup``)."""
+
+        def finder(aid: int) -> Finder | None:
+            pids = self._walked(state, aid)
+            if pids is None:
+                return None
+
+            def find(mappers: Sequence[Mapper], index: int) -> list[Mapper]:
+                return [m for m in mappers if m[0] not in pids or m[1] << PAGE_SHIFT != index]
+
+            return find
+
+        return self.reach_by_lookup(state, frames, finder)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The walk from the page's anonmm probes every mm it probed (a fork puts the

@@ -64,6 +64,11 @@ class Probes(Protocol):
     def __iter__(self) -> Iterator[Probe | ProbeTuple]: ...
 
 
+#: what ``Design.reach_by_lookup`` asks of a design, per start of its walk: given a frame's
+#: mappers and ``page->index``, the mappers it does not vouch for
+Finder = Callable[[Sequence[Mapper], int], list[Mapper]]
+
+
 class Reach(NamedTuple):
     """What ``Design.reach`` finds of the mappers it is given."""
 
@@ -356,43 +361,52 @@ class Design:
         self,
         state: State,
         frames: Mapping[int, Sequence[Mapper]],
-        walked: Callable[[int], frozenset[int] | None],
+        finder: Callable[[int], Finder | None],
     ) -> Reach:
-        """``reach`` for a design whose walk visits the vmas ``walked(page->mapping)``
-        (None: the walk cannot start there) and finds a page in each where ``vma_address``
-        puts it: a PTE in vma V is reached iff V is among them and ``vma_address`` leads
-        to the PTE, a lookup per PTE rather than a walk per frame. A frame whose every
-        mapper passes is placed too (``vma_address`` is the inverse of
-        ``linear_page_index``, the ``page_index_at`` of every design that uses this). What
-        fails the lookup goes to the walk itself, which has the last word."""
-        mapping, page_index, vmas = state.page_mapping, state.page_index, state.vmas
-        sets: dict[int, frozenset[int] | None] = {}  # each start's vmas, once
+        """``reach`` for a design that can tell from where its walk starts which PTEs it
+        finds: ``finder(page->mapping)`` (None: it cannot tell) gives, for a frame's mappers
+        and ``page->index``, those it does not vouch for, a lookup per PTE rather than a
+        walk per frame. A finder vouches only for a PTE where ``page_index_at`` puts the
+        page, so a frame it vouches for wholly is placed too (G11). What it does not vouch
+        for goes to the walk itself, which has the last word."""
+        mapping, page_index = state.page_mapping, state.page_index
+        finders: dict[int, Finder | None] = {}  # one per start
         walk: dict[int, list[Mapper]] = {}  # what the walk itself answers
         placed = set()
         for pfn, mappers in frames.items():
             target, index = mapping.get(pfn), page_index.get(pfn)
-            if target is None or index is None:
-                walk[pfn] = list(mappers)
-                continue
-            if target in sets:
-                listed = sets[target]
+            find = None
+            if target is not None and index is not None:
+                if target not in finders:
+                    finders[target] = finder(target)
+                find = finders[target]
+            missed = list(mappers) if find is None or index is None else find(mappers, index)
+            if missed:
+                walk[pfn] = missed
             else:
-                listed = sets[target] = walked(target)
-            if listed is None:
-                walk[pfn] = list(mappers)
-                continue
+                placed.add(pfn)
+        return Reach(Design.reach(self, state, walk).unreached if walk else {}, placed)
+
+    @staticmethod
+    def vma_finder(vmas: Mapping[int, Vma], walked: frozenset[int]) -> Finder:
+        """The finder of a walk that visits the vmas ``walked`` and finds the page in each
+        where ``vma_address`` puts it (``linear_page_index``'s inverse: the
+        ``page_index_at`` of every design that uses this)."""
+
+        def find(mappers: Sequence[Mapper], index: int) -> list[Mapper]:
+            missed = []
             for m in mappers:
-                vma = vmas.get(m[2]) if m[2] in listed else None
+                vma = vmas.get(m[2]) if m[2] in walked else None
                 if (
                     vma is None
                     or vma.pid != m[0]
                     or (start := vma.vm_start >> PAGE_SHIFT) + index - vma.vm_pgoff != m[1]
                     or not start <= m[1] < vma.vm_end >> PAGE_SHIFT
                 ):
-                    walk.setdefault(pfn, []).append(m)
-            if pfn not in walk:
-                placed.add(pfn)
-        return Reach(Design.reach(self, state, walk).unreached if walk else {}, placed)
+                    missed.append(m)
+            return missed
+
+        return find
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """Whether the walk of ``pfn`` in ``new`` still reaches every PTE it reached in

@@ -25,7 +25,7 @@ from ...state import (
     mk_pte_swap,
 )
 from ...swap import delete_from_swap_cache, swap_slot_free
-from ..base import Design, Probes, Reach, Violation, rmap_sizes
+from ..base import Design, Finder, Probes, Reach, Violation, rmap_sizes
 from .check import check_invariants
 from .interval_tree import AvcProbes, tree_key
 from .structs import (
@@ -855,13 +855,13 @@ class AnonVmaChain(Design):
         every AVC whose vma covers the index, the tree being in walk order."""
         avs, avcs = avc_anon_vmas(state), state.avcs
 
-        def walked(target: int) -> frozenset[int] | None:
+        def finder(target: int) -> Finder | None:
             av = avs.get(target)
             if av is None or not self._walk_order(state, av):
                 return None  # the walk itself says what it reaches
-            return frozenset(avcs[a].vma for a in av.tree)
+            return self.vma_finder(state.vmas, frozenset(avcs[a].vma for a in av.tree))
 
-        return self.reach_by_lookup(state, frames, walked)
+        return self.reach_by_lookup(state, frames, finder)
 
     def reach_kept(self, old: State, new: State, pfn: int) -> bool:
         """The page's anon_vma lost no AVC (a fork links the child's vma into it) and its
